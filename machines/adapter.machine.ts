@@ -1,0 +1,392 @@
+/**
+ * The adapter statechart: discovery health as states, membership as context.
+ *
+ *   starting ──ready──▶ degraded ◀──▶ up
+ *      │                   ▲  │
+ *      │                   │  ▼ (maxAttempts failures)
+ *      │                   └─ down
+ *      └──────── stop / start failure ────▶ stopping ──▶ stopped
+ *
+ * Pure logic: the backend (I/O) is invoked actor logic, the registrar and the
+ * log hook are provided by `src/discovery/adapter.ts`. Time enters only through
+ * delays (so a SimulatedClock drives it in tests) and through the timestamps
+ * the backend puts on its reports.
+ */
+import { and, assign, cancel, enqueueActions, fromCallback, sendTo, setup, type AnyEventObject } from 'xstate';
+import type { BackendCommand, BackendInput, BackendReport, MembershipChange } from '../src/discovery/behaviour.js';
+import { DiscoveryErrors } from '../src/discovery/types.js';
+import type {
+  DiscoveryError,
+  DiscoveryEvent,
+  PeerDownReason,
+  PeerInfo,
+  PeerMetadata,
+  RetryConfig,
+} from '../src/discovery/types.js';
+import { emptyTable, getPeer, listPeers, removePeer, samePeer, setPeer, type PeerTable } from './peer-table.js';
+
+/** Plain-data configuration of the machine (no functions: the inspector shows it). */
+export interface AdapterMachineInput {
+  readonly name: string;
+  readonly self: PeerInfo;
+  readonly seedPeers: readonly string[];
+  readonly syncIntervalMs: number;
+  readonly syncTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly retry: RetryConfig;
+  readonly custom: Readonly<Record<string, string>>;
+}
+
+export interface AdapterContext {
+  readonly config: AdapterMachineInput;
+  readonly self: PeerInfo;
+  readonly peers: PeerTable;
+  /** Why health is Degraded or Down; empty when Up. */
+  readonly reason: string;
+  readonly consecutiveFailures: number;
+  readonly syncSeq: number;
+  readonly lastSyncAt: number | undefined;
+  readonly lastError: DiscoveryError | undefined;
+  readonly syncCount: number;
+  readonly syncFailures: number;
+  readonly lastSyncDurationMs: number;
+  readonly eventsEmitted: number;
+  readonly backendCounters: Readonly<Record<string, number>>;
+  /** Set when the adapter stopped without ever running. */
+  readonly startError: string | undefined;
+  readonly stopTimedOut: boolean;
+}
+
+/** Events the adapter accepts from users and the facade. */
+export type AdapterCommand =
+  | { readonly type: 'stop' }
+  | { readonly type: 'setMetadata'; readonly metadata: PeerMetadata }
+  /** Sync now instead of waiting for the interval. */
+  | { readonly type: 'sync' };
+
+type InternalEvent =
+  | { readonly type: 'sync.tick' }
+  | { readonly type: 'sync.timeout'; readonly seq: number }
+  | { readonly type: 'registry.conflict'; readonly message: string };
+
+export type AdapterEvent = AdapterCommand | BackendReport | InternalEvent;
+
+/** What the log hook receives; `src/` writes it to pino. */
+export type AdapterLogRecord =
+  | { readonly kind: 'sync.success'; readonly durationMs: number; readonly peers: number }
+  | { readonly kind: 'sync.failure'; readonly error: DiscoveryError; readonly consecutiveFailures: number }
+  | { readonly kind: 'peer.event'; readonly event: DiscoveryEvent }
+  | { readonly kind: 'adapter.error'; readonly message: string };
+
+export const NO_SYNC_YET = 'No sync completed yet';
+export const STARTING = 'Starting';
+
+/**
+ * The delay before retry number `failures` (1-based): `initial × multiplier^(failures-1)`,
+ * capped at `maxDelayMs`; at or past `maxAttempts` it stays at the cap. `random`
+ * is in [0, 1) and only matters when `jitter` > 0.
+ */
+export function backoffDelay(retry: RetryConfig, failures: number, random = 0.5): number {
+  const exponent = Math.max(0, failures - 1);
+  const raw =
+    failures >= retry.maxAttempts ? retry.maxDelayMs : retry.initialDelayMs * retry.multiplier ** exponent;
+  const capped = Math.min(raw, retry.maxDelayMs);
+  if (retry.jitter <= 0) return capped;
+  return Math.max(0, Math.round(capped * (1 + retry.jitter * (random * 2 - 1))));
+}
+
+/** Applies changes to a table and says which events they make. */
+export function applyChanges(
+  table: PeerTable,
+  selfId: string,
+  changes: readonly MembershipChange[],
+): { table: PeerTable; events: DiscoveryEvent[] } {
+  const events: DiscoveryEvent[] = [];
+  for (const change of changes) {
+    if (change.type === 'up') {
+      const peer = change.peer;
+      if (peer.id === selfId) continue;
+      const previous = getPeer(table, peer.id);
+      if (previous && samePeer(previous, peer)) continue;
+      table = setPeer(table, peer);
+      events.push(previous ? { type: 'PeerUpdate', peer, previous } : { type: 'PeerUp', peer });
+    } else {
+      const previous = getPeer(table, change.id);
+      if (!previous) continue;
+      table = removePeer(table, change.id);
+      events.push({ type: 'PeerDown', peer: previous, reason: change.reason });
+    }
+  }
+  return { table, events };
+}
+
+/** Turns a full membership list into changes against the table. */
+export function diffFullList(
+  table: PeerTable,
+  peers: readonly PeerInfo[],
+  missingReason: PeerDownReason,
+): MembershipChange[] {
+  const changes: MembershipChange[] = [];
+  const listed = new Set<string>();
+  let known = 0;
+  for (const peer of peers) {
+    if (listed.has(peer.id)) continue;
+    listed.add(peer.id);
+    const current = getPeer(table, peer.id);
+    if (current) known++;
+    if (!current || !samePeer(current, peer)) changes.push({ type: 'up', peer });
+  }
+  // Only walk the table when some known peer was not listed.
+  if (known < table.size) {
+    for (const current of listPeers(table)) {
+      if (!listed.has(current.id)) changes.push({ type: 'down', id: current.id, reason: missingReason });
+    }
+  }
+  return changes;
+}
+
+const NOT_LISTED: PeerDownReason = { type: 'Failed', message: 'No longer reported by the backend' };
+
+const base = setup({
+  types: {
+    context: {} as AdapterContext,
+    events: {} as AdapterEvent,
+    input: {} as AdapterMachineInput,
+    emitted: {} as DiscoveryEvent,
+    tags: {} as 'up' | 'degraded' | 'down' | 'stopped',
+  },
+  actors: {
+    // Provided by the adapter builder; these defaults keep the machine usable alone.
+    backend: fromCallback<BackendCommand, BackendInput>(({ sendBack }) => {
+      sendBack({ type: 'backend.startFailed', message: 'No backend provided' });
+    }),
+    registrar: fromCallback<AnyEventObject, { name: string }>(() => undefined),
+  },
+  actions: {
+    /** The log hook; `src/discovery/adapter.ts` provides one that writes to pino. */
+    log: (_, _record: AdapterLogRecord) => {},
+  },
+  guards: {
+    isCurrentSync: ({ context, event }) =>
+      (event.type === 'backend.synced' || event.type === 'backend.syncFailed' || event.type === 'sync.timeout') &&
+      event.seq === context.syncSeq,
+    reportsDegraded: ({ event }) => event.type === 'backend.synced' && event.degraded !== undefined,
+    exhausted: ({ context }) => context.consecutiveFailures + 1 >= context.config.retry.maxAttempts,
+  },
+  delays: {
+    stopTimeout: ({ context }) => context.config.stopTimeoutMs,
+  },
+});
+
+type Enqueue = Parameters<Parameters<typeof base.enqueueActions>[0]>[0]['enqueue'];
+
+/** Applies changes and emits one event per real change; the table is copied per bucket, not whole. */
+function enqueueChanges(enqueue: Enqueue, context: AdapterContext, changes: readonly MembershipChange[]): void {
+  const { table, events } = applyChanges(context.peers, context.self.id, changes);
+  if (events.length === 0) return;
+  enqueue.assign({ peers: table, eventsEmitted: context.eventsEmitted + events.length });
+  for (const event of events) {
+    enqueue.emit(event);
+    enqueue({ type: 'log', params: { kind: 'peer.event', event } });
+  }
+}
+
+const startSync = base.enqueueActions(({ context, enqueue }) => {
+  const seq = context.syncSeq + 1;
+  enqueue.assign({ syncSeq: seq });
+  enqueue.cancel('syncTick');
+  enqueue.cancel('syncTimeout');
+  enqueue.sendTo('backend', { type: 'backend.sync', seq } satisfies BackendCommand);
+  enqueue.raise({ type: 'sync.timeout', seq }, { id: 'syncTimeout', delay: context.config.syncTimeoutMs });
+});
+
+const applyReportedChanges = base.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type === 'backend.changes') enqueueChanges(enqueue, context, event.changes);
+});
+
+const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'backend.synced') return;
+  enqueue.cancel('syncTimeout');
+  enqueue.assign({
+    consecutiveFailures: 0,
+    lastSyncAt: event.at,
+    lastError: undefined,
+    syncCount: context.syncCount + 1,
+    lastSyncDurationMs: event.durationMs,
+    backendCounters: event.counters ?? context.backendCounters,
+    reason: event.degraded ?? '',
+  });
+  if (event.peers) {
+    enqueueChanges(enqueue, context, diffFullList(context.peers, event.peers, event.missingReason ?? NOT_LISTED));
+  }
+  enqueue({ type: 'log', params: { kind: 'sync.success', durationMs: event.durationMs, peers: event.peers?.length ?? context.peers.size } });
+  enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay: context.config.syncIntervalMs });
+});
+
+const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
+  const failure =
+    event.type === 'backend.syncFailed'
+      ? { message: event.message, durationMs: event.durationMs }
+      : { message: `Sync timed out after ${context.config.syncTimeoutMs} ms`, durationMs: context.config.syncTimeoutMs };
+  const failures = context.consecutiveFailures + 1;
+  const { retry } = context.config;
+  const error = DiscoveryErrors.syncFailed(failure.message);
+  enqueue.cancel('syncTimeout');
+  enqueue.assign({
+    consecutiveFailures: failures,
+    syncCount: context.syncCount + 1,
+    syncFailures: context.syncFailures + 1,
+    lastSyncDurationMs: failure.durationMs,
+    lastError: error,
+    reason:
+      failures >= retry.maxAttempts
+        ? `${failures} consecutive sync failures, last: ${failure.message}`
+        : `Sync failed (${failures} of ${retry.maxAttempts} attempts): ${failure.message}`,
+  });
+  enqueue({ type: 'log', params: { kind: 'sync.failure', error, consecutiveFailures: failures } });
+  const delay = backoffDelay(retry, failures, retry.jitter > 0 ? Math.random() : 0.5);
+  enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay });
+});
+
+const recordLoss = base.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'backend.lost') return;
+  enqueue.cancel('syncTick');
+  enqueue.cancel('syncTimeout');
+  enqueue.assign({
+    consecutiveFailures: Math.max(context.consecutiveFailures, context.config.retry.maxAttempts),
+    lastError: DiscoveryErrors.syncFailed(event.message),
+    reason: event.message,
+  });
+  enqueue({ type: 'log', params: { kind: 'adapter.error', message: event.message } });
+  enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay: context.config.retry.maxDelayMs });
+});
+
+const ignore = {};
+
+export const adapterMachine = base.createMachine({
+  id: 'discovery',
+  output: ({ context }) => ({ startError: context.startError, stopTimedOut: context.stopTimedOut }),
+  context: ({ input }) => ({
+    config: input,
+    self: input.self,
+    peers: emptyTable,
+    reason: STARTING,
+    consecutiveFailures: 0,
+    syncSeq: 0,
+    lastSyncAt: undefined,
+    lastError: undefined,
+    syncCount: 0,
+    syncFailures: 0,
+    lastSyncDurationMs: 0,
+    eventsEmitted: 0,
+    backendCounters: {},
+    startError: undefined,
+    stopTimedOut: false,
+  }),
+  invoke: [
+    { id: 'registrar', src: 'registrar', input: ({ context }) => ({ name: context.config.name }) },
+    {
+      id: 'backend',
+      src: 'backend',
+      input: ({ context }): BackendInput => ({
+        name: context.config.name,
+        self: context.self,
+        seedPeers: context.config.seedPeers,
+        syncTimeoutMs: context.config.syncTimeoutMs,
+        stopTimeoutMs: context.config.stopTimeoutMs,
+        custom: context.config.custom,
+      }),
+    },
+  ],
+  on: {
+    'backend.changes': { actions: applyReportedChanges },
+    'registry.conflict': {
+      target: '.stopped',
+      actions: assign({ startError: ({ event }) => event.message }),
+    },
+    setMetadata: {
+      actions: [
+        assign({ self: ({ context, event }) => ({ ...context.self, metadata: event.metadata }) }),
+        sendTo('backend', ({ event }) => ({ type: 'backend.setMetadata', metadata: event.metadata }) satisfies BackendCommand),
+      ],
+    },
+    stop: { target: '.stopping' },
+    sync: { actions: startSync },
+    'sync.tick': { actions: startSync },
+    'backend.synced': [
+      { guard: and(['isCurrentSync', 'reportsDegraded']), target: '.degraded', actions: recordSuccess },
+      { guard: 'isCurrentSync', target: '.up', actions: recordSuccess },
+    ],
+    'backend.syncFailed': [
+      { guard: and(['isCurrentSync', 'exhausted']), target: '.down', actions: recordFailure },
+      { guard: 'isCurrentSync', target: '.degraded', actions: recordFailure },
+    ],
+    'sync.timeout': [
+      { guard: and(['isCurrentSync', 'exhausted']), target: '.down', actions: recordFailure },
+      { guard: 'isCurrentSync', target: '.degraded', actions: recordFailure },
+    ],
+    'backend.lost': { target: '.down', actions: recordLoss },
+  },
+  initial: 'starting',
+  states: {
+    starting: {
+      tags: 'degraded',
+      on: {
+        // Nothing to sync before the backend is bound.
+        sync: ignore,
+        'sync.tick': ignore,
+        'backend.lost': ignore,
+        'backend.ready': {
+          target: 'degraded',
+          actions: [assign({ self: ({ event }) => event.self, reason: NO_SYNC_YET }), startSync],
+        },
+        'backend.startFailed': {
+          target: 'stopped',
+          actions: [
+            assign({ startError: ({ event }) => event.message }),
+            { type: 'log', params: ({ event }) => ({ kind: 'adapter.error', message: event.message }) },
+          ],
+        },
+      },
+    },
+    up: { tags: 'up' },
+    degraded: { tags: 'degraded' },
+    down: { tags: 'down' },
+    stopping: {
+      tags: 'down',
+      entry: [
+        cancel('syncTick'),
+        cancel('syncTimeout'),
+        assign({ reason: 'Stopping' }),
+        sendTo('backend', { type: 'backend.leave' } satisfies BackendCommand),
+      ],
+      on: {
+        'backend.left': 'stopped',
+        // Leaving: results of syncs still in flight no longer matter; a second stop is a no-op.
+        stop: ignore,
+        setMetadata: ignore,
+        sync: ignore,
+        'sync.tick': ignore,
+        'sync.timeout': ignore,
+        'backend.synced': ignore,
+        'backend.syncFailed': ignore,
+        'backend.lost': ignore,
+      },
+      after: {
+        stopTimeout: { target: 'stopped', actions: assign({ stopTimedOut: true }) },
+      },
+    },
+    stopped: {
+      tags: 'stopped',
+      type: 'final',
+      entry: [
+        cancel('syncTick'),
+        cancel('syncTimeout'),
+        assign({ reason: ({ context }) => context.startError ?? 'Stopped' }),
+      ],
+    },
+  },
+});
+
+/** The adapter machine's type, for users who spawn or invoke it. */
+export type AdapterMachine = typeof adapterMachine;

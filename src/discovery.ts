@@ -1,0 +1,511 @@
+/**
+ * `distribute/discovery`: find the other processes of a cluster, track who
+ * is up, and hear when a peer joins, changes its metadata or leaves.
+ *
+ * The facade's functions talk to one adapter actor registered under
+ * `defaultAdapterName`; `bind()` gives the same functions for another name
+ * or XState system. Every function returns a `Result`; none throws.
+ *
+ * @example
+ * ```ts
+ * import * as discovery from 'distribute/discovery';
+ *
+ * const started = await discovery.startLink();
+ * if (!started.ok) throw new Error(started.error.message);
+ * discovery.subscribe((event) => console.log(event.type, event.peer.id));
+ * ```
+ *
+ * @module
+ */
+import type { ActorSystem, AnyActorRef, InspectionEvent, Observer } from 'xstate';
+import { createActor } from 'xstate';
+import { getPeer, listPeers } from '../machines/peer-table.js';
+import type { AdapterContext } from '../machines/adapter.machine.js';
+import {
+  buildAdapterLogic,
+  defaultAdapterName,
+  machineInput,
+  resolveOptions,
+  validateMetadata,
+  type AdapterOptionsInput,
+} from './discovery/adapter.js';
+import type { Adapter } from './discovery/behaviour.js';
+import { DEFAULT_MAX_PENDING, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
+import { memoryAdapter } from './discovery/memory_adapter.js';
+import { isNameTaken, lookupRegistration, release, type Registration } from './discovery/registry.js';
+import { defaultRestartPolicy, supervisorLogic, type RestartPolicy } from './discovery/supervisor.js';
+import {
+  DiscoveryErrors,
+  err,
+  ok,
+  type AdapterHandle,
+  type DiscoveryError,
+  type DiscoveryEvent,
+  type DiscoveryMetrics,
+  type HealthInfo,
+  type HealthStatus,
+  type PeerInfo,
+  type PeerMetadata,
+  type Result,
+  type SubscriptionId,
+} from './discovery/types.js';
+
+export * from './discovery/types.js';
+export type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './discovery/behaviour.js';
+export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
+export type { AdapterOptionsInput } from './discovery/adapter.js';
+export type { RestartPolicy } from './discovery/supervisor.js';
+export type { AdapterContext } from '../machines/adapter.machine.js';
+export { adapterMachine } from '../machines/adapter.machine.js';
+export {
+  defaultAdapterName,
+  defaultOptions,
+  defaultRetryConfig,
+  defineAdapter,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_ENTRIES,
+} from './discovery/adapter.js';
+export { DiscoveryFailure } from './discovery/supervisor.js';
+export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
+export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
+
+/** Options of `startLink`, `childSpec` and `adapterActor`. */
+export type DiscoveryOptions = AdapterOptionsInput & {
+  /** The backend; default: the embedded default adapter. */
+  readonly adapter?: Adapter;
+  /** An inspection observer, e.g. `createWebSocketInspector(...).inspect` from `@statelyai/inspect`. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+};
+
+/** Which adapter a bound facade talks to. */
+export interface DiscoveryTarget {
+  /** Registered name. Default `defaultAdapterName`. */
+  readonly name?: string;
+  /** Look the adapter up in this XState system instead of the process registry. */
+  readonly system?: ActorSystem<any>;
+}
+
+/** The adapter used when `adapter` is not given. */
+export function defaultAdapter(): Adapter {
+  return memoryAdapter();
+}
+
+const NOT_FOUND = 'Discovery process not found';
+
+interface Running {
+  readonly actor: AnyActorRef;
+  readonly context: AdapterContext;
+  readonly registration: Registration | undefined;
+}
+
+function notRunning(name: string): string {
+  return `Discovery is not running: no adapter named ${JSON.stringify(name)}`;
+}
+
+function findRunning(target: DiscoveryTarget): Running | undefined {
+  const name = target.name ?? defaultAdapterName;
+  const registration = lookupRegistration(name);
+  const actor: AnyActorRef | undefined = target.system ? target.system.get(name) : registration?.actor;
+  if (!actor) return undefined;
+  const snapshot = actor.getSnapshot();
+  if (snapshot.status !== 'active') return undefined;
+  return { actor, context: snapshot.context as AdapterContext, registration };
+}
+
+function statusOf(actor: AnyActorRef): HealthStatus {
+  const snapshot = actor.getSnapshot();
+  const context = snapshot.context as AdapterContext;
+  if (snapshot.status !== 'active') {
+    return { type: 'Down', reason: snapshot.status === 'error' ? `Adapter crashed: ${String(snapshot.error)}` : context?.reason || 'Stopped' };
+  }
+  if (snapshot.hasTag('up')) return { type: 'Up' };
+  if (snapshot.hasTag('degraded')) return { type: 'Degraded', reason: context.reason };
+  return { type: 'Down', reason: context.reason };
+}
+
+function waitUntil(actor: AnyActorRef, predicate: (snapshot: ReturnType<AnyActorRef['getSnapshot']>) => boolean, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (predicate(actor.getSnapshot())) return resolve(true);
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (value: boolean) => {
+      clearTimeout(timer);
+      subscription.unsubscribe();
+      resolve(value);
+    };
+    const subscription = actor.subscribe({
+      next: (snapshot) => predicate(snapshot) && finish(true),
+      error: () => finish(predicate(actor.getSnapshot())),
+      complete: () => finish(predicate(actor.getSnapshot())),
+    });
+    timer = setTimeout(() => finish(false), timeoutMs);
+  });
+}
+
+/** The functions of the facade, bound to one adapter. */
+export interface Discovery {
+  readonly name: string;
+  stop(timeoutMs?: number): Promise<Result<void>>;
+  subscribe(callback: DiscoveryCallback, options?: SubscribeOptions): Result<SubscriptionId>;
+  unsubscribe(id: SubscriptionId): Result<void>;
+  events(options?: SubscribeOptions): Result<EventStream>;
+  snapshot(): Result<PeerInfo[]>;
+  lookup(peerId: string): Result<PeerInfo>;
+  health(): HealthStatus;
+  healthInfo(): Result<HealthInfo>;
+  metrics(): Result<DiscoveryMetrics>;
+  self(): Result<PeerInfo>;
+  setMetadata(metadata: PeerMetadata): Result<void>;
+}
+
+/** Live events as an async iterator; `close()` (or `break`) ends it. */
+export interface EventStream extends AsyncIterableIterator<DiscoveryEvent> {
+  close(): void;
+}
+
+/**
+ * The facade bound to another adapter name, or to an adapter registered in
+ * a given XState system.
+ *
+ * @example
+ * ```ts
+ * const other = bind({ name: 'cache_discovery' });
+ * other.snapshot();
+ * ```
+ */
+export function bind(target: DiscoveryTarget = {}): Discovery {
+  const name = target.name ?? defaultAdapterName;
+
+  const stop = async (timeoutMs?: number): Promise<Result<void>> => {
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      return err(DiscoveryErrors.invalidConfiguration('timeoutMs', timeoutMs, 'a positive number of milliseconds'));
+    }
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.stopFailed(notRunning(name)));
+    const { actor } = running;
+    // By default, wait for the adapter's own bound on a graceful leave, plus a little.
+    timeoutMs ??= running.context.config.stopTimeoutMs + 1000;
+    const finished = waitUntil(actor, (s) => s.status !== 'active', timeoutMs);
+    actor.send({ type: 'stop' });
+    const stopped = await finished;
+    // Subscribers hear nothing once stop has resolved.
+    release(name);
+    if (!stopped) {
+      // A root adapter is stopped outright; an invoked one ends with its leave timeout.
+      if (!actor._parent) actor.stop();
+      return err(DiscoveryErrors.shutdownTimeout(timeoutMs));
+    }
+    return ok(undefined);
+  };
+
+  const addSubscriber = (
+    callback: DiscoveryCallback,
+    options: SubscribeOptions,
+    onClose?: () => void,
+  ): Result<SubscriptionId> => {
+    if (typeof callback !== 'function') {
+      return err(DiscoveryErrors.subscriptionFailed(`The callback must be a function, got ${callback === null ? 'null' : typeof callback}`));
+    }
+    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    if (!(Number.isInteger(maxPending) && maxPending > 0)) {
+      return err(DiscoveryErrors.subscriptionFailed(`maxPending must be a positive integer, got ${String(maxPending)}`));
+    }
+    const running = findRunning(target);
+    const hub = running?.registration?.hub ?? lookupRegistration(name)?.hub;
+    if (!running || !hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
+    // Reading the table and adding the subscriber happen in one synchronous step,
+    // so no event can fall between the replayed peers and the live ones.
+    const initial: DiscoveryEvent[] = options.replay
+      ? listPeers(running.context.peers).map((peer) => ({ type: 'PeerUp', peer }))
+      : [];
+    return ok(hub.add(callback, initial, maxPending, onClose));
+  };
+
+  const subscribe = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<SubscriptionId> =>
+    addSubscriber(callback, options);
+
+  const unsubscribe = (id: SubscriptionId): Result<void> => {
+    const hub = lookupRegistration(name)?.hub;
+    if (!hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
+    return hub.remove(id)
+      ? ok(undefined)
+      : err(DiscoveryErrors.subscriptionFailed(`Unknown subscription id ${JSON.stringify(id)}`));
+  };
+
+  const events = (options: SubscribeOptions = {}): Result<EventStream> => {
+    const buffer: DiscoveryEvent[] = [];
+    const limit = options.maxPending ?? DEFAULT_MAX_PENDING;
+    let waiting: ((result: IteratorResult<DiscoveryEvent>) => void) | undefined;
+    let failure: Error | undefined;
+    let ended = false;
+    const finish = () => {
+      ended = true;
+      waiting?.({ value: undefined, done: true });
+      waiting = undefined;
+    };
+    // The hub closes the subscription when the adapter stops: the stream ends then too.
+    const subscribed = addSubscriber(
+      (event) => {
+        if (waiting) {
+          const wake = waiting;
+          waiting = undefined;
+          wake({ value: event, done: false });
+        } else if (buffer.length >= limit) {
+          failure = new Error(`Event stream fell more than ${limit} events behind and was closed`);
+          close();
+        } else {
+          buffer.push(event);
+        }
+      },
+      options,
+      finish,
+    );
+    if (!subscribed.ok) return subscribed;
+    const id = subscribed.value;
+    const close = () => {
+      if (ended) return;
+      unsubscribe(id);
+      finish();
+    };
+    const stream: EventStream = {
+      next() {
+        if (buffer.length > 0) return Promise.resolve({ value: buffer.shift()!, done: false });
+        if (failure) return Promise.reject(failure);
+        if (ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (waiting = resolve));
+      },
+      return() {
+        close();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      close,
+      [Symbol.asyncIterator]() {
+        return stream;
+      },
+    };
+    return ok(stream);
+  };
+
+  const snapshot = (): Result<PeerInfo[]> => {
+    const running = findRunning(target);
+    return running ? ok(listPeers(running.context.peers)) : err(DiscoveryErrors.syncFailed(notRunning(name)));
+  };
+
+  const lookup = (peerId: string): Result<PeerInfo> => {
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
+    const peer = typeof peerId === 'string' ? getPeer(running.context.peers, peerId) : undefined;
+    return peer ? ok(peer) : err(DiscoveryErrors.peerNotFound(String(peerId)));
+  };
+
+  const health = (): HealthStatus => {
+    const actor = target.system ? target.system.get(name) : lookupRegistration(name)?.actor;
+    return actor ? statusOf(actor) : { type: 'Down', reason: NOT_FOUND };
+  };
+
+  const healthInfo = (): Result<HealthInfo> => {
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
+    const { context } = running;
+    return ok({
+      status: statusOf(running.actor),
+      lastSyncAt: context.lastSyncAt,
+      lastError: context.lastError,
+      peerCount: context.peers.size,
+      consecutiveFailures: context.consecutiveFailures,
+    });
+  };
+
+  const metrics = (): Result<DiscoveryMetrics> => {
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
+    const { context } = running;
+    return ok({
+      syncCount: context.syncCount,
+      syncFailures: context.syncFailures,
+      lastSyncDurationMs: context.lastSyncDurationMs,
+      eventsEmitted: context.eventsEmitted,
+      knownPeers: context.peers.size,
+      errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,
+      backend: context.backendCounters,
+    });
+  };
+
+  const self = (): Result<PeerInfo> => {
+    const running = findRunning(target);
+    return running ? ok(running.context.self) : err(DiscoveryErrors.syncFailed(notRunning(name)));
+  };
+
+  const setMetadata = (metadata: PeerMetadata): Result<void> => {
+    const valid = validateMetadata(metadata);
+    if (!valid.ok) return valid;
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
+    running.actor.send({ type: 'setMetadata', metadata: valid.value });
+    return ok(undefined);
+  };
+
+  return { name, stop, subscribe, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata };
+}
+
+const defaultDiscovery = bind();
+
+function prepare(options: DiscoveryOptions): Result<{ resolved: ReturnType<typeof resolveOptions> & { ok: true }; adapter: Adapter }> {
+  const { adapter = defaultAdapter(), inspect: _inspect, ...rest } = options ?? {};
+  const resolved = resolveOptions(rest);
+  if (!resolved.ok) return resolved;
+  if (!adapter || typeof adapter.backend !== 'function') {
+    return err(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
+  }
+  return ok({ resolved, adapter });
+}
+
+/**
+ * An invoke config for a user's machine: `invoke: discovery.childSpec()`. The
+ * adapter is registered as `system.get(defaultAdapterName)` (or the given
+ * name) and restarted if it crashes, at most `restart.maxRestarts` times within
+ * `restart.withinMs`. A start that cannot happen fails the invoke with a
+ * `DiscoveryFailure` whose `error` says why.
+ *
+ * @example
+ * ```ts
+ * const app = createMachine({ invoke: discovery.childSpec({ adapter: memoryAdapter() }) });
+ * const actor = createActor(app).start();
+ * actor.system.get(discovery.defaultAdapterName); // the adapter
+ * ```
+ */
+export function childSpec(options: DiscoveryOptions & { readonly restart?: Partial<RestartPolicy> } = {}) {
+  const { restart, ...rest } = options;
+  const prepared = prepare(rest);
+  const resolved = prepared.ok ? prepared.value.resolved : prepared;
+  const adapter = prepared.ok ? prepared.value.adapter : defaultAdapter();
+  const name = prepared.ok ? prepared.value.resolved.value.name : defaultAdapterName;
+  return {
+    id: `${name}.supervisor`,
+    src: supervisorLogic(resolved, adapter, { ...defaultRestartPolicy, ...restart }),
+  } as const;
+}
+
+/**
+ * The adapter as an actor, not started: for users who spawn or inspect it
+ * themselves. Prefer `startLink` or `childSpec`.
+ *
+ * @example
+ * ```ts
+ * const created = adapterActor({ adapter: memoryAdapter() });
+ * if (created.ok) created.value.start();
+ * ```
+ */
+export function adapterActor(options: DiscoveryOptions = {}) {
+  const prepared = prepare(options);
+  if (!prepared.ok) return prepared;
+  const resolved = prepared.value.resolved.value;
+  const logic = buildAdapterLogic(resolved, prepared.value.adapter);
+  return ok(
+    createActor(logic, {
+      input: machineInput(resolved),
+      systemId: resolved.name,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    }),
+  );
+}
+
+/**
+ * Starts the adapter without a supervisor. Resolves once it is bound and
+ * running, or with `StartFailed` (`InvalidConfiguration` for bad options).
+ *
+ * @example
+ * ```ts
+ * const started = await discovery.startLink({ adapter: memoryAdapter(), nodeId: 'a' });
+ * if (started.ok) await started.value.stop();
+ * ```
+ */
+export async function startLink(options: DiscoveryOptions = {}): Promise<Result<AdapterHandle>> {
+  const prepared = prepare(options);
+  if (!prepared.ok) return prepared;
+  const resolved = prepared.value.resolved.value;
+  const { name } = resolved;
+  if (isNameTaken(name)) {
+    return err(DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`));
+  }
+  const created = adapterActor(options);
+  if (!created.ok) return created;
+  const actor = created.value;
+  const logger = resolved.logger;
+  // An error observer keeps a crash from becoming an uncaught exception.
+  actor.subscribe({
+    error: (error) => logger?.error({ err: error, adapter: name }, 'Discovery adapter crashed'),
+  });
+  actor.start();
+  const started = await waitUntil(actor, (s) => s.status !== 'active' || !s.matches('starting'), resolved.syncTimeoutMs);
+  const snapshot = actor.getSnapshot();
+  if (!started || snapshot.status !== 'active') {
+    const reason = !started
+      ? `Adapter did not start within ${resolved.syncTimeoutMs} ms`
+      : snapshot.status === 'error'
+        ? `Adapter crashed while starting: ${String(snapshot.error)}`
+        : (snapshot.context.startError ?? 'Adapter stopped while starting');
+    actor.stop();
+    return err(DiscoveryErrors.startFailed(reason));
+  }
+  const bound = bind({ name });
+  return ok({
+    name,
+    self: snapshot.context.self,
+    actor,
+    stop: (timeoutMs?: number) => bound.stop(timeoutMs),
+  });
+}
+
+/** Leaves gracefully and stops the default adapter. `ShutdownTimeout` if it takes longer than `timeoutMs`. */
+export const stop = (timeoutMs?: number): Promise<Result<void>> => defaultDiscovery.stop(timeoutMs);
+
+/**
+ * Subscribes to membership events. The callback runs asynchronously, in order;
+ * if it returns a promise, the next event waits for it.
+ *
+ * @example
+ * ```ts
+ * const id = discovery.subscribe((event) => {
+ *   if (event.type === 'PeerUp') console.log('Peer joined:', event.peer.id);
+ * }, { replay: true });
+ * ```
+ */
+export const subscribe = (callback: DiscoveryCallback, options?: SubscribeOptions): Result<SubscriptionId> =>
+  defaultDiscovery.subscribe(callback, options);
+
+/** Ends a subscription. */
+export const unsubscribe = (id: SubscriptionId): Result<void> => defaultDiscovery.unsubscribe(id);
+
+/**
+ * Membership events as an async iterator.
+ *
+ * @example
+ * ```ts
+ * const stream = discovery.events({ replay: true });
+ * if (stream.ok) for await (const event of stream.value) console.log(event.type);
+ * ```
+ */
+export const events = (options?: SubscribeOptions): Result<EventStream> => defaultDiscovery.events(options);
+
+/** A consistent copy of the known peers (self excluded). */
+export const snapshot = (): Result<PeerInfo[]> => defaultDiscovery.snapshot();
+
+/** One peer by id, or `PeerNotFound`. */
+export const lookup = (peerId: string): Result<PeerInfo> => defaultDiscovery.lookup(peerId);
+
+/** `Up`, `Degraded(reason)` or `Down(reason)`; `Down("Discovery process not found")` when none runs. */
+export const health = (): HealthStatus => defaultDiscovery.health();
+
+/** Health with its facts: last sync, last error, peer count. */
+export const healthInfo = (): Result<HealthInfo> => defaultDiscovery.healthInfo();
+
+/** Sync and event counters. */
+export const metrics = (): Result<DiscoveryMetrics> => defaultDiscovery.metrics();
+
+/** This node as the cluster sees it. */
+export const self = (): Result<PeerInfo> => defaultDiscovery.self();
+
+/** Publishes new metadata for this node; the others receive `PeerUpdate`. */
+export const setMetadata = (metadata: PeerMetadata): Result<void> => defaultDiscovery.setMetadata(metadata);
+
+export type { DiscoveryError };

@@ -1,0 +1,409 @@
+/**
+ * Adapter utilities: defaults, option validation, `defineAdapter` for
+ * writing backends, and the builder that turns options into the adapter
+ * statechart with its backend, registrar and logger in place.
+ *
+ * @module
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pino, { type Logger } from 'pino';
+import { fromCallback, type AnyEventObject } from 'xstate';
+import { adapterMachine, type AdapterLogRecord, type AdapterMachineInput } from '../../machines/adapter.machine.js';
+import {
+  errorMessage,
+  type Adapter,
+  type BackendCommand,
+  type BackendContext,
+  type BackendInput,
+  type BackendLog,
+  type BackendReport,
+  type BackendRuntime,
+  type BackendSession,
+} from './behaviour.js';
+import { DEFAULT_MAX_PENDING } from './hub.js';
+import { attach, detach } from './registry.js';
+import {
+  DiscoveryErrors,
+  err,
+  ok,
+  type AdapterOptions,
+  type DiscoveryError,
+  type PeerMetadata,
+  type Result,
+  type RetryConfig,
+} from './types.js';
+
+/** The registered name of the default (singleton) adapter. */
+export const defaultAdapterName = 'distribute_discovery';
+
+/** Largest metadata a node may publish: UTF-8 bytes of all keys and values together. */
+export const MAX_METADATA_BYTES = 512;
+/** Most metadata entries a node may publish. */
+export const MAX_METADATA_ENTRIES = 32;
+
+/** The retry defaults: 3 attempts, 100 ms first delay, 5000 ms at most, doubling, no jitter. */
+export const defaultRetryConfig: RetryConfig = {
+  maxAttempts: 3,
+  initialDelayMs: 100,
+  maxDelayMs: 5000,
+  multiplier: 2,
+  jitter: 0,
+};
+
+/** A node id unique enough for one host: `<hostname>-<pid>-<4 random hex bytes>`. */
+export function generateNodeId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * The full default options for an adapter registered under `name`: sync every
+ * 5000 ms, each bounded by 10000 ms, telemetry prefix `discovery`, and
+ * `defaultRetryConfig`.
+ *
+ * @example
+ * ```ts
+ * const options = defaultOptions('my_discovery');
+ * options.syncIntervalMs; // 5000
+ * ```
+ */
+export function defaultOptions(name: string = defaultAdapterName): AdapterOptions {
+  return {
+    name,
+    nodeId: generateNodeId(),
+    metadata: {},
+    syncIntervalMs: 5000,
+    syncTimeoutMs: 10_000,
+    telemetryPrefix: 'discovery',
+    seedPeers: [],
+    retryConfig: defaultRetryConfig,
+    onPeerUp: undefined,
+    custom: {},
+    logger: undefined,
+    stopTimeoutMs: 5000,
+  };
+}
+
+/** Options as users pass them: any subset, retry settings merged field by field. */
+export type AdapterOptionsInput = Partial<Omit<AdapterOptions, 'retryConfig'>> & {
+  readonly retryConfig?: Partial<RetryConfig>;
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function positive(field: string, value: unknown): DiscoveryError | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? undefined
+    : DiscoveryErrors.invalidConfiguration(field, value, 'a positive, finite number of milliseconds');
+}
+
+function nonEmptyString(field: string, value: unknown): DiscoveryError | undefined {
+  return typeof value === 'string' && value.trim().length > 0
+    ? undefined
+    : DiscoveryErrors.invalidConfiguration(field, value, 'a non-empty string');
+}
+
+/**
+ * Checks metadata: a plain object of at most `MAX_METADATA_ENTRIES` string
+ * values, keys non-empty, at most `MAX_METADATA_BYTES` bytes in all.
+ */
+export function validateMetadata(value: unknown, field = 'metadata'): Result<PeerMetadata> {
+  if (!isRecord(value)) return err(DiscoveryErrors.invalidConfiguration(field, value, 'an object of string values'));
+  const entries = Object.entries(value);
+  if (entries.length > MAX_METADATA_ENTRIES) {
+    return err(
+      DiscoveryErrors.invalidConfiguration(field, `${entries.length} entries`, `at most ${MAX_METADATA_ENTRIES} entries`),
+    );
+  }
+  let bytes = 0;
+  for (const [key, entry] of entries) {
+    if (key.length === 0) return err(DiscoveryErrors.invalidConfiguration(`${field} key`, key, 'a non-empty key'));
+    if (typeof entry !== 'string') {
+      return err(DiscoveryErrors.invalidConfiguration(`${field}.${key}`, entry, 'a string'));
+    }
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(entry);
+  }
+  if (bytes > MAX_METADATA_BYTES) {
+    return err(DiscoveryErrors.invalidConfiguration(field, `${bytes} bytes`, `at most ${MAX_METADATA_BYTES} bytes of keys and values`));
+  }
+  return ok(Object.freeze({ ...(value as Record<string, string>) }));
+}
+
+/** Merges `input` over the defaults once, then validates every field. */
+export function resolveOptions(input: AdapterOptionsInput = {}): Result<AdapterOptions> {
+  if (!isRecord(input)) return err(DiscoveryErrors.invalidConfiguration('options', input, 'an object'));
+  const defaults = defaultOptions(input.name ?? defaultAdapterName);
+  if (input.retryConfig !== undefined && !isRecord(input.retryConfig)) {
+    return err(DiscoveryErrors.invalidConfiguration('retryConfig', input.retryConfig, 'an object'));
+  }
+  const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const options: AdapterOptions = {
+    ...defaults,
+    ...defined,
+    retryConfig: { ...defaults.retryConfig, ...(input.retryConfig ?? {}) },
+  };
+  const { retryConfig: retry } = options;
+  const problem =
+    nonEmptyString('name', options.name) ??
+    nonEmptyString('nodeId', options.nodeId) ??
+    nonEmptyString('telemetryPrefix', options.telemetryPrefix) ??
+    positive('syncIntervalMs', options.syncIntervalMs) ??
+    positive('syncTimeoutMs', options.syncTimeoutMs) ??
+    positive('stopTimeoutMs', options.stopTimeoutMs) ??
+    positive('retryConfig.initialDelayMs', retry.initialDelayMs) ??
+    positive('retryConfig.maxDelayMs', retry.maxDelayMs) ??
+    (Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('retryConfig.maxAttempts', retry.maxAttempts, 'an integer of at least 1')) ??
+    (retry.maxDelayMs >= retry.initialDelayMs
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration(
+          'retryConfig.maxDelayMs',
+          retry.maxDelayMs,
+          `at least retryConfig.initialDelayMs (${retry.initialDelayMs})`,
+        )) ??
+    (typeof retry.multiplier === 'number' && retry.multiplier >= 1 && Number.isFinite(retry.multiplier)
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('retryConfig.multiplier', retry.multiplier, 'a finite number of at least 1')) ??
+    (typeof retry.jitter === 'number' && retry.jitter >= 0 && retry.jitter <= 1
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('retryConfig.jitter', retry.jitter, 'a number from 0 to 1')) ??
+    (Array.isArray(options.seedPeers) && options.seedPeers.every((s) => typeof s === 'string' && s.length > 0)
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('seedPeers', options.seedPeers, 'an array of non-empty strings')) ??
+    (options.onPeerUp === undefined || typeof options.onPeerUp === 'function'
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('onPeerUp', options.onPeerUp, 'a function')) ??
+    (isRecord(options.custom) && Object.values(options.custom).every((v) => typeof v === 'string')
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('custom', options.custom, 'an object of string values')) ??
+    (options.logger === undefined || (isRecord(options.logger) && typeof options.logger.child === 'function')
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('logger', options.logger, 'a pino logger'));
+  if (problem) return err(problem);
+  const metadata = validateMetadata(options.metadata);
+  if (!metadata.ok) return metadata;
+  return ok({ ...options, metadata: metadata.value, seedPeers: [...options.seedPeers] });
+}
+
+const silentLogger = pino({ level: 'silent' });
+
+/** The logger an adapter writes to: the user's, scoped to the adapter, or a silent one. */
+export function adapterLogger(options: AdapterOptions): Logger {
+  return (options.logger ?? silentLogger).child({ adapter: options.name, node: options.nodeId });
+}
+
+/**
+ * Turns a session-style backend into backend actor logic: `start` binds
+ * resources and returns a session; syncs, metadata changes and the graceful
+ * leave are forwarded to it; `close` runs exactly once, however the adapter ends.
+ *
+ * @example
+ * ```ts
+ * const fixed = defineAdapter('fixed', async ({ input }) => ({
+ *   self: input.self,
+ *   sync: async () => ({ peers: [{ id: 'b', metadata: {} }] }),
+ *   close: () => {},
+ * }));
+ * await startLink({ adapter: fixed });
+ * ```
+ */
+export function defineAdapter(kind: string, start: (context: BackendContext) => Promise<BackendSession>): Adapter {
+  const backend = ({ log }: BackendRuntime) => fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
+    const report = (event: BackendReport) => sendBack(event);
+    let session: BackendSession | undefined;
+    let closed = false;
+    let syncAbort: AbortController | undefined;
+    // Counts reported changes: a full list from a sync during which changes were
+    // reported may predate them, so it is not applied (the next sync reconciles).
+    let changeEpoch = 0;
+    const closeSession = () => {
+      if (closed) return;
+      closed = true;
+      syncAbort?.abort();
+      if (session) {
+        Promise.resolve()
+          .then(() => session!.close())
+          .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'));
+      }
+    };
+
+    const context: BackendContext = {
+      input,
+      log,
+      report: (changes) => {
+        if (closed || changes.length === 0) return;
+        changeEpoch++;
+        report({ type: 'backend.changes', changes });
+      },
+      lost: (message) => {
+        if (!closed) report({ type: 'backend.lost', message });
+      },
+    };
+
+    start(context).then(
+      (started) => {
+        session = started;
+        if (closed) {
+          closed = false;
+          closeSession();
+          return;
+        }
+        report({ type: 'backend.ready', self: started.self });
+      },
+      (error: unknown) => {
+        if (!closed) report({ type: 'backend.startFailed', message: errorMessage(error) });
+      },
+    );
+
+    receive((command) => {
+      const current = session;
+      if (!current || closed) return;
+      switch (command.type) {
+        case 'backend.sync': {
+          const { seq } = command;
+          syncAbort?.abort();
+          const abort = new AbortController();
+          syncAbort = abort;
+          const started = performance.now();
+          const epoch = changeEpoch;
+          const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(input.syncTimeoutMs)]);
+          Promise.resolve()
+            .then(() => current.sync(signal))
+            .then(
+              (result) => {
+                if (closed || abort.signal.aborted) return;
+                report({
+                  type: 'backend.synced',
+                  seq,
+                  at: Date.now(),
+                  durationMs: performance.now() - started,
+                  ...(result.peers && epoch === changeEpoch ? { peers: result.peers } : {}),
+                  ...(result.missingReason ? { missingReason: result.missingReason } : {}),
+                  ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
+                  ...(current.counters ? { counters: current.counters() } : {}),
+                });
+              },
+              (error: unknown) => {
+                if (closed || abort.signal.aborted) return;
+                report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
+              },
+            );
+          break;
+        }
+        case 'backend.setMetadata': {
+          const { metadata } = command;
+          Promise.resolve()
+            .then(() => current.setMetadata?.(metadata))
+            .catch((error: unknown) => log.error({ err: error }, 'Backend failed to publish metadata'));
+          break;
+        }
+        case 'backend.leave': {
+          const leave = current.leave
+            ? current.leave(AbortSignal.timeout(input.stopTimeoutMs))
+            : Promise.resolve();
+          leave
+            .catch((error: unknown) => log.warn({ err: error }, 'Graceful leave failed'))
+            .then(() => current.close())
+            .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'))
+            .finally(() => {
+              closed = true;
+              report({ type: 'backend.left' });
+            });
+          break;
+        }
+      }
+    });
+
+    return closeSession;
+  });
+  return { kind, backend };
+}
+
+/** The options the machine keeps in context: plain data only. */
+export function machineInput(options: AdapterOptions): AdapterMachineInput {
+  return {
+    name: options.name,
+    self: { id: options.nodeId, metadata: options.metadata },
+    seedPeers: options.seedPeers,
+    syncIntervalMs: options.syncIntervalMs,
+    syncTimeoutMs: options.syncTimeoutMs,
+    stopTimeoutMs: options.stopTimeoutMs,
+    retry: options.retryConfig,
+    custom: options.custom,
+  };
+}
+
+function logRecord(logger: Logger, prefix: string, record: AdapterLogRecord): void {
+  switch (record.kind) {
+    case 'sync.success':
+      logger.debug({ event: `${prefix}.sync.success`, durationMs: record.durationMs, peers: record.peers }, 'Sync succeeded');
+      break;
+    case 'sync.failure':
+      logger.warn(
+        { event: `${prefix}.sync.failure`, error: record.error, consecutiveFailures: record.consecutiveFailures },
+        'Sync failed',
+      );
+      break;
+    case 'peer.event':
+      logger.info(
+        {
+          event: `${prefix}.peer_event`,
+          type: record.event.type,
+          peer: record.event.peer.id,
+          ...(record.event.type === 'PeerDown' ? { reason: record.event.reason } : {}),
+        },
+        `${record.event.type} ${record.event.peer.id}`,
+      );
+      break;
+    case 'adapter.error':
+      logger.error({ event: `${prefix}.adapter.error`, message: record.message }, record.message);
+      break;
+  }
+}
+
+/**
+ * The adapter statechart with this adapter's backend, the registrar and the
+ * logger provided. Create it with `input: machineInput(options)` and
+ * `systemId: options.name`.
+ */
+export function buildAdapterLogic(options: AdapterOptions, adapter: Adapter) {
+  const logger = adapterLogger(options);
+  const prefix = options.telemetryPrefix;
+  const log: BackendLog = {
+    debug: (data, message) => logger.debug(data, message),
+    warn: (data, message) => logger.warn(data, message),
+    error: (data, message) => logger.error(data, message),
+  };
+  return adapterMachine.provide({
+    actors: {
+      backend: adapter.backend({ log }),
+      registrar: fromCallback<AnyEventObject, { name: string }>(({ input, self, sendBack }) => {
+        const adapterRef = self._parent;
+        if (!adapterRef) return;
+        const attached = attach(input.name, adapterRef, log);
+        if (!attached.ok) {
+          sendBack({ type: 'registry.conflict', message: attached.message });
+          return;
+        }
+        const { onPeerUp } = options;
+        const hook = onPeerUp
+          ? attached.hub.add((event) => (event.type === 'PeerUp' ? onPeerUp(event.peer) : undefined), [], DEFAULT_MAX_PENDING)
+          : undefined;
+        return () => {
+          if (hook) attached.hub.remove(hook);
+          // A crashed adapter keeps its subscribers for the restart; any other end drops them.
+          const status = adapterRef.getSnapshot().status;
+          detach(input.name, adapterRef, status === 'error');
+        };
+      }),
+    },
+    actions: {
+      log: (_, record: AdapterLogRecord) => logRecord(logger, prefix, record),
+    },
+  });
+}
+
+/** The provided adapter machine, as `buildAdapterLogic` returns it. */
+export type AdapterLogic = ReturnType<typeof buildAdapterLogic>;

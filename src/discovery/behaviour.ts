@@ -1,0 +1,127 @@
+/**
+ * The contract between the adapter statechart and a backend.
+ *
+ * A backend is actor logic the adapter machine invokes under the id
+ * `backend`. It owns the I/O (sockets, a store client, a DNS resolver) and
+ * reports membership; the machine owns health, retries, metrics, the peer
+ * table and event fan-out. Most backends are written with `defineAdapter`,
+ * which turns a small session object into that actor logic.
+ *
+ * @module
+ */
+import type { CallbackActorLogic } from 'xstate';
+import type { PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
+
+/** A change a push-style backend reports as it happens. */
+export type MembershipChange =
+  | { readonly type: 'up'; readonly peer: PeerInfo }
+  | { readonly type: 'down'; readonly id: string; readonly reason: PeerDownReason };
+
+/** What the machine sends to its backend. */
+export type BackendCommand =
+  /** Run one sync and answer with `backend.synced` or `backend.syncFailed` carrying `seq`. */
+  | { readonly type: 'backend.sync'; readonly seq: number }
+  /** Publish new metadata for this node. */
+  | { readonly type: 'backend.setMetadata'; readonly metadata: PeerMetadata }
+  /** Leave the cluster gracefully, release everything, then answer `backend.left`. */
+  | { readonly type: 'backend.leave' };
+
+/** What a backend sends to the machine (its parent). */
+export type BackendReport =
+  /** Bound and running; `self` carries the address others reach it at. */
+  | { readonly type: 'backend.ready'; readonly self: PeerInfo }
+  | { readonly type: 'backend.startFailed'; readonly message: string }
+  | {
+      readonly type: 'backend.synced';
+      readonly seq: number;
+      /** Epoch ms when the sync finished. */
+      readonly at: number;
+      readonly durationMs: number;
+      /** The full membership, for poll-style backends; absent when deltas keep the table. */
+      readonly peers?: readonly PeerInfo[];
+      /** Why peers missing from `peers` are down. */
+      readonly missingReason?: PeerDownReason;
+      /** The sync worked but something is off (e.g. no seed reachable yet). */
+      readonly degraded?: string;
+      /** Backend-specific counters, surfaced in `metrics().backend`. */
+      readonly counters?: Readonly<Record<string, number>>;
+    }
+  | { readonly type: 'backend.syncFailed'; readonly seq: number; readonly durationMs: number; readonly message: string }
+  | { readonly type: 'backend.changes'; readonly changes: readonly MembershipChange[] }
+  /** The backend lost what it runs on (socket closed, session gone): health is Down until a sync succeeds. */
+  | { readonly type: 'backend.lost'; readonly message: string }
+  | { readonly type: 'backend.left' };
+
+/** The input the machine gives its backend. */
+export interface BackendInput {
+  /** Registered name of the adapter. */
+  readonly name: string;
+  /** This node as configured (the backend may add an address in `backend.ready`). */
+  readonly self: PeerInfo;
+  readonly seedPeers: readonly string[];
+  readonly syncTimeoutMs: number;
+  /** Bound on the graceful leave. */
+  readonly stopTimeoutMs: number;
+  readonly custom: Readonly<Record<string, string>>;
+}
+
+/** Actor logic that can serve as a backend (`fromCallback`, usually through `defineAdapter`). */
+export type BackendLogic = CallbackActorLogic<BackendCommand, BackendInput>;
+
+/** What the adapter builder hands a backend besides its input. */
+export interface BackendRuntime {
+  /** Logger for backend-internal events, scoped to the adapter. */
+  readonly log: BackendLog;
+}
+
+/** An adapter: a kind name plus a maker of its backend logic. Pass it as `startLink({ adapter })`. */
+export interface Adapter {
+  /** Short name, e.g. `gossip`, `static`, `memory`. */
+  readonly kind: string;
+  backend(runtime: BackendRuntime): BackendLogic;
+}
+
+/** What `defineAdapter`'s start function gets. */
+export interface BackendContext {
+  readonly input: BackendInput;
+  /** Report changes as they happen (push-style backends). */
+  report(changes: readonly MembershipChange[]): void;
+  /** Report that the backend lost its transport or session. */
+  lost(message: string): void;
+  /** Logger for backend-internal events, already scoped to the adapter. */
+  readonly log: BackendLog;
+}
+
+/** The few log methods a backend uses. */
+export interface BackendLog {
+  debug(data: object, message: string): void;
+  warn(data: object, message: string): void;
+  error(data: object, message: string): void;
+}
+
+/** The result of one sync of a session. */
+export interface SyncResult {
+  readonly peers?: readonly PeerInfo[];
+  readonly missingReason?: PeerDownReason;
+  readonly degraded?: string;
+}
+
+/** A started backend, as `defineAdapter` expects it. */
+export interface BackendSession {
+  /** This node as the cluster sees it (with its address). */
+  readonly self: PeerInfo;
+  /** One sync; reject (or throw) to report failure. `signal` aborts when the sync is abandoned. */
+  sync(signal: AbortSignal): Promise<SyncResult>;
+  setMetadata?(metadata: PeerMetadata): void | Promise<void>;
+  /** Tell the others we are leaving; called once, before `close`. */
+  leave?(signal: AbortSignal): Promise<void>;
+  /** Release every resource. Called exactly once, also after a crash. */
+  close(): void | Promise<void>;
+  counters?(): Readonly<Record<string, number>>;
+}
+
+/** Make sure `message` of an unknown thrown value is readable. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+}

@@ -1,0 +1,162 @@
+/**
+ * Event fan-out to subscribers. Each subscriber has its own queue, drained
+ * asynchronously and in order, so a slow or failing callback holds up only
+ * itself, and no callback ever runs inside a state transition.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BackendLog } from './behaviour.js';
+import type { DiscoveryEvent, SubscriptionId } from './types.js';
+
+/** A subscriber callback: may return a promise, which is awaited before its next event. */
+export type DiscoveryCallback = (event: DiscoveryEvent) => void | PromiseLike<void>;
+
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /** Deliver the current peers first, as `PeerUp`, then live events. Default false. */
+  readonly replay?: boolean;
+  /**
+   * Events that may wait for this subscriber before it is cut off (and logged).
+   * Default 10,000.
+   */
+  readonly maxPending?: number;
+}
+
+export const DEFAULT_MAX_PENDING = 10_000;
+// Compact a queue once this many delivered slots sit at its head.
+const COMPACT_AFTER = 4096;
+
+class Subscriber {
+  private queue: (DiscoveryEvent | undefined)[] = [];
+  private head = 0;
+  private scheduled = false;
+  private draining = false;
+  closed = false;
+
+  constructor(
+    readonly id: SubscriptionId,
+    private readonly callback: DiscoveryCallback,
+    private readonly maxPending: number,
+    private readonly log: BackendLog,
+    private readonly onCutOff: (id: SubscriptionId) => void,
+    private readonly onClose: (() => void) | undefined,
+  ) {}
+
+  push(event: DiscoveryEvent): void {
+    if (this.closed) return;
+    if (this.queue.length - this.head >= this.maxPending) {
+      this.log.warn(
+        { subscription: this.id, pending: this.queue.length - this.head, maxPending: this.maxPending },
+        'Subscriber cut off: it fell too far behind',
+      );
+      this.close();
+      this.onCutOff(this.id);
+      return;
+    }
+    this.queue.push(event);
+    if (!this.scheduled && !this.draining) {
+      this.scheduled = true;
+      queueMicrotask(() => void this.drain());
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.head = 0;
+    this.onClose?.();
+  }
+
+  private async drain(): Promise<void> {
+    this.scheduled = false;
+    this.draining = true;
+    try {
+      while (!this.closed && this.head < this.queue.length) {
+        const event = this.queue[this.head]!;
+        this.queue[this.head++] = undefined;
+        let result: void | PromiseLike<void>;
+        try {
+          result = this.callback(event);
+        } catch (error) {
+          this.logFailure(error, event);
+          continue;
+        }
+        if (result !== undefined && result !== null && typeof (result as PromiseLike<void>).then === 'function') {
+          try {
+            await result;
+          } catch (error) {
+            this.logFailure(error, event);
+          }
+        }
+        if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+      }
+      if (this.head === this.queue.length) {
+        this.queue.length = 0;
+        this.head = 0;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private logFailure(error: unknown, event: DiscoveryEvent): void {
+    this.log.error({ subscription: this.id, event: event.type, peer: event.peer.id, err: error }, 'Subscriber callback failed');
+  }
+}
+
+/** The subscribers of one adapter name; lives across adapter restarts. */
+export class EventHub {
+  private readonly subscribers = new Map<SubscriptionId, Subscriber>();
+
+  constructor(private readonly log: BackendLog) {}
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  /** Queues `event` for every subscriber. Never runs a callback itself. */
+  publish(event: DiscoveryEvent): void {
+    for (const subscriber of this.subscribers.values()) subscriber.push(event);
+  }
+
+  /**
+   * Adds a subscriber; `initial` events are queued before any later one.
+   * `onClose` runs once when the subscription ends for any reason.
+   */
+  add(
+    callback: DiscoveryCallback,
+    initial: readonly DiscoveryEvent[],
+    maxPending: number,
+    onClose?: () => void,
+  ): SubscriptionId {
+    const id = randomUUID() as SubscriptionId;
+    const subscriber = new Subscriber(
+      id,
+      callback,
+      Math.max(maxPending, initial.length + 1),
+      this.log,
+      (gone) => this.subscribers.delete(gone),
+      onClose,
+    );
+    this.subscribers.set(id, subscriber);
+    for (const event of initial) subscriber.push(event);
+    return id;
+  }
+
+  remove(id: SubscriptionId): boolean {
+    const subscriber = this.subscribers.get(id);
+    if (!subscriber) return false;
+    subscriber.close();
+    this.subscribers.delete(id);
+    return true;
+  }
+
+  /** Drops every subscriber and every queued event. */
+  close(): void {
+    for (const subscriber of this.subscribers.values()) subscriber.close();
+    this.subscribers.clear();
+  }
+}

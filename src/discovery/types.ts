@@ -1,0 +1,202 @@
+/**
+ * Shared types of `distribute/discovery`: peers, events, health, options,
+ * errors and the `Result` union every facade function returns.
+ *
+ * @module
+ */
+import type { Logger } from 'pino';
+import type { AnyActorRef } from 'xstate';
+
+/** Metadata a peer publishes about itself: string keys to string values. */
+export type PeerMetadata = Readonly<Record<string, string>>;
+
+/** What is known of one peer. */
+export interface PeerInfo {
+  /** The peer's unique id within the cluster (a node name). */
+  readonly id: string;
+  /** The peer's metadata; an empty object when it published none. */
+  readonly metadata: PeerMetadata;
+  /** Where the peer can be reached (`host:port`), when the adapter knows it. */
+  readonly address?: string;
+}
+
+/** Why a peer went away: it said goodbye, or it was found to be gone. */
+export type PeerDownReason =
+  | { readonly type: 'Left' }
+  | { readonly type: 'Failed'; readonly message: string };
+
+/** A membership change, as delivered to subscribers. */
+export type DiscoveryEvent =
+  | { readonly type: 'PeerUp'; readonly peer: PeerInfo }
+  | { readonly type: 'PeerUpdate'; readonly peer: PeerInfo; readonly previous: PeerInfo }
+  | { readonly type: 'PeerDown'; readonly peer: PeerInfo; readonly reason: PeerDownReason };
+
+/** The health of discovery, read from the adapter's state. */
+export type HealthStatus =
+  | { readonly type: 'Up' }
+  | { readonly type: 'Degraded'; readonly reason: string }
+  | { readonly type: 'Down'; readonly reason: string };
+
+/** Health with the facts behind it. */
+export interface HealthInfo {
+  readonly status: HealthStatus;
+  /** Epoch milliseconds of the last successful sync, if any. */
+  readonly lastSyncAt: number | undefined;
+  /** The error of the most recent failed sync, cleared by a success. */
+  readonly lastError: DiscoveryError | undefined;
+  /** Number of peers currently known (self excluded). */
+  readonly peerCount: number;
+  /** Consecutive failed syncs. */
+  readonly consecutiveFailures: number;
+}
+
+/** Counters kept by the adapter since it started. */
+export interface DiscoveryMetrics {
+  readonly syncCount: number;
+  readonly syncFailures: number;
+  /** Duration of the last completed sync (success or failure), in ms. */
+  readonly lastSyncDurationMs: number;
+  readonly eventsEmitted: number;
+  readonly knownPeers: number;
+  /** `syncFailures / syncCount`, 0 when no sync ran. */
+  readonly errorRate: number;
+  /** Adapter-specific counters (e.g. packets dropped as malformed). */
+  readonly backend: Readonly<Record<string, number>>;
+}
+
+/** Exponential backoff for failed syncs. */
+export interface RetryConfig {
+  /** Consecutive failures after which health is `Down`. Default 3. */
+  readonly maxAttempts: number;
+  /** First retry delay in ms. Default 100. */
+  readonly initialDelayMs: number;
+  /** Upper bound of the retry delay in ms. Default 5000. */
+  readonly maxDelayMs: number;
+  /** Growth factor between retries. Default 2. */
+  readonly multiplier: number;
+  /**
+   * Fraction of each delay drawn at random and added or removed, so that many
+   * nodes that failed together do not retry together. Default 0 (exact delays).
+   */
+  readonly jitter: number;
+}
+
+/** Options of an adapter; every field has a default (see `defaultOptions`). */
+export interface AdapterOptions {
+  /** Registered name of the adapter actor. Default `defaultAdapterName`. */
+  readonly name: string;
+  /** This node's id within the cluster. Default: `<hostname>-<pid>-<random>`. */
+  readonly nodeId: string;
+  /** This node's metadata, published to the others. */
+  readonly metadata: PeerMetadata;
+  /** Interval between syncs in ms. Default 5000. */
+  readonly syncIntervalMs: number;
+  /** Bound on one sync in ms. Default 10000. */
+  readonly syncTimeoutMs: number;
+  /** Prefix of every log event. Default `discovery`. */
+  readonly telemetryPrefix: string;
+  /** Peers to contact first (`host:port`), meaning depends on the adapter. */
+  readonly seedPeers: readonly string[];
+  readonly retryConfig: RetryConfig;
+  /** Called (asynchronously) for every `PeerUp`. */
+  readonly onPeerUp: ((peer: PeerInfo) => void) | undefined;
+  /** Free-form settings a custom adapter may read. */
+  readonly custom: Readonly<Record<string, string>>;
+  /** A pino logger; default: silent. */
+  readonly logger: Logger | undefined;
+  /** How long a graceful stop may take before it is cut short, in ms. Default 5000. */
+  readonly stopTimeoutMs: number;
+}
+
+/** A running adapter, as `startLink` returns it. */
+export interface AdapterHandle {
+  /** The registered name. */
+  readonly name: string;
+  /** This node as the cluster sees it (id, metadata, address). */
+  readonly self: PeerInfo;
+  /** The adapter actor itself: inspect it, subscribe to its snapshots. */
+  readonly actor: AnyActorRef;
+  /** Leaves gracefully and stops; same as the facade's `stop` for this name. */
+  stop(timeoutMs?: number): Promise<Result<void>>;
+}
+
+/** Identifies one subscription; pass it to `unsubscribe`. */
+export type SubscriptionId = string & { readonly __brand: 'SubscriptionId' };
+
+/** Everything that can go wrong, as a union on `type`. */
+export type DiscoveryError =
+  | { readonly type: 'StartFailed'; readonly message: string }
+  | { readonly type: 'StopFailed'; readonly message: string }
+  | { readonly type: 'ShutdownTimeout'; readonly timeoutMs: number; readonly message: string }
+  | { readonly type: 'SyncFailed'; readonly message: string }
+  | { readonly type: 'PeerNotFound'; readonly peerId: string; readonly message: string }
+  | {
+      readonly type: 'InvalidConfiguration';
+      readonly field: string;
+      readonly value: unknown;
+      readonly message: string;
+    }
+  | { readonly type: 'Timeout'; readonly operation: string; readonly timeoutMs: number; readonly message: string }
+  | { readonly type: 'SubscriptionFailed'; readonly message: string };
+
+/** The outcome of a facade call: a value, or a typed error. Never thrown. */
+export type Result<T, E = DiscoveryError> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: E };
+
+/** Wraps a value as a successful `Result`. */
+export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
+/** Wraps an error as a failed `Result`. */
+export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
+
+/** Errors worth retrying: the condition may pass on its own. */
+export function isTransientError(error: DiscoveryError): boolean {
+  return error.type === 'SyncFailed' || error.type === 'Timeout' || error.type === 'ShutdownTimeout';
+}
+
+/** Errors that retrying will not fix: the call or the configuration is wrong. */
+export function isPermanentError(error: DiscoveryError): boolean {
+  return !isTransientError(error);
+}
+
+/** Builders for each error, so messages are written once. */
+export const DiscoveryErrors = {
+  startFailed: (message: string): DiscoveryError => ({ type: 'StartFailed', message }),
+  stopFailed: (message: string): DiscoveryError => ({ type: 'StopFailed', message }),
+  shutdownTimeout: (timeoutMs: number): DiscoveryError => ({
+    type: 'ShutdownTimeout',
+    timeoutMs,
+    message: `Adapter did not stop within ${timeoutMs} ms`,
+  }),
+  syncFailed: (message: string): DiscoveryError => ({ type: 'SyncFailed', message }),
+  peerNotFound: (peerId: string): DiscoveryError => ({
+    type: 'PeerNotFound',
+    peerId,
+    message: `No peer with id ${JSON.stringify(peerId)}`,
+  }),
+  invalidConfiguration: (field: string, value: unknown, expected: string): DiscoveryError => ({
+    type: 'InvalidConfiguration',
+    field,
+    value,
+    message: `Invalid ${field}: ${describeValue(value)}; expected ${expected}`,
+  }),
+  timeout: (operation: string, timeoutMs: number): DiscoveryError => ({
+    type: 'Timeout',
+    operation,
+    timeoutMs,
+    message: `${operation} did not finish within ${timeoutMs} ms`,
+  }),
+  subscriptionFailed: (message: string): DiscoveryError => ({ type: 'SubscriptionFailed', message }),
+} as const;
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  try {
+    const text = JSON.stringify(value);
+    if (text === undefined) return String(value);
+    return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,187 @@
+/** Event delivery: order, isolation, async callbacks, replay, iterators, hooks, stop. */
+import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import * as discovery from 'distribute/discovery';
+import type { DiscoveryEvent } from 'distribute/discovery';
+import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from './support.js';
+
+afterEach(async () => {
+  await discovery.stop(2000);
+});
+
+async function start(extra: Partial<discovery.DiscoveryOptions> = {}) {
+  const { adapter, control } = controlledAdapter();
+  unwrap(await discovery.startLink({ adapter, nodeId: 'self', ...extra }));
+  return control;
+}
+
+function captureLogs() {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) records.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { records, logger: pino({ level: 'debug' }, stream) };
+}
+
+describe('event delivery', () => {
+  it('delivers events to each subscriber in order, never inside the transition', async () => {
+    const control = await start();
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback));
+    for (let i = 0; i < 200; i++) control.up(peer(`p${i}`));
+    // Nothing has run yet: callbacks are asynchronous.
+    expect(seen.events).toHaveLength(0);
+    await eventually(() => seen.events.length === 200);
+    expect(seen.summary()).toEqual(Array.from({ length: 200 }, (_, i) => `PeerUp:p${i}`));
+  });
+
+  it('isolates a throwing callback: it is logged, the others and later events go on', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger });
+    const good = collector();
+    let thrown = 0;
+    unwrap(
+      discovery.subscribe(() => {
+        thrown++;
+        throw new Error('subscriber bug');
+      }),
+    );
+    unwrap(discovery.subscribe(good.callback));
+    control.up(peer('a'), peer('b'));
+    await eventually(() => good.events.length === 2 && thrown === 2);
+    expect(records.filter((r) => r.msg === 'Subscriber callback failed')).toHaveLength(2);
+    expect(discovery.health().type).not.toBe('Down');
+  });
+
+  it('awaits a callback that returns a promise before its next event', async () => {
+    const control = await start();
+    const log: string[] = [];
+    unwrap(
+      discovery.subscribe(async (event) => {
+        log.push(`start ${event.peer.id}`);
+        await sleep(20);
+        log.push(`end ${event.peer.id}`);
+      }),
+    );
+    control.up(peer('a'), peer('b'), peer('c'));
+    await eventually(() => log.length === 6);
+    expect(log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+  });
+
+  it('replays current peers first, then live events, nothing missed or doubled', async () => {
+    const control = await start();
+    control.up(peer('a'), peer('b'));
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    control.up(peer('c'));
+    control.down('a');
+    await eventually(() => seen.events.length === 4);
+    await sleep(20);
+    const summary = seen.summary();
+    // The replayed peers come first (in table order), then the live events in order.
+    expect(summary.slice(0, 2).sort()).toEqual(['PeerUp:a', 'PeerUp:b']);
+    expect(summary.slice(2)).toEqual(['PeerUp:c', 'PeerDown:a']);
+  });
+
+  it('offers events as an async iterator', async () => {
+    const control = await start();
+    control.up(peer('a'));
+    const stream = unwrap(discovery.events({ replay: true }));
+    control.up(peer('a', { v: '2' }));
+    control.down('a', { type: 'Failed', message: 'gone' });
+    const got: DiscoveryEvent[] = [];
+    for await (const event of stream) {
+      got.push(event);
+      if (got.length === 3) break;
+    }
+    expect(got.map((e) => e.type)).toEqual(['PeerUp', 'PeerUpdate', 'PeerDown']);
+    const update = got[1]!;
+    expect(update.type === 'PeerUpdate' && update.previous.metadata).toEqual({});
+    const down = got[2]!;
+    expect(down.type === 'PeerDown' && down.reason).toEqual({ type: 'Failed', message: 'gone' });
+  });
+
+  it('ends an iterator when the adapter stops', async () => {
+    await start();
+    const stream = unwrap(discovery.events());
+    const next = stream.next();
+    unwrap(await discovery.stop());
+    expect(await next).toEqual({ value: undefined, done: true });
+  });
+
+  it('calls the onPeerUp hook for every PeerUp', async () => {
+    const ups: string[] = [];
+    const control = await start({ onPeerUp: (p) => ups.push(p.id) });
+    control.up(peer('a'), peer('b'));
+    control.down('a');
+    await eventually(() => ups.length === 2);
+    expect(ups).toEqual(['a', 'b']);
+  });
+
+  it('delivers nothing once stop() has resolved', async () => {
+    const control = await start();
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback));
+    control.up(peer('a'));
+    const stopping = discovery.stop();
+    // Changes reported while leaving may still arrive before stop resolves...
+    control.up(peer('b'));
+    unwrap(await stopping);
+    const count = seen.events.length;
+    await sleep(30);
+    // ...but none after.
+    expect(seen.events.length).toBe(count);
+    expect(control.left && control.closed).toBe(true);
+  });
+
+  it('cuts off a subscriber that falls too far behind, and only it', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger });
+    const fast = collector();
+    unwrap(discovery.subscribe(() => new Promise<void>(() => {}), { maxPending: 10 }));
+    unwrap(discovery.subscribe(fast.callback));
+    for (let i = 0; i < 50; i++) control.up(peer(`p${i}`));
+    await eventually(() => fast.events.length === 50);
+    expect(records.some((r) => r.msg === 'Subscriber cut off: it fell too far behind')).toBe(true);
+    expect(discovery.health().type).not.toBe('Down');
+  });
+
+  it('sends PeerUpdate with the new metadata when a peer changes it', async () => {
+    const a = discovery.memoryAdapter({ group: 'meta' });
+    unwrap(await discovery.startLink({ adapter: a, nodeId: 'a' }));
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback));
+    const b = discovery.bind({ name: 'b' });
+    unwrap(await discovery.startLink({ name: 'b', adapter: a, nodeId: 'b', metadata: { v: '1' } }));
+    unwrap(b.setMetadata({ v: '2' }));
+    await eventually(() => seen.events.length === 2);
+    const update = seen.events[1]!;
+    expect(update.type).toBe('PeerUpdate');
+    expect(update.peer.metadata).toEqual({ v: '2' });
+    expect(unwrap(b.self()).metadata).toEqual({ v: '2' });
+    unwrap(await b.stop());
+  });
+});
+
+describe('logging', () => {
+  it('logs sync success and failure and peer events under the telemetry prefix', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger, telemetryPrefix: 'disco', syncIntervalMs: 20, retryConfig: { initialDelayMs: 10 } });
+    control.up(peer('a'));
+    await eventually(() => records.some((r) => r.event === 'disco.sync.success'));
+    control.nextSync = async () => {
+      throw new Error('store unreachable');
+    };
+    await eventually(() => records.some((r) => r.event === 'disco.sync.failure'));
+    control.lost('socket closed');
+    await eventually(() => records.some((r) => r.event === 'disco.adapter.error'));
+    expect(records.find((r) => r.event === 'disco.peer_event')).toMatchObject({ type: 'PeerUp', peer: 'a' });
+    expect(records.find((r) => r.event === 'disco.sync.failure')).toMatchObject({
+      error: { type: 'SyncFailed', message: 'store unreachable' },
+    });
+  });
+});

@@ -1,0 +1,81 @@
+/** Small helpers shared by the tests. */
+import type { DiscoveryEvent } from 'distribute/discovery';
+
+/** Polls `check` until it returns true, or fails after `timeoutMs`. */
+export async function eventually(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Collects events a subscriber receives. */
+export function collector() {
+  const events: DiscoveryEvent[] = [];
+  return {
+    events,
+    callback: (event: DiscoveryEvent) => {
+      events.push(event);
+    },
+    /** `type:peer` strings, e.g. `PeerUp:b`. */
+    summary: () => events.map((e) => `${e.type}:${e.peer.id}`),
+  };
+}
+
+/** Unwraps a `Result`, failing the test with the error when it is not ok. */
+export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: { type: string; message: string } }): T {
+  if (!result.ok) throw new Error(`${result.error.type}: ${result.error.message}`);
+  return result.value;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+import { defineAdapter, type BackendContext, type PeerInfo, type SyncResult } from 'distribute/discovery';
+
+/**
+ * A backend the test drives by hand: it reports what the test tells it to and
+ * answers syncs with `nextSync` (a neighbour of the code under test, standing
+ * in for a network).
+ */
+export function controlledAdapter() {
+  let context: BackendContext | undefined;
+  const control = {
+    /** Changes a sync of the machine will see; undefined means "sync succeeds, no list". */
+    nextSync: async (): Promise<SyncResult> => ({}),
+    syncs: 0,
+    left: false,
+    closed: false,
+    up(...peers: PeerInfo[]) {
+      context!.report(peers.map((peer) => ({ type: 'up' as const, peer })));
+    },
+    down(id: string, reason: { type: 'Left' } | { type: 'Failed'; message: string } = { type: 'Left' }) {
+      context!.report([{ type: 'down', id, reason }]);
+    },
+    lost(message: string) {
+      context!.lost(message);
+    },
+    get started() {
+      return context !== undefined;
+    },
+  };
+  const adapter = defineAdapter('controlled', async (ctx) => {
+    context = ctx;
+    return {
+      self: ctx.input.self,
+      sync: () => {
+        control.syncs++;
+        return control.nextSync();
+      },
+      leave: async () => {
+        control.left = true;
+      },
+      close: () => {
+        control.closed = true;
+      },
+    };
+  });
+  return { adapter, control };
+}
+
+export const peer = (id: string, metadata: Record<string, string> = {}): PeerInfo => ({ id, metadata });
