@@ -1,0 +1,98 @@
+/**
+ * Facade costs: snapshot() and lookup() at 10, 1,000 and 10,000 peers; the
+ * cost of one membership change at 10,000 peers; events per second fanned
+ * out to 1 and to 100 subscribers.
+ *
+ *   node --import tsx bench/facade.ts      (writes bench/results/facade.json)
+ */
+import * as discovery from '../src/discovery.js';
+import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
+import { median, quantile, round, timeEach, writeResults } from './support.js';
+
+function benchAdapter() {
+  let context: BackendContext | undefined;
+  const adapter = defineAdapter('bench', async (ctx) => {
+    context = ctx;
+    return { self: ctx.input.self, sync: async () => ({}), close: () => {} };
+  });
+  return { adapter, report: (changes: Parameters<BackendContext['report']>[0]) => context!.report(changes) };
+}
+
+const makePeer = (i: number, version = 0): PeerInfo => ({
+  id: `node-${i}`,
+  address: `10.0.${(i >> 8) & 255}.${i & 255}:7946`,
+  metadata: { zone: `z${i % 3}`, version: String(version) },
+});
+
+async function withPeers(count: number) {
+  const name = `bench-${count}-${Math.random()}`;
+  const { adapter, report } = benchAdapter();
+  const started = await discovery.startLink({ name, adapter, syncIntervalMs: 60_000 });
+  if (!started.ok) throw new Error(started.error.message);
+  report(Array.from({ length: count }, (_, i) => ({ type: 'up' as const, peer: makePeer(i) })));
+  return { facade: discovery.bind({ name }), report };
+}
+
+const drain = () => new Promise((resolve) => setImmediate(resolve));
+
+async function main() {
+  const figures: Record<string, unknown> = {};
+
+  for (const count of [10, 1000, 10_000]) {
+    const { facade } = await withPeers(count);
+    if ((facade.snapshot() as { value: PeerInfo[] }).value.length !== count) throw new Error('table not filled');
+    const snapshot = timeEach(() => facade.snapshot(), count >= 10_000 ? 300 : 2000);
+    let i = 0;
+    const lookup = timeEach(() => facade.lookup(`node-${i++ % count}`), 20_000, 1000);
+    figures[`peers=${count}`] = {
+      snapshotMedianMs: round(median(snapshot)),
+      snapshotP99Ms: round(quantile(snapshot, 0.99)),
+      lookupMedianUs: round(median(lookup) * 1000),
+      lookupP99Us: round(quantile(lookup, 0.99) * 1000),
+    };
+    await facade.stop();
+  }
+
+  {
+    // One change at 10,000 peers: the table copies one bucket, not the whole table.
+    const { facade, report } = await withPeers(10_000);
+    let version = 1;
+    const change = timeEach(() => report([{ type: 'up', peer: makePeer(version % 10_000, version++) }]), 2000, 200);
+    figures['change at peers=10000'] = { medianUs: round(median(change) * 1000), p99Us: round(quantile(change, 0.99) * 1000) };
+    await facade.stop();
+  }
+
+  for (const subscribers of [1, 100]) {
+    const { facade, report } = await withPeers(100);
+    let delivered = 0;
+    for (let s = 0; s < subscribers; s++) facade.subscribe(() => void delivered++, { maxPending: 1_000_000 });
+    const batches = subscribers === 1 ? 200 : 20;
+    const batchSize = 5000;
+    let version = 1;
+    const batch = () =>
+      Array.from({ length: batchSize }, () => ({ type: 'up' as const, peer: makePeer(version % 100, version++) }));
+    const prepared = Array.from({ length: batches }, batch);
+    const runs: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      delivered = 0;
+      const start = performance.now();
+      for (const changes of prepared) {
+        report(changes);
+        await drain();
+      }
+      while (delivered < batches * batchSize * subscribers) await drain();
+      runs.push((batches * batchSize * subscribers) / ((performance.now() - start) / 1000));
+    }
+    figures[`events/s to ${subscribers} subscriber(s)`] = {
+      medianEventsPerSecond: Math.round(median(runs)),
+      note: 'end to end: backend report → statechart → table → fan-out → callback',
+    };
+    await facade.stop();
+  }
+
+  const file = writeResults('facade', 'node --import tsx bench/facade.ts', figures);
+  console.table(figures);
+  console.log(`written to ${file}`);
+}
+
+await main();
