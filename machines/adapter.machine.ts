@@ -340,13 +340,8 @@ export const adapterMachine = base.createMachine({
           target: 'degraded',
           actions: [assign({ self: ({ event }) => event.self, reason: NO_SYNC_YET }), startSync],
         },
-        'backend.startFailed': {
-          target: 'stopped',
-          actions: [
-            assign({ startError: ({ event }) => event.message }),
-            { type: 'log', params: ({ event }) => ({ kind: 'adapter.error', message: event.message }) },
-          ],
-        },
+        // Not logged: the caller gets it as StartFailed.
+        'backend.startFailed': { target: 'stopped', actions: assign({ startError: ({ event }) => event.message }) },
       },
     },
     up: { tags: 'up' },

@@ -31,7 +31,7 @@ import {
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/behaviour.js';
 import { DEFAULT_MAX_PENDING, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
-import { memoryAdapter } from './discovery/memory_adapter.js';
+import { gossipAdapter } from './discovery/gossip_adapter.js';
 import { isNameTaken, lookupRegistration, release, type Registration } from './discovery/registry.js';
 import { defaultRestartPolicy, supervisorLogic, type RestartPolicy } from './discovery/supervisor.js';
 import {
@@ -51,7 +51,17 @@ import {
 } from './discovery/types.js';
 
 export * from './discovery/types.js';
-export type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './discovery/behaviour.js';
+export type {
+  Adapter,
+  BackendCommand,
+  BackendContext,
+  BackendInput,
+  BackendLogic,
+  BackendReport,
+  BackendSession,
+  MembershipChange,
+  SyncResult,
+} from './discovery/behaviour.js';
 export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
 export type { AdapterOptionsInput } from './discovery/adapter.js';
 export type { RestartPolicy } from './discovery/supervisor.js';
@@ -68,6 +78,9 @@ export {
 export { DiscoveryFailure } from './discovery/supervisor.js';
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
 export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
+export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/gossip_adapter.js';
+export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
+export { generateKey } from './discovery/gossip/crypto.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
 export type DiscoveryOptions = AdapterOptionsInput & {
@@ -85,9 +98,9 @@ export interface DiscoveryTarget {
   readonly system?: ActorSystem<any>;
 }
 
-/** The adapter used when `adapter` is not given. */
+/** The adapter used when `adapter` is not given: gossip on `0.0.0.0:7946`, `lan` timings. */
 export function defaultAdapter(): Adapter {
-  return memoryAdapter();
+  return gossipAdapter();
 }
 
 const NOT_FOUND = 'Discovery process not found';

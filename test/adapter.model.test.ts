@@ -20,16 +20,18 @@ const retryConfig = { maxAttempts: MAX_ATTEMPTS, initialDelayMs: 100, maxDelayMs
 
 type ModelEvent = { type: 'SYNC_OK' } | { type: 'SYNC_DEGRADED' } | { type: 'SYNC_FAIL' } | { type: 'TIMEOUT' } | { type: 'LOST' } | { type: 'STOP' };
 
-const failed = assign({ failures: ({ context }: { context: { failures: number } }) => Math.min(context.failures + 1, MAX_ATTEMPTS) });
+const model_ = setup({
+  types: { context: {} as { failures: number }, events: {} as ModelEvent },
+  guards: { exhausted: ({ context }) => context.failures + 1 >= MAX_ATTEMPTS },
+  actions: { failed: assign({ failures: ({ context }) => Math.min(context.failures + 1, MAX_ATTEMPTS) }) },
+});
 const failTransitions = [
-  { guard: ({ context }: { context: { failures: number } }) => context.failures + 1 >= MAX_ATTEMPTS, target: '.down', actions: failed },
-  { target: '.degraded', actions: failed },
-];
+  { guard: 'exhausted', target: '.down', actions: 'failed' },
+  { target: '.degraded', actions: 'failed' },
+] as const;
 
 /** The abstract model: what health should be after each kind of sync outcome. */
-const healthModel = setup({
-  types: { context: {} as { failures: number }, events: {} as ModelEvent },
-}).createMachine({
+const healthModel = model_.createMachine({
   id: 'health',
   context: { failures: 0 },
   initial: 'running',
@@ -39,8 +41,8 @@ const healthModel = setup({
       on: {
         SYNC_OK: { target: '.up', actions: assign({ failures: 0 }) },
         SYNC_DEGRADED: { target: '.degraded', actions: assign({ failures: 0 }) },
-        SYNC_FAIL: failTransitions,
-        TIMEOUT: failTransitions,
+        SYNC_FAIL: [...failTransitions],
+        TIMEOUT: [...failTransitions],
         LOST: { target: '.down', actions: assign({ failures: ({ context }) => Math.max(context.failures, MAX_ATTEMPTS) }) },
         STOP: 'stopped',
       },

@@ -1,8 +1,8 @@
 /** `childSpec()` inside a user's machine: registration, restarts, duplicates. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromCallback, setup, type AnyActor } from 'xstate';
+import { createActor, createMachine, fromCallback, type AnyActor } from 'xstate';
 import * as discovery from 'distribute/discovery';
-import { DiscoveryFailure, memoryAdapter, type Adapter, type BackendInput } from 'distribute/discovery';
+import { DiscoveryFailure, memoryAdapter, type Adapter, type BackendCommand, type BackendInput } from 'distribute/discovery';
 import { eventually, sleep, unwrap } from './support.js';
 
 const actors: AnyActor[] = [];
@@ -26,7 +26,7 @@ function crashingAdapter(crashes: number) {
   const adapter: Adapter = {
     kind: 'crashing',
     backend: () =>
-      fromCallback<{ type: string; seq?: number }, BackendInput>(({ input, sendBack, receive }) => {
+      fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
         state.starts++;
         sendBack({ type: 'backend.ready', self: input.self });
         receive((command) => {
@@ -43,7 +43,7 @@ function crashingAdapter(crashes: number) {
 
 describe('childSpec', () => {
   it('registers the adapter in the user system under defaultAdapterName, and the facade works', async () => {
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: discovery.childSpec({ adapter: memoryAdapter({ group: 'cs1' }), nodeId: 'app', syncIntervalMs: 20 }),
     });
     const { actor } = run(app);
@@ -59,7 +59,7 @@ describe('childSpec', () => {
 
   it('restarts a crashed adapter and keeps subscribers', async () => {
     const { adapter, state } = crashingAdapter(2);
-    const app = setup({}).createMachine({ invoke: discovery.childSpec({ adapter, syncIntervalMs: 20 }) });
+    const app = createMachine({ invoke: discovery.childSpec({ adapter, syncIntervalMs: 20 }) });
     const { errors } = run(app);
     await eventually(() => state.starts === 3 && discovery.health().type === 'Up', 3000, 'two restarts then Up');
     expect(errors).toEqual([]);
@@ -68,7 +68,7 @@ describe('childSpec', () => {
   it('gives up after more restarts than the policy allows, failing the invoke with a typed error', async () => {
     const { adapter, state } = crashingAdapter(100);
     const failures: unknown[] = [];
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: {
         ...discovery.childSpec({ adapter, restart: { maxRestarts: 2, withinMs: 10_000 } }),
         onError: { actions: ({ event }) => failures.push(event.error) },
@@ -87,7 +87,7 @@ describe('childSpec', () => {
   it('fails cleanly when the name is taken, without touching the running adapter', async () => {
     unwrap(await discovery.startLink({ adapter: memoryAdapter({ group: 'cs2' }), nodeId: 'first' }));
     const failures: unknown[] = [];
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: {
         ...discovery.childSpec({ adapter: memoryAdapter({ group: 'cs2' }), nodeId: 'second' }),
         onError: { actions: ({ event }) => failures.push(event.error) },
@@ -101,7 +101,7 @@ describe('childSpec', () => {
 
   it('reports invalid options as InvalidConfiguration through the invoke error', async () => {
     const failures: unknown[] = [];
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: { ...discovery.childSpec({ syncIntervalMs: -1 }), onError: { actions: ({ event }) => failures.push(event.error) } },
     });
     run(app);
@@ -110,7 +110,7 @@ describe('childSpec', () => {
   });
 
   it('stops with the facade: the supervisor ends, nothing restarts', async () => {
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: discovery.childSpec({ adapter: memoryAdapter({ group: 'cs3' }) }),
     });
     const { actor } = run(app);

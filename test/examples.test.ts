@@ -12,7 +12,7 @@ describe('examples', () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/memory-cluster.ts'], { cwd: root, timeout: 20_000 });
     const lines = stdout.trim().split('\n');
     for (const [who, whom] of [['alpha', 'beta'], ['alpha', 'gamma'], ['beta', 'alpha'], ['beta', 'gamma'], ['gamma', 'alpha'], ['gamma', 'beta']]) {
-      expect(lines.some((l) => l.startsWith(who) && l.includes(`PeerUp     ${whom} `))).toBe(true);
+      expect(lines.some((l) => l.startsWith(who!) && l.includes(`PeerUp     ${whom} `))).toBe(true);
     }
     expect(lines).toContain('alpha sees PeerUpdate beta {"role":"worker","load":"high"}');
     expect(lines).toContain('alpha sees PeerDown   gamma {"role":"worker"} (left)');

@@ -3,7 +3,7 @@
  * TypeScript, against the package's public entry.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, setup } from 'xstate';
+import { createActor, createMachine } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { memoryAdapter, type DiscoveryEvent } from 'distribute/discovery';
 import { eventually, unwrap } from './support.js';
@@ -15,7 +15,7 @@ afterEach(async () => {
 
 describe('the Gleam usage examples', () => {
   it('starts discovery as part of a supervision tree (childSpec in a machine)', async () => {
-    const app = setup({}).createMachine({
+    const app = createMachine({
       invoke: discovery.childSpec({ adapter: memoryAdapter({ group: 'usage-tree' }), nodeId: 'node1' }),
     });
     const actor = createActor(app).start();

@@ -1,0 +1,247 @@
+/**
+ * The `gossip` adapter, the default: SWIM membership with the Lifeguard
+ * refinements, over UDP (probes and piggybacked gossip) and TCP (push-pull
+ * state exchange and liveness streams). Nothing to install.
+ *
+ * This file is the runtime around the sans-IO protocol core: it owns the
+ * sockets and the one timer, feeds the core what arrives, and carries out
+ * what the core asks for.
+ */
+import { defineAdapter } from './adapter.js';
+import type { Adapter, BackendContext, MembershipChange } from './behaviour.js';
+import { decodePacket, decodeStream, encodePackets, encodeStream } from './gossip/codec.js';
+import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
+import { createCore, handle, health, members, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
+import { openTransport, type Transport } from './gossip/transport.js';
+import type { PeerInfo } from './types.js';
+
+/** Options of the gossip adapter. */
+export interface GossipAdapterOptions {
+  /** Where to listen. Default `0.0.0.0:7946`; port 0 picks a free port (see `self().address`). */
+  readonly bind?: { readonly host: string; readonly port: number };
+  /** What others should dial, when it differs from the bound address (NAT, containers). */
+  readonly advertise?: { readonly host: string; readonly port: number };
+  /** Timing profile: `lan` (default) or `local` (one host, faster). */
+  readonly profile?: GossipProfile;
+  /** Individual timings over the profile's. */
+  readonly config?: Partial<GossipConfig>;
+  /**
+   * Leave the cluster gracefully on SIGTERM and SIGINT, then let the signal
+   * end the process as it would have. Default false.
+   */
+  readonly leaveOnSignals?: boolean;
+}
+
+export const DEFAULT_GOSSIP_PORT = 7946;
+
+function toPeer(member: MemberState): PeerInfo {
+  return { id: member.name, address: member.addr, metadata: member.meta };
+}
+
+function toChange(event: MemberEvent): MembershipChange | undefined {
+  switch (event.type) {
+    case 'join':
+    case 'update':
+      return { type: 'up', peer: toPeer(event.member) };
+    case 'leave':
+      return { type: 'down', id: event.member.name, reason: { type: 'Left' } };
+    case 'fail':
+      return {
+        type: 'down',
+        id: event.member.name,
+        reason: { type: 'Failed', message: 'Stopped answering probes and was declared dead' },
+      };
+    case 'conflict':
+      return undefined;
+  }
+}
+
+/**
+ * The gossip adapter.
+ *
+ * @example
+ * ```ts
+ * await startLink({ adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
+ * ```
+ */
+export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
+  return defineAdapter('gossip', (context) => startGossip(context, options));
+}
+
+async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
+  const { input, log } = context;
+  const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
+  const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
+  const opened = await openTransport({
+    bindHost: bind.host,
+    bindPort: bind.port,
+    ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
+    maxPacketBytes: config.udpBufferSize,
+    maxStreamBytes: config.maxStreamBytes,
+    logger: log,
+  });
+  if (!opened.ok) throw new Error(opened.error.message);
+  const transport: Transport = opened.value;
+  const address = `${transport.address.host}:${transport.address.port}`;
+  const core: Core = createCore({
+    config,
+    self: { name: input.self.id, addr: address, meta: input.self.metadata },
+    seed: (Math.random() * 2 ** 32) >>> 0,
+    now: Date.now(),
+  });
+  const counters = { malformedPackets: 0, malformedStreams: 0, conflicts: 0, peerGoneHints: 0 };
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let leaveSent: (() => void) | undefined;
+  const watched = new Set<string>();
+
+  const step = (inputEvent: Input) => {
+    if (closed) return;
+    apply(handle(core, inputEvent, Date.now()));
+  };
+
+  const apply = (effects: Effects) => {
+    for (const packet of effects.packets) {
+      for (const bytes of encodePackets(packet.msgs, config.udpBufferSize)) transport.sendPacket(packet.to, bytes);
+    }
+    for (const stream of effects.streams) {
+      const to = stream.to;
+      void transport.request(to, encodeStream(stream.msg), { timeoutMs: config.streamTimeoutMs }).then((result) => {
+        if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
+        const decoded = decodeStream(result.value);
+        if (!decoded.ok) {
+          counters.malformedStreams++;
+          return step({ type: 'streamFailed', to, error: decoded.error.message });
+        }
+        step({ type: 'streamReply', from: to, msg: decoded.value });
+      });
+    }
+    const changes: MembershipChange[] = [];
+    for (const event of effects.events) {
+      if (event.type === 'conflict') {
+        counters.conflicts++;
+        log.warn(
+          { name: event.existing.name, existing: event.existing.addr, incoming: event.incoming.addr },
+          'Two live members claim one name; keeping the one already known',
+        );
+        continue;
+      }
+      const change = toChange(event);
+      if (change) changes.push(change);
+    }
+    context.report(changes);
+    if (effects.events.length > 0) rewatch();
+    if (effects.leaveDone) leaveSent?.();
+    schedule();
+  };
+
+  const schedule = () => {
+    if (closed) return;
+    clearTimeout(timer);
+    const delay = Math.max(0, nextDeadline(core) - Date.now());
+    timer = setTimeout(() => step({ type: 'tick' }), delay);
+  };
+
+  // Each member keeps a TCP stream to the next few members in name order, so
+  // that the death of any process is noticed at once by those watching it.
+  const rewatch = () => {
+    const alive = members(core)
+      .filter((m) => m.status === 'alive' && m.name !== input.self.id)
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    const after = alive.filter((m) => m.name > input.self.id);
+    const ring = [...after, ...alive.filter((m) => m.name <= input.self.id)];
+    const want = new Set(ring.slice(0, config.watchPeers).map((m) => m.addr));
+    for (const addr of watched) if (!want.has(addr)) transport.unwatch(addr);
+    for (const addr of want) if (!watched.has(addr)) transport.watch(addr);
+    watched.clear();
+    for (const addr of want) watched.add(addr);
+  };
+
+  transport.onPacket((data, from) => {
+    const decoded = decodePacket(data);
+    if (!decoded.ok) {
+      counters.malformedPackets++;
+      log.debug({ from, error: decoded.error }, 'Dropped a malformed packet');
+      return;
+    }
+    step({ type: 'packet', from, msgs: decoded.value });
+  });
+  transport.onRequest((data, from) => {
+    const decoded = decodeStream(data);
+    if (!decoded.ok) {
+      counters.malformedStreams++;
+      log.debug({ from, error: decoded.error }, 'Dropped a malformed stream');
+      return undefined;
+    }
+    const effects = handle(core, { type: 'stream', from, msg: decoded.value }, Date.now());
+    const reply = effects.reply;
+    apply(effects);
+    return reply ? encodeStream(reply) : undefined;
+  });
+  transport.onPeerGone((addr, why) => {
+    const member = members(core).find((m) => m.addr === addr && m.status === 'alive');
+    if (!member) return;
+    counters.peerGoneHints++;
+    step(why === 'refused' ? { type: 'peerGone', name: member.name } : { type: 'probeNow', name: member.name });
+  });
+  transport.onError((error) => {
+    if (!closed) context.lost(`Gossip transport failed: ${error.message}`);
+  });
+
+  if (input.seedPeers.length > 0) step({ type: 'join', seeds: [...input.seedPeers] });
+  schedule();
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    void leave(AbortSignal.timeout(config.leaveTimeoutMs)).finally(() => {
+      void close();
+      process.kill(process.pid, signal);
+    });
+  };
+  if (options.leaveOnSignals) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  const leave = (signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      if (closed) return resolve();
+      leaveSent = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      step({ type: 'leave' });
+    });
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await transport.close();
+  };
+
+  return {
+    self: { id: input.self.id, address, metadata: input.self.metadata },
+    async sync() {
+      const state = health(core);
+      const peers = members(core)
+        .filter((m) => (m.status === 'alive' || m.status === 'suspect') && m.name !== input.self.id)
+        .map(toPeer);
+      if (!state.joined && input.seedPeers.length > 0) {
+        return { peers, degraded: `No seed reachable yet (${input.seedPeers.join(', ')})` };
+      }
+      if (state.recentProbeFailureRatio > 0.5) {
+        return { peers, degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
+      }
+      return { peers };
+    },
+    setMetadata(metadata: Record<string, string>) {
+      step({ type: 'setMeta', meta: metadata });
+    },
+    leave,
+    close,
+    counters: () => {
+      const { malformedFrames, ...net } = transport.counters();
+      return { ...net, ...counters, malformedStreams: counters.malformedStreams + malformedFrames, members: core.members.size };
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Real processes on loopback: five members, each its own Node process, started
+ * through the public API; joins, a crash (SIGKILL), a graceful stop (SIGTERM)
+ * and a late joiner are seen by all the others.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
+
+interface Member {
+  readonly name: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+const members: Member[] = [];
+afterAll(async () => {
+  await Promise.all(
+    members.map((m) => {
+      if (m.child.exitCode !== null || m.child.signalCode !== null) return undefined;
+      m.child.kill('SIGKILL');
+      return m.exited;
+    }),
+  );
+});
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const server = createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    await new Promise((resolve) => server.close(resolve));
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (ok) return port;
+  }
+}
+
+async function startMember(name: string, seeds: number[]): Promise<Member> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [fixture, name, String(port), ...seeds.map((p) => `127.0.0.1:${p}`)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let buffer = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    let at: number;
+    while ((at = buffer.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buffer.slice(0, at)));
+      buffer = buffer.slice(at + 1);
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const member = { name, port, child, lines, exited };
+  members.push(member);
+  await until(() => lines.some((l) => l.type === 'ready'), 10_000, `${name} ready`);
+  return member;
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const saw = (m: Member, type: string, peer: string, reason?: string) =>
+  m.lines.some((l) => l.type === type && l.peer === peer && (reason === undefined || l.reason === reason));
+
+describe('five member processes on loopback', () => {
+  it('all see each other; SIGKILL is a failure, SIGTERM a leave, a newcomer is up everywhere', async () => {
+    const first = await startMember('m0', []);
+    const rest = await Promise.all(['m1', 'm2', 'm3', 'm4'].map((name) => startMember(name, [first.port])));
+    const all = [first, ...rest];
+    for (const m of all) {
+      for (const other of all) {
+        if (other !== m) await until(() => saw(m, 'PeerUp', other.name), 10_000, `${m.name} sees ${other.name}`);
+      }
+    }
+
+    const [killed, stopped] = [all[3]!, all[4]!];
+    const survivors = all.slice(0, 3);
+    killed.child.kill('SIGKILL');
+    for (const m of survivors) await until(() => saw(m, 'PeerDown', killed.name, 'Failed'), 10_000, `${m.name}: ${killed.name} failed`);
+
+    stopped.child.kill('SIGTERM');
+    expect(await stopped.exited).toBe(0);
+    for (const m of survivors) await until(() => saw(m, 'PeerDown', stopped.name, 'Left'), 5000, `${m.name}: ${stopped.name} left`);
+    for (const m of survivors) expect(saw(m, 'PeerDown', stopped.name, 'Failed')).toBe(false);
+
+    const late = await startMember('m5', [all[1]!.port]);
+    for (const m of survivors) await until(() => saw(m, 'PeerUp', late.name), 5000, `${m.name} sees m5`);
+    for (const m of survivors) await until(() => saw(late, 'PeerUp', m.name), 5000, `m5 sees ${m.name}`);
+    expect(saw(late, 'PeerUp', killed.name)).toBe(false);
+  });
+});
