@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+/**
+ * The `distribute` command.
+ *
+ *   distribute agent    run a discovery agent and print membership changes
+ *   distribute members  print the member table of a running cluster
+ *   distribute inspect-server  run the local relay for the Stately inspector
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runAgent } from './cli/agent.js';
+import { generateNodeId } from './discovery/adapter.js';
+import { formatAddress, parseAddress, parseMeta } from './cli/args.js';
+import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
+import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
+import { CliError, usage } from './cli/errors.js';
+import { DEFAULT_INSPECT_URL } from './cli/inspect.js';
+import { filterRows, formatTable, MEMBER_STATUSES, type MemberStatus } from './cli/members.js';
+import { observeMembers } from './cli/observer.js';
+import { createOutput, LOG_LEVELS, type LogLevel } from './cli/output.js';
+
+const HELP = `Usage: distribute <command> [options]
+
+Commands:
+  agent            Start a discovery agent; print membership changes as they happen
+  members          Print the member table of a running cluster
+  inspect-server   Run the local relay that the Stately inspector UI connects to
+
+distribute agent [options]
+  --name NAME            this node's name (default: <hostname>-<pid>-<random>)
+  --bind HOST:PORT       address to listen on (default 127.0.0.1:7946; 0.0.0.0:7946 to reach
+                         other hosts; port 0 picks one)
+  --advertise HOST:PORT  address others reach this node at (default: derived from --bind)
+  --join HOST:PORT       a member to join through; repeatable
+  --meta KEY=VALUE       metadata to publish; repeatable
+  --profile lan|local    gossip timings (default lan; local is for one host)
+  --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
+  --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --join-timeout MS      give up when no seed answers within this (default 5000)
+  --inspect [URL]        stream the adapter to a Stately inspector (default ${DEFAULT_INSPECT_URL})
+  --log-level LEVEL      ${LOG_LEVELS.join(' | ')} (default warn)
+  --json                 one JSON object per line (the default when stdout is not a terminal)
+
+distribute members [options]
+  --control HOST:PORT    ask the agent at this control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --join HOST:PORT       or join through this member as a short-lived observer; repeatable
+  --status STATUS        only members in this state: ${MEMBER_STATUSES.join(' | ')}
+  --meta KEY=VALUE       only members with this metadata; repeatable
+  --json                 print JSON
+
+distribute inspect-server [--port PORT]   (default 8080)
+`;
+
+const agentFlags = {
+  name: { type: 'string' },
+  bind: { type: 'string' },
+  advertise: { type: 'string' },
+  join: { type: 'string', multiple: true },
+  meta: { type: 'string', multiple: true },
+  profile: { type: 'string' },
+  adapter: { type: 'string' },
+  control: { type: 'string' },
+  'join-timeout': { type: 'string' },
+  inspect: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const membersFlags = {
+  control: { type: 'string' },
+  join: { type: 'string', multiple: true },
+  status: { type: 'string' },
+  meta: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usage((error as Error).message.replace(/\. To specify .*$/s, ''));
+  }
+}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw usage(`${flag} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw usage(`${flag} expects a positive whole number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+async function agent(args: string[]): Promise<number> {
+  // `--inspect` takes an optional URL: lift it out before strict parsing.
+  let inspect: string | undefined;
+  const at = args.indexOf('--inspect');
+  if (at >= 0) {
+    const next = args[at + 1];
+    inspect = next !== undefined && !next.startsWith('--') ? next : DEFAULT_INSPECT_URL;
+    args = [...args.slice(0, at), ...args.slice(at + (next !== undefined && !next.startsWith('--') ? 2 : 1))];
+  }
+  const { values, positionals } = parse(args, agentFlags);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const level = oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'warn');
+  const kind = oneOf<AdapterKind>('--adapter', values.adapter, ADAPTER_KINDS, 'gossip');
+  const profile = oneOf<Profile>('--profile', values.profile, PROFILES, 'lan');
+  const bind = parseAddress('--bind', values.bind ?? '127.0.0.1:7946');
+  const advertise = values.advertise !== undefined ? parseAddress('--advertise', values.advertise) : undefined;
+  const seeds = (values.join ?? []).map((j) => formatAddress(parseAddress('--join', j, '127.0.0.1')));
+  const metadata = parseMeta('--meta', values.meta ?? []);
+  const control = parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1');
+  const output = createOutput({ json: values.json ?? false, level });
+  return runAgent({
+    name: values.name ?? generateNodeId(),
+    adapter: makeAdapter(kind, { bind, advertise, profile }),
+    adapterKind: kind,
+    seeds,
+    metadata,
+    control,
+    controlIsDefault: values.control === undefined,
+    joinTimeoutMs: positiveInt('--join-timeout', values['join-timeout'], 5000),
+    inspect,
+    output,
+  });
+}
+
+async function members(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, membersFlags);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const status = values.status === undefined ? undefined : oneOf<MemberStatus>('--status', values.status, MEMBER_STATUSES, 'alive');
+  const meta = parseMeta('--meta', values.meta ?? []);
+  const seeds = (values.join ?? []).map((j) => formatAddress(parseAddress('--join', j, '127.0.0.1')));
+  if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
+  const rows =
+    seeds.length > 0
+      ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'))
+      : await fetchMembers(parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'), 3000);
+  const shown = filterRows(rows, status, meta);
+  process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
+  return 0;
+}
+
+async function inspectServer(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const port = positiveInt('--port', values.port, 8080);
+  const { createInspectorServer } = await import('@statelyai/inspect/server');
+  const server = createInspectorServer({ port, autoOpen: false });
+  process.stdout.write(
+    `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\nopen http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n`,
+  );
+  return new Promise((resolve) => {
+    const stop = () => {
+      server.stop();
+      resolve(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'agent':
+      return agent(rest);
+    case 'members':
+      return members(rest);
+    case 'inspect-server':
+      return inspectServer(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      throw usage(`unknown command ${JSON.stringify(command)}; try 'distribute help'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof CliError) {
+      process.stderr.write(`distribute: ${error.message}\n`);
+      process.exit(error.code);
+    }
+    process.stderr.write(`distribute: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,145 @@
+/**
+ * `distribute agent`: start discovery through the facade, print every
+ * membership change, serve the member table on the control endpoint, leave
+ * gracefully on SIGINT/SIGTERM.
+ */
+import * as discovery from '../discovery.js';
+import type { Adapter, DiscoveryEvent } from '../discovery.js';
+import { formatAddress, type HostPort } from './args.js';
+import { startControl, type ControlServer } from './control.js';
+import { failure } from './errors.js';
+import { attachInspector, type AttachedInspector } from './inspect.js';
+import { MemberTable } from './members.js';
+import { printEvent, type Output } from './output.js';
+
+export interface AgentOptions {
+  readonly name: string;
+  readonly adapter: Adapter;
+  readonly adapterKind: string;
+  readonly seeds: readonly string[];
+  readonly metadata: Record<string, string>;
+  readonly control: HostPort;
+  readonly controlIsDefault: boolean;
+  readonly joinTimeoutMs: number;
+  readonly inspect: string | undefined;
+  readonly output: Output;
+}
+
+/** Runs until a signal; resolves with the exit code. */
+export async function runAgent(options: AgentOptions): Promise<number> {
+  const { out, log } = options.output;
+  const startedAt = performance.now();
+  // Signals are handled from the first moment: one that arrives while starting stops the agent once it runs.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
+    signalled = signal;
+  };
+  const dispatch = (signal: NodeJS.Signals) => onSignal(signal);
+  process.on('SIGINT', dispatch);
+  process.on('SIGTERM', dispatch);
+  const inspector: AttachedInspector | undefined = options.inspect ? await attachInspector(options.inspect, log) : undefined;
+  const table = new MemberTable();
+  let control: ControlServer | undefined;
+
+  const started = await discovery.startLink({
+    nodeId: options.name,
+    metadata: options.metadata,
+    seedPeers: options.seeds,
+    adapter: options.adapter,
+    logger: log,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
+  });
+  if (!started.ok) {
+    inspector?.stop();
+    throw failure(started.error.message);
+  }
+  const self = started.value.self;
+
+  const shutdown = async (code: number) => {
+    await discovery.stop();
+    await control?.close();
+    inspector?.stop();
+    return code;
+  };
+
+  try {
+    control = await startControl(
+      options.control,
+      {
+        members: () => {
+          const peers = discovery.snapshot();
+          const me = discovery.self();
+          return table.rows(me.ok ? me.value : self, peers.ok ? peers.value : []);
+        },
+        health: () => discovery.health(),
+      },
+      options.controlIsDefault,
+    );
+  } catch (error) {
+    await shutdown(1);
+    throw error;
+  }
+
+  out.info(
+    {
+      event: 'AgentStarted',
+      node: self.id,
+      address: self.address ?? null,
+      adapter: options.adapterKind,
+      control: formatAddress(control.address),
+      metadata: self.metadata,
+      ms: Math.round(performance.now() - startedAt),
+    },
+    `agent ${self.id} started (${options.adapterKind}) on ${self.address ?? '-'}, control on ${formatAddress(control.address)}`,
+  );
+
+  let joined: () => void = () => {};
+  const firstPeer = new Promise<void>((resolve) => (joined = resolve));
+  discovery.subscribe(
+    (event: DiscoveryEvent) => {
+      table.record(event);
+      printEvent(out, event);
+      if (event.type === 'PeerUp') joined();
+    },
+    { replay: true },
+  );
+
+  if (options.seeds.length > 0) {
+    const timedOut = Symbol('timeout');
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      firstPeer,
+      new Promise<symbol>((resolve) => (timer = setTimeout(() => resolve(timedOut), options.joinTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (outcome === timedOut) {
+      await shutdown(1);
+      throw failure(`cannot reach any seed (${options.seeds.join(', ')}) within ${options.joinTimeoutMs} ms`);
+    }
+    const peers = discovery.snapshot();
+    out.info(
+      { event: 'Joined', seeds: options.seeds, members: (peers.ok ? peers.value.length : 0) + 1, ms: Math.round(performance.now() - startedAt) },
+      `joined the cluster through ${options.seeds.join(', ')}: ${(peers.ok ? peers.value.length : 0) + 1} members`,
+    );
+  }
+
+  return new Promise<number>((resolve) => {
+    const leave = (signal: NodeJS.Signals) => {
+      out.info({ event: 'Leaving', signal }, `received ${signal}, leaving the cluster`);
+      void shutdown(0).then((code) => {
+        process.off('SIGINT', dispatch);
+        process.off('SIGTERM', dispatch);
+        out.info({ event: 'Stopped' }, 'left the cluster, exiting');
+        resolve(code);
+      });
+    };
+    onSignal = (signal) => {
+      // A second signal: do not wait for the graceful leave.
+      if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
+      signalled = signal;
+      leave(signal);
+    };
+    if (signalled) leave(signalled);
+  });
+}

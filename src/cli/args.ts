@@ -1,0 +1,39 @@
+/** Parsing of the values flags carry: `host:port`, `key=value`. */
+import { parseHostPort } from '../discovery/static_adapter.js';
+import { usage } from './errors.js';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port`, `:port` (any interface) or a bare port; port 0 picks a free one. */
+export function parseAddress(flag: string, value: string, defaultHost = '0.0.0.0'): HostPort {
+  const text = value.trim();
+  if (/^\d{1,5}$/.test(text)) return checkPort(flag, value, { host: defaultHost, port: Number(text) });
+  if (/^:\d{1,5}$/.test(text)) return checkPort(flag, value, { host: defaultHost, port: Number(text.slice(1)) });
+  const withZero = /^(?:\[([^\]]+)\]|([^:\s]+)):0$/.exec(text);
+  if (withZero) return { host: (withZero[1] ?? withZero[2])!, port: 0 };
+  const parsed = parseHostPort(text);
+  if (!parsed) throw usage(`${flag} expects host:port, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+function checkPort(flag: string, value: string, address: HostPort): HostPort {
+  if (address.port > 65535) throw usage(`${flag} expects a port from 0 to 65535, got ${JSON.stringify(value)}`);
+  return address;
+}
+
+/** `key=value` pairs into an object; a pair without `=` or with an empty key is a usage error. */
+export function parseMeta(flag: string, pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw usage(`${flag} expects key=value, got ${JSON.stringify(pair)}`);
+    out[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return out;
+}
+
+export const formatAddress = (address: HostPort) =>
+  address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;

@@ -1,0 +1,76 @@
+/** The member table: who, where, in what state, with what metadata. */
+import type { DiscoveryEvent, PeerInfo, PeerMetadata } from '../discovery.js';
+
+export const MEMBER_STATUSES = ['alive', 'left', 'failed'] as const;
+export type MemberStatus = (typeof MEMBER_STATUSES)[number];
+
+export interface MemberRow {
+  readonly name: string;
+  readonly address: string | null;
+  readonly status: MemberStatus;
+  readonly metadata: PeerMetadata;
+}
+
+/** The metadata role of the short-lived observer `members --join` runs. */
+export const OBSERVER_ROLE = 'observer';
+
+// Departed members are remembered, newest last, up to this many.
+const MAX_DEPARTED = 1000;
+
+/** Keeps the departed members an agent has seen, beside the live ones the adapter knows. */
+export class MemberTable {
+  private readonly departed = new Map<string, MemberRow>();
+
+  record(event: DiscoveryEvent): void {
+    // A `members --join` observer comes and goes by design; it leaves no row behind.
+    if (event.type === 'PeerDown' && event.peer.metadata.role === OBSERVER_ROLE) {
+      this.departed.delete(event.peer.id);
+      return;
+    }
+    if (event.type === 'PeerDown') {
+      this.departed.delete(event.peer.id);
+      this.departed.set(event.peer.id, {
+        ...row(event.peer, 'alive'),
+        status: event.reason.type === 'Left' ? 'left' : 'failed',
+      });
+      if (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value!);
+    } else {
+      this.departed.delete(event.peer.id);
+    }
+  }
+
+  /** Self first (when given), then live peers, then departed ones, each sorted by name. */
+  rows(self: PeerInfo | undefined, live: readonly PeerInfo[]): MemberRow[] {
+    const byName = (a: MemberRow, b: MemberRow) => a.name.localeCompare(b.name);
+    const alive = live.map((p) => row(p, 'alive')).sort(byName);
+    return [...(self ? [row(self, 'alive')] : []), ...alive, ...[...this.departed.values()].sort(byName)];
+  }
+}
+
+function row(peer: PeerInfo, status: MemberStatus): MemberRow {
+  return { name: peer.id, address: peer.address ?? null, status, metadata: peer.metadata };
+}
+
+/** Keeps rows of the given status and carrying every given metadata pair. */
+export function filterRows(rows: readonly MemberRow[], status: MemberStatus | undefined, meta: Record<string, string>): MemberRow[] {
+  return rows.filter(
+    (r) => (status === undefined || r.status === status) && Object.entries(meta).every(([k, v]) => r.metadata[k] === v),
+  );
+}
+
+/** A plain aligned table, as `serf members` prints one. */
+export function formatTable(rows: readonly MemberRow[]): string {
+  const cells = [
+    ['NAME', 'ADDRESS', 'STATUS', 'METADATA'],
+    ...rows.map((r) => [
+      r.name,
+      r.address ?? '-',
+      r.status,
+      Object.entries(r.metadata)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+    ]),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(...cells.map((c) => c[i]!.length)));
+  return cells.map((c) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd()).join('\n');
+}

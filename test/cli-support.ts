@@ -1,0 +1,100 @@
+/** Running the `distribute` command as a real child process. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+export interface CliProcess {
+  readonly child: ChildProcess;
+  /** stdout lines, parsed when they are JSON. */
+  readonly lines: (Record<string, unknown> | string)[];
+  readonly stderr: string[];
+  /** Resolves with the first line matching, or rejects after `timeoutMs`. */
+  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+
+/** Starts `distribute ...args`; stdout is a pipe, so output is JSON lines. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  const lines: (Record<string, unknown> | string)[] = [];
+  const stderr: string[] = [];
+  const waiters = new Set<() => void>();
+  let buffer = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    let at: number;
+    while ((at = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push(line);
+      }
+    }
+    for (const wake of waiters) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      for (const wake of waiters) wake();
+      resolve({ code, signal });
+    }),
+  );
+  const waitFor: CliProcess['waitFor'] = (predicate, timeoutMs = 10_000, what = 'a line') =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = lines.find((l): l is Record<string, unknown> => typeof l === 'object' && predicate(l));
+        if (found) {
+          done();
+          resolve(found);
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          done();
+          reject(new Error(`process exited before ${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      waiters.add(check);
+      check();
+    });
+  return { child, lines, stderr, waitFor, exited };
+}
+
+/** Kills every CLI process still running (for afterEach). */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Runs `distribute ...args` to completion. */
+export function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args);
+  const timer = setTimeout(() => cli.child.kill('SIGKILL'), timeoutMs);
+  return cli.exited.then(({ code }) => {
+    clearTimeout(timer);
+    return {
+      code,
+      stdout: cli.lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'),
+      stderr: cli.stderr.join(''),
+    };
+  });
+}

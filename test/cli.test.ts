@@ -1,0 +1,176 @@
+/** The `distribute` command, run as real child processes on loopback. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { WebSocketServer } from 'ws';
+import { killAll, runCli, startCli } from './cli-support.js';
+
+afterEach(killAll);
+
+/** A port free on 127.0.0.1 for both TCP and UDP at the time of asking. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const server = createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    await new Promise((resolve) => server.close(resolve));
+    const udp = createSocket('udp4');
+    const ok = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (ok) return port;
+  }
+}
+
+const agentArgs = (name: string, port: number, ...more: string[]) => [
+  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
+];
+
+describe('distribute agent and members', () => {
+  it('two agents join, list each other, and one leaving is seen as a leave', async () => {
+    const portA = await freePort();
+    const a = startCli(agentArgs('alpha', portA, '--meta', 'role=web'));
+    const startedA = await a.waitFor((l) => l.event === 'AgentStarted', 10_000, 'alpha to start');
+    expect(startedA).toMatchObject({ node: 'alpha', address: `127.0.0.1:${portA}`, adapter: 'gossip', metadata: { role: 'web' } });
+
+    const portB = await freePort();
+    const b = startCli(agentArgs('beta', portB, '--join', `127.0.0.1:${portA}`, '--meta', 'role=db', '--meta', 'zone=b'));
+    await b.waitFor((l) => l.event === 'Joined', 10_000, 'beta to join');
+    await b.waitFor((l) => l.event === 'PeerUp' && l.peer === 'alpha', 5000, 'beta: PeerUp alpha');
+    const upAtA = await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 5000, 'alpha: PeerUp beta');
+    expect(upAtA).toMatchObject({ address: `127.0.0.1:${portB}`, metadata: { role: 'db', zone: 'b' } });
+
+    // members through alpha's control endpoint
+    const control = String(startedA.control);
+    const listed = await runCli(['members', '--control', control, '--json']);
+    expect(listed.code).toBe(0);
+    const rows = JSON.parse(listed.stdout) as { name: string; status: string; address: string; metadata: Record<string, string> }[];
+    expect(rows.map((r) => [r.name, r.status]).sort()).toEqual([['alpha', 'alive'], ['beta', 'alive']]);
+    expect(rows.find((r) => r.name === 'beta')!.metadata).toEqual({ role: 'db', zone: 'b' });
+
+    // the readable table, filtered
+    const table = await runCli(['members', '--control', control, '--meta', 'role=db']);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+ADDRESS\s+STATUS\s+METADATA$/);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(new RegExp(`^beta\\s+127\\.0\\.0\\.1:${portB}\\s+alive\\s+role=db,zone=b$`));
+
+    // members by joining as an observer
+    const observed = await runCli(['members', '--join', `127.0.0.1:${portB}`, '--json']);
+    expect(observed.code).toBe(0);
+    expect((JSON.parse(observed.stdout) as { name: string }[]).map((r) => r.name).sort()).toEqual(['alpha', 'beta']);
+
+    // SIGTERM to beta: alpha sees it leave, beta exits 0
+    b.child.kill('SIGTERM');
+    const down = await a.waitFor((l) => l.event === 'PeerDown' && l.peer === 'beta', 5000, 'alpha: PeerDown beta');
+    expect(down.reason).toBe('left');
+    expect((await b.exited).code).toBe(0);
+
+    const after = await runCli(['members', '--control', control, '--json', '--status', 'left']);
+    expect((JSON.parse(after.stdout) as { name: string }[]).map((r) => r.name)).toEqual(['beta']);
+
+    a.child.kill('SIGINT');
+    expect((await a.exited).code).toBe(0);
+  });
+
+  it('prints readable lines on a terminal-like request and parsable JSON lines otherwise', async () => {
+    const port = await freePort();
+    const a = startCli(agentArgs('solo', port, '--json'));
+    const started = await a.waitFor((l) => l.event === 'AgentStarted');
+    for (const line of a.lines) expect(typeof line).toBe('object');
+    expect(started).toHaveProperty('time');
+    expect(started).toHaveProperty('msg');
+    a.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+  });
+});
+
+describe('errors a person can act on', () => {
+  it('a bad flag exits 2 with one line naming it', async () => {
+    const result = await runCli(['agent', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain("'--bogus'");
+  });
+
+  it('an invalid metadata pair exits 2 naming it', async () => {
+    const result = await runCli(['agent', '--meta', 'novalue']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('distribute: --meta expects key=value, got "novalue"\n');
+  });
+
+  it('an unknown adapter or profile exits 2', async () => {
+    expect((await runCli(['agent', '--adapter', 'zookeeper'])).code).toBe(2);
+    expect((await runCli(['agent', '--profile', 'wan'])).stderr).toContain('--profile must be one of lan, local');
+  });
+
+  it('a port in use exits 1 naming the address', async () => {
+    const port = await freePort();
+    const udp = createSocket('udp4');
+    await new Promise<void>((resolve) => udp.bind(port, '127.0.0.1', () => resolve()));
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', () => resolve()));
+    try {
+      const result = await runCli(agentArgs('blocked', port));
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(`127.0.0.1:${port}`);
+      expect(result.stderr).toMatch(/in use/i);
+    } finally {
+      udp.close();
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('an unreachable seed exits 1 naming it', async () => {
+    const port = await freePort();
+    const dead = await freePort();
+    const result = await runCli(agentArgs('lonely', port, '--join', `127.0.0.1:${dead}`, '--join-timeout', '1500'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`cannot reach any seed (127.0.0.1:${dead}) within 1500 ms`);
+  });
+
+  it('members with no agent listening exits 1 and says what to do', async () => {
+    const dead = await freePort();
+    const result = await runCli(['members', '--control', `127.0.0.1:${dead}`]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no agent at 127.0.0.1:${dead} (connection refused)`);
+  });
+});
+
+describe('inspection from the command line', () => {
+  it('streams the adapter snapshots to an inspector server the test runs', async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const received: { type: string; snapshot?: { context?: { self?: { id?: string } } } }[] = [];
+    server.on('connection', (socket) => socket.on('message', (data) => received.push(JSON.parse(String(data)))));
+    try {
+      const port = await freePort();
+      const a = startCli(agentArgs('watched', port, '--inspect', `ws://127.0.0.1:${(server.address() as { port: number }).port}`));
+      await a.waitFor((l) => l.event === 'AgentStarted');
+      const deadline = Date.now() + 5000;
+      while (!received.some((m) => m.type === '@xstate.snapshot' && m.snapshot?.context?.self?.id === 'watched')) {
+        if (Date.now() > deadline) throw new Error('no snapshot reached the inspector server');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      a.child.kill('SIGTERM');
+      expect((await a.exited).code).toBe(0);
+    } finally {
+      for (const client of server.clients) client.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('runs without an inspector when none listens, warns, and still exits cleanly', async () => {
+    const port = await freePort();
+    const nobody = await freePort();
+    const a = startCli(agentArgs('unwatched', port, '--inspect', `ws://127.0.0.1:${nobody}`, '--log-level', 'warn'));
+    await a.waitFor((l) => l.event === 'AgentStarted');
+    a.child.kill('SIGTERM');
+    const exit = await a.exited;
+    expect(exit.code).toBe(0);
+    expect(a.stderr.join('')).toContain('is not reachable');
+  });
+});
