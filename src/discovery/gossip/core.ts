@@ -90,8 +90,12 @@ export interface Core {
   readonly suspicions: Map<string, Suspicion>;
   readonly probes: Map<number, Probe>;
   readonly relays: Map<number, Relay>;
+  /** Addresses with a push-pull under way that we started because our views differed. */
+  readonly exchanging: Set<string>;
   probeOrder: string[];
   probeIndex: number;
+  gossipOrder: string[];
+  gossipIndex: number;
   probeNext: string | undefined;
   seq: number;
   awareness: number;
@@ -142,8 +146,11 @@ export function createCore(options: {
     suspicions: new Map(),
     probes: new Map(),
     relays: new Map(),
+    exchanging: new Set(),
     probeOrder: [],
     probeIndex: 0,
+    gossipOrder: [],
+    gossipIndex: 0,
     probeNext: undefined,
     seq: rng.int(1 << 30),
     awareness: 0,
@@ -165,6 +172,20 @@ export function createCore(options: {
 }
 
 const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false });
+
+/**
+ * Seeds the table with members known to be alive, as a completed join would.
+ * For simulations that start from a converged cluster; no events, no gossip.
+ */
+export function bootstrap(core: Core, known: readonly MemberState[], now: number): void {
+  for (const state of known) {
+    if (state.name === core.self.name || core.members.has(state.name)) continue;
+    core.members.set(state.name, { ...state, changedAt: now });
+    if (isLive(state.status)) core.live++;
+  }
+  core.probeOrder = core.rng.shuffle([...core.members.keys()]);
+  core.probeIndex = 0;
+}
 
 /** Every member this node knows, itself included, as plain values. */
 export function members(core: Core): MemberState[] {
@@ -227,13 +248,18 @@ export function handle(core: Core, input: Input, now: number): Effects {
       fx.reply = pushPullMessage(core, false);
       break;
     case 'streamReply':
+      core.exchanging.delete(input.from);
       merge(core, input.msg, now, fx);
       if (!core.joined) {
         core.joined = true;
         core.nextJoinAt = Number.POSITIVE_INFINITY;
+        // Announce ourselves too: the seed's gossip alone may miss some members.
+        const self = core.self;
+        core.broadcasts.push(self.name, { type: 'alive', name: self.name, addr: self.addr, incarnation: self.incarnation, meta: self.meta });
       }
       break;
     case 'streamFailed':
+      core.exchanging.delete(input.to);
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
       break;
     case 'join':
@@ -400,7 +426,8 @@ function probeFailed(core: Core, seq: number, probe: Probe, now: number, fx: Eff
   const missing = probe.expectedNacks - probe.nacks;
   if (missing > 0 || probe.expectedNacks === 0) adjustAwareness(core, missing > 0 ? 1 : 0);
   const m = core.members.get(probe.target);
-  if (m && m.status === 'alive') {
+  // Failing to reach a member already suspected is an independent confirmation worth telling others.
+  if (m && (m.status === 'alive' || m.status === 'suspect')) {
     onSuspect(core, { type: 'suspect', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
   }
 }
@@ -417,6 +444,12 @@ function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx
       // A ping for another name reached us at a reused address: ignore it.
       if (msg.target !== core.self.name || core.leaving) return;
       fx.packets.push({ to: from, msgs: withPiggyback(core, [{ type: 'ack', seq: msg.seq }]) });
+      // A member we have never heard of knows us: our views differ, so exchange them now
+      // rather than at the next periodic push-pull.
+      if (!core.members.has(msg.from) && !core.exchanging.has(from)) {
+        core.exchanging.add(from);
+        fx.streams.push({ to: from, msg: pushPullMessage(core, false) });
+      }
       return;
     case 'indirect': {
       const seq = ++core.seq;
@@ -519,7 +552,10 @@ function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {
   if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return;
   if (m.status === 'suspect') {
     const suspicion = core.suspicions.get(m.name);
-    if (suspicion && msg.from !== core.self.name && !suspicion.confirmations.has(msg.from)) {
+    if (msg.from === core.self.name) {
+      // Our own failed probe: tell the others, whose timers it shortens.
+      core.broadcasts.push(m.name, msg);
+    } else if (suspicion && !suspicion.confirmations.has(msg.from)) {
       suspicion.confirmations.add(msg.from);
       suspicion.deadline = suspicion.startedAt + suspicionTimeout(core, suspicion);
       core.broadcasts.push(m.name, msg);
@@ -598,7 +634,7 @@ function gossip(core: Core, now: number, fx: Effects): void {
   core.nextGossipAt = now + core.config.gossipIntervalMs;
   if (core.broadcasts.size === 0) return;
   const { gossipToTheDeadMs } = core.config;
-  const targets = randomMembers(
+  const targets = rotatingMembers(
     core,
     core.config.gossipNodes,
     (m) => m.status === 'alive' || m.status === 'suspect' || now - m.changedAt < gossipToTheDeadMs,
@@ -681,6 +717,24 @@ function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/**
+ * The next `count` members passing `keep` from a shuffled rotation, so
+ * successive gossip rounds reach different members rather than random repeats.
+ */
+function rotatingMembers(core: Core, count: number, keep: (m: Member) => boolean): Member[] {
+  const out: Member[] = [];
+  for (let scanned = 0; out.length < count && scanned <= core.members.size; scanned++) {
+    if (core.gossipIndex >= core.gossipOrder.length) {
+      core.gossipOrder = core.rng.shuffle([...core.members.keys()]);
+      core.gossipIndex = 0;
+      if (core.gossipOrder.length === 0) break;
+    }
+    const m = core.members.get(core.gossipOrder[core.gossipIndex++]!);
+    if (m && m !== core.self && keep(m) && !out.includes(m)) out.push(m);
+  }
+  return out;
+}
 
 /** Up to `count` distinct random members other than self that pass `keep`. */
 function randomMembers(core: Core, count: number, keep: (m: Member) => boolean): Member[] {
