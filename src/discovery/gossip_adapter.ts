@@ -10,6 +10,7 @@
 import { defineAdapter } from './adapter.js';
 import type { Adapter, BackendContext, MembershipChange } from './behaviour.js';
 import { decodePacket, decodeStream, encodePackets, encodeStream } from './gossip/codec.js';
+import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import { createCore, handle, health, members, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
 import { openTransport, type Transport } from './gossip/transport.js';
@@ -30,6 +31,15 @@ export interface GossipAdapterOptions {
    * end the process as it would have. Default false.
    */
   readonly leaveOnSignals?: boolean;
+  /**
+   * Keys (32 bytes, base64) that seal all gossip traffic with AES-256-GCM; the
+   * first one seals, any of them opens, so keys can be rotated. A member
+   * without a key the others hold can neither join nor inject anything.
+   * Default: no encryption.
+   */
+  readonly secretKeys?: readonly string[];
+  /** A cluster label bound into every sealed message: clusters with different labels never mix. Default ''. */
+  readonly label?: string;
 }
 
 export const DEFAULT_GOSSIP_PORT = 7946;
@@ -71,6 +81,16 @@ export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
 async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
   const { input, log } = context;
   const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
+  const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
+  const label = options.label ?? '';
+  // Sealing wraps the codec's bytes; a message that does not open is counted like a malformed one.
+  const seal = (bytes: Uint8Array): Uint8Array => (keyring ? keyring.seal(bytes, label) : bytes);
+  const open = (bytes: Buffer): Buffer | undefined => {
+    if (!keyring) return bytes;
+    const opened = keyring.open(bytes, label);
+    return opened.ok ? opened.value : undefined;
+  };
+  const packetBudget = config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0);
   const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
   const opened = await openTransport({
     bindHost: bind.host,
@@ -89,7 +109,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     seed: (Math.random() * 2 ** 32) >>> 0,
     now: Date.now(),
   });
-  const counters = { malformedPackets: 0, malformedStreams: 0, conflicts: 0, peerGoneHints: 0 };
+  const counters = { malformedPackets: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0 };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let leaveSent: (() => void) | undefined;
@@ -102,13 +122,18 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
 
   const apply = (effects: Effects) => {
     for (const packet of effects.packets) {
-      for (const bytes of encodePackets(packet.msgs, config.udpBufferSize)) transport.sendPacket(packet.to, bytes);
+      for (const bytes of encodePackets(packet.msgs, packetBudget)) transport.sendPacket(packet.to, seal(bytes));
     }
     for (const stream of effects.streams) {
       const to = stream.to;
-      void transport.request(to, encodeStream(stream.msg), { timeoutMs: config.streamTimeoutMs }).then((result) => {
+      void transport.request(to, seal(encodeStream(stream.msg)), { timeoutMs: config.streamTimeoutMs }).then((result) => {
         if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
-        const decoded = decodeStream(result.value);
+        const opened = open(result.value);
+        const decoded = opened ? decodeStream(opened) : undefined;
+        if (!decoded) {
+          counters.unopenedMessages++;
+          return step({ type: 'streamFailed', to, error: 'Reply did not open with our keys' });
+        }
         if (!decoded.ok) {
           counters.malformedStreams++;
           return step({ type: 'streamFailed', to, error: decoded.error.message });
@@ -158,7 +183,12 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   };
 
   transport.onPacket((data, from) => {
-    const decoded = decodePacket(data);
+    const opened = open(data);
+    if (!opened) {
+      counters.unopenedMessages++;
+      return;
+    }
+    const decoded = decodePacket(opened);
     if (!decoded.ok) {
       counters.malformedPackets++;
       log.debug({ from, error: decoded.error }, 'Dropped a malformed packet');
@@ -167,7 +197,12 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     step({ type: 'packet', from, msgs: decoded.value });
   });
   transport.onRequest((data, from) => {
-    const decoded = decodeStream(data);
+    const opened = open(data);
+    if (!opened) {
+      counters.unopenedMessages++;
+      return undefined;
+    }
+    const decoded = decodeStream(opened);
     if (!decoded.ok) {
       counters.malformedStreams++;
       log.debug({ from, error: decoded.error }, 'Dropped a malformed stream');
@@ -176,7 +211,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     const effects = handle(core, { type: 'stream', from, msg: decoded.value }, Date.now());
     const reply = effects.reply;
     apply(effects);
-    return reply ? encodeStream(reply) : undefined;
+    return reply ? seal(encodeStream(reply)) : undefined;
   });
   transport.onPeerGone((addr, why) => {
     const member = members(core).find((m) => m.addr === addr && m.status === 'alive');
@@ -240,8 +275,8 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     leave,
     close,
     counters: () => {
-      const { malformedFrames, ...net } = transport.counters();
-      return { ...net, ...counters, malformedStreams: counters.malformedStreams + malformedFrames, members: core.members.size };
+      const net = transport.counters();
+      return { ...net, ...counters, malformedStreams: counters.malformedStreams + net.malformedStreams, members: core.members.size };
     },
   };
 }

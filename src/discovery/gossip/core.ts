@@ -253,9 +253,8 @@ export function handle(core: Core, input: Input, now: number): Effects {
       if (!core.joined) {
         core.joined = true;
         core.nextJoinAt = Number.POSITIVE_INFINITY;
-        // Announce ourselves too: the seed's gossip alone may miss some members.
-        const self = core.self;
-        core.broadcasts.push(self.name, { type: 'alive', name: self.name, addr: self.addr, incarnation: self.incarnation, meta: self.meta });
+        // Announce ourselves straight to many members: the seed's gossip alone may miss some.
+        announceSelf(core, now, fx);
       }
       break;
     case 'streamFailed':
