@@ -1,0 +1,13 @@
+/**
+ * Runs every benchmark in turn; each writes its own file in bench/results/.
+ *
+ *   npm run bench     (builds first: the process benchmarks run the built package)
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+for (const script of ['facade.ts', 'gossip-sim.ts', 'gossip-loopback.ts', 'cli-startup.ts']) {
+  console.log(`\n== bench/${script}`);
+  execFileSync(process.execPath, ['--import', 'tsx', join('bench', script)], { cwd: root, stdio: 'inherit' });
+}
