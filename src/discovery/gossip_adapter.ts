@@ -98,6 +98,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
     maxPacketBytes: config.udpBufferSize,
     maxStreamBytes: config.maxStreamBytes,
+    streamTimeoutMs: config.streamTimeoutMs,
     logger: log,
   });
   if (!opened.ok) throw new Error(opened.error.message);
