@@ -10,7 +10,7 @@ import {
 } from '../../src/discovery/gossip/codec.js';
 import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
 import { Rng } from '../../src/discovery/gossip/rng.js';
-import { Packr } from 'msgpackr';
+import { pack } from '../../src/discovery/gossip/msgpack.js';
 
 const all: PacketMessage[] = [
   { type: 'ping', seq: 1, target: 'b', from: 'a' },
@@ -63,8 +63,7 @@ describe('codec', () => {
   });
 
   it('rejects well-formed MessagePack of the wrong shape as Malformed', () => {
-    const packr = new Packr({ useRecords: false });
-    const wrap = (value: unknown) => Uint8Array.from([PROTOCOL_VERSION, ...packr.pack(value)]);
+    const wrap = (value: unknown) => Uint8Array.from([PROTOCOL_VERSION, ...pack(value)]);
     const shapes: unknown[] = [
       { a: 1 },
       [],
@@ -106,5 +105,37 @@ describe('codec', () => {
       expect(typeof stream.ok).toBe('boolean');
     }
     expect(rejected).toBeGreaterThan(4000);
+  });
+});
+
+describe('the MessagePack subset', () => {
+  it('round-trips the values it supports, at every width', async () => {
+    const { pack: p, unpack } = await import('../../src/discovery/gossip/msgpack.js');
+    const values = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -32, -33, -(2 ** 40), 1.5, '', 'é', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(300), 'x'.repeat(70_000), true, false, null, [], Array.from({ length: 20 }, (_, i) => i), { a: 'b' }, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))];
+    for (const value of values) expect(unpack(p(value))).toEqual(value);
+  });
+
+  it('refuses binary, extensions, deep nesting, bad UTF-8, trailing bytes and impossible lengths', async () => {
+    const { unpack, MsgpackError } = await import('../../src/discovery/gossip/msgpack.js');
+    const cases: [number[], string][] = [
+      [[0xc4, 1, 0], 'Malformed'],
+      [[0xd4, 1, 0], 'Malformed'],
+      [[...Array(12).fill(0x91), 0], 'Malformed'],
+      [[0xa2, 0xff, 0xfe], 'Malformed'],
+      [[0x01, 0x02], 'Malformed'],
+      [[0xdd, 0xff, 0xff, 0xff, 0xff], 'Truncated'],
+      [[0x81, 0x01, 0x02], 'Malformed'],
+      [[0x82, 0xa1, 0x61, 1, 0xa1, 0x61, 2], 'Malformed'],
+    ];
+    for (const [bytes, kind] of cases) {
+      let error: unknown;
+      try {
+        unpack(Uint8Array.from(bytes));
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(bytes)).toBeInstanceOf(MsgpackError);
+      expect((error as InstanceType<typeof MsgpackError>).kind, JSON.stringify(bytes)).toBe(kind);
+    }
   });
 });

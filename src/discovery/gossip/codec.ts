@@ -1,11 +1,11 @@
 /**
  * The wire format. A packet (UDP) or frame (TCP) is one version byte and a
- * MessagePack array; each message is a short array whose first element is
+ * MessagePack array (see msgpack.ts); each message is a short array whose first element is
  * its type code. Lengths are bounded and every decoded value is checked for
  * shape, so no input can throw or allocate without bound: bad input comes
  * back as a typed error, to be counted and dropped.
  */
-import { Packr } from 'msgpackr';
+import { MsgpackError, pack, unpack as unpackValue } from './msgpack.js';
 import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
 
 /** The first byte of every packet and frame. */
@@ -23,8 +23,6 @@ export type DecodeError = {
   readonly message: string;
 };
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DecodeError };
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 
 const CODES = { ping: 1, indirect: 2, ack: 3, nack: 4, alive: 5, suspect: 6, dead: 7, pushPull: 8 } as const;
 const STATUS_CODES: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
@@ -51,7 +49,7 @@ function tuple(msg: PacketMessage): unknown[] {
 
 /** One message, packed; its length is what it costs in a packet. */
 export function encodeMessage(msg: PacketMessage): Uint8Array {
-  return packr.pack(tuple(msg));
+  return pack(tuple(msg));
 }
 
 function arrayHeader(count: number): Uint8Array {
@@ -97,7 +95,7 @@ export function encodePackets(msgs: readonly (PacketMessage | Uint8Array)[], max
 /** A push-pull frame. */
 export function encodeStream(msg: PushPull): Uint8Array {
   const members = msg.members.map((m) => [m.name, m.addr, m.incarnation, STATUS_CODES[m.status], m.meta]);
-  const body = packr.pack([CODES.pushPull, msg.join, msg.from, members]);
+  const body = pack([CODES.pushPull, msg.join, msg.from, members]);
   const out = new Uint8Array(1 + body.length);
   out[0] = PROTOCOL_VERSION;
   out.set(body, 1);
@@ -194,13 +192,10 @@ function unpack(data: Uint8Array, maxBytes: number): unknown {
     throw new DecodeFailure({ type: 'UnsupportedVersion', message: `Protocol version ${data[0]} is not ${PROTOCOL_VERSION}` });
   }
   try {
-    return packr.unpack(data.subarray(1));
+    return unpackValue(data.subarray(1));
   } catch (error) {
-    const text = error instanceof Error ? error.message : String(error);
-    throw new DecodeFailure({
-      type: /premature|end of|unexpected end|out of range|beyond/i.test(text) ? 'Truncated' : 'Malformed',
-      message: `Not MessagePack: ${text}`,
-    });
+    if (error instanceof MsgpackError) throw new DecodeFailure({ type: error.kind, message: error.message });
+    throw error;
   }
 }
 
