@@ -9,6 +9,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runAgent } from './cli/agent.js';
 import { generateNodeId } from './discovery/adapter.js';
+import { generateKey } from './discovery/gossip/crypto.js';
 import { formatAddress, parseAddress, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
@@ -36,6 +37,9 @@ distribute agent [options]
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
   --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
   --join-timeout MS      give up when no seed answers within this (default 5000)
+  --key BASE64           seal gossip with this 32-byte key; repeatable, the first one seals
+                         (or DISTRIBUTE_KEYS, comma-separated; 'distribute keygen' makes one)
+  --label LABEL          cluster label bound into sealed messages
   --inspect [URL]        stream the adapter to a Stately inspector (default ${DEFAULT_INSPECT_URL})
   --log-level LEVEL      ${LOG_LEVELS.join(' | ')} (default warn)
   --json                 one JSON object per line (the default when stdout is not a terminal)
@@ -43,11 +47,13 @@ distribute agent [options]
 distribute members [options]
   --control HOST:PORT    ask the agent at this control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
   --join HOST:PORT       or join through this member as a short-lived observer; repeatable
+  --key, --label         as for agent, when joining a sealed cluster
   --status STATUS        only members in this state: ${MEMBER_STATUSES.join(' | ')}
   --meta KEY=VALUE       only members with this metadata; repeatable
   --json                 print JSON
 
 distribute inspect-server [--port PORT]   (default 8080)
+distribute keygen                         print a new random key for --key
 `;
 
 const agentFlags = {
@@ -61,12 +67,16 @@ const agentFlags = {
   control: { type: 'string' },
   'join-timeout': { type: 'string' },
   inspect: { type: 'boolean' },
+  key: { type: 'string', multiple: true },
+  label: { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 const membersFlags = {
+  key: { type: 'string', multiple: true },
+  label: { type: 'string' },
   control: { type: 'string' },
   join: { type: 'string', multiple: true },
   status: { type: 'string' },
@@ -125,7 +135,7 @@ async function agent(args: string[]): Promise<number> {
   const output = createOutput({ json: values.json ?? false, level });
   return runAgent({
     name: values.name ?? generateNodeId(),
-    adapter: makeAdapter(kind, { bind, advertise, profile }),
+    adapter: makeAdapter(kind, { bind, advertise, profile, ...sealing(values.key, values.label) }),
     adapterKind: kind,
     seeds,
     metadata,
@@ -150,7 +160,7 @@ async function members(args: string[]): Promise<number> {
   if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
   const rows =
     seeds.length > 0
-      ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'))
+      ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'), sealing(values.key, values.label))
       : await fetchMembers(parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'), 3000);
   const shown = filterRows(rows, status, meta);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
@@ -179,6 +189,17 @@ async function inspectServer(args: string[]): Promise<number> {
   });
 }
 
+/** Keys from --key, else from DISTRIBUTE_KEYS; each must be 32 bytes of base64. */
+function sealing(keys: string[] | undefined, label: string | undefined): { secretKeys?: string[]; label?: string } {
+  const given = keys ?? (process.env.DISTRIBUTE_KEYS ? process.env.DISTRIBUTE_KEYS.split(',') : []);
+  for (const key of given) {
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length !== 32) {
+      throw usage(`--key expects 32 bytes in base64 (try 'distribute keygen'), got ${JSON.stringify(key.length > 12 ? `${key.slice(0, 12)}…` : key)}`);
+    }
+  }
+  return { ...(given.length > 0 ? { secretKeys: given } : {}), ...(label !== undefined ? { label } : {}) };
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -188,6 +209,9 @@ async function main(argv: string[]): Promise<number> {
       return members(rest);
     case 'inspect-server':
       return inspectServer(rest);
+    case 'keygen':
+      process.stdout.write(`${generateKey()}\n`);
+      return 0;
     case undefined:
     case 'help':
     case '--help':

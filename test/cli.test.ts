@@ -174,3 +174,25 @@ describe('inspection from the command line', () => {
     expect(a.stderr.join('')).toContain('is not reachable');
   });
 });
+
+describe('sealed clusters from the command line', () => {
+  it('agents sharing a key join; members --join with the key lists them; a bad key is a usage error', async () => {
+    const keygen = await runCli(['keygen']);
+    expect(keygen.code).toBe(0);
+    const key = keygen.stdout.trim();
+    expect(Buffer.from(key, 'base64')).toHaveLength(32);
+    const portA = await freePort();
+    const a = startCli(agentArgs('sealed-a', portA, '--key', key, '--label', 'test'));
+    await a.waitFor((l) => l.event === 'AgentStarted');
+    const b = startCli(agentArgs('sealed-b', await freePort(), '--key', key, '--label', 'test', '--join', `127.0.0.1:${portA}`));
+    await b.waitFor((l) => l.event === 'Joined');
+    const listed = await runCli(['members', '--join', `127.0.0.1:${portA}`, '--key', key, '--label', 'test', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((r) => r.name).sort()).toEqual(['sealed-a', 'sealed-b']);
+    const outsider = await runCli(agentArgs('outsider', await freePort(), '--join', `127.0.0.1:${portA}`, '--join-timeout', '1000'));
+    expect(outsider.code).toBe(1);
+    const bad = await runCli(['agent', '--key', 'not-a-key']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--key expects 32 bytes in base64');
+  });
+});

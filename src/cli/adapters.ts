@@ -11,13 +11,21 @@ export interface AdapterFlags {
   readonly bind: HostPort;
   readonly advertise: HostPort | undefined;
   readonly profile: Profile;
+  readonly secretKeys?: readonly string[];
+  readonly label?: string;
 }
 
 /** The adapter for `--adapter`; `--join` seeds reach it as `seedPeers`. */
 export function makeAdapter(kind: AdapterKind, flags: AdapterFlags): Adapter {
   switch (kind) {
     case 'gossip':
-      return gossipAdapter({ bind: flags.bind, ...(flags.advertise ? { advertise: flags.advertise } : {}), profile: flags.profile });
+      return gossipAdapter({
+        bind: flags.bind,
+        profile: flags.profile,
+        ...(flags.advertise ? { advertise: flags.advertise } : {}),
+        ...(flags.secretKeys ? { secretKeys: flags.secretKeys } : {}),
+        ...(flags.label !== undefined ? { label: flags.label } : {}),
+      });
     case 'static':
       return staticAdapter();
     case 'memory':

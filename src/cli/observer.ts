@@ -11,7 +11,14 @@ import { createOutput, type LogLevel } from './output.js';
 
 const OBSERVER = 'distribute_members_observer';
 
-export async function observeMembers(seeds: readonly string[], level: LogLevel, timeoutMs = 5000): Promise<MemberRow[]> {
+const isLoopback = (address: string) => /^(127\.|\[::1\]|localhost:)/.test(address);
+
+export async function observeMembers(
+  seeds: readonly string[],
+  level: LogLevel,
+  sealing: { secretKeys?: readonly string[]; label?: string } = {},
+  timeoutMs = 5000,
+): Promise<MemberRow[]> {
   const { log } = createOutput({ json: true, level });
   const observer = discovery.bind({ name: OBSERVER });
   const started = await discovery.startLink({
@@ -19,7 +26,8 @@ export async function observeMembers(seeds: readonly string[], level: LogLevel, 
     nodeId: `observer-${process.pid}-${Date.now().toString(36)}`,
     metadata: { role: OBSERVER_ROLE },
     seedPeers: seeds,
-    adapter: gossipAdapter({ bind: { host: '0.0.0.0', port: 0 }, profile: 'local' }),
+    // Seeds on loopback: stay on loopback; otherwise listen where the cluster can answer.
+    adapter: gossipAdapter({ bind: { host: seeds.every(isLoopback) ? '127.0.0.1' : '0.0.0.0', port: 0 }, profile: 'local', ...sealing }),
     logger: log,
   });
   if (!started.ok) throw failure(started.error.message);
