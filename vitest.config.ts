@@ -10,6 +10,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The JSON report lets CI print a plain 'N passed, N failed' line.
+    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },
