@@ -3,12 +3,16 @@ import { describe, expect, it } from 'vitest';
 import {
   decodePacket,
   decodeStream,
+  encodeMessage,
+  encodePacket,
   encodePackets,
   encodeStream,
   MAX_META_BYTES,
+  MAX_NAME_BYTES,
   PROTOCOL_VERSION,
+  type Decoded,
 } from '../../src/discovery/gossip/codec.js';
-import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
+import type { MemberState, PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
 import { Rng } from '../../src/discovery/gossip/rng.js';
 import { pack } from '../../src/discovery/gossip/msgpack.js';
 
@@ -22,12 +26,43 @@ const all: PacketMessage[] = [
   { type: 'dead', name: 'f', incarnation: 9, from: 'f' },
 ];
 
+const pushPull: PushPull = {
+  type: 'pushPull',
+  join: true,
+  from: 'a',
+  members: [
+    { name: 'a', addr: 'h:1', incarnation: 1, status: 'alive', meta: {} },
+    { name: 'b', addr: 'h:2', incarnation: 2, status: 'left', meta: { x: 'y' } },
+    { name: 'c', addr: 'h:3', incarnation: 3, status: 'suspect', meta: {} },
+    { name: 'd', addr: 'h:4', incarnation: 2 ** 40, status: 'dead', meta: { 'ключ': 'значение' } },
+  ],
+};
+
+const errorType = (decoded: Decoded<unknown>) => (decoded.ok ? 'ok' : decoded.error.type);
+
 describe('codec', () => {
   it('round-trips every message type in one packet', () => {
     const packets = encodePackets(all, 1400);
     expect(packets).toHaveLength(1);
     expect(packets[0]![0]).toBe(PROTOCOL_VERSION);
     expect(decodePacket(packets[0]!)).toEqual({ ok: true, value: all });
+  });
+
+  it('packs a primary message and as many piggybacked broadcasts as fit under the budget', () => {
+    const broadcasts = Array.from({ length: 60 }, (_, i) =>
+      encodeMessage({ type: 'alive', name: `member-${i}`, addr: `10.0.${i}.1:7946`, incarnation: i, meta: { zone: 'eu-west-1' } }),
+    );
+    const primary: PacketMessage = { type: 'ping', seq: 9, target: 'b', from: 'a' };
+    const bytes = encodePacket([primary, ...broadcasts], 1400)!;
+    expect(bytes.length).toBeLessThanOrEqual(1400);
+    const decoded = decodePacket(bytes);
+    if (!decoded.ok) throw new Error(decoded.error.message);
+    expect(decoded.value[0]).toEqual(primary);
+    const room = 1400 - bytes.length;
+    expect(decoded.value.length).toBeGreaterThan(20);
+    expect(room).toBeLessThan(broadcasts[0]!.length); // nothing more would have fitted
+    // A primary larger than the budget gives no packet at all.
+    expect(encodePacket([primary, ...broadcasts], 8)).toBeUndefined();
   });
 
   it('splits messages over packets that stay under the size limit', () => {
@@ -38,28 +73,34 @@ describe('codec', () => {
     expect(packets.flatMap((p) => (decodePacket(p) as { value: PacketMessage[] }).value)).toEqual(many);
   });
 
-  it('round-trips a push-pull frame', () => {
-    const msg: PushPull = {
-      type: 'pushPull',
-      join: true,
-      from: 'a',
-      members: [
-        { name: 'a', addr: 'h:1', incarnation: 1, status: 'alive', meta: {} },
-        { name: 'b', addr: 'h:2', incarnation: 2, status: 'left', meta: { x: 'y' } },
-      ],
-    };
-    expect(decodeStream(encodeStream(msg))).toEqual({ ok: true, value: msg });
+  it('round-trips a push-pull frame with every status', () => {
+    expect(decodeStream(encodeStream(pushPull))).toEqual({ ok: true, value: pushPull });
+  });
+
+  it('carries a 10,000-member push-pull within the default frame bound', () => {
+    const members: MemberState[] = Array.from({ length: 10_000 }, (_, i) => ({ name: `node-${i}`, addr: `10.${i >> 8}.${i & 255}.1:7946`, incarnation: 1_795_000_000 + i, status: 'alive', meta: { zone: 'eu-1' } }));
+    const bytes = encodeStream({ type: 'pushPull', join: false, from: 'node-0', members });
+    expect(bytes.length).toBeLessThan(4 * 1024 * 1024);
+    const decoded = decodeStream(bytes);
+    expect(decoded.ok && decoded.value.members).toHaveLength(10_000);
   });
 
   it('rejects a newer protocol version, empty, truncated and oversized input by type', () => {
     const packet = encodePackets(all, 1400)[0]!;
     const future = Uint8Array.from(packet);
     future[0] = PROTOCOL_VERSION + 1;
-    expect(decodePacket(future)).toMatchObject({ ok: false, error: { type: 'UnsupportedVersion' } });
-    expect(decodePacket(new Uint8Array(0))).toMatchObject({ ok: false, error: { type: 'Truncated' } });
-    expect(decodePacket(packet.subarray(0, packet.length - 5))).toMatchObject({ ok: false, error: { type: 'Truncated' } });
-    expect(decodePacket(new Uint8Array(70_000))).toMatchObject({ ok: false, error: { type: 'Oversized' } });
-    expect(decodeStream(new Uint8Array(10), 5)).toMatchObject({ ok: false, error: { type: 'Oversized' } });
+    expect(errorType(decodePacket(future))).toBe('UnsupportedVersion');
+    expect(errorType(decodePacket(new Uint8Array(0)))).toBe('Truncated');
+    expect(errorType(decodePacket(packet.subarray(0, packet.length - 5)))).toBe('Truncated');
+    expect(errorType(decodePacket(new Uint8Array(70_000)))).toBe('Oversized');
+    expect(errorType(decodePacket(packet, packet.length - 1))).toBe('Oversized');
+    const frame = encodeStream(pushPull);
+    const futureFrame = Uint8Array.from(frame);
+    futureFrame[0] = 2;
+    expect(errorType(decodeStream(futureFrame))).toBe('UnsupportedVersion');
+    expect(errorType(decodeStream(frame.subarray(0, frame.length - 3)))).toBe('Truncated');
+    expect(errorType(decodeStream(new Uint8Array(10), 5))).toBe('Oversized');
+    expect(errorType(decodeStream(new Uint8Array(0)))).toBe('Truncated');
   });
 
   it('rejects well-formed MessagePack of the wrong shape as Malformed', () => {
@@ -67,44 +108,91 @@ describe('codec', () => {
     const shapes: unknown[] = [
       { a: 1 },
       [],
+      'hello',
       [[99, 1]],
       [[1, -1, 'b', 'a']],
       [[1, 1.5, 'b', 'a']],
+      [[1, 2 ** 53, 'b', 'a']],
       [[1, 1, '', 'a']],
       [[1, 1, 'b']],
+      [[1, 1, 'b', 'a', 'extra']],
+      [[3, '1']],
       [[5, 'd', 'h:1', 1, { k: 7 }]],
+      [[5, 'd', 'h:1', 1, { '': 'v' }]],
       [[5, 'd', 'h:1', 1, { big: 'x'.repeat(MAX_META_BYTES) }]],
-      [[5, 'x'.repeat(300), 'h:1', 1, {}]],
+      [[5, 'd', 'h:1', 1, Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, '']))]],
+      [[5, 'd', 'h:1', 1, ['not', 'a', 'map']]],
+      [[5, 'x'.repeat(MAX_NAME_BYTES + 1), 'h:1', 1, {}]],
+      [[5, 'd', 'h'.repeat(301), 1, {}]],
       [[2, 1, 'c', 'h:1', 'yes']],
+      [[6, 'e', 9, null]],
+      [[8, true, 'a', []]],
+      Array.from({ length: 256 }, () => [3, 1]),
     ];
     for (const shape of shapes) {
-      const decoded = decodePacket(wrap(shape));
-      expect(decoded, JSON.stringify(shape).slice(0, 60)).toMatchObject({ ok: false, error: { type: 'Malformed' } });
+      expect(errorType(decodePacket(wrap(shape))), JSON.stringify(shape).slice(0, 60)).toBe('Malformed');
     }
-    expect(decodeStream(wrap([8, true, 'a', [['a', 'h:1', 1, 9, {}]]]))).toMatchObject({ ok: false, error: { type: 'Malformed' } });
-    expect(decodeStream(wrap([1, 1, 'b', 'a']))).toMatchObject({ ok: false, error: { type: 'Malformed' } });
+    const streamShapes: unknown[] = [
+      [8, true, 'a', [['a', 'h:1', 1, 9, {}]]],
+      [8, true, 'a', [['a', 'h:1', 1, 0]]],
+      [8, 'yes', 'a', []],
+      [8, true, '', []],
+      [8, true, 'a', {}],
+      [8, true, 'a', [], 'extra'],
+      [1, 1, 'b', 'a'],
+      { type: 'pushPull' },
+    ];
+    for (const shape of streamShapes) {
+      expect(errorType(decodeStream(wrap(shape))), JSON.stringify(shape).slice(0, 60)).toBe('Malformed');
+    }
   });
 
   it('never throws on random or mutated input (seeded fuzz, 5,000 cases)', () => {
     const rng = new Rng(2024);
-    const seedPackets = [...encodePackets(all, 1400), encodeStream({ type: 'pushPull', join: false, from: 'a', members: [] })];
+    const seeds = [...encodePackets(all, 1400), encodeStream(pushPull)];
     let rejected = 0;
+    const kinds = new Set<string>();
     for (let i = 0; i < 5000; i++) {
       let input: Uint8Array;
-      if (i % 2 === 0) {
+      const mode = i % 4;
+      if (mode === 0) {
+        // Random bytes, some behind a valid version byte.
         input = Uint8Array.from({ length: rng.int(200) }, () => rng.int(256));
-        if (i % 4 === 0 && input.length > 0) input[0] = PROTOCOL_VERSION;
-      } else {
-        input = Uint8Array.from(seedPackets[rng.int(seedPackets.length)]!);
+        if (i % 8 === 0 && input.length > 0) input[0] = PROTOCOL_VERSION;
+      } else if (mode === 1) {
+        // A real packet or frame with a few bytes flipped.
+        input = Uint8Array.from(seeds[rng.int(seeds.length)]!);
         for (let flips = 1 + rng.int(4); flips > 0; flips--) input[1 + rng.int(input.length - 1)] = rng.int(256);
+      } else if (mode === 2) {
+        // Cut short.
+        const whole = seeds[rng.int(seeds.length)]!;
+        input = whole.subarray(0, rng.int(whole.length));
+      } else {
+        // Bytes inserted or removed in the middle.
+        const whole = Array.from(seeds[rng.int(seeds.length)]!);
+        const at = 1 + rng.int(whole.length - 1);
+        if (rng.next() < 0.5) whole.splice(at, 1 + rng.int(3));
+        else whole.splice(at, 0, ...Array.from({ length: 1 + rng.int(3) }, () => rng.int(256)));
+        input = Uint8Array.from(whole);
       }
-      const packet = decodePacket(input);
-      const stream = decodeStream(input);
-      if (!packet.ok) rejected++;
-      expect(typeof packet.ok).toBe('boolean');
-      expect(typeof stream.ok).toBe('boolean');
+      let packet: Decoded<unknown>;
+      let stream: Decoded<unknown>;
+      expect(() => {
+        packet = decodePacket(input);
+        stream = decodeStream(input);
+      }).not.toThrow();
+      for (const decoded of [packet!, stream!]) {
+        expect(typeof decoded.ok).toBe('boolean');
+        if (!decoded.ok) {
+          kinds.add(decoded.error.type);
+          expect(['Malformed', 'Truncated', 'Oversized', 'UnsupportedVersion']).toContain(decoded.error.type);
+          expect(decoded.error.message.length).toBeGreaterThan(0);
+        }
+      }
+      if (!packet!.ok) rejected++;
     }
     expect(rejected).toBeGreaterThan(4000);
+    expect([...kinds].sort()).toEqual(['Malformed', 'Truncated', 'UnsupportedVersion']);
   });
 });
 

@@ -1,42 +1,57 @@
-/** The protocol core's pure functions: incarnations, suspicion, refutation, leave, metadata. */
+/** The protocol core's pure functions: incarnations, suspicion, refutation, leave, metadata, probing, joining. */
 import { describe, expect, it } from 'vitest';
-import { localProfile, retransmitLimit, suspicionMinMs } from '../../src/discovery/gossip/config.js';
-import { bootstrap, createCore, handle, members, nextDeadline, suspicionTimeoutMs, type Core, type Input } from '../../src/discovery/gossip/core.js';
-import type { PacketMessage } from '../../src/discovery/gossip/messages.js';
-import { BroadcastQueue } from '../../src/discovery/gossip/broadcasts.js';
+import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src/discovery/gossip/awareness.js';
+import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/broadcasts.js';
 import { decodePacket, encodePackets } from '../../src/discovery/gossip/codec.js';
+import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/config.js';
+import { bootstrap, createCore, handle, health, members, nextDeadline, toRecord, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
+import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
+import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs, suspicionMinMs, suspicionTimeoutMs } from '../../src/discovery/gossip/suspicion.js';
 
 const config = localProfile();
 
-function node(name: string, others: string[] = [], now = 0): Core {
-  const core = createCore({ config, self: { name, addr: `${name}:1`, meta: {} }, seed: 42, now });
-  bootstrap(core, others.map((o) => ({ name: o, addr: `${o}:1`, incarnation: 5, status: 'alive' as const, meta: {} })), now);
+function node(name: string, others: string[] = [], now = 0, seed = 42): Core {
+  const core = createCore({ config, self: { name, addr: `${name}:1`, meta: {} }, seed, now });
+  bootstrap(core, others.map((o) => toRecord({ name: o, addr: `${o}:1`, incarnation: 5, status: 'alive', meta: {} }, now)));
   return core;
 }
 
 const packet = (...msgs: PacketMessage[]): Input => ({ type: 'packet', from: 'x:1', msgs });
 const status = (core: Core, name: string) => core.members.get(name)?.status;
+
 /** Every message a set of effects sends, decoded as the wire would carry it. */
-function sent(fx: ReturnType<typeof handle>): PacketMessage[] {
-  return fx.packets.flatMap((p) => encodePackets(p.msgs, 1400)).flatMap((bytes) => {
-    const decoded = decodePacket(bytes);
-    return decoded.ok ? decoded.value : [];
-  });
+function sent(fx: Effects): PacketMessage[] {
+  return fx.packets
+    .flatMap((p) => encodePackets(p.msgs, 1400))
+    .flatMap((bytes) => {
+      const decoded = decodePacket(bytes);
+      return decoded.ok ? decoded.value : [];
+    });
 }
 
-/** Runs timers until `now` passes `until`, collecting events. */
-function runTimers(core: Core, from: number, until: number) {
-  const events = [];
+/**
+ * Runs timers from `from` until `until`, collecting events. Members answer
+ * pings at once, except those in `silent`, so only the suspicions under test
+ * end in a verdict.
+ */
+function runTimers(core: Core, from: number, until: number, silent: readonly string[] = []): MemberEvent[] {
+  const events: MemberEvent[] = [];
   let now = from;
-  while (now <= until) {
+  for (;;) {
     const next = Math.max(now, nextDeadline(core));
     if (next > until) break;
     now = next;
-    events.push(...handle(core, { type: 'tick' }, now).events);
+    const fx = handle(core, { type: 'tick' }, now);
+    events.push(...fx.events);
+    for (const m of sent(fx)) {
+      if (m.type === 'ping' && !silent.includes(m.target)) events.push(...handle(core, packet({ type: 'ack', seq: m.seq }), now).events);
+    }
     now += 0.001;
   }
   return events;
 }
+
+const failed = (events: MemberEvent[]) => events.flatMap((e) => (e.type === 'fail' ? [e.member.name] : []));
 
 describe('suspicion and refutation', () => {
   it('a suspected member refutes with a higher incarnation, and the others take it back as alive', () => {
@@ -44,37 +59,137 @@ describe('suspicion and refutation', () => {
     const b = node('b', ['a', 'c']);
     handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 10);
     expect(status(a, 'b')).toBe('suspect');
-    // b hears it is suspected at incarnation 5 and refutes with 6.
-    const refute = handle(b, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 10);
+    // b hears it is suspected at its own incarnation and refutes with a higher one.
+    const refute = handle(b, packet({ type: 'suspect', name: 'b', incarnation: b.self.incarnation, from: 'c' }), 10);
     const alive = sent(refute).find((m) => m.type === 'alive' && m.name === 'b');
-    expect(alive).toMatchObject({ type: 'alive', name: 'b', incarnation: 6 });
-    const back = handle(a, packet(alive!), 20);
+    expect(alive).toMatchObject({ type: 'alive', name: 'b', incarnation: 1 });
+    expect(b.awareness).toBe(1); // being suspected hints the trouble may be ours
+    // a holds b at incarnation 5; the refutation must outrank that.
+    const back = handle(a, packet({ ...(alive as PacketMessage & { type: 'alive' }), incarnation: 6 }), 20);
     expect(status(a, 'b')).toBe('alive');
     expect(back.events).toEqual([]); // suspect → alive is no membership change
+    expect(a.suspicions.has('b')).toBe(false);
   });
 
-  it('an unrefuted suspicion ends in dead after the timeout, with a fail event', () => {
+  it('an unrefuted suspicion ends in dead after the longest timeout, with one fail event', () => {
     const a = node('a', ['b', 'c', 'd']);
     handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
-    const min = suspicionMinMs(config, 4);
-    expect(runTimers(a, 0, min * 0.9).filter((e) => e.type === 'fail')).toEqual([]);
-    const events = runTimers(a, min * 0.9, min * config.suspicionMaxTimeoutMult + 1);
-    expect(events.filter((e) => e.type === 'fail').map((e) => e.type === 'fail' && e.member.name)).toEqual(['b']);
+    const max = suspicionMaxMs(config, 4);
+    expect(failed(runTimers(a, 0, max - 1))).toEqual([]);
+    expect(failed(runTimers(a, max - 1, max + 1))).toEqual(['b']);
     expect(status(a, 'b')).toBe('dead');
   });
 
-  it('confirmations from independent members shorten the suspicion timeout (Lifeguard)', () => {
-    expect(suspicionTimeoutMs(1000, 6000, 0, 3)).toBe(6000);
-    expect(suspicionTimeoutMs(1000, 6000, 1, 3)).toBeLessThan(6000);
-    expect(suspicionTimeoutMs(1000, 6000, 3, 3)).toBe(1000);
-    expect(suspicionTimeoutMs(1000, 6000, 9, 3)).toBe(1000);
-    expect(suspicionTimeoutMs(1000, 6000, 0, 0)).toBe(1000);
+  it('independent confirmations bring the deadline in; a repeated reporter does not', () => {
+    const a = node('a', ['b', 'c', 'd', 'e', 'f']);
+    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
+    const first = a.suspicions.get('b')!.deadline;
+    expect(first).toBe(suspicionMaxMs(config, 6));
+    // The first reporter again: no confirmation, nothing passed on.
+    const again = handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 1);
+    expect(a.suspicions.get('b')!.deadline).toBe(first);
+    expect(sent(again)).toEqual([]);
+    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'd' }), 2);
+    const second = a.suspicions.get('b')!.deadline;
+    expect(second).toBeLessThan(first);
+    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'e' }), 3);
+    expect(a.suspicions.get('b')!.deadline).toBe(suspicionMinMs(config, 6));
+    expect(failed(runTimers(a, 3, suspicionMinMs(config, 6) + 1))).toEqual(['b']);
+  });
+
+  it('answers stale news with the newer alive, straight to its sender', () => {
+    const a = node('a', ['b', 'c'], 10_000);
+    expect(a.self.incarnation).toBe(10);
+    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 10_000);
+    // c missed b's refutation and still passes on a suspicion of incarnation 5.
+    const fx = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }] }, 10_001);
+    expect(status(a, 'b')).toBe('alive');
+    expect(fx.packets).toEqual([{ to: 'c:1', msgs: [{ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }] }]);
+    // The same for stale news about itself.
+    const self = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'dead', name: 'a', incarnation: 9, from: 'c' }] }, 10_002);
+    expect(self.packets).toEqual([{ to: 'c:1', msgs: [expect.objectContaining({ type: 'alive', name: 'a', incarnation: 10 })] }]);
+    expect(a.self.incarnation).toBe(10); // no need to refute: the news is already outranked
   });
 
   it('ignores suspicion about an older incarnation', () => {
     const a = node('a', ['b', 'c']);
     handle(a, packet({ type: 'suspect', name: 'b', incarnation: 4, from: 'c' }), 0);
     expect(status(a, 'b')).toBe('alive');
+  });
+
+  it('a refutation that arrives before the deadline cancels the timer', () => {
+    const a = node('a', ['b', 'c', 'd']);
+    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 100);
+    expect(failed(runTimers(a, 100, suspicionMaxMs(config, 4) * 2))).toEqual([]);
+    expect(status(a, 'b')).toBe('alive');
+  });
+});
+
+describe('suspicion math (Lifeguard)', () => {
+  it('shrinks logarithmically from max to min with confirmations', () => {
+    expect(suspicionTimeoutMs(1000, 6000, 0, 3)).toBe(6000);
+    const one = suspicionTimeoutMs(1000, 6000, 1, 3);
+    const two = suspicionTimeoutMs(1000, 6000, 2, 3);
+    expect(one).toBe(Math.floor(6000 - 5000 * (Math.log(2) / Math.log(4))));
+    expect(two).toBeLessThan(one);
+    expect(suspicionTimeoutMs(1000, 6000, 3, 3)).toBe(1000);
+    expect(suspicionTimeoutMs(1000, 6000, 9, 3)).toBe(1000);
+    expect(suspicionTimeoutMs(1000, 6000, 0, 0)).toBe(1000);
+  });
+
+  it('scales the floor with log10 of the cluster size, never below one interval × mult', () => {
+    const lan = lanProfile();
+    expect(suspicionMinMs(lan, 1)).toBe(lan.suspicionMult * lan.probeIntervalMs);
+    expect(suspicionMinMs(lan, 5)).toBe(lan.suspicionMult * lan.probeIntervalMs);
+    expect(suspicionMinMs(lan, 1000)).toBeCloseTo(lan.suspicionMult * 3 * lan.probeIntervalMs);
+    expect(suspicionMaxMs(lan, 1000)).toBeCloseTo(lan.suspicionMaxTimeoutMult * suspicionMinMs(lan, 1000));
+  });
+
+  it('expects no confirmations in a cluster too small to give them', () => {
+    const lan = lanProfile();
+    expect(expectedConfirmations(lan, lan.suspicionConfirmations + 1)).toBe(0);
+    expect(expectedConfirmations(lan, lan.suspicionConfirmations + 2)).toBe(lan.suspicionConfirmations);
+    const s = startSuspicion(lan, 3, 'b', 100);
+    expect(s.deadline).toBe(100 + suspicionMinMs(lan, 3));
+  });
+
+  it('does not count the first reporter, nor anyone twice', () => {
+    const s = startSuspicion(lanProfile(), 100, 'b', 0);
+    expect(confirmSuspicion(s, 'b')).toBe(false);
+    expect(confirmSuspicion(s, 'c')).toBe(true);
+    expect(confirmSuspicion(s, 'c')).toBe(false);
+    expect(s.confirmations).toBe(1);
+  });
+});
+
+describe('local health (awareness)', () => {
+  it('stays within its bounds and stretches timeouts', () => {
+    expect(adjustAwareness(0, -1, 8)).toBe(0);
+    expect(adjustAwareness(6, 5, 8)).toBe(7);
+    expect(scaleByAwareness(500, 2)).toBe(1500);
+    expect(failedProbePenalty(3, 3)).toBe(0);
+    expect(failedProbePenalty(3, 1)).toBe(2);
+    expect(failedProbePenalty(0, 0)).toBe(1);
+  });
+
+  it('a failed probe whose relays all nack does not count against us; an answered probe lowers the score', () => {
+    const a = node('a', ['b', 'c', 'd']);
+    a.awareness = 2;
+    const start = a.nextProbeAt;
+    handle(a, { type: 'tick' }, start);
+    // The probe timeout is stretched by awareness + 1.
+    expect(nextDeadline(a)).toBe(start + config.probeTimeoutMs * 3);
+    const indirect = sent(handle(a, { type: 'tick' }, start + config.probeTimeoutMs * 3)).filter((m) => m.type === 'indirect');
+    expect(indirect).toHaveLength(2);
+    for (const m of indirect) handle(a, packet({ type: 'nack', seq: m.type === 'indirect' ? m.seq : -1 }), start + 700);
+    // The probe ends unanswered, but the relays vouched for our own health; the next probe starts.
+    const end = start + config.probeIntervalMs * 3;
+    const next = handle(a, { type: 'tick' }, end);
+    expect(a.awareness).toBe(2);
+    const ping = sent(next).find((m) => m.type === 'ping');
+    handle(a, packet({ type: 'ack', seq: ping?.type === 'ping' ? ping.seq : -1 }), end + 1);
+    expect(a.awareness).toBe(1);
   });
 });
 
@@ -93,8 +208,19 @@ describe('incarnation ordering', () => {
     expect(back.events.map((e) => e.type)).toEqual(['join']);
   });
 
+  it('a dead message about an older incarnation is ignored', () => {
+    const a = node('a', ['b']);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 4, from: 'c' }), 0);
+    expect(status(a, 'b')).toBe('alive');
+  });
+
   it('a new member starts at an incarnation taken from the clock, so a restart outranks its past self', () => {
     expect(createCore({ config, self: { name: 'x', addr: 'x:1', meta: {} }, seed: 1, now: 5_000_000 }).self.incarnation).toBe(5000);
+  });
+
+  it('refuses a name or metadata the codec could not carry', () => {
+    expect(() => createCore({ config, self: { name: 'x'.repeat(256), addr: 'x:1', meta: {} }, seed: 1, now: 0 })).toThrow(RangeError);
+    expect(() => createCore({ config, self: { name: 'x', addr: 'x:1', meta: { k: 'v'.repeat(600) } }, seed: 1, now: 0 })).toThrow(/512 bytes/);
   });
 });
 
@@ -113,7 +239,9 @@ describe('metadata updates', () => {
     const before = a.self.incarnation;
     const fx = handle(a, { type: 'setMeta', meta: { role: 'db' } }, 0);
     expect(a.self.incarnation).toBe(before + 1);
+    expect(new Set(fx.packets.map((p) => p.to))).toEqual(new Set(['b:1', 'c:1']));
     expect(sent(fx).filter((m) => m.type === 'alive')).toContainEqual({ type: 'alive', name: 'a', addr: 'a:1', incarnation: before + 1, meta: { role: 'db' } });
+    expect(members(a).find((m) => m.name === 'a')?.meta).toEqual({ role: 'db' });
   });
 });
 
@@ -124,11 +252,31 @@ describe('leave', () => {
     const fx = handle(b, { type: 'leave' }, 0);
     const goodbye = sent(fx).find((m) => m.type === 'dead');
     expect(goodbye).toEqual({ type: 'dead', name: 'b', incarnation: b.self.incarnation, from: 'b' });
-    b.members.get('a'); // b no longer answers pings
+    // A leaving member no longer answers pings.
     expect(sent(handle(b, packet({ type: 'ping', seq: 1, target: 'b', from: 'a' }), 1))).toEqual([]);
-    const seen = handle(a, packet({ ...goodbye!, incarnation: 5 } as PacketMessage), 1);
+    const seen = handle(a, packet({ ...(goodbye as PacketMessage & { type: 'dead' }), incarnation: 5 }), 1);
     expect(seen.events.map((e) => e.type)).toEqual(['leave']);
     expect(status(a, 'b')).toBe('left');
+  });
+
+  it('reports the leave done once the goodbye has been sent on enough, or at the deadline', () => {
+    const b = node('b', Array.from({ length: 30 }, (_, i) => `p${i}`));
+    const fx = handle(b, { type: 'leave' }, 0);
+    expect(fx.leaveDone).toBe(false);
+    let done = -1;
+    let now = 0;
+    while (done < 0 && now <= config.leaveTimeoutMs) {
+      now = Math.max(now, nextDeadline(b));
+      if (handle(b, { type: 'tick' }, now).leaveDone) done = now;
+      now += 0.001;
+    }
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThanOrEqual(config.leaveTimeoutMs);
+    expect(b.broadcasts.has('b')).toBe(false);
+  });
+
+  it('alone, a leave is done at once', () => {
+    expect(handle(node('solo'), { type: 'leave' }, 0).leaveDone).toBe(true);
   });
 
   it('a member hearing itself declared dead while not leaving refutes', () => {
@@ -141,11 +289,28 @@ describe('leave', () => {
 });
 
 describe('conflicts and hints', () => {
-  it('reports two live members claiming one name, keeping the one it knows', () => {
+  it('reports two live members claiming one name once, keeping the one it knows', () => {
     const a = node('a', ['b']);
-    const fx = handle(a, packet({ type: 'alive', name: 'b', addr: 'elsewhere:9', incarnation: 9, meta: {} }), 0);
+    const claim = packet({ type: 'alive', name: 'b', addr: 'elsewhere:9', incarnation: 9, meta: {} });
+    const fx = handle(a, claim, 0);
     expect(fx.events).toEqual([{ type: 'conflict', existing: expect.objectContaining({ addr: 'b:1' }), incoming: expect.objectContaining({ addr: 'elsewhere:9' }) }]);
     expect(a.members.get('b')!.addr).toBe('b:1');
+    expect(handle(a, claim, 1).events).toEqual([]);
+  });
+
+  it('a member whose own name is claimed elsewhere reports it and outranks the claim', () => {
+    const a = node('a', ['b']);
+    const fx = handle(a, packet({ type: 'alive', name: 'a', addr: 'other:2', incarnation: 50, meta: {} }), 0);
+    expect(fx.events.map((e) => e.type)).toEqual(['conflict']);
+    expect(a.self.incarnation).toBe(51);
+    expect(a.self.addr).toBe('a:1');
+  });
+
+  it('a dead member may come back at a new address with a newer incarnation', () => {
+    const a = node('a', ['b']);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    const fx = handle(a, packet({ type: 'alive', name: 'b', addr: 'new:2', incarnation: 6, meta: {} }), 1);
+    expect(fx.events).toEqual([{ type: 'join', member: expect.objectContaining({ addr: 'new:2' }) }]);
   });
 
   it('a peerGone hint marks the member dead at once and tells many', () => {
@@ -154,6 +319,14 @@ describe('conflicts and hints', () => {
     expect(fx.events.map((e) => e.type)).toEqual(['fail']);
     // The others hear it at once (and b too: were it alive after all, it would refute).
     expect(new Set(fx.packets.map((p) => p.to))).toEqual(new Set(['b:1', 'c:1', 'd:1']));
+    expect(sent(fx).filter((m) => m.type === 'dead')).toHaveLength(3);
+  });
+
+  it('a probeNow hint probes that member at once', () => {
+    const a = node('a', ['b', 'c', 'd']);
+    const fx = handle(a, { type: 'probeNow', name: 'c' }, 3);
+    expect(fx.packets.map((p) => p.to)).toEqual(['c:1']);
+    expect(sent(fx)[0]).toMatchObject({ type: 'ping', target: 'c' });
   });
 
   it('answers a ping for its own name only', () => {
@@ -161,23 +334,105 @@ describe('conflicts and hints', () => {
     expect(sent(handle(a, packet({ type: 'ping', seq: 3, target: 'a', from: 'b' }), 0))[0]).toEqual({ type: 'ack', seq: 3 });
     expect(sent(handle(a, packet({ type: 'ping', seq: 4, target: 'zz', from: 'b' }), 0))).toEqual([]);
   });
+
+  it('a ping from a member it holds dead starts a push-pull, as views differ', () => {
+    const a = node('a', ['b']);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    const fx = handle(a, { type: 'packet', from: 'b:1', msgs: [{ type: 'ping', seq: 1, target: 'a', from: 'b' }] }, 1);
+    expect(fx.streams.map((s) => s.to)).toEqual(['b:1']);
+  });
 });
 
 describe('probing', () => {
   it('probes, then asks others after the probe timeout, then suspects', () => {
     const a = node('a', ['b', 'c', 'd']);
     let now = a.nextProbeAt;
+    const start = now;
     const first = handle(a, { type: 'tick' }, now);
-    const ping = sent(first).find((m) => m.type === 'ping')!;
-    expect(ping).toBeDefined();
-    const target = first.packets.find((p) => p.msgs.some((m) => !(m instanceof Uint8Array) && m.type === 'ping'))!.to.split(':')[0]!;
+    const target = first.packets[0]!.to.split(':')[0]!;
+    expect(sent(first)[0]).toMatchObject({ type: 'ping', target });
     now += config.probeTimeoutMs;
-    const indirect = sent(handle(a, { type: 'tick' }, now)).filter((m) => m.type === 'indirect');
-    expect(indirect.length).toBe(config.indirectChecks);
-    now = first.packets.length ? a.nextProbeAt : now;
-    handle(a, { type: 'tick' }, now);
+    const second = sent(handle(a, { type: 'tick' }, now));
+    expect(second.filter((m) => m.type === 'indirect')).toHaveLength(config.indirectChecks);
+    expect(second.filter((m) => m.type === 'ping')).toHaveLength(1); // a direct retry as well
+    handle(a, { type: 'tick' }, start + config.probeIntervalMs);
     expect(status(a, target)).toBe('suspect');
     expect(a.awareness).toBeGreaterThan(0); // no nacks came back: maybe our own trouble
+    expect(health(a).recentProbeFailureRatio).toBe(1);
+  });
+
+  it('relays an indirect probe: forwards the ack, or nacks after nackTimeoutMs', () => {
+    const r = node('r', ['a', 'b']);
+    const fx = handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 77, target: 'b', targetAddr: 'b:1', nack: true }] }, 0);
+    const ping = sent(fx)[0]!;
+    expect(fx.packets[0]!.to).toBe('b:1');
+    expect(ping).toMatchObject({ type: 'ping', target: 'b', from: 'r' });
+    const forwarded = handle(r, packet({ type: 'ack', seq: ping.type === 'ping' ? ping.seq : -1 }), 5);
+    expect(forwarded.packets).toEqual([{ to: 'a:1', msgs: [{ type: 'ack', seq: 77 }] }]);
+    // Again, and the target stays silent.
+    handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 78, target: 'b', targetAddr: 'b:1', nack: true }] }, 10);
+    expect(nextDeadline(r)).toBeLessThanOrEqual(10 + config.nackTimeoutMs);
+    const nack = handle(r, { type: 'tick' }, 10 + config.nackTimeoutMs);
+    expect(nack.packets).toContainEqual({ to: 'a:1', msgs: [{ type: 'nack', seq: 78 }] });
+  });
+
+  it('probes every live member once per round, in an order that changes between rounds', () => {
+    const others = Array.from({ length: 8 }, (_, i) => `p${i}`);
+    const a = node('a', others);
+    const rounds: string[][] = [[], []];
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < others.length; i++) {
+        const now = a.nextProbeAt;
+        const fx = handle(a, { type: 'tick' }, now);
+        const ping = sent(fx).find((m) => m.type === 'ping');
+        rounds[round]!.push(ping?.type === 'ping' ? ping.target : '?');
+        handle(a, packet({ type: 'ack', seq: ping?.type === 'ping' ? ping.seq : -1 }), now + 1);
+      }
+    }
+    expect([...rounds[0]!].sort()).toEqual(others);
+    expect([...rounds[1]!].sort()).toEqual(others);
+    expect(rounds[0]).not.toEqual(rounds[1]);
+  });
+
+  it('is deterministic for a seed', () => {
+    const run = () => {
+      const a = node('a', ['b', 'c', 'd', 'e'], 0, 9);
+      const out: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const now = nextDeadline(a);
+        out.push(...handle(a, { type: 'tick' }, now).packets.map((p) => `${now}:${p.to}`));
+      }
+      return out;
+    };
+    expect(run()).toEqual(run());
+  });
+});
+
+describe('joining', () => {
+  it('retries unreachable seeds with growing delays until a push-pull succeeds', () => {
+    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 3, now: 0 });
+    const fx = handle(a, { type: 'join', seeds: ['s1:1', 's2:1', 'a:1'] }, 0);
+    expect(fx.streams.map((s) => s.to)).toEqual(['s1:1', 's2:1']);
+    expect(fx.streams[0]!.msg.join).toBe(true);
+    expect(health(a).joined).toBe(false);
+    const attempts: number[] = [0];
+    let now = 0;
+    while (attempts.length < 5) {
+      now = a.nextJoinAt;
+      handle(a, { type: 'streamFailed', to: 's1:1', error: 'refused' }, now - 1);
+      if (handle(a, { type: 'tick' }, now).streams.some((s) => s.msg.join)) attempts.push(now);
+    }
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
+    expect(gaps[0]).toBeGreaterThanOrEqual(config.joinRetryMs);
+    expect(gaps[1]).toBeGreaterThan(gaps[0]! * 1.5);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(config.joinRetryMaxMs * 1.25);
+    const reply: PushPull = { type: 'pushPull', join: false, from: 's1', members: [{ name: 's1', addr: 's1:1', incarnation: 1, status: 'alive', meta: {} }] };
+    const joined = handle(a, { type: 'streamReply', from: 's1:1', msg: reply }, now + 5);
+    expect(health(a).joined).toBe(true);
+    expect(joined.events.map((e) => e.type)).toEqual(['join']);
+    // It announces itself to the members it now knows.
+    expect(sent(joined)).toContainEqual(expect.objectContaining({ type: 'alive', name: 'a' }));
+    expect(a.nextJoinAt).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
@@ -188,16 +443,32 @@ describe('broadcast queue', () => {
     q.push('b', { type: 'alive', name: 'b', addr: 'b:1', incarnation: 2, meta: {} });
     expect(q.size).toBe(1);
     const limit = retransmitLimit(config, 10);
-    for (let i = 0; i < limit; i++) expect(q.take(1400, limit)).toHaveLength(1);
+    expect(limit).toBe(config.retransmitMult * 2);
+    for (let i = 0; i < limit; i++) {
+      const taken = q.take(1400, limit);
+      expect(taken).toHaveLength(1);
+      expect(decodePacket(encodePackets(taken, 1400)[0]!)).toMatchObject({ ok: true, value: [{ type: 'alive', incarnation: 2 }] });
+    }
     expect(q.take(1400, limit)).toHaveLength(0);
   });
 
-  it('keeps within the byte budget', () => {
+  it('keeps within the byte budget, least-sent first', () => {
     const q = new BroadcastQueue();
     for (let i = 0; i < 100; i++) q.push(`m${i}`, { type: 'alive', name: `m${i}`, addr: 'h:1', incarnation: i, meta: { k: 'v'.repeat(20) } });
-    const taken = q.take(500, 4);
-    expect(taken.reduce((n, b) => n + b.length, 0)).toBeLessThanOrEqual(500);
-    expect(taken.length).toBeGreaterThan(5);
+    const first = q.take(500, 4);
+    expect(first.reduce((n, b) => n + b.length, 0)).toBeLessThanOrEqual(500);
+    expect(first.length).toBeGreaterThan(5);
+    // The next take prefers what has not been sent yet.
+    const second = q.take(500, 4);
+    expect(second.some((b) => first.includes(b))).toBe(false);
+    expect(q.transmits('m99')).toBe(1);
+  });
+
+  it('scales the retransmit limit with log10 of the cluster size', () => {
+    const lan = lanProfile();
+    expect(retransmitLimit(lan, 9)).toBe(lan.retransmitMult);
+    expect(retransmitLimit(lan, 10)).toBe(2 * lan.retransmitMult);
+    expect(retransmitLimit(lan, 1000)).toBe(4 * lan.retransmitMult);
   });
 });
 
@@ -208,5 +479,61 @@ describe('push-pull', () => {
     expect(fx.reply?.members.map((m) => m.name).sort()).toEqual(['a', 'b', 'z']);
     expect(fx.events.map((e) => e.type)).toEqual(['join']);
     expect(members(a).find((m) => m.name === 'z')?.status).toBe('alive');
+  });
+
+  it('takes another node’s dead verdict as a suspicion only, and a left as left', () => {
+    const a = node('a', ['b', 'c']);
+    const msg: PushPull = {
+      type: 'pushPull',
+      join: false,
+      from: 'x',
+      members: [
+        { name: 'b', addr: 'b:1', incarnation: 5, status: 'dead', meta: {} },
+        { name: 'c', addr: 'c:1', incarnation: 5, status: 'left', meta: {} },
+      ],
+    };
+    const fx = handle(a, { type: 'streamReply', from: 'x:1', msg }, 0);
+    expect(status(a, 'b')).toBe('suspect');
+    expect(status(a, 'c')).toBe('left');
+    expect(fx.events.map((e) => e.type)).toEqual(['leave']);
+  });
+
+  it('forgets dead members after deadReclaimMs', () => {
+    const a = node('a', ['b', 'c']);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    runTimers(a, 0, config.deadReclaimMs / 2);
+    expect(a.members.has('b')).toBe(true);
+    runTimers(a, config.deadReclaimMs / 2, config.deadReclaimMs * 1.5);
+    expect(a.members.has('b')).toBe(false);
+    expect(a.members.has('a')).toBe(true);
+  });
+});
+
+describe('config', () => {
+  it('merges overrides on a profile and checks every field, naming what was wrong', () => {
+    expect(resolveGossipConfig({}, 'lan')).toEqual(lanProfile());
+    expect(resolveGossipConfig({ gossipNodes: 6 }, 'local')).toEqual({ ...localProfile(), gossipNodes: 6 });
+    expect(() => resolveGossipConfig({ probeIntervalMs: -1 })).toThrow(/probeIntervalMs: -1; expected a positive number/);
+    expect(() => resolveGossipConfig({ gossipNodes: 2.5 })).toThrow(/gossipNodes: 2.5; expected a whole number/);
+    expect(() => resolveGossipConfig({ probeTimeoutMs: 1000 })).toThrow(/expected less than probeIntervalMs/);
+    expect(() => resolveGossipConfig({ nackTimeoutMs: 600 })).toThrow(/nackTimeoutMs: 600/);
+    expect(() => resolveGossipConfig({ probeIntervalMsec: 5 } as never)).toThrow(/Unknown gossip config field "probeIntervalMsec"/);
+    expect(() => resolveGossipConfig({}, 'wan' as never)).toThrow(/Unknown gossip profile "wan"/);
+  });
+
+  it('the local profile probes and gossips faster than lan', () => {
+    const lan = lanProfile();
+    const local = localProfile();
+    expect(local.probeIntervalMs).toBeLessThan(lan.probeIntervalMs);
+    expect(local.gossipIntervalMs).toBeLessThan(lan.gossipIntervalMs);
+    expect(local.nackTimeoutMs).toBeLessThan(local.probeIntervalMs - local.probeTimeoutMs);
+    expect(lan.nackTimeoutMs).toBeLessThan(lan.probeIntervalMs - lan.probeTimeoutMs);
+  });
+
+  it('stretches the push-pull interval beyond 32 members', () => {
+    const lan = lanProfile();
+    expect(pushPullIntervalFor(lan, 32)).toBe(lan.pushPullIntervalMs);
+    expect(pushPullIntervalFor(lan, 1000)).toBe(lan.pushPullIntervalMs * 6);
+    expect(pushPullIntervalFor(lan, 10_000)).toBe(lan.pushPullIntervalMs * 10);
   });
 });

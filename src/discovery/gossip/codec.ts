@@ -1,9 +1,19 @@
 /**
  * The wire format. A packet (UDP) or frame (TCP) is one version byte and a
- * MessagePack array (see msgpack.ts); each message is a short array whose first element is
- * its type code. Lengths are bounded and every decoded value is checked for
- * shape, so no input can throw or allocate without bound: bad input comes
- * back as a typed error, to be counted and dropped.
+ * MessagePack array (see msgpack.ts); each message is a short array whose
+ * first element is its type code (field names are not sent). Lengths are
+ * bounded and every decoded value is checked for shape, so no input can throw
+ * or allocate without bound: bad input comes back as a typed error, to be
+ * counted and dropped.
+ *
+ * Packet:  [version] [array of messages: primary first, then piggybacked broadcasts]
+ * Message: [1, seq, target, from]                ping
+ *          [2, seq, target, targetAddr, nack]    indirect ping request
+ *          [3, seq] / [4, seq]                   ack / nack
+ *          [5, name, addr, incarnation, meta]    alive
+ *          [6, name, incarnation, from]          suspect
+ *          [7, name, incarnation, from]          dead (from = name: left)
+ * Frame:   [version] [8, join, from, [[name, addr, incarnation, status 0-3, meta], …]]
  */
 import { MsgpackError, pack, unpack as unpackValue } from './msgpack.js';
 import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
@@ -11,17 +21,31 @@ import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messa
 /** The first byte of every packet and frame. */
 export const PROTOCOL_VERSION = 1;
 
+/** Longest member name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255;
+/** Longest `host:port`, in UTF-8 bytes: a full DNS name and a port. */
 export const MAX_ADDR_BYTES = 300;
+/** Most metadata entries per member. */
 export const MAX_META_ENTRIES = 32;
+/** Most metadata bytes per member, keys and values together. */
 export const MAX_META_BYTES = 512;
+/** Most messages in one packet. */
 export const MAX_MESSAGES_PER_PACKET = 255;
+/** Most members in one push-pull frame. */
 export const MAX_MEMBERS_PER_STREAM = 100_000;
+/** Largest UDP payload there can be; the default bound on a packet to decode. */
+export const MAX_PACKET_BYTES = 65_507;
+/** Default bound on a push-pull frame to decode: the default `maxStreamBytes`. */
+export const MAX_STREAM_BYTES = 4 * 1024 * 1024;
+/** Bytes a packet adds around its messages: the version byte and an array header of up to 3 bytes. */
+export const PACKET_OVERHEAD_BYTES = 4;
 
+/** Why bytes were not accepted as a packet or frame. */
 export type DecodeError = {
   readonly type: 'Malformed' | 'Truncated' | 'Oversized' | 'UnsupportedVersion';
   readonly message: string;
 };
+/** A decoded value, or why there is none. */
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DecodeError };
 
 const CODES = { ping: 1, indirect: 2, ack: 3, nack: 4, alive: 5, suspect: 6, dead: 7, pushPull: 8 } as const;
@@ -47,7 +71,12 @@ function tuple(msg: PacketMessage): unknown[] {
   }
 }
 
-/** One message, packed; its length is what it costs in a packet. */
+/**
+ * One message, packed; its length is what it costs in a packet.
+ *
+ * @example
+ * encodeMessage({ type: 'ack', seq: 7 }); // Uint8Array [0x92, 0x03, 0x07]
+ */
 export function encodeMessage(msg: PacketMessage): Uint8Array {
   return pack(tuple(msg));
 }
@@ -56,10 +85,53 @@ function arrayHeader(count: number): Uint8Array {
   return count < 16 ? Uint8Array.of(0x90 | count) : Uint8Array.of(0xdc, count >> 8, count & 0xff);
 }
 
+function frame(parts: readonly Uint8Array[], size: number): Uint8Array {
+  const header = arrayHeader(parts.length);
+  const out = new Uint8Array(1 + header.length + size);
+  out[0] = PROTOCOL_VERSION;
+  out.set(header, 1);
+  let at = 1 + header.length;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * One packet of at most `maxBytes`: the primary message `msgs[0]`, then as
+ * many of the rest (piggybacked broadcasts, already encoded or not) as fit,
+ * in order, skipping any too large for the room left. Undefined when the
+ * primary alone does not fit (the codec's bounds keep real ones far below
+ * any sensible budget).
+ *
+ * @example
+ * const bytes = encodePacket([{ type: 'ack', seq: 7 }, encodeMessage(alive)], 1400);
+ * decodePacket(bytes!); // { ok: true, value: [{ type: 'ack', seq: 7 }, alive] }
+ */
+export function encodePacket(msgs: readonly (PacketMessage | Uint8Array)[], maxBytes: number): Uint8Array | undefined {
+  const parts: Uint8Array[] = [];
+  let left = maxBytes - PACKET_OVERHEAD_BYTES;
+  for (const msg of msgs) {
+    const bytes = msg instanceof Uint8Array ? msg : encodeMessage(msg);
+    if (bytes.length > left) {
+      if (parts.length === 0) return undefined;
+      continue;
+    }
+    parts.push(bytes);
+    left -= bytes.length;
+    if (parts.length === MAX_MESSAGES_PER_PACKET) break;
+  }
+  return parts.length === 0 ? undefined : frame(parts, maxBytes - PACKET_OVERHEAD_BYTES - left);
+}
+
 /**
  * Packs messages into as few packets of at most `maxBytes` as they fit in,
- * in order. A single message larger than `maxBytes` is dropped (metadata
- * limits keep real ones far below it).
+ * in order: for a list longer than one packet holds. A single message larger
+ * than `maxBytes` is dropped (the codec's bounds keep real ones far below it).
+ *
+ * @example
+ * encodePackets(manyAlives, 1400).length; // several packets, each ≤ 1400 bytes
  */
 export function encodePackets(msgs: readonly (PacketMessage | Uint8Array)[], maxBytes: number): Uint8Array[] {
   const packets: Uint8Array[] = [];
@@ -67,24 +139,14 @@ export function encodePackets(msgs: readonly (PacketMessage | Uint8Array)[], max
   let size = 0;
   const flush = () => {
     if (current.length === 0) return;
-    const header = arrayHeader(current.length);
-    const out = new Uint8Array(1 + header.length + size);
-    out[0] = PROTOCOL_VERSION;
-    out.set(header, 1);
-    let at = 1 + header.length;
-    for (const part of current) {
-      out.set(part, at);
-      at += part.length;
-    }
-    packets.push(out);
+    packets.push(frame(current, size));
     current = [];
     size = 0;
   };
   for (const msg of msgs) {
     const bytes = msg instanceof Uint8Array ? msg : encodeMessage(msg);
-    // 1 version byte + up to 3 header bytes.
-    if (bytes.length + 4 > maxBytes) continue;
-    if (size + bytes.length + 4 > maxBytes || current.length === MAX_MESSAGES_PER_PACKET) flush();
+    if (bytes.length + PACKET_OVERHEAD_BYTES > maxBytes) continue;
+    if (size + bytes.length + PACKET_OVERHEAD_BYTES > maxBytes || current.length === MAX_MESSAGES_PER_PACKET) flush();
     current.push(bytes);
     size += bytes.length;
   }
@@ -92,7 +154,13 @@ export function encodePackets(msgs: readonly (PacketMessage | Uint8Array)[], max
   return packets;
 }
 
-/** A push-pull frame. */
+/**
+ * A push-pull frame.
+ *
+ * @example
+ * const bytes = encodeStream({ type: 'pushPull', join: true, from: 'a', members: [] });
+ * decodeStream(bytes); // { ok: true, value: { type: 'pushPull', join: true, from: 'a', members: [] } }
+ */
 export function encodeStream(msg: PushPull): Uint8Array {
   const members = msg.members.map((m) => [m.name, m.addr, m.incarnation, STATUS_CODES[m.status], m.meta]);
   const body = pack([CODES.pushPull, msg.join, msg.from, members]);
@@ -127,6 +195,9 @@ function meta(value: unknown): Record<string, string> {
   let bytes = 0;
   const out: Record<string, string> = {};
   for (const [k, v] of entries) {
+    if (k.length === 0) return fail('meta has an empty key');
+    // Would set the prototype of the plain object built here, not a key.
+    if (k === '__proto__') return fail('meta key __proto__ is not allowed');
     if (typeof v !== 'string') return fail(`meta value of ${JSON.stringify(k)} is not a string`);
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
     out[k] = v;
@@ -214,8 +285,17 @@ function guarded<T>(decode: () => T): Decoded<T> {
   }
 }
 
-/** The messages of one UDP packet, or why it was rejected. Never throws. */
-export function decodePacket(data: Uint8Array, maxBytes = 65_507): Decoded<PacketMessage[]> {
+/**
+ * The messages of one UDP packet, or why it was rejected: `Truncated` (empty
+ * or cut short), `Oversized` (over `maxBytes`), `UnsupportedVersion` (first
+ * byte not {@link PROTOCOL_VERSION}), `Malformed` (anything else, including
+ * well-formed MessagePack of the wrong shape). Never throws.
+ *
+ * @example
+ * const decoded = decodePacket(bytes);
+ * if (decoded.ok) handle(core, { type: 'packet', from, msgs: decoded.value }, Date.now());
+ */
+export function decodePacket(data: Uint8Array, maxBytes = MAX_PACKET_BYTES): Decoded<PacketMessage[]> {
   return guarded(() => {
     const value = unpack(data, maxBytes);
     if (!Array.isArray(value)) return fail('packet is not an array of messages');
@@ -224,8 +304,15 @@ export function decodePacket(data: Uint8Array, maxBytes = 65_507): Decoded<Packe
   });
 }
 
-/** A push-pull frame, or why it was rejected. Never throws. */
-export function decodeStream(data: Uint8Array, maxBytes = 4 * 1024 * 1024): Decoded<PushPull> {
+/**
+ * A push-pull frame, or why it was rejected (the same error types as
+ * {@link decodePacket}). Never throws.
+ *
+ * @example
+ * const decoded = decodeStream(frameBytes, config.maxStreamBytes);
+ * if (!decoded.ok) console.warn(decoded.error.type, decoded.error.message);
+ */
+export function decodeStream(data: Uint8Array, maxBytes = MAX_STREAM_BYTES): Decoded<PushPull> {
   return guarded(() => {
     const t = unpack(data, maxBytes);
     if (!Array.isArray(t) || t[0] !== CODES.pushPull) return fail('frame is not a push-pull');

@@ -1,73 +1,146 @@
 /**
- * Tunables of the gossip protocol. Every timing is a named field with its
- * default and, where it scales with the cluster, its formula. Two profiles:
- * `lan` (the default, for a network of hosts) and `local` (one host, where
- * round trips take microseconds and everything can be faster).
+ * Tunables of the gossip protocol. Every timing and limit is a named field
+ * with its default for each profile and, where it scales with the cluster
+ * size `n` (members alive or suspect, this node included), its formula.
+ *
+ * Two profiles:
+ * - `lan` (the default): members on a network of hosts. Tuned so that a host
+ *   that stops answering is declared failed by all of 1,000 members within
+ *   10 s (median about 5 s), while 10% packet loss for ten minutes at 100
+ *   members gives no false failure (see `bench/gossip-sim.ts`). HashiCorp
+ *   memberlist's LAN defaults take about 15 s: the difference is a suspicion
+ *   floor of 1 × log10(n) probe intervals rather than 4 ×, reached after two
+ *   independent confirmations (Lifeguard), and gossip every 100 ms to 4
+ *   members rather than every 200 ms to 3. Members correct stale news at
+ *   once (see core.ts), which is what keeps the short timeouts safe, and
+ *   send each piece of news on 6 × log10 n times rather than 4, so that
+ *   hardly any member misses one.
+ * - `local`: members on one host (loopback), where a round trip takes
+ *   microseconds: faster probes and gossip.
  */
 
 export type GossipProfile = 'lan' | 'local';
 
 export interface GossipConfig {
   /**
-   * Time between probes of one member by this node. Stretched by local
-   * health: `probeIntervalMs × (awareness + 1)`. lan 1000, local 500.
+   * Time between two probes started by this node (one member per probe,
+   * round-robin). Stretched by local health: the next probe starts
+   * `probeIntervalMs × (awareness + 1)` after this one.
+   * lan 1000, local 500.
    */
   readonly probeIntervalMs: number;
   /**
-   * How long to wait for a direct ack before asking others to probe
-   * (indirect probes). Stretched like the interval. lan 500, local 150.
+   * How long to wait for the direct ack before asking `indirectChecks`
+   * others to probe the target. Stretched like the interval:
+   * `probeTimeoutMs × (awareness + 1)`. Must be under `probeIntervalMs`,
+   * which bounds the whole probe (direct and indirect).
+   * lan 500, local 200.
    */
   readonly probeTimeoutMs: number;
-  /** Members asked to probe indirectly when a direct probe times out. lan 3, local 2. */
+  /**
+   * How long a member asked to probe for another waits for the target's ack
+   * before answering with a nack. The nack has to reach the origin before its
+   * probe ends, so it must stay under `probeIntervalMs − probeTimeoutMs`;
+   * default `0.8 × (probeIntervalMs − probeTimeoutMs)`.
+   * lan 400, local 240.
+   */
+  readonly nackTimeoutMs: number;
+  /** Members asked to probe a target indirectly after a direct probe timed out. lan 3, local 2. */
   readonly indirectChecks: number;
   /**
-   * Scales the shortest suspicion timeout:
-   * `min = suspicionMult × log10(max(2, n)) × probeIntervalMs`. lan 1.5, local 2.
+   * Scales the shortest suspicion timeout (Lifeguard's floor, reached with
+   * `suspicionConfirmations` independent confirmations):
+   * `min = suspicionMult × max(1, log10(n)) × probeIntervalMs`.
+   * lan 1 (3 s at n = 1,000, 2 s at n = 100), local 2 (1 s at n = 10).
    */
   readonly suspicionMult: number;
-  /** Longest suspicion timeout as a multiple of the shortest. lan 4, local 4. */
+  /**
+   * The longest suspicion timeout, where a suspicion no one else confirms
+   * stays: `max = suspicionMaxTimeoutMult × min`. Gives a live member that is
+   * merely slow time to refute. lan 3 (9 s at n = 1,000), local 4.
+   */
   readonly suspicionMaxTimeoutMult: number;
   /**
-   * Independent confirmations of a suspicion after which its timeout has
-   * shrunk from the longest to the shortest (Lifeguard). lan 3, local 2.
+   * Independent confirmations (other members' failed probes) after which a
+   * suspicion's timeout has shrunk from `max` to `min`, logarithmically:
+   * `timeout = max − (max − min) × ln(c + 1) / ln(k + 1)` for `c` of `k`.
+   * When `n − 2 < k` there are not enough members to confirm and the
+   * timeout is `min` from the start. lan 2, local 2.
    */
   readonly suspicionConfirmations: number;
   /**
-   * Scales how many times each broadcast is sent on:
-   * `retransmitMult × ceil(log10(n + 1))`. lan 4, local 3.
+   * Scales how many times each broadcast is sent on (piggybacked or
+   * gossiped) before it is dropped: `retransmitMult × ceil(log10(n + 1))`.
+   * A member misses a piece of news with a chance of about `e^−limit` (it
+   * then waits for push-pull), so this is kept above memberlist's 4: at
+   * n = 99 the limit is 12 rather than 8 (a miss in 160,000 rather than in
+   * 3,000). lan 6, local 4.
    */
   readonly retransmitMult: number;
-  /** Time between gossip rounds (only when there is something to say). lan 100, local 50. */
+  /** Time between gossip rounds; a round is skipped when nothing is queued. lan 100, local 50. */
   readonly gossipIntervalMs: number;
   /** Members each gossip round sends to. lan 4, local 4. */
   readonly gossipNodes: number;
-  /** How long dead members still get gossip, so they learn they were declared dead. lan 30000, local 10000. */
+  /**
+   * How long members declared dead (not those that left) still receive
+   * gossip, so that a member wrongly declared dead hears it and refutes.
+   * lan 30000, local 10000.
+   */
   readonly gossipToTheDeadMs: number;
   /**
-   * Time between full state exchanges with one random member, for members
-   * that missed gossip. Scaled up beyond 32 members:
-   * `pushPullIntervalMs × (1 + ceil(log2(n) − 5))`. lan 30000, local 10000.
+   * Time between full state exchanges (push-pull over TCP) with one random
+   * member, the anti-entropy that heals what gossip missed and partitions.
+   * Scaled beyond 32 members so each member's share stays flat:
+   * `pushPullIntervalMs × (1 + max(0, ceil(log2(n) − 5)))`.
+   * lan 30000, local 10000.
    */
   readonly pushPullIntervalMs: number;
-  /** Largest local-health penalty (probe interval and timeout multiply by up to this). lan 8, local 8. */
+  /**
+   * Largest local-health multiplier (Lifeguard). The awareness score runs
+   * from 0 to `awarenessMaxMultiplier − 1`; probe interval and timeout are
+   * multiplied by `awareness + 1`. lan 8, local 8.
+   */
   readonly awarenessMaxMultiplier: number;
-  /** Largest UDP payload sent, in bytes: under a typical MTU. 1400. */
+  /**
+   * Largest UDP payload sent, in bytes, sealing included: under a typical
+   * 1500-byte MTU. Piggybacked broadcasts fill a packet up to this less 64
+   * bytes kept for the header and a seal. 1400.
+   */
   readonly udpBufferSize: number;
-  /** Largest TCP frame (push-pull state), in bytes. 4 MiB. */
+  /**
+   * Largest push-pull frame, in bytes: about 10,000 members with 300 bytes
+   * of metadata each. 4 MiB.
+   */
   readonly maxStreamBytes: number;
-  /** Bound on one push-pull exchange over TCP. lan 10000, local 2000. */
+  /** Bound on one push-pull exchange over TCP (connect, send, answer). lan 10000, local 2000. */
   readonly streamTimeoutMs: number;
-  /** First delay between join attempts while no seed answers; doubles up to `joinRetryMaxMs`. lan 500, local 200. */
+  /**
+   * First delay between join attempts while no seed answers. Doubles with
+   * each failed attempt up to `joinRetryMaxMs`, with up to 25% random jitter
+   * so restarted members do not retry in step. lan 500, local 200.
+   */
   readonly joinRetryMs: number;
   /** Longest delay between join attempts. lan 10000, local 2000. */
   readonly joinRetryMaxMs: number;
-  /** How long dead and left members are remembered before being forgotten. lan 60000, local 30000. */
+  /**
+   * How long dead and left members are remembered before being forgotten
+   * (their name is then free, at any address and incarnation). Until then a
+   * stale `alive` at an old incarnation cannot bring them back.
+   * lan 60000, local 30000.
+   */
   readonly deadReclaimMs: number;
-  /** How long a graceful leave waits for its message to be sent on. lan 2000, local 500. */
+  /** How long a graceful leave waits for its goodbye to be sent on before reporting it done. lan 2000, local 500. */
   readonly leaveTimeoutMs: number;
   /**
-   * Members each node keeps a TCP stream to, so that a process that dies is
-   * noticed the moment its host closes the stream. 0 turns this off. 2.
+   * Members told directly, at once, of urgent news (our leave, a refutation,
+   * our join, a member whose process is known to be gone), before gossip
+   * carries it further. lan 32, local 32.
+   */
+  readonly urgentFanout: number;
+  /**
+   * Members each node keeps a TCP stream to, so that a process that dies on
+   * a live host is noticed the moment the host closes the stream. Used by
+   * the adapter's transport; 0 turns it off. 2.
    */
   readonly watchPeers: number;
 }
@@ -75,11 +148,12 @@ export interface GossipConfig {
 const lan: GossipConfig = {
   probeIntervalMs: 1000,
   probeTimeoutMs: 500,
+  nackTimeoutMs: 400,
   indirectChecks: 3,
-  suspicionMult: 1.5,
-  suspicionMaxTimeoutMult: 4,
-  suspicionConfirmations: 3,
-  retransmitMult: 4,
+  suspicionMult: 1,
+  suspicionMaxTimeoutMult: 3,
+  suspicionConfirmations: 2,
+  retransmitMult: 6,
   gossipIntervalMs: 100,
   gossipNodes: 4,
   gossipToTheDeadMs: 30_000,
@@ -92,17 +166,20 @@ const lan: GossipConfig = {
   joinRetryMaxMs: 10_000,
   deadReclaimMs: 60_000,
   leaveTimeoutMs: 2000,
+  urgentFanout: 32,
   watchPeers: 2,
 };
 
 const local: GossipConfig = {
   ...lan,
   probeIntervalMs: 500,
-  probeTimeoutMs: 150,
+  probeTimeoutMs: 200,
+  nackTimeoutMs: 240,
   indirectChecks: 2,
   suspicionMult: 2,
+  suspicionMaxTimeoutMult: 4,
   suspicionConfirmations: 2,
-  retransmitMult: 3,
+  retransmitMult: 4,
   gossipIntervalMs: 50,
   gossipToTheDeadMs: 10_000,
   pushPullIntervalMs: 10_000,
@@ -113,38 +190,93 @@ const local: GossipConfig = {
   leaveTimeoutMs: 500,
 };
 
-/** The `lan` profile: the default, for members on a network of hosts. */
+/**
+ * The `lan` profile: the default, for members on a network of hosts.
+ *
+ * @example
+ * const config = lanProfile();
+ * config.probeIntervalMs; // 1000
+ */
 export const lanProfile = (): GossipConfig => ({ ...lan });
-/** The `local` profile: members on one host. */
+
+/**
+ * The `local` profile: members on one host, over loopback.
+ *
+ * @example
+ * const config = localProfile();
+ * config.gossipIntervalMs; // 50
+ */
 export const localProfile = (): GossipConfig => ({ ...local });
 
-/** A profile with `overrides` on top; every field is checked. */
+/** Fields that may be 0; every other number must be positive. */
+const ZERO_OK: ReadonlySet<string> = new Set(['watchPeers', 'indirectChecks']);
+/** Fields that count things, so must be whole numbers. */
+const WHOLE: ReadonlySet<string> = new Set([
+  'indirectChecks',
+  'suspicionConfirmations',
+  'retransmitMult',
+  'gossipNodes',
+  'awarenessMaxMultiplier',
+  'udpBufferSize',
+  'maxStreamBytes',
+  'urgentFanout',
+  'watchPeers',
+]);
+
+/**
+ * A profile with `overrides` on top, merged once and checked field by field.
+ * Throws a `RangeError` naming the field, the value and what was expected.
+ *
+ * @example
+ * const config = resolveGossipConfig({ probeIntervalMs: 2000, probeTimeoutMs: 800, nackTimeoutMs: 900 }, 'lan');
+ * config.gossipNodes; // 4, from the lan profile
+ */
 export function resolveGossipConfig(overrides: Partial<GossipConfig>, profile: GossipProfile = 'lan'): GossipConfig {
-  if (profile !== 'lan' && profile !== 'local') throw new Error(`Unknown gossip profile ${JSON.stringify(profile)}; expected lan or local`);
-  const config = { ...(profile === 'lan' ? lan : local), ...overrides };
+  if (profile !== 'lan' && profile !== 'local') {
+    throw new RangeError(`Unknown gossip profile ${JSON.stringify(profile)}; expected "lan" or "local"`);
+  }
+  const base = profile === 'lan' ? lan : local;
+  for (const field of Object.keys(overrides)) {
+    if (!Object.hasOwn(base, field)) throw new RangeError(`Unknown gossip config field ${JSON.stringify(field)}; expected one of ${Object.keys(base).join(', ')}`);
+  }
+  const config: GossipConfig = { ...base, ...overrides };
   for (const [field, value] of Object.entries(config)) {
-    const zeroOk = field === 'watchPeers';
+    const zeroOk = ZERO_OK.has(field);
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!zeroOk && value === 0)) {
-      throw new Error(`Invalid gossip config ${field}: ${JSON.stringify(value)}; expected a positive number`);
+      throw new RangeError(`Invalid gossip config ${field}: ${JSON.stringify(value)}; expected a ${zeroOk ? 'non-negative' : 'positive'} number`);
+    }
+    if (WHOLE.has(field) && !Number.isInteger(value)) {
+      throw new RangeError(`Invalid gossip config ${field}: ${value}; expected a whole number`);
     }
   }
   if (config.probeTimeoutMs >= config.probeIntervalMs) {
-    throw new Error(`Invalid gossip config probeTimeoutMs: ${config.probeTimeoutMs}; expected less than probeIntervalMs (${config.probeIntervalMs})`);
+    throw new RangeError(`Invalid gossip config probeTimeoutMs: ${config.probeTimeoutMs}; expected less than probeIntervalMs (${config.probeIntervalMs})`);
+  }
+  const nackRoom = config.probeIntervalMs - config.probeTimeoutMs;
+  if (config.nackTimeoutMs >= nackRoom) {
+    throw new RangeError(
+      `Invalid gossip config nackTimeoutMs: ${config.nackTimeoutMs}; expected less than probeIntervalMs − probeTimeoutMs (${nackRoom}), so nacks arrive before a probe ends`,
+    );
+  }
+  if (config.udpBufferSize < 512 || config.udpBufferSize > 65_507) {
+    throw new RangeError(`Invalid gossip config udpBufferSize: ${config.udpBufferSize}; expected 512 to 65507 bytes`);
+  }
+  if (config.suspicionMaxTimeoutMult < 1) {
+    throw new RangeError(`Invalid gossip config suspicionMaxTimeoutMult: ${config.suspicionMaxTimeoutMult}; expected at least 1`);
+  }
+  if (config.joinRetryMaxMs < config.joinRetryMs) {
+    throw new RangeError(`Invalid gossip config joinRetryMaxMs: ${config.joinRetryMaxMs}; expected at least joinRetryMs (${config.joinRetryMs})`);
   }
   return config;
 }
 
-/** Shortest suspicion timeout for a cluster of `n` members. */
-export function suspicionMinMs(config: GossipConfig, n: number): number {
-  return config.suspicionMult * Math.log10(Math.max(2, n)) * config.probeIntervalMs;
-}
-
-/** How many times each broadcast is sent on in a cluster of `n`. */
-export function retransmitLimit(config: GossipConfig, n: number): number {
-  return config.retransmitMult * Math.ceil(Math.log10(n + 1));
-}
-
-/** The push-pull interval for a cluster of `n`: longer beyond 32 members, so the load per member stays flat. */
+/**
+ * The push-pull interval for a cluster of `n`: longer beyond 32 members, so
+ * that the state-exchange load on each member stays flat as `n` grows.
+ *
+ * @example
+ * pushPullIntervalFor(lanProfile(), 1000); // 30000 × (1 + 5) = 180000
+ */
 export function pushPullIntervalFor(config: GossipConfig, n: number): number {
   const extra = n <= 32 ? 0 : Math.ceil(Math.log2(n) - 5);
   return config.pushPullIntervalMs * (1 + extra);

@@ -5,68 +5,84 @@
  * No sockets, no clock, no `Math.random`: the same core runs over UDP and TCP
  * and in the simulated network, deterministically for a given seed.
  *
- * The state is mutated in place (a 1,000-member simulation holds a million
- * member records); callers treat it as opaque and use the functions here.
+ * The state is mutated in place; callers treat it as opaque and use the
+ * functions here. Member records themselves are never changed, only
+ * replaced, so a simulation of thousands of members can share one record
+ * between all the cores that hold it.
  */
-import { BroadcastQueue } from './broadcasts.js';
-import { pushPullIntervalFor, retransmitLimit, suspicionMinMs, type GossipConfig } from './config.js';
+import { adjustAwareness, failedProbePenalty, scaleByAwareness } from './awareness.js';
+import { BroadcastQueue, retransmitLimit } from './broadcasts.js';
+import { encodeMessage, MAX_ADDR_BYTES, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_BYTES } from './codec.js';
+import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import type { Alive, Dead, MemberState, MemberStatus, PacketMessage, PushPull, Suspect } from './messages.js';
 import { Rng } from './rng.js';
+import { confirmSuspicion, startSuspicion, type Suspicion } from './suspicion.js';
 
 export type { MemberState, MemberStatus } from './messages.js';
 
 /** A membership change this node observed. */
 export type MemberEvent =
-  | { readonly type: 'join' | 'update'; readonly member: MemberState }
+  /** A member became alive to us: new, or back after being dead or gone. */
+  | { readonly type: 'join'; readonly member: MemberState }
+  /** A live member's metadata or address changed (a newer incarnation). */
+  | { readonly type: 'update'; readonly member: MemberState }
+  /** A member left gracefully. */
   | { readonly type: 'leave'; readonly member: MemberState }
+  /** A member was declared dead: its suspicion timed out unrefuted, or its process is known to be gone. */
   | { readonly type: 'fail'; readonly member: MemberState }
+  /** Two live members claim one name at different addresses; the one already known is kept. */
   | { readonly type: 'conflict'; readonly existing: MemberState; readonly incoming: MemberState };
 
+/** What the core can be told. */
 export type Input =
+  /** Timers: call at or after `nextDeadline(core)`. */
   | { readonly type: 'tick' }
+  /** A decoded UDP packet from `from` (`host:port`). */
   | { readonly type: 'packet'; readonly from: string; readonly msgs: readonly PacketMessage[] }
+  /** An incoming push-pull; `Effects.reply` holds the answer to send back on the same stream. */
   | { readonly type: 'stream'; readonly from: string; readonly msg: PushPull }
+  /** The answer to a push-pull this core asked for (`Effects.streams`), from the address it was sent to. */
   | { readonly type: 'streamReply'; readonly from: string; readonly msg: PushPull }
+  /** A push-pull this core asked for failed (refused, timed out, unreadable answer). */
   | { readonly type: 'streamFailed'; readonly to: string; readonly error: string }
+  /** Join through these addresses, retrying with backoff until one push-pull succeeds. */
   | { readonly type: 'join'; readonly seeds: readonly string[] }
+  /** Leave gracefully; `Effects.leaveDone` says when the goodbye has gone out. */
   | { readonly type: 'leave' }
+  /** Publish new metadata (bounded as the codec requires; the facade checks it). */
   | { readonly type: 'setMeta'; readonly meta: Readonly<Record<string, string>> }
+  /** The transport knows this member's process is gone (its host refused a reconnect): declare it dead now. */
   | { readonly type: 'peerGone'; readonly name: string }
+  /** The transport saw something odd about this member (a reset, a timeout): probe it now. */
   | { readonly type: 'probeNow'; readonly name: string };
 
+/** What to do after an input. */
 export interface Effects {
-  /** UDP: messages for one packet each (the transport splits by size). Broadcasts are piggybacked as encoded bytes. */
+  /**
+   * UDP packets: each entry's messages fit one packet of `udpBufferSize`
+   * with 64 bytes to spare for sealing. The first is the primary message;
+   * piggybacked broadcasts follow, already encoded.
+   */
   readonly packets: { readonly to: string; readonly msgs: (PacketMessage | Uint8Array)[] }[];
-  /** TCP push-pull requests to make; answer with `streamReply` or `streamFailed`. */
+  /** TCP push-pull requests to make; answer each with `streamReply` or `streamFailed`. */
   readonly streams: { readonly to: string; readonly msg: PushPull }[];
   /** The answer to an incoming `stream`. */
   reply: PushPull | undefined;
+  /** Membership changes, in order. */
   readonly events: MemberEvent[];
-  /** Set once a graceful leave has been sent on. */
+  /** Set once, after a `leave`, when the goodbye has been sent on enough (or `leaveTimeoutMs` passed). */
   leaveDone: boolean;
 }
 
-interface Member {
-  name: string;
-  addr: string;
-  incarnation: number;
-  status: MemberStatus;
-  meta: Readonly<Record<string, string>>;
-  /** When the status last changed, for reclaiming dead members and gossip to the dead. */
-  changedAt: number;
+/** What a node holds about one member. Replaced, never changed in place, so many cores may share one. */
+export interface MemberRecord extends MemberState {
+  /** When the status last changed, for gossip to the dead and forgetting the dead. */
+  readonly changedAt: number;
 }
 
-interface Suspicion {
-  readonly startedAt: number;
-  readonly confirmations: Set<string>;
-  readonly minMs: number;
-  readonly maxMs: number;
-  deadline: number;
-}
-
+/** A probe under way. */
 interface Probe {
   readonly target: string;
-  readonly startedAt: number;
   readonly directDeadline: number;
   readonly endDeadline: number;
   indirectSent: boolean;
@@ -74,6 +90,7 @@ interface Probe {
   nacks: number;
 }
 
+/** An indirect probe we are making for someone else. */
 interface Relay {
   readonly origin: string;
   readonly originSeq: number;
@@ -81,27 +98,36 @@ interface Relay {
   readonly nack: boolean;
 }
 
+/** The state of one node's protocol. Opaque: read it through the functions of this module. */
 export interface Core {
   readonly config: GossipConfig;
-  readonly self: Member;
-  readonly members: Map<string, Member>;
   readonly rng: Rng;
+  /** This node's own record (replaced on every change). */
+  self: MemberRecord;
+  /** Every member known, self included, by name. */
+  readonly members: Map<string, MemberRecord>;
+  /** Names of dead and left members, to forget them after `deadReclaimMs` without scanning everyone. */
+  readonly gone: Set<string>;
+  /** Members alive or suspect, self included: the `n` of every formula. */
+  live: number;
   readonly broadcasts: BroadcastQueue;
   readonly suspicions: Map<string, Suspicion>;
   readonly probes: Map<number, Probe>;
   readonly relays: Map<number, Relay>;
   /** Addresses with a push-pull under way that we started because our views differed. */
   readonly exchanging: Set<string>;
+  /** Conflicts already reported, name → incoming address, so a repeated claim is reported once. */
+  readonly conflicts: Map<string, string>;
   probeOrder: string[];
   probeIndex: number;
-  gossipOrder: string[];
-  gossipIndex: number;
   probeNext: string | undefined;
   seq: number;
+  /** Lifeguard local-health score, 0 (healthy) to `awarenessMaxMultiplier − 1`. */
   awareness: number;
   nextProbeAt: number;
   nextGossipAt: number;
   nextPushPullAt: number;
+  nextReclaimAt: number;
   seeds: readonly string[];
   joined: boolean;
   joinAttempts: number;
@@ -109,18 +135,45 @@ export interface Core {
   leaving: boolean;
   leaveDeadline: number;
   leaveReported: boolean;
-  /** Outcomes of recent probes (true = answered), newest last. */
+  /** Outcomes of the last probes (true = answered), oldest first. */
   readonly recentProbes: boolean[];
-  /** Set once any push-pull with anyone has completed. */
-  exchanged: boolean;
-  /** Members alive or suspect, self included; kept as statuses change. */
-  live: number;
-  nextReclaimAt: number;
 }
 
+/** Probes remembered for `recentProbeFailureRatio`. */
 const RECENT_PROBES = 16;
+/** Bytes of each packet kept free of piggybacked broadcasts: the packet header and a seal (nonce, tag, version). */
+const PACKET_RESERVE_BYTES = 64;
 
-/** A new core for `self`. Its incarnation starts at the time in seconds, so a restarted member outranks its past self. */
+const isLive = (status: MemberStatus) => status === 'alive' || status === 'suspect';
+
+function byteLength(s: string): number {
+  return Buffer.byteLength(s);
+}
+
+function checkSelf(self: { name: string; addr: string; meta: Readonly<Record<string, string>> }): void {
+  if (self.name.length === 0 || byteLength(self.name) > MAX_NAME_BYTES) {
+    throw new RangeError(`Invalid member name ${JSON.stringify(self.name)}; expected 1 to ${MAX_NAME_BYTES} UTF-8 bytes`);
+  }
+  if (self.addr.length === 0 || byteLength(self.addr) > MAX_ADDR_BYTES) {
+    throw new RangeError(`Invalid member address ${JSON.stringify(self.addr)}; expected host:port of at most ${MAX_ADDR_BYTES} bytes`);
+  }
+  const entries = Object.entries(self.meta);
+  const bytes = entries.reduce((sum, [k, v]) => sum + byteLength(k) + byteLength(v), 0);
+  if (entries.length > MAX_META_ENTRIES || bytes > MAX_META_BYTES) {
+    throw new RangeError(`Invalid metadata: ${entries.length} entries, ${bytes} bytes; expected at most ${MAX_META_ENTRIES} entries and ${MAX_META_BYTES} bytes`);
+  }
+}
+
+/**
+ * A new core for `self`. Its incarnation starts at `now` in seconds, so a
+ * restarted member outranks what the cluster remembers of its past self.
+ * Throws a `RangeError` when the name, address or metadata are beyond the
+ * codec's bounds.
+ *
+ * @example
+ * const core = createCore({ config: lanProfile(), self: { name: 'a', addr: '10.0.0.1:7946', meta: {} }, seed: 1, now: Date.now() });
+ * handle(core, { type: 'join', seeds: ['10.0.0.2:7946'] }, Date.now()); // Effects with a push-pull to the seed
+ */
 export function createCore(options: {
   config: GossipConfig;
   self: { name: string; addr: string; meta: Readonly<Record<string, string>> };
@@ -128,7 +181,8 @@ export function createCore(options: {
   now: number;
 }): Core {
   const { config, now } = options;
-  const self: Member = {
+  checkSelf(options.self);
+  const self: MemberRecord = {
     name: options.self.name,
     addr: options.self.addr,
     incarnation: Math.floor(now / 1000),
@@ -139,24 +193,28 @@ export function createCore(options: {
   const rng = new Rng(options.seed);
   return {
     config,
+    rng,
     self,
     members: new Map([[self.name, self]]),
-    rng,
+    gone: new Set(),
+    live: 1,
     broadcasts: new BroadcastQueue(),
     suspicions: new Map(),
     probes: new Map(),
     relays: new Map(),
     exchanging: new Set(),
+    conflicts: new Map(),
     probeOrder: [],
     probeIndex: 0,
-    gossipOrder: [],
-    gossipIndex: 0,
     probeNext: undefined,
     seq: rng.int(1 << 30),
     awareness: 0,
+    // A random phase, so members started together do not probe in step.
     nextProbeAt: now + rng.int(config.probeIntervalMs),
     nextGossipAt: now + config.gossipIntervalMs,
-    nextPushPullAt: now + config.pushPullIntervalMs,
+    // Staggered, as every timer that members started together would otherwise fire in step.
+    nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
+    nextReclaimAt: now + config.deadReclaimMs,
     seeds: [],
     joined: true,
     joinAttempts: 0,
@@ -165,67 +223,102 @@ export function createCore(options: {
     leaveDeadline: Number.POSITIVE_INFINITY,
     leaveReported: false,
     recentProbes: [],
-    exchanged: false,
-    live: 1,
-    nextReclaimAt: now + config.deadReclaimMs,
   };
 }
 
-const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false });
+/**
+ * A member record for {@link bootstrap}: `state` as known since `now`.
+ *
+ * @example
+ * toRecord({ name: 'b', addr: 'h:2', incarnation: 1, status: 'alive', meta: {} }, 0);
+ */
+export function toRecord(state: MemberState, now: number): MemberRecord {
+  return { name: state.name, addr: state.addr, incarnation: state.incarnation, status: state.status, meta: state.meta, changedAt: now };
+}
 
 /**
- * Seeds the table with members known to be alive, as a completed join would.
- * For simulations that start from a converged cluster; no events, no gossip.
+ * Fills the table with members, as a completed join would, without events
+ * or gossip: for simulations that start from a converged cluster. The
+ * records are held as given (not copied), so many cores can share them.
+ *
+ * @example
+ * const records = states.map((s) => toRecord(s, 0));
+ * for (const core of cores) bootstrap(core, records);
  */
-export function bootstrap(core: Core, known: readonly MemberState[], now: number): void {
-  for (const state of known) {
-    if (state.name === core.self.name || core.members.has(state.name)) continue;
-    core.members.set(state.name, { ...state, changedAt: now });
-    if (isLive(state.status)) core.live++;
+export function bootstrap(core: Core, known: readonly MemberRecord[]): void {
+  for (const record of known) {
+    if (record.name === core.self.name || core.members.has(record.name)) continue;
+    core.members.set(record.name, record);
+    if (isLive(record.status)) core.live++;
+    else core.gone.add(record.name);
   }
   core.probeOrder = core.rng.shuffle([...core.members.keys()]);
   core.probeIndex = 0;
+  // A table of this size exchanges state less often; spread the first exchange over a whole interval.
+  core.nextPushPullAt = core.self.changedAt + core.rng.next() * pushPullIntervalFor(core.config, core.live);
 }
 
-/** Every member this node knows, itself included, as plain values. */
+/**
+ * Every member this node knows, itself included, dead and left ones until
+ * they are forgotten.
+ *
+ * @example
+ * members(core).filter((m) => m.status === 'alive').map((m) => m.name);
+ */
 export function members(core: Core): MemberState[] {
-  return [...core.members.values()].map(snapshotOf);
+  const out: MemberState[] = [];
+  for (const m of core.members.values()) out.push(snapshotOf(m));
+  return out;
 }
 
-function snapshotOf(m: Member): MemberState {
+function snapshotOf(m: MemberState): MemberState {
   return { name: m.name, addr: m.addr, incarnation: m.incarnation, status: m.status, meta: m.meta };
 }
 
-/** Members counted for timeouts and limits: those not dead or gone. */
-function liveCount(core: Core): number {
-  return core.live;
-}
-
-const isLive = (status: MemberStatus) => status === 'alive' || status === 'suspect';
-
-/** Changes a member's status, keeping the live count. */
-function setStatus(core: Core, m: Member, status: MemberStatus, now: number): void {
-  if (m.status === status) return;
-  core.live += (isLive(status) ? 1 : 0) - (isLive(m.status) ? 1 : 0);
-  m.status = status;
-  m.changedAt = now;
-}
-
 /** How this node is doing, for the adapter's health. */
-export function health(core: Core): { joined: boolean; awareness: number; recentProbeFailureRatio: number; members: number } {
+export interface CoreHealth {
+  /** False from a `join` until one push-pull with anyone has succeeded. */
+  readonly joined: boolean;
+  /** Lifeguard local-health score: 0 is healthy; probes are slowed by `awareness + 1`. */
+  readonly awareness: number;
+  /** Share of the last 16 probes that failed (0 when none made yet). */
+  readonly recentProbeFailureRatio: number;
+  /** Members alive or suspect, this node included. */
+  readonly members: number;
+}
+
+/**
+ * How this node is doing: whether it has joined, its local health, and how
+ * many of its recent probes failed. The adapter reports Degraded while no
+ * seed could be reached or most probes fail.
+ *
+ * @example
+ * const { joined, recentProbeFailureRatio } = health(core);
+ * const degraded = !joined || recentProbeFailureRatio > 0.5;
+ */
+export function health(core: Core): CoreHealth {
   const probes = core.recentProbes;
-  const failed = probes.filter((ok) => !ok).length;
+  let failed = 0;
+  for (const ok of probes) if (!ok) failed++;
   return {
     joined: core.joined,
     awareness: core.awareness,
     recentProbeFailureRatio: probes.length === 0 ? 0 : failed / probes.length,
-    members: liveCount(core),
+    members: core.live,
   };
 }
 
-/** The earliest time at which `handle(core, { type: 'tick' })` has work to do. */
+/**
+ * The earliest time at which `handle(core, { type: 'tick' }, now)` has work
+ * to do; `Infinity` when nothing ever will (after a leave has gone out).
+ * Ask again after every `handle`: inputs move it.
+ *
+ * @example
+ * const at = nextDeadline(core);
+ * if (Number.isFinite(at)) setTimeout(() => apply(handle(core, { type: 'tick' }, Date.now())), Math.max(0, at - Date.now()));
+ */
 export function nextDeadline(core: Core): number {
-  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline);
+  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt);
   if (core.broadcasts.size > 0) next = Math.min(next, core.nextGossipAt);
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
@@ -233,7 +326,17 @@ export function nextDeadline(core: Core): number {
   return next;
 }
 
-/** Feeds one input to the core at time `now`; returns what to do. */
+const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false });
+
+/**
+ * Feeds one input to the core at time `now` (milliseconds, never going
+ * back) and returns what to do: packets and push-pulls to send, the reply
+ * to an incoming push-pull, membership events. Never throws.
+ *
+ * @example
+ * const fx = handle(core, { type: 'packet', from: '10.0.0.2:7946', msgs: decoded.value }, Date.now());
+ * for (const p of fx.packets) for (const bytes of encodePackets(p.msgs, 1400)) udp.send(bytes, p.to);
+ */
 export function handle(core: Core, input: Input, now: number): Effects {
   const fx = newEffects();
   switch (input.type) {
@@ -253,17 +356,17 @@ export function handle(core: Core, input: Input, now: number): Effects {
       if (!core.joined) {
         core.joined = true;
         core.nextJoinAt = Number.POSITIVE_INFINITY;
-        // Announce ourselves straight to many members: the seed's gossip alone may miss some.
+        // Announce ourselves straight to many members: the seed's gossip alone is slower.
         announceSelf(core, now, fx);
       }
       break;
     case 'streamFailed':
-      core.exchanging.delete(input.to);
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
+      core.exchanging.delete(input.to);
       break;
     case 'join':
       core.seeds = input.seeds.filter((s) => s !== core.self.addr);
-      if (core.seeds.length > 0) {
+      if (core.seeds.length > 0 && !core.leaving) {
         core.joined = false;
         core.joinAttempts = 0;
         core.nextJoinAt = now;
@@ -275,75 +378,89 @@ export function handle(core: Core, input: Input, now: number): Effects {
       break;
     case 'setMeta':
       if (!core.leaving) {
-        core.self.meta = input.meta;
-        core.self.incarnation++;
+        core.self = { ...core.self, meta: input.meta, incarnation: core.self.incarnation + 1 };
+        core.members.set(core.self.name, core.self);
         announceSelf(core, now, fx);
       }
       break;
     case 'peerGone': {
-      // The member's host refused a connection to its port: the process is gone.
+      // Its host refused a connection to its port: the process is gone, no need to suspect first.
       const m = core.members.get(input.name);
-      if (m && m !== core.self && (m.status === 'alive' || m.status === 'suspect')) {
+      if (m && m !== core.self && isLive(m.status) && !core.leaving) {
         onDead(core, { type: 'dead', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
-        sendToMany(core, fx, now);
+        sendUrgent(core, now, fx);
       }
       break;
     }
-    case 'probeNow':
-      if (core.members.get(input.name)?.status === 'alive' || core.members.get(input.name)?.status === 'suspect') {
+    case 'probeNow': {
+      const m = core.members.get(input.name);
+      if (m && m !== core.self && isLive(m.status) && !core.leaving) {
         core.probeNext = input.name;
         core.nextProbeAt = now;
         tick(core, now, fx);
       }
       break;
+    }
   }
   return fx;
+}
+
+// ---------------------------------------------------------------- member table
+
+/** Puts a new record for a member, keeping the live count and the set of the gone. */
+function put(core: Core, next: MemberRecord, previous: MemberRecord | undefined): void {
+  const wasLive = previous !== undefined && isLive(previous.status);
+  const nowLive = isLive(next.status);
+  core.live += (nowLive ? 1 : 0) - (wasLive ? 1 : 0);
+  if (nowLive) core.gone.delete(next.name);
+  else core.gone.add(next.name);
+  core.members.set(next.name, next);
+}
+
+function withStatus(m: MemberRecord, status: MemberStatus, incarnation: number, now: number): MemberRecord {
+  return { name: m.name, addr: m.addr, incarnation, status, meta: m.meta, changedAt: m.status === status ? m.changedAt : now };
 }
 
 // ---------------------------------------------------------------- timers
 
 function tick(core: Core, now: number, fx: Effects): void {
   const { config } = core;
-  if (core.leaving && !core.leaveReported && (now >= core.leaveDeadline || !core.broadcasts.has(core.self.name))) {
-    core.leaveReported = true;
-    core.leaveDeadline = Number.POSITIVE_INFINITY;
-    fx.leaveDone = true;
-  }
   if (core.leaving) {
+    if (!core.leaveReported && (now >= core.leaveDeadline || !core.broadcasts.has(core.self.name))) reportLeft(core, fx);
     // A leaving member only passes its goodbye on.
     if (now >= core.nextGossipAt) gossip(core, now, fx);
+    if (now >= core.nextPushPullAt) core.nextPushPullAt = Number.POSITIVE_INFINITY;
+    if (now >= core.nextProbeAt) core.nextProbeAt = Number.POSITIVE_INFINITY;
+    if (now >= core.nextReclaimAt) core.nextReclaimAt = Number.POSITIVE_INFINITY;
+    core.probes.clear();
+    core.relays.clear();
+    core.suspicions.clear();
     return;
   }
   if (now >= core.nextJoinAt) joinAttempt(core, now, fx);
   for (const [seq, probe] of core.probes) {
-    if (!probe.indirectSent && now >= probe.directDeadline) indirectProbe(core, seq, probe, now, fx);
+    if (!probe.indirectSent && now >= probe.directDeadline) indirectProbe(core, seq, probe, fx);
     else if (probe.indirectSent && now >= probe.endDeadline) probeFailed(core, seq, probe, now, fx);
   }
   for (const [seq, relay] of core.relays) {
-    if (now >= relay.deadline) {
-      core.relays.delete(seq);
-      if (relay.nack) fx.packets.push({ to: relay.origin, msgs: [{ type: 'nack', seq: relay.originSeq }] });
-    }
+    if (now < relay.deadline) continue;
+    core.relays.delete(seq);
+    if (relay.nack) fx.packets.push({ to: relay.origin, msgs: [{ type: 'nack', seq: relay.originSeq }] });
   }
   for (const [name, suspicion] of core.suspicions) {
-    if (now >= suspicion.deadline) {
-      core.suspicions.delete(name);
-      const m = core.members.get(name);
-      if (m?.status === 'suspect') onDead(core, { type: 'dead', name, incarnation: m.incarnation, from: core.self.name }, now, fx);
-    }
+    if (now < suspicion.deadline) continue;
+    core.suspicions.delete(name);
+    const m = core.members.get(name);
+    if (m?.status === 'suspect') onDead(core, { type: 'dead', name, incarnation: m.incarnation, from: core.self.name }, now, fx);
   }
   if (now >= core.nextProbeAt) {
     probe(core, now, fx);
-    core.nextProbeAt = now + config.probeIntervalMs * (core.awareness + 1);
+    core.nextProbeAt = now + scaleByAwareness(config.probeIntervalMs, core.awareness);
   }
   if (now >= core.nextGossipAt) gossip(core, now, fx);
-  if (now >= core.nextPushPullAt) {
-    core.nextPushPullAt = now + pushPullIntervalFor(config, liveCount(core));
-    const target = randomMembers(core, 1, (m) => m.status === 'alive')[0];
-    if (target) fx.streams.push({ to: target.addr, msg: pushPullMessage(core, false) });
-  }
+  if (now >= core.nextPushPullAt) periodicPushPull(core, now, fx);
   if (now >= core.nextReclaimAt) {
-    core.nextReclaimAt = now + Math.max(1000, config.deadReclaimMs / 4);
+    core.nextReclaimAt = now + Math.max(config.probeIntervalMs, config.deadReclaimMs / 4);
     reclaim(core, now);
   }
 }
@@ -351,29 +468,50 @@ function tick(core: Core, now: number, fx: Effects): void {
 function joinAttempt(core: Core, now: number, fx: Effects): void {
   for (const seed of core.seeds) fx.streams.push({ to: seed, msg: pushPullMessage(core, true) });
   core.joinAttempts++;
-  const delay = Math.min(core.config.joinRetryMs * 2 ** (core.joinAttempts - 1), core.config.joinRetryMaxMs);
-  core.nextJoinAt = now + delay;
+  const { joinRetryMs, joinRetryMaxMs } = core.config;
+  const backoff = Math.min(joinRetryMs * 2 ** (core.joinAttempts - 1), joinRetryMaxMs);
+  // Up to 25% jitter, so members restarted together do not hammer the seeds in step.
+  core.nextJoinAt = now + backoff * (1 + 0.25 * core.rng.next());
+}
+
+function periodicPushPull(core: Core, now: number, fx: Effects): void {
+  core.nextPushPullAt = now + pushPullIntervalFor(core.config, core.live);
+  const target = randomMembers(core, 1, (m) => m.status === 'alive')[0];
+  if (target) fx.streams.push({ to: target.addr, msg: pushPullMessage(core, false) });
+  // Also try one member we declared dead (not one that left): after a partition each side
+  // holds the other dead and nobody probes the dead, so this is how the halves meet again.
+  const dead = randomMembers(core, 1, (m) => m.status === 'dead')[0];
+  if (dead) fx.streams.push({ to: dead.addr, msg: pushPullMessage(core, false) });
+  // Alone although we had seeds (they restarted, or we were cut off): try them again.
+  if (core.live === 1) for (const seed of core.seeds) fx.streams.push({ to: seed, msg: pushPullMessage(core, true) });
 }
 
 /** Forgets dead and left members after `deadReclaimMs`, so the table does not grow forever. */
 function reclaim(core: Core, now: number): void {
-  for (const [name, m] of core.members) {
-    if ((m.status === 'dead' || m.status === 'left') && now - m.changedAt > core.config.deadReclaimMs) core.members.delete(name);
+  for (const name of core.gone) {
+    const m = core.members.get(name);
+    if (!m || isLive(m.status)) {
+      core.gone.delete(name);
+    } else if (now - m.changedAt > core.config.deadReclaimMs) {
+      core.members.delete(name);
+      core.gone.delete(name);
+      core.conflicts.delete(name);
+    }
   }
 }
 
 // ---------------------------------------------------------------- probing
 
-function nextProbeTarget(core: Core): Member | undefined {
+function nextProbeTarget(core: Core): MemberRecord | undefined {
   if (core.probeNext !== undefined) {
     const wanted = core.members.get(core.probeNext);
     core.probeNext = undefined;
-    if (wanted && (wanted.status === 'alive' || wanted.status === 'suspect')) return wanted;
+    if (wanted && wanted !== core.self && isLive(wanted.status)) return wanted;
   }
-  for (let attempts = 0; attempts < 2; attempts++) {
+  for (let pass = 0; pass < 2; pass++) {
     while (core.probeIndex < core.probeOrder.length) {
       const m = core.members.get(core.probeOrder[core.probeIndex++]!);
-      if (m && m !== core.self && (m.status === 'alive' || m.status === 'suspect')) return m;
+      if (m && m !== core.self && isLive(m.status)) return m;
     }
     // A full round done: start another in a fresh random order.
     core.probeOrder = core.rng.shuffle([...core.members.keys()]);
@@ -386,21 +524,24 @@ function probe(core: Core, now: number, fx: Effects): void {
   const target = nextProbeTarget(core);
   if (!target) return;
   const { config } = core;
-  const seq = ++core.seq;
-  const scale = core.awareness + 1;
+  const seq = nextSeq(core);
   core.probes.set(seq, {
     target: target.name,
-    startedAt: now,
-    directDeadline: now + config.probeTimeoutMs * scale,
-    endDeadline: now + config.probeIntervalMs * scale,
+    directDeadline: now + scaleByAwareness(config.probeTimeoutMs, core.awareness),
+    endDeadline: now + scaleByAwareness(config.probeIntervalMs, core.awareness),
     indirectSent: false,
     expectedNacks: 0,
     nacks: 0,
   });
-  fx.packets.push({ to: target.addr, msgs: withPiggyback(core, [{ type: 'ping', seq, target: target.name, from: core.self.name }]) });
+  fx.packets.push({ to: target.addr, msgs: withPiggyback(core, { type: 'ping', seq, target: target.name, from: core.self.name }) });
 }
 
-function indirectProbe(core: Core, seq: number, probe: Probe, now: number, fx: Effects): void {
+function nextSeq(core: Core): number {
+  core.seq = (core.seq + 1) % Number.MAX_SAFE_INTEGER;
+  return core.seq;
+}
+
+function indirectProbe(core: Core, seq: number, probe: Probe, fx: Effects): void {
   probe.indirectSent = true;
   const target = core.members.get(probe.target);
   if (!target) return;
@@ -421,38 +562,34 @@ function recordProbe(core: Core, ok: boolean): void {
 function probeFailed(core: Core, seq: number, probe: Probe, now: number, fx: Effects): void {
   core.probes.delete(seq);
   recordProbe(core, false);
-  // Lifeguard: if the relays did not even answer with nacks, the trouble may be ours.
-  const missing = probe.expectedNacks - probe.nacks;
-  if (missing > 0 || probe.expectedNacks === 0) adjustAwareness(core, missing > 0 ? 1 : 0);
+  // Lifeguard: relays that did not even nack suggest the trouble is ours, not the target's.
+  core.awareness = adjustAwareness(core.awareness, failedProbePenalty(probe.expectedNacks, probe.nacks), core.config.awarenessMaxMultiplier);
   const m = core.members.get(probe.target);
-  // Failing to reach a member already suspected is an independent confirmation worth telling others.
-  if (m && (m.status === 'alive' || m.status === 'suspect')) {
-    onSuspect(core, { type: 'suspect', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
-  }
-}
-
-function adjustAwareness(core: Core, delta: number): void {
-  core.awareness = Math.max(0, Math.min(core.config.awarenessMaxMultiplier - 1, core.awareness + delta));
+  // Also for a member already suspected: our failure is an independent confirmation worth telling.
+  if (m && isLive(m.status)) onSuspect(core, { type: 'suspect', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
 }
 
 // ---------------------------------------------------------------- messages
 
 function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx: Effects): void {
   switch (msg.type) {
-    case 'ping':
-      // A ping for another name reached us at a reused address: ignore it.
+    case 'ping': {
+      // A ping for another name reached a reused address: stay silent, the prober will suspect that name.
       if (msg.target !== core.self.name || core.leaving) return;
-      fx.packets.push({ to: from, msgs: withPiggyback(core, [{ type: 'ack', seq: msg.seq }]) });
-      // A member we have never heard of knows us: our views differ, so exchange them now
-      // rather than at the next periodic push-pull.
-      if (!core.members.has(msg.from) && !core.exchanging.has(from)) {
+      fx.packets.push({ to: from, msgs: withPiggyback(core, { type: 'ack', seq: msg.seq }) });
+      // A member unknown to us, or one we hold dead, knows us: our views differ, so
+      // exchange them now rather than at the next periodic push-pull.
+      const sender = core.members.get(msg.from);
+      if ((!sender || !isLive(sender.status)) && !core.exchanging.has(from)) {
         core.exchanging.add(from);
         fx.streams.push({ to: from, msg: pushPullMessage(core, false) });
       }
       return;
+    }
     case 'indirect': {
-      const seq = ++core.seq;
-      core.relays.set(seq, { origin: from, originSeq: msg.seq, deadline: now + core.config.probeTimeoutMs, nack: msg.nack });
+      if (core.leaving) return;
+      const seq = nextSeq(core);
+      core.relays.set(seq, { origin: from, originSeq: msg.seq, deadline: now + core.config.nackTimeoutMs, nack: msg.nack });
       fx.packets.push({ to: msg.targetAddr, msgs: [{ type: 'ping', seq, target: msg.target, from: core.self.name }] });
       return;
     }
@@ -463,11 +600,9 @@ function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx
         fx.packets.push({ to: relay.origin, msgs: [{ type: 'ack', seq: relay.originSeq }] });
         return;
       }
-      const probe = core.probes.get(msg.seq);
-      if (probe) {
-        core.probes.delete(msg.seq);
+      if (core.probes.delete(msg.seq)) {
         recordProbe(core, true);
-        adjustAwareness(core, -1);
+        core.awareness = adjustAwareness(core.awareness, -1, core.config.awarenessMaxMultiplier);
       }
       return;
     }
@@ -477,182 +612,196 @@ function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx
       return;
     }
     case 'alive':
-      onAlive(core, msg, now, fx);
+      onAlive(core, msg, now, fx, true);
       return;
     case 'suspect':
-      onSuspect(core, msg, now, fx);
-      return;
     case 'dead':
-      onDead(core, msg, now, fx);
+      if (isStale(core, msg)) correct(core, msg.name, from, fx);
+      else if (msg.type === 'suspect') onSuspect(core, msg, now, fx);
+      else onDead(core, msg, now, fx);
       return;
   }
 }
 
-function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const ak = Object.keys(a);
-  if (ak.length !== Object.keys(b).length) return false;
-  return ak.every((k) => a[k] === b[k]);
+/** Whether a verdict is about an incarnation older than one we know alive. */
+function isStale(core: Core, msg: Suspect | Dead): boolean {
+  const m = core.members.get(msg.name);
+  return m !== undefined && m.status === 'alive' && msg.incarnation < m.incarnation;
 }
 
-function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroadcast = true): void {
+/**
+ * Answers stale news with the newer alive, straight to its sender. A member
+ * that missed a refutation while the wave passed would otherwise keep its
+ * suspicion until the timeout and declare a live member dead; the news it
+ * passes on reaches members who know better, and they set it right.
+ */
+function correct(core: Core, name: string, to: string, fx: Effects): void {
+  const m = core.members.get(name)!;
+  fx.packets.push({ to, msgs: [{ type: 'alive', name: m.name, addr: m.addr, incarnation: m.incarnation, meta: m.meta }] });
+}
+
+function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** Reports a claim on `existing`'s name from another address, once per claiming address. */
+function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): void {
+  if (core.conflicts.get(msg.name) === msg.addr) return;
+  core.conflicts.set(msg.name, msg.addr);
+  fx.events.push({ type: 'conflict', existing: snapshotOf(existing), incoming: { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta } });
+}
+
+/** Raises our incarnation above `seen` and tells everyone we are alive. */
+function refute(core: Core, seen: number, now: number, fx: Effects): void {
+  core.self = { ...core.self, incarnation: Math.max(core.self.incarnation, seen) + 1 };
+  core.members.set(core.self.name, core.self);
+  announceSelf(core, now, fx);
+}
+
+function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroadcast: boolean): void {
   if (msg.name === core.self.name) {
-    // Someone claims to be us at another address, or holds a newer view of us: outrank it.
-    if (!core.leaving && (msg.addr !== core.self.addr || msg.incarnation > core.self.incarnation)) {
-      if (msg.addr !== core.self.addr) {
-        fx.events.push({ type: 'conflict', existing: snapshotOf(core.self), incoming: { ...msg, status: 'alive' } });
-      }
-      core.self.incarnation = Math.max(core.self.incarnation, msg.incarnation) + 1;
-      announceSelf(core, now, fx);
+    if (core.leaving) return;
+    if (msg.addr !== core.self.addr) {
+      // Someone else claims our name: report it, and outrank the claim so the cluster keeps us.
+      conflict(core, core.self, msg, fx);
+      if (msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
+    } else if (msg.incarnation > core.self.incarnation) {
+      // The cluster holds a newer incarnation of us than we do (we restarted with a slow clock).
+      refute(core, msg.incarnation, now, fx);
     }
     return;
   }
   const m = core.members.get(msg.name);
   if (!m) {
-    const member: Member = { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta, changedAt: now };
-    core.members.set(msg.name, member);
-    core.live++;
-    // New members go at a random place in the probe order, so each is probed soon.
+    const record: MemberRecord = { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta, changedAt: now };
+    put(core, record, undefined);
+    // New members go at a random place in the rest of this probe round, so each is probed soon.
     core.probeOrder.splice(core.probeIndex + core.rng.int(core.probeOrder.length - core.probeIndex + 1), 0, msg.name);
-    fx.events.push({ type: 'join', member: snapshotOf(member) });
+    fx.events.push({ type: 'join', member: snapshotOf(record) });
     if (rebroadcast) core.broadcasts.push(msg.name, msg);
     return;
   }
-  const live = m.status === 'alive' || m.status === 'suspect';
-  if (live && msg.addr !== m.addr) {
-    // Two live members with one name: report it, keep the one we know.
-    fx.events.push({ type: 'conflict', existing: snapshotOf(m), incoming: { ...msg, status: 'alive' } });
+  const wasLive = isLive(m.status);
+  if (wasLive && msg.addr !== m.addr) {
+    // Two live members with one name: report it and keep the one we know, until it is declared dead.
+    conflict(core, m, msg, fx);
     return;
   }
   if (msg.incarnation <= m.incarnation) return;
-  const wasLive = live;
-  const metaChanged = !sameMeta(m.meta, msg.meta) || m.addr !== msg.addr;
-  m.incarnation = msg.incarnation;
-  m.addr = msg.addr;
-  m.meta = msg.meta;
-  setStatus(core, m, 'alive', now);
+  const changed = !sameMeta(m.meta, msg.meta) || m.addr !== msg.addr;
+  const record: MemberRecord = {
+    name: m.name,
+    addr: msg.addr,
+    incarnation: msg.incarnation,
+    status: 'alive',
+    meta: changed ? msg.meta : m.meta,
+    changedAt: m.status === 'alive' ? m.changedAt : now,
+  };
+  put(core, record, m);
   core.suspicions.delete(m.name);
-  if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(m) });
-  else if (metaChanged) fx.events.push({ type: 'update', member: snapshotOf(m) });
+  if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
+  else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
   core.broadcasts.push(m.name, msg);
 }
 
 function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {
   if (msg.name === core.self.name) {
-    if (core.leaving) return;
-    // Refute: a newer incarnation of ourselves alive. Being suspected hints we are slow ourselves.
-    if (msg.incarnation >= core.self.incarnation) {
-      core.self.incarnation = msg.incarnation + 1;
-      adjustAwareness(core, 1);
-      announceSelf(core, now, fx);
-    }
+    if (core.leaving || msg.incarnation < core.self.incarnation) return;
+    // Being suspected hints that we are the slow one: raise awareness, then refute.
+    core.awareness = adjustAwareness(core.awareness, 1, core.config.awarenessMaxMultiplier);
+    refute(core, msg.incarnation, now, fx);
     return;
   }
   const m = core.members.get(msg.name);
-  if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return;
+  if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
   if (m.status === 'suspect') {
     const suspicion = core.suspicions.get(m.name);
-    if (msg.from === core.self.name) {
-      // Our own failed probe: tell the others, whose timers it shortens.
-      core.broadcasts.push(m.name, msg);
-    } else if (suspicion && !suspicion.confirmations.has(msg.from)) {
-      suspicion.confirmations.add(msg.from);
-      suspicion.deadline = suspicion.startedAt + suspicionTimeout(core, suspicion);
-      core.broadcasts.push(m.name, msg);
+    if (msg.incarnation > m.incarnation) put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
+    if (!suspicion) {
+      core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
+      return;
     }
+    // A new independent confirmation shortens our timer; passing it on shortens the others'.
+    if (confirmSuspicion(suspicion, msg.from)) core.broadcasts.push(m.name, msg);
     return;
   }
-  setStatus(core, m, 'suspect', now);
-  m.incarnation = msg.incarnation;
-  const minMs = suspicionMinMs(core.config, liveCount(core));
-  const suspicion: Suspicion = {
-    startedAt: now,
-    confirmations: new Set(msg.from === core.self.name ? [] : [msg.from]),
-    minMs,
-    maxMs: minMs * core.config.suspicionMaxTimeoutMult,
-    deadline: 0,
-  };
-  suspicion.deadline = now + suspicionTimeout(core, suspicion);
-  core.suspicions.set(m.name, suspicion);
+  put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
+  core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
   core.broadcasts.push(m.name, msg);
-}
-
-/**
- * Lifeguard's timeout: the longest at first, shrinking logarithmically with
- * each independent confirmation to the shortest after `k` of them.
- */
-export function suspicionTimeoutMs(minMs: number, maxMs: number, confirmations: number, k: number): number {
-  if (k < 1) return minMs;
-  const fraction = Math.log(confirmations + 1) / Math.log(k + 1);
-  return Math.max(minMs, Math.floor(maxMs - (maxMs - minMs) * Math.min(1, fraction)));
-}
-
-function suspicionTimeout(core: Core, s: Suspicion): number {
-  // In a small cluster there are not enough others to confirm: expect fewer.
-  const k = Math.min(core.config.suspicionConfirmations, Math.max(0, liveCount(core) - 2));
-  return suspicionTimeoutMs(s.minMs, s.maxMs, s.confirmations.size, k);
 }
 
 function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {
   if (msg.name === core.self.name) {
-    if (!core.leaving && msg.incarnation >= core.self.incarnation) {
-      core.self.incarnation = msg.incarnation + 1;
-      announceSelf(core, now, fx);
-    }
+    // Our own goodbye coming back is expected; anyone else's verdict on us is refuted.
+    if (!core.leaving && msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
     return;
   }
   const m = core.members.get(msg.name);
-  if (!m || msg.incarnation < m.incarnation || m.status === 'dead' || m.status === 'left') return;
+  if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
   const left = msg.from === msg.name;
-  setStatus(core, m, left ? 'left' : 'dead', now);
-  m.incarnation = msg.incarnation;
+  const record = withStatus(m, left ? 'left' : 'dead', msg.incarnation, now);
+  put(core, record, m);
   core.suspicions.delete(m.name);
-  fx.events.push({ type: left ? 'leave' : 'fail', member: snapshotOf(m) });
+  fx.events.push({ type: left ? 'leave' : 'fail', member: snapshotOf(record) });
   core.broadcasts.push(m.name, msg);
 }
 
 function announceSelf(core: Core, now: number, fx: Effects): void {
   const self = core.self;
   core.broadcasts.push(self.name, { type: 'alive', name: self.name, addr: self.addr, incarnation: self.incarnation, meta: self.meta });
-  sendToMany(core, fx, now);
+  sendUrgent(core, now, fx);
 }
 
 // ---------------------------------------------------------------- dissemination
 
 function retransmits(core: Core): number {
-  return retransmitLimit(core.config, liveCount(core));
+  return retransmitLimit(core.config, core.live);
 }
 
-/** `msgs` plus as many queued broadcasts as fit in the packet. */
-function withPiggyback(core: Core, msgs: PacketMessage[]): (PacketMessage | Uint8Array)[] {
-  // Headroom for the primary message and the packet header.
-  const budget = core.config.udpBufferSize - 160;
-  return [...msgs, ...core.broadcasts.take(budget, retransmits(core))];
+/** Room in a packet for piggybacked broadcasts. */
+function piggybackBudget(core: Core): number {
+  return core.config.udpBufferSize - PACKET_RESERVE_BYTES;
+}
+
+/** The primary message plus as many queued broadcasts as fit in the packet. */
+function withPiggyback(core: Core, primary: PacketMessage): (PacketMessage | Uint8Array)[] {
+  if (core.broadcasts.size === 0) return [primary];
+  const budget = piggybackBudget(core) - encodeMessage(primary).length;
+  return [primary, ...core.broadcasts.take(budget, retransmits(core))];
+}
+
+/** Dead members still worth gossiping to, so a live one wrongly declared dead learns it and refutes. */
+function recentlyDead(core: Core, m: MemberRecord, now: number): boolean {
+  return m.status === 'dead' && now - m.changedAt < core.config.gossipToTheDeadMs;
 }
 
 function gossip(core: Core, now: number, fx: Effects): void {
   core.nextGossipAt = now + core.config.gossipIntervalMs;
   if (core.broadcasts.size === 0) return;
-  const { gossipToTheDeadMs } = core.config;
-  const targets = rotatingMembers(
-    core,
-    core.config.gossipNodes,
-    (m) => m.status === 'alive' || m.status === 'suspect' || now - m.changedAt < gossipToTheDeadMs,
-  );
+  // Fresh random targets each round, independent of earlier rounds: a member missed by one
+  // wave of news is as likely as any to be reached by the next.
+  const targets = randomMembers(core, core.config.gossipNodes, (m) => isLive(m.status) || recentlyDead(core, m, now));
   for (const target of targets) {
-    const msgs = core.broadcasts.take(core.config.udpBufferSize - 8, retransmits(core));
+    const msgs = core.broadcasts.take(piggybackBudget(core), retransmits(core));
     if (msgs.length === 0) break;
     fx.packets.push({ to: target.addr, msgs });
   }
 }
 
 /**
- * Sends what is queued to many members at once instead of waiting for gossip
- * rounds: for news that must travel fast (a leave, a refutation, a process
- * known to be gone). At most 32 members; gossip carries it further.
+ * Sends what is queued to `urgentFanout` members at once instead of waiting
+ * for gossip rounds: for news that must travel fast (a join, a leave, a
+ * refutation, a process known to be gone). Gossip carries it further; this
+ * counts as one transmission.
  */
-function sendToMany(core: Core, fx: Effects, now: number): void {
-  const targets = randomMembers(core, 32, (m) => m.status === 'alive' || m.status === 'suspect' || now - m.changedAt < 1000);
-  const queued = core.broadcasts.take(core.config.udpBufferSize - 8, Number.POSITIVE_INFINITY);
+function sendUrgent(core: Core, now: number, fx: Effects): void {
+  const targets = randomMembers(core, core.config.urgentFanout, (m) => isLive(m.status) || recentlyDead(core, m, now));
+  if (targets.length === 0) return;
+  const queued = core.broadcasts.take(piggybackBudget(core), Number.POSITIVE_INFINITY);
   if (queued.length === 0) return;
   for (const target of targets) fx.packets.push({ to: target.addr, msgs: queued });
 }
@@ -660,56 +809,51 @@ function sendToMany(core: Core, fx: Effects, now: number): void {
 function leave(core: Core, now: number, fx: Effects): void {
   if (core.leaving) return;
   core.leaving = true;
+  core.nextJoinAt = Number.POSITIVE_INFINITY;
   const self = core.self;
   core.broadcasts.push(self.name, { type: 'dead', name: self.name, incarnation: self.incarnation, from: self.name });
-  sendToMany(core, fx, now);
+  sendUrgent(core, now, fx);
   core.leaveDeadline = now + core.config.leaveTimeoutMs;
-  if (liveCount(core) <= 1) {
-    core.leaveReported = true;
-    core.leaveDeadline = Number.POSITIVE_INFINITY;
-    fx.leaveDone = true;
+  if (core.live <= 1) {
+    reportLeft(core, fx);
     return;
   }
   // Keep passing the goodbye on through gossip until it has been sent enough or the deadline passes.
-  core.nextGossipAt = now;
   gossip(core, now, fx);
-  if (!core.broadcasts.has(self.name)) {
-    core.leaveReported = true;
-    core.leaveDeadline = Number.POSITIVE_INFINITY;
-    fx.leaveDone = true;
-  }
+  if (!core.broadcasts.has(self.name)) reportLeft(core, fx);
+}
+
+function reportLeft(core: Core, fx: Effects): void {
+  core.leaveReported = true;
+  core.leaveDeadline = Number.POSITIVE_INFINITY;
+  fx.leaveDone = true;
 }
 
 // ---------------------------------------------------------------- push-pull
 
 function pushPullMessage(core: Core, join: boolean): PushPull {
-  return { type: 'pushPull', join, from: core.self.name, members: members(core) };
+  // Records are immutable and hold the MemberState fields; the codec reads only those.
+  return { type: 'pushPull', join, from: core.self.name, members: [...core.members.values()] };
 }
 
 function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
-  core.exchanged = true;
   for (const remote of msg.members) {
     switch (remote.status) {
-      case 'alive':
-        // Members new to us that the sender merely knows of are known to the others too: no
-        // need to gossip them again. The sender itself, and any change, are news worth passing on.
-        onAlive(
-          core,
-          { type: 'alive', name: remote.name, addr: remote.addr, incarnation: remote.incarnation, meta: remote.meta },
-          now,
-          fx,
-          remote.name === msg.from || core.members.has(remote.name),
-        );
+      case 'alive': {
+        // Members the sender merely knows of are known to the others too: no need to gossip
+        // them again. The sender itself, and any change to a member we know, are news.
+        const news = remote.name === msg.from || core.members.has(remote.name);
+        const alive: Alive = { type: 'alive', name: remote.name, addr: remote.addr, incarnation: remote.incarnation, meta: remote.meta };
+        onAlive(core, alive, now, fx, news);
         break;
+      }
       case 'left':
         onDead(core, { type: 'dead', name: remote.name, incarnation: remote.incarnation, from: remote.name }, now, fx);
         break;
       // Another node's suspicion or verdict is only a suspicion here, so a live member can still refute it.
       case 'suspect':
       case 'dead':
-        if (core.members.has(remote.name) || remote.name === core.self.name) {
-          onSuspect(core, { type: 'suspect', name: remote.name, incarnation: remote.incarnation, from: msg.from }, now, fx);
-        }
+        onSuspect(core, { type: 'suspect', name: remote.name, incarnation: remote.incarnation, from: msg.from }, now, fx);
         break;
     }
   }
@@ -717,34 +861,18 @@ function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
 
 // ---------------------------------------------------------------- helpers
 
-/**
- * The next `count` members passing `keep` from a shuffled rotation, so
- * successive gossip rounds reach different members rather than random repeats.
- */
-function rotatingMembers(core: Core, count: number, keep: (m: Member) => boolean): Member[] {
-  const out: Member[] = [];
-  for (let scanned = 0; out.length < count && scanned <= core.members.size; scanned++) {
-    if (core.gossipIndex >= core.gossipOrder.length) {
-      core.gossipOrder = core.rng.shuffle([...core.members.keys()]);
-      core.gossipIndex = 0;
-      if (core.gossipOrder.length === 0) break;
-    }
-    const m = core.members.get(core.gossipOrder[core.gossipIndex++]!);
-    if (m && m !== core.self && keep(m) && !out.includes(m)) out.push(m);
-  }
-  return out;
-}
-
 /** Up to `count` distinct random members other than self that pass `keep`. */
-function randomMembers(core: Core, count: number, keep: (m: Member) => boolean): Member[] {
-  const out: Member[] = [];
+function randomMembers(core: Core, count: number, keep: (m: MemberRecord) => boolean): MemberRecord[] {
+  const out: MemberRecord[] = [];
   const all = core.members;
-  if (all.size <= 64) {
+  if (all.size <= 4 * count + 16) {
     for (const m of all.values()) if (m !== core.self && keep(m)) out.push(m);
-    return core.rng.shuffle(out).slice(0, count);
+    core.rng.shuffle(out);
+    if (out.length > count) out.length = count;
+    return out;
   }
-  // Large tables: sample the probe order instead of copying the table.
-  const names = core.probeOrder.length > 0 ? core.probeOrder : [...all.keys()];
+  // Large tables: sample the probe order (the names, in random order) instead of copying the table.
+  const names = core.probeOrder.length >= all.size / 2 ? core.probeOrder : [...all.keys()];
   const seen = new Set<string>();
   for (let tries = 0; tries < count * 8 && out.length < count; tries++) {
     const name = names[core.rng.int(names.length)]!;

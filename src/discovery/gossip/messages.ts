@@ -1,4 +1,13 @@
-/** The messages of the gossip protocol. */
+/**
+ * The messages of the gossip protocol, as the core sees them (the codec
+ * turns them into bytes). Discriminated on `type`.
+ *
+ * A UDP packet carries one or more of the packet messages: the primary one
+ * (a ping, an ack, …) first, then as many queued broadcasts (alive, suspect,
+ * dead) as fit, piggybacked. That list is the compound message; it is not
+ * nested, so decoding never recurses. A push-pull, over TCP, carries a whole
+ * member table.
+ */
 
 export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
 
@@ -7,12 +16,13 @@ export interface MemberState {
   readonly name: string;
   /** `host:port` of its UDP and TCP listener. */
   readonly addr: string;
+  /** Raised only by the member itself, to refute suspicion or publish new metadata; orders all news about it. */
   readonly incarnation: number;
   readonly status: MemberStatus;
   readonly meta: Readonly<Record<string, string>>;
 }
 
-/** Are you there, `target`? Answer `ack` with `seq`. */
+/** Are you there, `target`? Answer `ack` with `seq`. `target` guards against a new process at a reused address. */
 export interface Ping {
   readonly type: 'ping';
   readonly seq: number;
@@ -20,7 +30,11 @@ export interface Ping {
   readonly from: string;
 }
 
-/** Please probe `target` at `targetAddr` for me and forward its ack; `nack` asks for a nack if it does not answer. */
+/**
+ * Please probe `target` at `targetAddr` for me and forward its ack, with my
+ * `seq`; with `nack`, answer `nack` if the target stays silent, so I can tell
+ * a dead target from my own trouble.
+ */
 export interface IndirectPing {
   readonly type: 'indirect';
   readonly seq: number;
@@ -29,17 +43,19 @@ export interface IndirectPing {
   readonly nack: boolean;
 }
 
+/** The answer to a ping, direct or relayed. */
 export interface Ack {
   readonly type: 'ack';
   readonly seq: number;
 }
 
-/** The relay asked for an indirect probe heard nothing from the target. */
+/** A relay asked for an indirect probe heard nothing from the target in time. */
 export interface Nack {
   readonly type: 'nack';
   readonly seq: number;
 }
 
+/** `name` is alive at `incarnation`, with this address and metadata. Also how a new member announces itself. */
 export interface Alive {
   readonly type: 'alive';
   readonly name: string;
@@ -48,6 +64,7 @@ export interface Alive {
   readonly meta: Readonly<Record<string, string>>;
 }
 
+/** `from` could not reach `name` at `incarnation`. */
 export interface Suspect {
   readonly type: 'suspect';
   readonly name: string;
@@ -55,7 +72,7 @@ export interface Suspect {
   readonly from: string;
 }
 
-/** `from === name` means the member left gracefully. */
+/** `from` declares `name` dead at `incarnation`; `from === name` means the member left gracefully. */
 export interface Dead {
   readonly type: 'dead';
   readonly name: string;
@@ -63,10 +80,20 @@ export interface Dead {
   readonly from: string;
 }
 
-/** A message sent over UDP, possibly several to a packet. */
+/** A message sent over UDP. */
 export type PacketMessage = Ping | IndirectPing | Ack | Nack | Alive | Suspect | Dead;
 
-/** A full state exchange over TCP: the sender's view; the answer is the receiver's. */
+/** The broadcasts, which are piggybacked and gossiped. */
+export type Broadcast = Alive | Suspect | Dead;
+
+/** What one UDP packet carries: the primary message first, then piggybacked broadcasts. */
+export type Compound = readonly PacketMessage[];
+
+/**
+ * A full state exchange over TCP: the sender's whole member table. The
+ * request (`join` true when the sender is joining through a seed) and the
+ * answer (the receiver's table, `join` false) have the same shape.
+ */
 export interface PushPull {
   readonly type: 'pushPull';
   readonly join: boolean;

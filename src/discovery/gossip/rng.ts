@@ -1,4 +1,11 @@
-/** A small seeded random number generator (mulberry32), so runs are reproducible. */
+/**
+ * A small seeded random number generator (mulberry32), so that the protocol
+ * core and the simulation repeat exactly for a seed.
+ *
+ * @example
+ * const rng = new Rng(42);
+ * rng.int(10); // the same number in [0, 10) every run
+ */
 export class Rng {
   private state: number;
 

@@ -1,54 +1,76 @@
 /**
  * A simulated network and clock for the protocol core: many members in one
- * process, messages delayed and lost per link, partitions, crashes and
- * stalls, all from one seed, so a run can be repeated exactly. Packets go
- * through the real codec, so byte counts are real.
+ * process, packets delayed and lost per link, partitions, crashes, process
+ * deaths and stalls, all from one seed, so a run repeats exactly. Packets go
+ * through the real codec (encoded by the sender, decoded by the receiver), so
+ * byte counts are real; push-pull frames are encoded to be counted and handed
+ * over as values.
  *
- * A crash here is a host that stops answering (no connection is refused), so
- * detection rests on probing and suspicion alone: the slow, general case.
+ * Two kinds of death: `crash` is a host that stops answering (nothing is
+ * refused; only probing and suspicion find it, the slow general case);
+ * `kill` is a process that dies on a live host, which the members watching
+ * it over TCP learn at once (the transport's `peerGone` hint).
  */
-import { encodePackets, encodeStream, decodePacket } from './codec.js';
+import { decodePacket, encodePackets, encodeStream } from './codec.js';
 import { lanProfile, type GossipConfig } from './config.js';
-import { bootstrap, createCore, handle, nextDeadline, type Core, type Effects, type MemberEvent } from './core.js';
-import type { PacketMessage, PushPull } from './messages.js';
+import { bootstrap, createCore, handle, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberStatus } from './core.js';
+import type { PushPull } from './messages.js';
 import { Rng } from './rng.js';
 
+/** How the simulated network behaves. */
 export interface SimOptions {
+  /** Seed of every random choice, the network's and the members'. Default 1. */
   readonly seed?: number;
-  /** Probability that a packet is lost on any link. Default 0. */
+  /** Probability that a UDP packet is lost, on any link without its own (see `setLinkLoss`). Default 0. */
   readonly loss?: number;
-  /** Base one-way delay in ms. Default 1. */
+  /** Base one-way delay, ms. Default 1. */
   readonly delayMs?: number;
-  /** Random extra delay, up to this, in ms. Default 1. */
+  /** Random extra one-way delay, uniform up to this, ms. Default 1. */
   readonly jitterMs?: number;
+  /** Protocol tunables of every member. Default the `lan` profile. */
   readonly config?: GossipConfig;
-  /** Keep every event observed (memory grows with the run); default true. */
+  /** Keep every event observed in `events` (memory grows with the run). Default true. */
   readonly recordEvents?: boolean;
 }
 
+/** A membership event, who observed it, and when (simulated ms). */
 export interface ObservedEvent {
   readonly at: number;
   readonly observer: string;
   readonly event: MemberEvent;
 }
 
+/** One simulated member: its core and what it has sent. */
 export interface SimMember {
   readonly name: string;
   readonly core: Core;
+  /** The host is gone: no traffic, no timers. */
   crashed: boolean;
+  /** The process died on a live host: connections to it are refused. Implies `crashed`. */
+  killed: boolean;
+  /** Paused until this time: inputs wait, timers are late. */
   stalledUntil: number;
+  /** The time of the one tick job that is current; older ones are stale. */
   tickAt: number;
+  /** UDP packets sent. */
   packetsSent: number;
-  bytesSent: number;
+  /** Protocol messages in them, piggybacked ones included. */
+  messagesSent: number;
+  /** UDP bytes sent. */
+  udpBytesSent: number;
+  /** Push-pull frames sent (requests and replies). */
+  streamsSent: number;
+  /** Push-pull bytes sent. */
   streamBytesSent: number;
 }
 
 type Job =
-  | { kind: 'tick'; to: string; at: number }
-  | { kind: 'packet'; to: string; from: string; bytes: Uint8Array }
-  | { kind: 'stream'; to: string; from: string; msg: PushPull }
-  | { kind: 'reply'; to: string; from: string; msg: PushPull }
-  | { kind: 'streamFailed'; to: string; target: string };
+  | { readonly kind: 'tick'; readonly to: string; readonly at: number }
+  | { readonly kind: 'packet'; readonly to: string; readonly from: string; readonly bytes: Uint8Array }
+  | { readonly kind: 'stream'; readonly to: string; readonly from: string; readonly msg: PushPull }
+  | { readonly kind: 'reply'; readonly to: string; readonly from: string; readonly msg: PushPull }
+  | { readonly kind: 'streamFailed'; readonly to: string; readonly target: string; readonly error: string }
+  | { readonly kind: 'hint'; readonly to: string; readonly input: Input };
 
 interface Scheduled {
   readonly at: number;
@@ -56,19 +78,24 @@ interface Scheduled {
   readonly job: Job;
 }
 
-/** A binary min-heap on (at, order). */
-class Queue {
+const before = (a: Scheduled, b: Scheduled) => a.at < b.at || (a.at === b.at && a.order < b.order);
+
+/** A binary min-heap on (time, insertion order), so equal times run in the order scheduled. */
+class EventQueue {
   private readonly items: Scheduled[] = [];
+
   get size(): number {
     return this.items.length;
   }
+
   peek(): Scheduled | undefined {
     return this.items[0];
   }
+
   push(item: Scheduled): void {
     const items = this.items;
+    let i = items.length;
     items.push(item);
-    let i = items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (before(items[parent]!, item)) break;
@@ -77,51 +104,56 @@ class Queue {
     }
     items[i] = item;
   }
+
   pop(): Scheduled | undefined {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (items.length > 0 && last) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let smallest = last;
-        let at = -1;
-        if (l < items.length && before(items[l]!, smallest)) {
-          smallest = items[l]!;
-          at = l;
-        }
-        if (r < items.length && before(items[r]!, smallest)) {
-          smallest = items[r]!;
-          at = r;
-        }
-        if (at < 0) break;
-        items[i] = smallest;
-        i = at;
-      }
-      items[i] = last;
+    if (items.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= items.length) break;
+      const r = l + 1;
+      const child = r < items.length && before(items[r]!, items[l]!) ? r : l;
+      if (!before(items[child]!, last)) break;
+      items[i] = items[child]!;
+      i = child;
     }
+    items[i] = last;
     return top;
   }
 }
 
-const before = (a: Scheduled, b: Scheduled) => a.at < b.at || (a.at === b.at && a.order < b.order);
-
+/**
+ * Many protocol cores on one simulated network and clock. Member addresses
+ * are their names.
+ *
+ * @example
+ * const sim = new SimNetwork({ seed: 7, loss: 0.05 });
+ * sim.addConverged(50);
+ * sim.crash('m3');
+ * sim.runUntil(() => sim.seenByAll('m3', 'dead'), 30_000);
+ * sim.events.filter((e) => e.event.type === 'fail').length; // 49
+ */
 export class SimNetwork {
   readonly config: GossipConfig;
   readonly members = new Map<string, SimMember>();
+  /** Every event observed, when `recordEvents` (the default). */
   readonly events: ObservedEvent[] = [];
+  /** Simulated time, ms. */
+  now = 0;
   private readonly rng: Rng;
-  private readonly queue = new Queue();
+  private readonly queue = new EventQueue();
   private order = 0;
   private loss: number;
+  private readonly linkLoss = new Map<string, number>();
   private readonly delayMs: number;
   private readonly jitterMs: number;
   private readonly recordEvents: boolean;
-  private readonly sides = new Map<string, number>();
-  private listeners: ((e: ObservedEvent) => void)[] = [];
-  now = 0;
+  /** Partition group of each member while partitioned; members in no group reach everyone. */
+  private readonly groups = new Map<string, number>();
+  private readonly listeners: ((e: ObservedEvent) => void)[] = [];
 
   constructor(options: SimOptions = {}) {
     this.rng = new Rng(options.seed ?? 1);
@@ -132,10 +164,26 @@ export class SimNetwork {
     this.recordEvents = options.recordEvents ?? true;
   }
 
-  /** Adds a member; with `seeds` (member names) it joins through them. */
+  /**
+   * Adds a member now; with `seeds` (member names) it joins through them,
+   * retrying until one answers.
+   */
   addMember(name: string, options: { seeds?: readonly string[]; meta?: Record<string, string> } = {}): SimMember {
+    if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
     const core = createCore({ config: this.config, self: { name, addr: name, meta: options.meta ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
-    const member: SimMember = { name, core, crashed: false, stalledUntil: 0, tickAt: Number.POSITIVE_INFINITY, packetsSent: 0, bytesSent: 0, streamBytesSent: 0 };
+    const member: SimMember = {
+      name,
+      core,
+      crashed: false,
+      killed: false,
+      stalledUntil: 0,
+      tickAt: Number.POSITIVE_INFINITY,
+      packetsSent: 0,
+      messagesSent: 0,
+      udpBytesSent: 0,
+      streamsSent: 0,
+      streamBytesSent: 0,
+    };
     this.members.set(name, member);
     if (options.seeds && options.seeds.length > 0) this.apply(member, handle(core, { type: 'join', seeds: options.seeds }, this.now));
     this.reschedule(member);
@@ -144,30 +192,62 @@ export class SimNetwork {
 
   /**
    * Adds `n` members named `prefix0…` that already know each other, as a
-   * cluster that has converged (no join traffic). Returns their names.
+   * cluster that has converged, with no join traffic. They share one
+   * immutable record per member, so 10,000 of them fit in memory.
+   * Returns their names.
    */
   addConverged(n: number, prefix = 'm'): string[] {
     const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
     const added = names.map((name) => this.addMember(name));
-    const states = added.map((m) => ({ name: m.name, addr: m.name, incarnation: m.core.self.incarnation, status: 'alive' as const, meta: {} }));
+    const records = added.map((m) => m.core.self);
     for (const m of added) {
-      bootstrap(m.core, states, this.now);
+      bootstrap(m.core, records);
       this.reschedule(m);
     }
     return names;
   }
 
-  /** Calls `fn` for every event any member observes. */
+  /** Calls `fn` for every event any member observes, as it happens. */
   onEvent(fn: (e: ObservedEvent) => void): void {
     this.listeners.push(fn);
   }
 
-  /** The host stops: nothing to or from it, no timers. */
+  /** The member called `name`; throws if there is none. */
+  member(name: string): SimMember {
+    const m = this.members.get(name);
+    if (!m) throw new Error(`No member ${name}`);
+    return m;
+  }
+
+  /** The host stops: nothing reaches it or leaves it, its timers stop, connections to it time out. */
   crash(name: string): void {
     this.member(name).crashed = true;
   }
 
-  /** The member stops processing for `ms` (a long pause), then catches up. */
+  /**
+   * The process dies on a live host: as `crash`, but connections to it are
+   * refused, and the `watchPeers` members watching it (as the adapter
+   * chooses them: the members before it in name order) get a `peerGone`
+   * hint after a connection reset and a refused reconnect, two round trips.
+   */
+  kill(name: string): void {
+    const victim = this.member(name);
+    victim.crashed = true;
+    victim.killed = true;
+    const watchers = this.config.watchPeers;
+    if (watchers === 0) return;
+    const ring = [...this.members.values()]
+      .filter((m) => m === victim || (!m.crashed && !m.core.leaving))
+      .map((m) => m.name)
+      .sort();
+    const at = ring.indexOf(name);
+    for (let i = 1; i <= Math.min(watchers, ring.length - 1); i++) {
+      const watcher = ring[(at - i + ring.length) % ring.length]!;
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', name } });
+    }
+  }
+
+  /** The member stops processing for `ms` (a long GC pause, a stopped VM), then catches up on what arrived. */
   stall(name: string, ms: number): void {
     this.member(name).stalledUntil = this.now + ms;
   }
@@ -178,48 +258,58 @@ export class SimNetwork {
     this.apply(m, handle(m.core, { type: 'leave' }, this.now));
   }
 
+  /** New metadata for a member, published as it would be by the adapter. */
   setMetadata(name: string, meta: Record<string, string>): void {
     const m = this.member(name);
     this.apply(m, handle(m.core, { type: 'setMeta', meta }, this.now));
   }
 
+  /** The loss probability of links without their own. */
   setLoss(loss: number): void {
     this.loss = loss;
   }
 
-  /** No traffic between members of `a` and of `b` until `heal()`. */
-  partition(a: readonly string[], b: readonly string[]): void {
-    this.sides.clear();
-    for (const name of a) this.sides.set(name, 1);
-    for (const name of b) this.sides.set(name, 2);
+  /** The loss probability of the link between `a` and `b`, both ways; `undefined` goes back to the default. */
+  setLinkLoss(a: string, b: string, loss: number | undefined): void {
+    for (const key of [`${a}\n${b}`, `${b}\n${a}`]) {
+      if (loss === undefined) this.linkLoss.delete(key);
+      else this.linkLoss.set(key, loss);
+    }
   }
 
+  /** No traffic between members of different groups until `heal()`; members in no group reach everyone. */
+  partition(...groups: readonly (readonly string[])[]): void {
+    this.groups.clear();
+    groups.forEach((group, i) => {
+      for (const name of group) this.groups.set(name, i);
+    });
+  }
+
+  /** Ends the partition. */
   heal(): void {
-    this.sides.clear();
+    this.groups.clear();
   }
 
+  /** Runs the simulation for `ms` of simulated time. */
   runFor(ms: number): void {
     this.runUntil(() => false, ms);
   }
 
   /**
-   * Runs until `done()` holds or `maxMs` pass; returns whether it held. `done`
-   * is checked every `checkEveryMs` of simulated time (it may be costly).
+   * Runs until `done()` holds or `maxMs` pass; returns whether it held.
+   * `done` is checked every `checkEveryMs` of simulated time (it may be costly).
    */
   runUntil(done: () => boolean, maxMs: number, checkEveryMs = 10): boolean {
     const end = this.now + maxMs;
     if (done()) return true;
-    let nextCheck = this.now + checkEveryMs;
+    let nextCheck = Math.min(end, this.now + checkEveryMs);
     for (;;) {
       const next = this.queue.peek();
-      if (!next || next.at > end) {
-        this.now = end;
-        return done();
-      }
-      if (next.at > nextCheck) {
+      if (!next || next.at > nextCheck) {
         this.now = nextCheck;
         if (done()) return true;
-        nextCheck += checkEveryMs;
+        if (nextCheck >= end) return false;
+        nextCheck = Math.min(end, nextCheck + checkEveryMs);
         continue;
       }
       this.queue.pop();
@@ -228,17 +318,38 @@ export class SimNetwork {
     }
   }
 
-  private member(name: string): SimMember {
-    const m = this.members.get(name);
-    if (!m) throw new Error(`No member ${name}`);
-    return m;
+  /** The status `observer` holds for `name`, or undefined when it knows no such member. */
+  statusOf(observer: string, name: string): MemberStatus | undefined {
+    return this.member(observer).core.members.get(name)?.status;
+  }
+
+  /** Whether `observer` holds `name` in `status`. */
+  sees(observer: string, name: string, status: MemberStatus): boolean {
+    return this.statusOf(observer, name) === status;
+  }
+
+  /** Whether every running member other than `name` holds it in `status`. */
+  seenByAll(name: string, status: MemberStatus): boolean {
+    for (const m of this.running()) if (m.name !== name && m.core.members.get(name)?.status !== status) return false;
+    return true;
+  }
+
+  /** Members neither crashed nor leaving. */
+  running(): SimMember[] {
+    return [...this.members.values()].filter((m) => !m.crashed && !m.core.leaving);
+  }
+
+  /** Running members that do not see every other running member alive. */
+  unconverged(): string[] {
+    const live = this.running();
+    return live.filter((m) => live.some((o) => o !== m && m.core.members.get(o.name)?.status !== 'alive')).map((m) => m.name);
   }
 
   private schedule(at: number, job: Job): void {
     this.queue.push({ at, order: this.order++, job });
   }
 
-  /** Keeps one live tick job per member, at its core's next deadline; older ones go stale. */
+  /** Keeps one current tick job per member, at its core's next deadline. */
   private reschedule(m: SimMember): void {
     const at = Math.max(this.now, nextDeadline(m.core));
     if (at === m.tickAt || !Number.isFinite(at)) return;
@@ -247,8 +358,8 @@ export class SimNetwork {
   }
 
   private blocked(from: string, to: string): boolean {
-    const a = this.sides.get(from);
-    const b = this.sides.get(to);
+    const a = this.groups.get(from);
+    const b = this.groups.get(to);
     return a !== undefined && b !== undefined && a !== b;
   }
 
@@ -256,11 +367,15 @@ export class SimNetwork {
     return this.delayMs + this.rng.next() * this.jitterMs;
   }
 
+  private lossOf(from: string, to: string): number {
+    return this.linkLoss.size === 0 ? this.loss : (this.linkLoss.get(`${from}\n${to}`) ?? this.loss);
+  }
+
   private run(job: Job): void {
     const m = this.members.get(job.to);
     if (!m || m.crashed) return;
     if (m.stalledUntil > this.now) {
-      // Paused: handle it when the pause ends, as a process would after a GC or a stop.
+      // Paused: handle it when the pause ends, as a process would after a long GC or a stop.
       this.schedule(m.stalledUntil, job);
       return;
     }
@@ -272,17 +387,15 @@ export class SimNetwork {
         fx = handle(m.core, { type: 'tick' }, this.now);
         break;
       case 'packet': {
-        const decoded = decodePacket(job.bytes);
-        if (!decoded.ok) return;
+        const decoded = decodePacket(job.bytes, this.config.udpBufferSize);
+        if (!decoded.ok) throw new Error(`The codec rejected its own packet: ${decoded.error.message}`);
         fx = handle(m.core, { type: 'packet', from: job.from, msgs: decoded.value }, this.now);
         break;
       }
       case 'stream': {
         fx = handle(m.core, { type: 'stream', from: job.from, msg: job.msg }, this.now);
         if (fx.reply) {
-          const bytes = encodeStream(fx.reply).length;
-          m.streamBytesSent += bytes;
-          m.bytesSent += bytes;
+          this.countStream(m, fx.reply);
           this.schedule(this.now + this.delay(), { kind: 'reply', to: job.from, from: m.name, msg: fx.reply });
         }
         break;
@@ -291,50 +404,48 @@ export class SimNetwork {
         fx = handle(m.core, { type: 'streamReply', from: job.from, msg: job.msg }, this.now);
         break;
       case 'streamFailed':
-        fx = handle(m.core, { type: 'streamFailed', to: job.target, error: 'unreachable' }, this.now);
+        fx = handle(m.core, { type: 'streamFailed', to: job.target, error: job.error }, this.now);
+        break;
+      case 'hint':
+        fx = handle(m.core, job.input, this.now);
         break;
     }
     this.apply(m, fx);
   }
 
+  private countStream(m: SimMember, msg: PushPull): void {
+    m.streamsSent++;
+    m.streamBytesSent += encodeStream(msg).length;
+  }
+
   private apply(m: SimMember, fx: Effects): void {
     for (const packet of fx.packets) {
-      for (const bytes of encodePackets(packet.msgs as (PacketMessage | Uint8Array)[], this.config.udpBufferSize)) {
+      m.messagesSent += packet.msgs.length;
+      for (const bytes of encodePackets(packet.msgs, this.config.udpBufferSize)) {
         m.packetsSent++;
-        m.bytesSent += bytes.length;
-        if (this.blocked(m.name, packet.to) || this.rng.next() < this.loss) continue;
+        m.udpBytesSent += bytes.length;
+        if (this.blocked(m.name, packet.to) || this.rng.next() < this.lossOf(m.name, packet.to)) continue;
         this.schedule(this.now + this.delay(), { kind: 'packet', to: packet.to, from: m.name, bytes });
       }
     }
     for (const stream of fx.streams) {
-      const bytes = encodeStream(stream.msg).length;
-      m.streamBytesSent += bytes;
-      m.bytesSent += bytes;
+      this.countStream(m, stream.msg);
       const target = this.members.get(stream.to);
-      if (!target || target.crashed || this.blocked(m.name, stream.to)) {
-        this.schedule(this.now + Math.min(this.config.streamTimeoutMs, 1000), { kind: 'streamFailed', to: m.name, target: stream.to });
+      if (target?.killed) {
+        // The host answers with a reset: refused after a round trip.
+        this.schedule(this.now + 2 * this.delay(), { kind: 'streamFailed', to: m.name, target: stream.to, error: 'refused' });
+      } else if (!target || target.crashed || this.blocked(m.name, stream.to)) {
+        // Nothing answers: the connection times out.
+        this.schedule(this.now + this.config.streamTimeoutMs, { kind: 'streamFailed', to: m.name, target: stream.to, error: 'timeout' });
       } else {
         this.schedule(this.now + this.delay(), { kind: 'stream', to: stream.to, from: m.name, msg: stream.msg });
       }
     }
     for (const event of fx.events) {
-      const observed = { at: this.now, observer: m.name, event };
+      const observed: ObservedEvent = { at: this.now, observer: m.name, event };
       if (this.recordEvents) this.events.push(observed);
       for (const listener of this.listeners) listener(observed);
     }
     this.reschedule(m);
-  }
-
-  /** Whether `observer` holds `name` in `status`. */
-  sees(observer: string, name: string, status: 'alive' | 'suspect' | 'dead' | 'left'): boolean {
-    return this.member(observer).core.members.get(name)?.status === status;
-  }
-
-  /** Live members that do not see every other live member alive. */
-  unconverged(): string[] {
-    const live = [...this.members.values()].filter((m) => !m.crashed && !m.core.leaving);
-    return live
-      .filter((m) => live.some((o) => o !== m && m.core.members.get(o.name)?.status !== 'alive'))
-      .map((m) => m.name);
   }
 }
