@@ -12,7 +12,7 @@ import type { Adapter, BackendContext, MembershipChange } from './behaviour.js';
 import { decodePacket, decodeStream, encodePackets, encodeStream } from './gossip/codec.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
-import { createCore, handle, health, members, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
+import { createCore, handle, health, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
 import { openTransport, type Transport } from './gossip/transport.js';
 import type { PeerInfo } from './types.js';
 
@@ -130,7 +130,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
       void transport.request(to, seal(encodeStream(stream.msg)), { timeoutMs: config.streamTimeoutMs }).then((result) => {
         if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
         const opened = open(result.value);
-        const decoded = opened ? decodeStream(opened) : undefined;
+        const decoded = opened ? decodeStream(opened, config.maxStreamBytes) : undefined;
         if (!decoded) {
           counters.unopenedMessages++;
           return step({ type: 'streamFailed', to, error: 'Reply did not open with our keys' });
@@ -164,14 +164,16 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   const schedule = () => {
     if (closed) return;
     clearTimeout(timer);
-    const delay = Math.max(0, nextDeadline(core) - Date.now());
-    timer = setTimeout(() => step({ type: 'tick' }), delay);
+    const deadline = nextDeadline(core);
+    // After a leave has gone out there may be nothing left to time.
+    if (!Number.isFinite(deadline)) return;
+    timer = setTimeout(() => step({ type: 'tick' }), Math.max(0, deadline - Date.now()));
   };
 
   // Each member keeps a TCP stream to the next few members in name order, so
   // that the death of any process is noticed at once by those watching it.
   const rewatch = () => {
-    const alive = members(core)
+    const alive = [...core.members.values()]
       .filter((m) => m.status === 'alive' && m.name !== input.self.id)
       .sort((a, b) => (a.name < b.name ? -1 : 1));
     const after = alive.filter((m) => m.name > input.self.id);
@@ -203,7 +205,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
       counters.unopenedMessages++;
       return undefined;
     }
-    const decoded = decodeStream(opened);
+    const decoded = decodeStream(opened, config.maxStreamBytes);
     if (!decoded.ok) {
       counters.malformedStreams++;
       log.debug({ from, error: decoded.error }, 'Dropped a malformed stream');
@@ -215,13 +217,18 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     return reply ? seal(encodeStream(reply)) : undefined;
   });
   transport.onPeerGone((addr, why) => {
-    const member = members(core).find((m) => m.addr === addr && m.status === 'alive');
+    let member: MemberState | undefined;
+    for (const m of core.members.values()) if (m.addr === addr && m.status === 'alive') member = m;
     if (!member) return;
     counters.peerGoneHints++;
     step(why === 'refused' ? { type: 'peerGone', name: member.name } : { type: 'probeNow', name: member.name });
   });
+  // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
+  let transportFailure: string | undefined;
   transport.onError((error) => {
-    if (!closed) context.lost(`Gossip transport failed: ${error.message}`);
+    if (closed) return;
+    transportFailure = `Gossip transport failed: ${error.message}`;
+    context.lost(transportFailure);
   });
 
   if (input.seedPeers.length > 0) step({ type: 'join', seeds: [...input.seedPeers] });
@@ -258,8 +265,9 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   return {
     self: { id: input.self.id, address, metadata: input.self.metadata },
     async sync() {
+      if (transportFailure) throw new Error(transportFailure);
       const state = health(core);
-      const peers = members(core)
+      const peers = [...core.members.values()]
         .filter((m) => (m.status === 'alive' || m.status === 'suspect') && m.name !== input.self.id)
         .map(toPeer);
       if (!state.joined && input.seedPeers.length > 0) {
