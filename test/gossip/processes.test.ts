@@ -45,10 +45,11 @@ async function freePort(): Promise<number> {
   }
 }
 
-async function startMember(name: string, seeds: number[]): Promise<Member> {
+async function startMember(name: string, seeds: number[], env: NodeJS.ProcessEnv = {}): Promise<Member> {
   const port = await freePort();
   const child = spawn(process.execPath, [fixture, name, String(port), ...seeds.map((p) => `127.0.0.1:${p}`)], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
   });
   const lines: Record<string, unknown>[] = [];
   let buffer = '';
@@ -60,7 +61,7 @@ async function startMember(name: string, seeds: number[]): Promise<Member> {
       buffer = buffer.slice(at + 1);
     }
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
   const member = { name, port, child, lines, exited };
   members.push(member);
   await until(() => lines.some((l) => l.type === 'ready'), 10_000, `${name} ready`);
@@ -103,5 +104,12 @@ describe('five member processes on loopback', () => {
     for (const m of survivors) await until(() => saw(m, 'PeerUp', late.name), 5000, `${m.name} sees m5`);
     for (const m of survivors) await until(() => saw(late, 'PeerUp', m.name), 5000, `m5 sees ${m.name}`);
     expect(saw(late, 'PeerUp', killed.name)).toBe(false);
+
+    // leaveOnSignals: the adapter itself leaves on SIGTERM, then lets the signal end the process.
+    const polite = await startMember('m6', [first.port], { MEMBER_LEAVE_ON_SIGNALS: '1' });
+    for (const m of survivors) await until(() => saw(m, 'PeerUp', polite.name), 5000, `${m.name} sees m6`);
+    polite.child.kill('SIGTERM');
+    expect(await polite.exited).toBe(-1); // ended by the signal, as it would have been
+    for (const m of survivors) await until(() => saw(m, 'PeerDown', polite.name, 'Left'), 5000, `${m.name}: m6 left`);
   });
 });
