@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { readLines } from '../test/children.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const cli = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
@@ -17,15 +18,8 @@ function agent(args: string[]) {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const seen = new Map<string, { at: number; line: Record<string, unknown> }>();
-  let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let i: number;
-    while ((i = buffer.indexOf('\n')) >= 0) {
-      const line = JSON.parse(buffer.slice(0, i)) as Record<string, unknown>;
-      buffer = buffer.slice(i + 1);
-      if (!seen.has(String(line.event))) seen.set(String(line.event), { at: performance.now(), line });
-    }
+  readLines(child.stdout!, (line) => {
+    if (typeof line === 'object' && !seen.has(String(line.event))) seen.set(String(line.event), { at: performance.now(), line });
   });
   const waitFor = async (event: string) => {
     const deadline = Date.now() + 10_000;

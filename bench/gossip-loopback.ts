@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readLines, until } from '../test/children.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const fixture = join(import.meta.dirname, '..', 'test', 'fixtures', 'member.mjs');
@@ -30,25 +31,9 @@ function start(name: string, seeds: number[]): Member {
   const port = nextPort++;
   const child = spawn(process.execPath, [fixture, name, String(port), ...seeds.map((p) => `127.0.0.1:${p}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const member = { name, port, child, lines: [] as Record<string, unknown>[] };
-  let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf('\n')) >= 0) {
-      member.lines.push(JSON.parse(buffer.slice(0, at)));
-      buffer = buffer.slice(at + 1);
-    }
-  });
+  readLines(child.stdout!, (line) => typeof line === 'object' && member.lines.push(line));
   members.push(member);
   return member;
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const eventAt = (m: Member, type: string, peer: string, reason?: string) =>

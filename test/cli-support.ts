@@ -1,6 +1,7 @@
 /** Running the `distribute` command as a real child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { readLines } from './children.js';
 
 export const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 
@@ -23,19 +24,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProces
   const lines: (Record<string, unknown> | string)[] = [];
   const stderr: string[] = [];
   const waiters = new Set<() => void>();
-  let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push(line);
-      }
-    }
+  readLines(child.stdout!, (line) => {
+    lines.push(line);
     for (const wake of waiters) wake();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));

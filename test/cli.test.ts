@@ -3,25 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
+import { freePort } from './children.js';
 import { killAll, runCli, startCli } from './cli-support.js';
 
 afterEach(killAll);
-
-/** A port free on 127.0.0.1 for both TCP and UDP at the time of asking. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-    await new Promise((resolve) => server.close(resolve));
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (ok) return port;
-  }
-}
 
 const agentArgs = (name: string, port: number, ...more: string[]) => [
   'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,

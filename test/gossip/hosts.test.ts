@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { readLines, until } from '../children.js';
 import { Lab, labUnavailable } from '../netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -15,14 +16,6 @@ interface Member {
   readonly name: string;
   readonly child: ChildProcess;
   readonly lines: Record<string, unknown>[];
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const count = (m: Member, type: string, peer: string, reason?: string) =>
@@ -37,15 +30,7 @@ describe.skipIf(unavailable !== undefined)(`three hosts${unavailable ? ` (skippe
     const name = `host${host + 1}`;
     const child = lab.spawn(host, [fixture, name, '7946', ...seeds], { MEMBER_HOST: lab.hosts[host]!.ip, MEMBER_PROFILE: profile });
     const member = { name, child, lines: [] as Record<string, unknown>[] };
-    let buffer = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      let at: number;
-      while ((at = buffer.indexOf('\n')) >= 0) {
-        member.lines.push(JSON.parse(buffer.slice(0, at)));
-        buffer = buffer.slice(at + 1);
-      }
-    });
+    readLines(child.stdout!, (line) => typeof line === 'object' && member.lines.push(line));
     members.push(member);
     return member;
   }

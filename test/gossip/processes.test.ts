@@ -5,9 +5,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort, readLines, until } from '../children.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 
@@ -30,21 +29,6 @@ afterAll(async () => {
   );
 });
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-    await new Promise((resolve) => server.close(resolve));
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (ok) return port;
-  }
-}
-
 async function startMember(name: string, seeds: number[], env: NodeJS.ProcessEnv = {}): Promise<Member> {
   const port = await freePort();
   const child = spawn(process.execPath, [fixture, name, String(port), ...seeds.map((p) => `127.0.0.1:${p}`)], {
@@ -52,28 +36,12 @@ async function startMember(name: string, seeds: number[], env: NodeJS.ProcessEnv
     env: { ...process.env, ...env },
   });
   const lines: Record<string, unknown>[] = [];
-  let buffer = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffer += chunk;
-    let at: number;
-    while ((at = buffer.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buffer.slice(0, at)));
-      buffer = buffer.slice(at + 1);
-    }
-  });
+  readLines(child.stdout!, (line) => typeof line === 'object' && lines.push(line));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
   const member = { name, port, child, lines, exited };
   members.push(member);
   await until(() => lines.some((l) => l.type === 'ready'), 10_000, `${name} ready`);
   return member;
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const saw = (m: Member, type: string, peer: string, reason?: string) =>
