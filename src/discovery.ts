@@ -39,6 +39,7 @@ import {
   err,
   ok,
   type AdapterHandle,
+  type AdapterOptions,
   type DiscoveryError,
   type DiscoveryEvent,
   type DiscoveryMetrics,
@@ -411,15 +412,15 @@ export function childSpec(options: DiscoveryOptions & { readonly restart?: Parti
 export function adapterActor(options: DiscoveryOptions = {}) {
   const prepared = prepare(options);
   if (!prepared.ok) return prepared;
-  const resolved = prepared.value.resolved.value;
-  const logic = buildAdapterLogic(resolved, prepared.value.adapter);
-  return ok(
-    createActor(logic, {
-      input: machineInput(resolved),
-      systemId: resolved.name,
-      ...(options.inspect ? { inspect: options.inspect } : {}),
-    }),
-  );
+  return ok(createAdapterActor(prepared.value.resolved.value, prepared.value.adapter, options.inspect));
+}
+
+function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect: DiscoveryOptions['inspect']) {
+  return createActor(buildAdapterLogic(resolved, adapter), {
+    input: machineInput(resolved),
+    systemId: resolved.name,
+    ...(inspect ? { inspect } : {}),
+  });
 }
 
 /**
@@ -440,9 +441,7 @@ export async function startLink(options: DiscoveryOptions = {}): Promise<Result<
   if (isNameTaken(name)) {
     return err(DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`));
   }
-  const created = adapterActor(options);
-  if (!created.ok) return created;
-  const actor = created.value;
+  const actor = createAdapterActor(resolved, prepared.value.adapter, options.inspect);
   const logger = resolved.logger;
   // An error observer keeps a crash from becoming an uncaught exception.
   actor.subscribe({

@@ -1,11 +1,8 @@
 /** Parsing of the values flags carry: `host:port`, `key=value`. */
-import { parseHostPort } from '../discovery/static_adapter.js';
+import { formatAddress as joinHostPort, parseAddress as parseHostPort, type Endpoint } from '../discovery/address.js';
 import { usage } from './errors.js';
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
+export type HostPort = Endpoint;
 
 /** `host:port`, `:port` (any interface) or a bare port; port 0 picks a free one. */
 export function parseAddress(flag: string, value: string, defaultHost = '0.0.0.0'): HostPort {
@@ -35,5 +32,4 @@ export function parseMeta(flag: string, pairs: readonly string[]): Record<string
   return out;
 }
 
-export const formatAddress = (address: HostPort) =>
-  address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+export const formatAddress = (address: HostPort) => joinHostPort(address.host, address.port);

@@ -5,6 +5,7 @@
  * answers again.
  */
 import { connect } from 'node:net';
+import { parseAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import type { Adapter, MembershipChange } from './behaviour.js';
 import type { PeerInfo, PeerMetadata } from './types.js';
@@ -24,18 +25,9 @@ export interface StaticAdapterOptions {
   readonly connectTimeoutMs?: number;
 }
 
-/** Splits `host:port` (IPv6 as `[::1]:port`); undefined when malformed. */
-export function parseHostPort(address: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address.trim());
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (match[1] ?? match[2])!, port };
-}
-
 /** Resolves when a TCP connection to `address` opens, rejects with the reason otherwise. */
 export function checkReachable(address: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const target = parseHostPort(address);
+  const target = parseAddress(address.trim());
   if (!target) return Promise.reject(new Error(`Not a host:port address: ${JSON.stringify(address)}`));
   return new Promise((resolve, reject) => {
     const socket = connect({ host: target.host, port: target.port });
@@ -67,7 +59,7 @@ export function staticAdapter(options: StaticAdapterOptions = {}): Adapter {
   return defineAdapter('static', async (context) => {
     const listed: StaticPeer[] = [...(options.peers ?? []), ...context.input.seedPeers.map((address) => ({ address }))];
     for (const peer of listed) {
-      if (!parseHostPort(peer.address)) throw new Error(`Static peer address is not host:port: ${JSON.stringify(peer.address)}`);
+      if (!parseAddress(peer.address.trim())) throw new Error(`Static peer address is not host:port: ${JSON.stringify(peer.address)}`);
     }
     const peers: PeerInfo[] = listed.map((peer) => ({
       id: peer.id ?? peer.address,
