@@ -45,7 +45,8 @@ export interface AdapterContext {
   readonly reason: string;
   readonly consecutiveFailures: number;
   readonly syncSeq: number;
-  readonly lastSyncAt: number | undefined;
+  /** Epoch ms of the last successful sync. */
+  readonly lastSyncTimeMs: number | undefined;
   readonly lastError: DiscoveryError | undefined;
   readonly syncCount: number;
   readonly syncFailures: number;
@@ -209,7 +210,7 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
   enqueue.cancel('syncTimeout');
   enqueue.assign({
     consecutiveFailures: 0,
-    lastSyncAt: event.at,
+    lastSyncTimeMs: event.at,
     lastError: undefined,
     syncCount: context.syncCount + 1,
     lastSyncDurationMs: event.durationMs,
@@ -224,13 +225,17 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
 });
 
 const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
-  const failure =
+  // A sync the backend did not answer in time is the Timeout variant, carrying how long it waited.
+  const error =
     event.type === 'backend.syncFailed'
-      ? { message: event.message, durationMs: event.durationMs }
-      : { message: `Sync timed out after ${context.config.syncTimeoutMs} ms`, durationMs: context.config.syncTimeoutMs };
+      ? DiscoveryErrors.syncFailed(event.message)
+      : DiscoveryErrors.timeout('sync', context.config.syncTimeoutMs);
+  const failure = {
+    message: error.message,
+    durationMs: event.type === 'backend.syncFailed' ? event.durationMs : context.config.syncTimeoutMs,
+  };
   const failures = context.consecutiveFailures + 1;
   const { retry } = context.config;
-  const error = DiscoveryErrors.syncFailed(failure.message);
   enqueue.cancel('syncTimeout');
   enqueue.assign({
     consecutiveFailures: failures,
@@ -273,7 +278,7 @@ export const adapterMachine = base.createMachine({
     reason: STARTING,
     consecutiveFailures: 0,
     syncSeq: 0,
-    lastSyncAt: undefined,
+    lastSyncTimeMs: undefined,
     lastError: undefined,
     syncCount: 0,
     syncFailures: 0,
@@ -338,7 +343,11 @@ export const adapterMachine = base.createMachine({
         'backend.lost': ignore,
         'backend.ready': {
           target: 'degraded',
-          actions: [assign({ self: ({ event }) => event.self, reason: NO_SYNC_YET }), startSync],
+          actions: [
+            // Metadata set while starting is queued for the backend; keep it over the ready report's.
+            assign({ self: ({ context, event }) => ({ ...event.self, metadata: context.self.metadata }), reason: NO_SYNC_YET }),
+            startSync,
+          ],
         },
         // Not logged: the caller gets it as StartFailed.
         'backend.startFailed': { target: 'stopped', actions: assign({ startError: ({ event }) => event.message }) },

@@ -25,15 +25,13 @@ import {
   buildAdapterLogic,
   defaultAdapterName,
   machineInput,
-  resolveOptions,
   validateMetadata,
   type AdapterOptionsInput,
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/behaviour.js';
 import { DEFAULT_MAX_PENDING, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
-import { gossipAdapter } from './discovery/gossip_adapter.js';
 import { isNameTaken, lookupRegistration, release, type Registration } from './discovery/registry.js';
-import { defaultRestartPolicy, supervisorLogic, type RestartPolicy } from './discovery/supervisor.js';
+import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
   DiscoveryErrors,
   err,
@@ -65,7 +63,7 @@ export type {
 } from './discovery/behaviour.js';
 export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
 export type { AdapterOptionsInput } from './discovery/adapter.js';
-export type { RestartPolicy } from './discovery/supervisor.js';
+export type { DiscoveryInput, DiscoveryLogic, DiscoveryOptions, RestartPolicy } from './discovery/supervisor.js';
 export type { AdapterContext } from '../machines/adapter.machine.js';
 export { adapterMachine } from '../machines/adapter.machine.js';
 export {
@@ -76,20 +74,12 @@ export {
   MAX_METADATA_BYTES,
   MAX_METADATA_ENTRIES,
 } from './discovery/adapter.js';
-export { DiscoveryFailure } from './discovery/supervisor.js';
+export { DiscoveryFailure, defaultAdapter, discoveryLogic } from './discovery/supervisor.js';
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
 export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
 export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/gossip_adapter.js';
 export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
 export { generateKey } from './discovery/gossip/crypto.js';
-
-/** Options of `startLink`, `childSpec` and `adapterActor`. */
-export type DiscoveryOptions = AdapterOptionsInput & {
-  /** The backend; default: the embedded default adapter. */
-  readonly adapter?: Adapter;
-  /** An inspection observer, e.g. `createWebSocketInspector(...).inspect` from `@statelyai/inspect`. */
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-};
 
 /** Which adapter a bound facade talks to. */
 export interface DiscoveryTarget {
@@ -97,11 +87,6 @@ export interface DiscoveryTarget {
   readonly name?: string;
   /** Look the adapter up in this XState system instead of the process registry. */
   readonly system?: ActorSystem<any>;
-}
-
-/** The adapter used when `adapter` is not given: gossip on `0.0.0.0:7946`, `lan` timings. */
-export function defaultAdapter(): Adapter {
-  return gossipAdapter();
 }
 
 const NOT_FOUND = 'Discovery process not found';
@@ -240,9 +225,9 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
   const unsubscribe = (id: SubscriptionId): Result<void> => {
     const hub = lookupRegistration(name)?.hub;
     if (!hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
-    return hub.remove(id)
-      ? ok(undefined)
-      : err(DiscoveryErrors.subscriptionFailed(`Unknown subscription id ${JSON.stringify(id)}`));
+    // As in the Gleam module, removing a subscription that is not there is not a failure.
+    hub.remove(id);
+    return ok(undefined);
   };
 
   const events = (options: SubscribeOptions = {}): Result<EventStream> => {
@@ -322,9 +307,9 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     const { context } = running;
     return ok({
       status: statusOf(running.actor),
-      lastSyncAt: context.lastSyncAt,
+      lastSyncTimeMs: context.lastSyncTimeMs,
       lastError: context.lastError,
-      peerCount: context.peers.size,
+      knownPeersCount: context.peers.size,
       consecutiveFailures: context.consecutiveFailures,
     });
   };
@@ -338,7 +323,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
       syncFailures: context.syncFailures,
       lastSyncDurationMs: context.lastSyncDurationMs,
       eventsEmitted: context.eventsEmitted,
-      knownPeers: context.peers.size,
+      knownPeersCount: context.peers.size,
       errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,
       backend: context.backendCounters,
     });
@@ -363,16 +348,6 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
 
 const defaultDiscovery = bind();
 
-function prepare(options: DiscoveryOptions): Result<{ resolved: ReturnType<typeof resolveOptions> & { ok: true }; adapter: Adapter }> {
-  const { adapter = defaultAdapter(), inspect: _inspect, ...rest } = options ?? {};
-  const resolved = resolveOptions(rest);
-  if (!resolved.ok) return resolved;
-  if (!adapter || typeof adapter.backend !== 'function') {
-    return err(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
-  }
-  return ok({ resolved, adapter });
-}
-
 /**
  * An invoke config for a user's machine: `invoke: discovery.childSpec()`. The
  * adapter is registered as `system.get(defaultAdapterName)` (or the given
@@ -387,16 +362,9 @@ function prepare(options: DiscoveryOptions): Result<{ resolved: ReturnType<typeo
  * actor.system.get(discovery.defaultAdapterName); // the adapter
  * ```
  */
-export function childSpec(options: DiscoveryOptions & { readonly restart?: Partial<RestartPolicy> } = {}) {
-  const { restart, ...rest } = options;
-  const prepared = prepare(rest);
-  const resolved = prepared.ok ? prepared.value.resolved : prepared;
-  const adapter = prepared.ok ? prepared.value.adapter : defaultAdapter();
-  const name = prepared.ok ? prepared.value.resolved.value.name : defaultAdapterName;
-  return {
-    id: `${name}.supervisor`,
-    src: supervisorLogic(resolved, adapter, { ...defaultRestartPolicy, ...restart }),
-  } as const;
+export function childSpec(options: DiscoveryInput = {}) {
+  const name = typeof options?.name === 'string' ? options.name : defaultAdapterName;
+  return { id: `${name}.supervisor`, src: discoveryLogic, input: options } as const;
 }
 
 /**
@@ -412,7 +380,7 @@ export function childSpec(options: DiscoveryOptions & { readonly restart?: Parti
 export function adapterActor(options: DiscoveryOptions = {}) {
   const prepared = prepare(options);
   if (!prepared.ok) return prepared;
-  return ok(createAdapterActor(prepared.value.resolved.value, prepared.value.adapter, options.inspect));
+  return ok(createAdapterActor(prepared.value.options, prepared.value.adapter, options.inspect));
 }
 
 function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect: DiscoveryOptions['inspect']) {
@@ -436,7 +404,7 @@ function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect:
 export async function startLink(options: DiscoveryOptions = {}): Promise<Result<AdapterHandle>> {
   const prepared = prepare(options);
   if (!prepared.ok) return prepared;
-  const resolved = prepared.value.resolved.value;
+  const resolved = prepared.value.options;
   const { name } = resolved;
   if (isNameTaken(name)) {
     return err(DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`));

@@ -127,7 +127,10 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
       const health = facade.health();
       expect(health.type).toBe({ up: 'Up', degraded: 'Degraded', down: 'Down' }[state]);
       if (event.type === 'SYNC_FAIL') expect(health).toHaveProperty('reason', expect.stringContaining('store unreachable'));
-      if (event.type === 'TIMEOUT') expect(health).toHaveProperty('reason', expect.stringContaining('timed out'));
+      if (event.type === 'TIMEOUT') {
+        expect(health).toHaveProperty('reason', expect.stringContaining(`did not finish within ${SYNC_TIMEOUT} ms`));
+        expect(unwrap(facade.healthInfo()).lastError).toMatchObject({ type: 'Timeout', operation: 'sync', timeoutMs: SYNC_TIMEOUT });
+      }
       if (event.type === 'SYNC_DEGRADED') expect(health).toEqual({ type: 'Degraded', reason: 'half the seeds are unreachable' });
       if (event.type === 'LOST') expect(health).toEqual({ type: 'Down', reason: 'socket closed' });
       expect(unwrap(facade.healthInfo()).consecutiveFailures).toBe(expected.failures);

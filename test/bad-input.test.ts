@@ -1,7 +1,7 @@
 /** Bad input gets a typed answer naming what was wrong; nothing starts and nothing throws. */
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
-import { MAX_METADATA_BYTES, isPermanentError, isTransientError, memoryAdapter, type DiscoveryError, type SubscriptionId } from 'distribute/discovery';
+import { MAX_METADATA_BYTES, memoryAdapter, type DiscoveryError } from 'distribute/discovery';
 import { unwrap } from './support.js';
 
 afterEach(async () => {
@@ -63,12 +63,6 @@ describe('misuse of a running adapter', () => {
     expect(!result.ok && result.error.message).toContain('string');
   });
 
-  it('answers an unknown subscription id with SubscriptionFailed', async () => {
-    unwrap(await discovery.startLink({ adapter: memoryAdapter({ group: 'bad4' }) }));
-    const result = discovery.unsubscribe('nope' as SubscriptionId);
-    expect(!result.ok && result.error).toMatchObject({ type: 'SubscriptionFailed' });
-  });
-
   it('answers a lookup of an unknown peer with PeerNotFound naming it', async () => {
     unwrap(await discovery.startLink({ adapter: memoryAdapter({ group: 'bad5' }) }));
     const result = discovery.lookup('ghost');
@@ -98,15 +92,5 @@ describe('misuse of a running adapter', () => {
     expect(discovery.subscribe(() => {}).ok).toBe(false);
     expect(discovery.events().ok).toBe(false);
     expect((await discovery.stop()).ok).toBe(false);
-  });
-});
-
-describe('error classification', () => {
-  it('tells transient errors from permanent ones', () => {
-    expect(isTransientError({ type: 'SyncFailed', message: '' })).toBe(true);
-    expect(isTransientError({ type: 'Timeout', operation: 'sync', timeoutMs: 1, message: '' })).toBe(true);
-    expect(isPermanentError({ type: 'InvalidConfiguration', field: 'x', value: 1, message: '' })).toBe(true);
-    expect(isPermanentError({ type: 'PeerNotFound', peerId: 'x', message: '' })).toBe(true);
-    expect(isPermanentError({ type: 'SyncFailed', message: '' })).toBe(false);
   });
 });

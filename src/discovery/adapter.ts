@@ -35,7 +35,7 @@ import {
 } from './types.js';
 
 /** The registered name of the default (singleton) adapter. */
-export const defaultAdapterName = 'distribute_discovery';
+export const defaultAdapterName = 'distribute_discovery_adapter';
 
 /** Largest metadata a node may publish: UTF-8 bytes of all keys and values together. */
 export const MAX_METADATA_BYTES = 512;
@@ -194,10 +194,26 @@ export function adapterLogger(options: AdapterOptions): Logger {
   return (options.logger ?? silentLogger).child({ adapter: options.name, node: options.nodeId });
 }
 
+/** Waits for `work`, but not past `signal`: a hung backend call must not hold up the commands after it. */
+function until(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work.then(() => undefined), aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
+}
+
 /**
  * Turns a session-style backend into backend actor logic: `start` binds
  * resources and returns a session; syncs, metadata changes and the graceful
  * leave are forwarded to it; `close` runs exactly once, however the adapter ends.
+ *
+ * Commands reach the session one at a time, in the order they were sent: each
+ * starts once the one before it has settled (a sync or metadata change waits
+ * at most `syncTimeoutMs`, a leave at most `stopTimeoutMs`). Commands sent
+ * while `start` runs wait for it; nothing reaches the session after `leave`.
  *
  * @example
  * ```ts
@@ -213,110 +229,146 @@ export function defineAdapter(kind: string, start: (context: BackendContext) => 
   const backend = ({ log }: BackendRuntime) => fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
     const report = (event: BackendReport) => sendBack(event);
     let session: BackendSession | undefined;
-    let closed = false;
+    // Set once the actor is stopped or the session has left: no reports, no more commands.
+    let ended = false;
+    // Set when `leave` is received: later commands are dropped, the leave runs last.
+    let leaving = false;
+    let closing: Promise<void> | undefined;
     let syncAbort: AbortController | undefined;
+    // Cuts a graceful leave short when the actor is stopped under it.
+    const stopped = new AbortController();
     // Counts reported changes: a full list from a sync during which changes were
     // reported may predate them, so it is not applied (the next sync reconciles).
     let changeEpoch = 0;
-    const closeSession = () => {
-      if (closed) return;
-      closed = true;
-      syncAbort?.abort();
-      if (session) {
-        Promise.resolve()
-          .then(() => session!.close())
-          .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'));
-      }
+
+    const closeOnce = (): Promise<void> => {
+      if (!session) return Promise.resolve();
+      const current = session;
+      closing ??= Promise.resolve()
+        .then(() => current.close())
+        .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'));
+      return closing;
     };
 
     const context: BackendContext = {
       input,
       log,
       report: (changes) => {
-        if (closed || changes.length === 0) return;
+        if (ended || changes.length === 0) return;
         changeEpoch++;
         report({ type: 'backend.changes', changes });
       },
       lost: (message) => {
-        if (!closed) report({ type: 'backend.lost', message });
+        if (!ended) report({ type: 'backend.lost', message });
       },
     };
 
-    start(context).then(
+    // The session's one queue: `start` first, then every command in the order received.
+    let queue: Promise<void> = start(context).then(
       (started) => {
         session = started;
-        if (closed) {
-          closed = false;
-          closeSession();
-          return;
-        }
-        report({ type: 'backend.ready', self: started.self });
+        if (!ended) report({ type: 'backend.ready', self: started.self });
       },
       (error: unknown) => {
-        if (!closed) report({ type: 'backend.startFailed', message: errorMessage(error) });
+        if (!ended) report({ type: 'backend.startFailed', message: errorMessage(error) });
       },
     );
+    const enqueue = (task: (current: BackendSession) => Promise<void>, whenNoSession?: () => void) => {
+      queue = queue
+        .then(() => {
+          if (!session) return whenNoSession?.();
+          return task(session);
+        })
+        .catch((error: unknown) => log.error({ err: error }, 'Backend command failed'));
+    };
+
+    const sync = (current: BackendSession, seq: number, abort: AbortController): Promise<void> => {
+      if (ended || abort.signal.aborted) return Promise.resolve();
+      const started = performance.now();
+      const epoch = changeEpoch;
+      const timeout = AbortSignal.timeout(input.syncTimeoutMs);
+      const signal = AbortSignal.any([abort.signal, timeout]);
+      // The machine's own timer bounds a sync and records the Timeout; a late answer is not reported.
+      const silenced = () => ended || signal.aborted;
+      const work = Promise.resolve()
+        .then(() => current.sync(signal))
+        .then(
+          (result) => {
+            if (silenced()) return;
+            report({
+              type: 'backend.synced',
+              seq,
+              at: Date.now(),
+              durationMs: performance.now() - started,
+              ...(result.peers && epoch === changeEpoch ? { peers: result.peers } : {}),
+              ...(result.missingReason ? { missingReason: result.missingReason } : {}),
+              ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
+              ...(current.counters ? { counters: current.counters() } : {}),
+            });
+          },
+          (error: unknown) => {
+            if (silenced()) return;
+            report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
+          },
+        );
+      return until(work, signal);
+    };
+
+    const setMetadata = (current: BackendSession, metadata: PeerMetadata): Promise<void> => {
+      if (ended) return Promise.resolve();
+      const work = Promise.resolve()
+        .then(() => current.setMetadata?.(metadata))
+        .catch((error: unknown) => log.error({ err: error }, 'Backend failed to publish metadata'));
+      return until(work, AbortSignal.any([stopped.signal, AbortSignal.timeout(input.syncTimeoutMs)]));
+    };
+
+    const leave = async (current: BackendSession | undefined): Promise<void> => {
+      if (current?.leave && !ended) {
+        const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(input.stopTimeoutMs)]);
+        await until(
+          Promise.resolve()
+            .then(() => current.leave!(signal))
+            .catch((error: unknown) => log.warn({ err: error }, 'Graceful leave failed')),
+          signal,
+        );
+      }
+      await closeOnce();
+      if (ended) return;
+      ended = true;
+      report({ type: 'backend.left' });
+    };
 
     receive((command) => {
-      const current = session;
-      if (!current || closed) return;
+      if (ended || leaving) return;
       switch (command.type) {
         case 'backend.sync': {
-          const { seq } = command;
+          // A newer sync supersedes one still running or waiting.
           syncAbort?.abort();
           const abort = new AbortController();
           syncAbort = abort;
-          const started = performance.now();
-          const epoch = changeEpoch;
-          const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(input.syncTimeoutMs)]);
-          Promise.resolve()
-            .then(() => current.sync(signal))
-            .then(
-              (result) => {
-                if (closed || abort.signal.aborted) return;
-                report({
-                  type: 'backend.synced',
-                  seq,
-                  at: Date.now(),
-                  durationMs: performance.now() - started,
-                  ...(result.peers && epoch === changeEpoch ? { peers: result.peers } : {}),
-                  ...(result.missingReason ? { missingReason: result.missingReason } : {}),
-                  ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
-                  ...(current.counters ? { counters: current.counters() } : {}),
-                });
-              },
-              (error: unknown) => {
-                if (closed || abort.signal.aborted) return;
-                report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
-              },
-            );
+          enqueue((current) => sync(current, command.seq, abort));
           break;
         }
-        case 'backend.setMetadata': {
-          const { metadata } = command;
-          Promise.resolve()
-            .then(() => current.setMetadata?.(metadata))
-            .catch((error: unknown) => log.error({ err: error }, 'Backend failed to publish metadata'));
+        case 'backend.setMetadata':
+          enqueue((current) => setMetadata(current, command.metadata));
           break;
-        }
-        case 'backend.leave': {
-          const leave = current.leave
-            ? current.leave(AbortSignal.timeout(input.stopTimeoutMs))
-            : Promise.resolve();
-          leave
-            .catch((error: unknown) => log.warn({ err: error }, 'Graceful leave failed'))
-            .then(() => current.close())
-            .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'))
-            .finally(() => {
-              closed = true;
-              report({ type: 'backend.left' });
-            });
+        case 'backend.leave':
+          leaving = true;
+          // A sync in flight no longer matters; do not make the leave wait for it.
+          syncAbort?.abort();
+          enqueue(leave, () => void leave(undefined));
           break;
-        }
       }
     });
 
-    return closeSession;
+    return () => {
+      if (ended && closing) return;
+      ended = true;
+      syncAbort?.abort();
+      stopped.abort();
+      // Close after the command that is running, skipping those still waiting.
+      enqueue(closeOnce);
+    };
   });
   return { kind, backend };
 }

@@ -66,6 +66,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): Adapter {
       self: me.info,
       sync: async () => ({ peers: others(members, self.id) }),
       setMetadata: (metadata) => {
+        // A member that has left stays gone: late metadata must not bring it back.
+        if (members.get(self.id) !== me) return;
         me.info = { ...me.info, metadata };
         for (const member of members.values()) {
           if (member !== me) member.context.report([{ type: 'up', peer: me.info }]);

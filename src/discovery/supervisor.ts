@@ -1,16 +1,27 @@
 /**
- * The supervisor behind `childSpec()`: it invokes the adapter under its
- * registered name and restarts it when it crashes, at most `maxRestarts`
- * times within `withinMs` (OTP's restart intensity). A start that cannot
- * happen (invalid options, the name taken, the backend refusing to start)
- * makes the supervisor fail with a `DiscoveryFailure`, which the user's
- * machine sees as the invoke's error.
+ * The supervising actor logic behind `discoveryLogic` and `childSpec()`: it
+ * takes the options as its input, spawns the adapter under its registered
+ * name and restarts it when it crashes, at most `maxRestarts` times within
+ * `withinMs` (OTP's restart intensity). A start that cannot happen (invalid
+ * options, the name taken, the backend refusing to start) makes the
+ * supervisor fail with a `DiscoveryFailure`, which the user's machine sees as
+ * the invoke's error.
  */
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
+import type { AdapterMachineInput } from '../../machines/adapter.machine.js';
 import type { Adapter } from './behaviour.js';
-import { buildAdapterLogic, machineInput } from './adapter.js';
+import { buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
+import { gossipAdapter } from './gossip_adapter.js';
 import { isNameTaken } from './registry.js';
-import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type Result } from './types.js';
+import { DiscoveryErrors, err, ok, type AdapterOptions, type DiscoveryError, type Result } from './types.js';
+
+/** Options of `startLink`, `childSpec` and `adapterActor`. */
+export type DiscoveryOptions = AdapterOptionsInput & {
+  /** The backend; default: the embedded default adapter. */
+  readonly adapter?: Adapter;
+  /** An inspection observer, e.g. `createWebSocketInspector(...).inspect` from `@statelyai/inspect`. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+};
 
 /** The error a supervised adapter fails with; `error` says why. */
 export class DiscoveryFailure extends Error {
@@ -30,83 +41,162 @@ export interface RestartPolicy {
 
 export const defaultRestartPolicy: RestartPolicy = { maxRestarts: 3, withinMs: 5000 };
 
+/** The input of `discoveryLogic`: the adapter options, plus the restart policy. */
+export type DiscoveryInput = Omit<DiscoveryOptions, 'inspect'> & {
+  /** Restart intensity; default 3 restarts within 5000 ms. */
+  readonly restart?: Partial<RestartPolicy>;
+};
+
+/** The adapter used when `adapter` is not given: gossip on `0.0.0.0:7946`, `lan` timings. */
+export function defaultAdapter(): Adapter {
+  return gossipAdapter();
+}
+
+/** Resolves the options once and picks the adapter; `InvalidConfiguration` names what is wrong. */
+export function prepare(options: DiscoveryOptions | undefined): Result<{ options: AdapterOptions; adapter: Adapter }> {
+  const { adapter = defaultAdapter(), inspect: _inspect, ...rest } = options ?? {};
+  const resolved = resolveOptions(rest);
+  if (!resolved.ok) return resolved;
+  if (!adapter || typeof adapter.backend !== 'function') {
+    return err(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
+  }
+  return ok({ options: resolved.value, adapter });
+}
+
 export interface SupervisorContext {
+  /** The adapter's registered name; empty when the options are invalid. */
+  readonly name: string;
+  readonly policy: RestartPolicy;
   readonly failure: DiscoveryError | undefined;
   /** Times (epoch ms) of recent restarts, for the intensity check. */
   readonly restarts: readonly number[];
 }
 
-/** Builds the supervisor logic for one set of options. */
-export function supervisorLogic(options: Result<AdapterOptions>, adapter: Adapter, policy: RestartPolicy) {
-  const name = options.ok ? options.value.name : '';
-  const adapterLogic = options.ok ? buildAdapterLogic(options.value, adapter) : undefined;
-  return setup({
-    types: { context: {} as SupervisorContext },
-    actors: { adapter: adapterLogic! },
-  }).createMachine({
-    id: 'discoverySupervisor',
-    context: ({ self }) => ({
-      failure: !options.ok
-        ? options.error
-        : isNameTaken(name) || self.system.get(name) !== undefined
-          ? DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`)
-          : undefined,
-      restarts: [],
+// What each supervisor spawns. Kept beside the context, not in it, so the
+// context stays plain data for the inspector.
+const spawnables = new WeakMap<AnyActorRef, { logic: AdapterLogic; input: AdapterMachineInput }>();
+
+const ADAPTER_ID = 'adapter';
+
+function crashMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The supervising actor logic: register it once under a key of your choice
+ * and invoke or spawn it with the options as `input`. The adapter registers
+ * in your system as `system.get(input.name ?? defaultAdapterName)`.
+ *
+ * @example
+ * ```ts
+ * const app = setup({ actors: { discovery: discoveryLogic } }).createMachine({
+ *   invoke: { src: 'discovery', input: { adapter: memoryAdapter(), nodeId: 'node1' } },
+ * });
+ * ```
+ */
+export const discoveryLogic = setup({
+  types: {
+    context: {} as SupervisorContext,
+    input: {} as DiscoveryInput | undefined,
+  },
+  actions: {
+    spawnAdapter: enqueueActions(({ context, self, enqueue }) => {
+      const spawnable = spawnables.get(self);
+      if (!spawnable) return;
+      // XState's types allow an id only for logic named in `actors`; this is that actor, built per input.
+      const spawnChild = enqueue.spawnChild as unknown as (
+        logic: AdapterLogic,
+        options: { id: string; systemId: string; input: AdapterMachineInput },
+      ) => void;
+      spawnChild(spawnable.logic, { id: ADAPTER_ID, systemId: context.name, input: spawnable.input });
     }),
-    initial: 'checking',
-    states: {
-      checking: {
-        always: [{ guard: ({ context }) => context.failure !== undefined, target: 'failed' }, { target: 'running' }],
-      },
-      running: {
-        invoke: {
-          id: 'adapter',
-          src: 'adapter',
-          systemId: name,
-          input: () => machineInput((options as { value: AdapterOptions }).value),
-          onDone: [
-            {
-              // The adapter ended without ever running: that is a failed start, not a stop.
-              guard: ({ event }) => (event.output as { startError?: string } | undefined)?.startError !== undefined,
-              target: 'failed',
-              actions: assign({
-                failure: ({ event }) => DiscoveryErrors.startFailed((event.output as { startError: string }).startError),
-              }),
-            },
-            { target: 'stopped' },
-          ],
-          onError: [
-            {
-              guard: ({ context }) => {
-                const now = Date.now();
-                return context.restarts.filter((at) => now - at < policy.withinMs).length < policy.maxRestarts;
-              },
-              target: 'running',
-              reenter: true,
-              actions: assign({
-                restarts: ({ context }) => [...context.restarts.filter((at) => Date.now() - at < policy.withinMs), Date.now()],
-              }),
-            },
-            {
-              target: 'failed',
-              actions: assign({
-                failure: ({ event }) =>
-                  DiscoveryErrors.startFailed(
-                    `Adapter crashed more than ${policy.maxRestarts} times within ${policy.withinMs} ms: ${
-                      event.error instanceof Error ? event.error.message : String(event.error)
-                    }`,
-                  ),
-              }),
-            },
-          ],
-        },
-      },
-      stopped: { type: 'final' },
-      failed: {
-        entry: ({ context }) => {
-          throw new DiscoveryFailure(context.failure ?? DiscoveryErrors.startFailed('Unknown failure'));
-        },
+    stopAdapter: stopChild(ADAPTER_ID),
+  },
+  guards: {
+    failed: ({ context }) => context.failure !== undefined,
+    mayRestart: ({ context }) => {
+      const now = Date.now();
+      return context.restarts.filter((at) => now - at < context.policy.withinMs).length < context.policy.maxRestarts;
+    },
+    neverRan: ({ event }) => (event as { output?: { startError?: string } }).output?.startError !== undefined,
+  },
+}).createMachine({
+  id: 'discoverySupervisor',
+  context: ({ input, self }) => {
+    const { restart, ...options } = input ?? {};
+    const policy = { ...defaultRestartPolicy, ...restart };
+    const prepared = prepare(options);
+    if (!prepared.ok) return { name: '', policy, failure: prepared.error, restarts: [] };
+    const { name } = prepared.value.options;
+    if (isNameTaken(name) || self.system.get(name) !== undefined) {
+      return {
+        name,
+        policy,
+        failure: DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`),
+        restarts: [],
+      };
+    }
+    spawnables.set(self, {
+      logic: buildAdapterLogic(prepared.value.options, prepared.value.adapter),
+      input: machineInput(prepared.value.options),
+    });
+    return { name, policy, failure: undefined, restarts: [] };
+  },
+  initial: 'checking',
+  states: {
+    checking: {
+      always: [{ guard: 'failed', target: 'failed' }, { target: 'running' }],
+    },
+    running: {
+      entry: 'spawnAdapter',
+      exit: 'stopAdapter',
+      on: {
+        [`xstate.done.actor.${ADAPTER_ID}`]: [
+          {
+            // The adapter ended without ever running: that is a failed start, not a stop.
+            guard: 'neverRan',
+            target: 'failed',
+            actions: assign({
+              failure: ({ event }) =>
+                DiscoveryErrors.startFailed((event as unknown as { output: { startError: string } }).output.startError),
+            }),
+          },
+          { target: 'stopped' },
+        ],
+        [`xstate.error.actor.${ADAPTER_ID}`]: [
+          {
+            guard: 'mayRestart',
+            target: 'running',
+            reenter: true,
+            actions: assign({
+              restarts: ({ context }) => [
+                ...context.restarts.filter((at) => Date.now() - at < context.policy.withinMs),
+                Date.now(),
+              ],
+            }),
+          },
+          {
+            target: 'failed',
+            actions: assign({
+              failure: ({ context, event }) =>
+                DiscoveryErrors.startFailed(
+                  `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
+                    (event as unknown as { error: unknown }).error,
+                  )}`,
+                ),
+            }),
+          },
+        ],
       },
     },
-  });
-}
+    stopped: { type: 'final' },
+    failed: {
+      entry: ({ context }) => {
+        throw new DiscoveryFailure(context.failure ?? DiscoveryErrors.startFailed('Unknown failure'));
+      },
+    },
+  },
+});
+
+/** The supervising logic's type. */
+export type DiscoveryLogic = typeof discoveryLogic;

@@ -40,12 +40,12 @@ export type HealthStatus =
 /** Health with the facts behind it. */
 export interface HealthInfo {
   readonly status: HealthStatus;
-  /** Epoch milliseconds of the last successful sync, if any. */
-  readonly lastSyncAt: number | undefined;
+  /** Epoch milliseconds of the last successful sync, if any (Gleam: `last_sync_time_ms`). */
+  readonly lastSyncTimeMs: number | undefined;
   /** The error of the most recent failed sync, cleared by a success. */
   readonly lastError: DiscoveryError | undefined;
-  /** Number of peers currently known (self excluded). */
-  readonly peerCount: number;
+  /** Number of peers currently known, self excluded (Gleam: `known_peers_count`). */
+  readonly knownPeersCount: number;
   /** Consecutive failed syncs. */
   readonly consecutiveFailures: number;
 }
@@ -57,7 +57,8 @@ export interface DiscoveryMetrics {
   /** Duration of the last completed sync (success or failure), in ms. */
   readonly lastSyncDurationMs: number;
   readonly eventsEmitted: number;
-  readonly knownPeers: number;
+  /** Number of peers currently known, self excluded (Gleam: `known_peers_count`). */
+  readonly knownPeersCount: number;
   /** `syncFailures / syncCount`, 0 when no sync ran. */
   readonly errorRate: number;
   /** Adapter-specific counters (e.g. packets dropped as malformed). */
@@ -136,6 +137,7 @@ export type DiscoveryError =
       readonly value: unknown;
       readonly message: string;
     }
+  /** `operation` ran `timeoutMs` milliseconds without finishing and was given up. */
   | { readonly type: 'Timeout'; readonly operation: string; readonly timeoutMs: number; readonly message: string }
   | { readonly type: 'SubscriptionFailed'; readonly message: string };
 
@@ -149,14 +151,31 @@ export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 /** Wraps an error as a failed `Result`. */
 export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
 
-/** Errors worth retrying: the condition may pass on its own. */
+/**
+ * Errors worth retrying, as the Gleam module has them: `SyncFailed` and
+ * `Timeout`. `StopFailed`, `ShutdownTimeout` and `SubscriptionFailed` are
+ * neither transient nor permanent.
+ *
+ * @example
+ * ```ts
+ * isTransientError({ type: 'Timeout', operation: 'sync', timeoutMs: 10_000, message: '' }); // true
+ * ```
+ */
 export function isTransientError(error: DiscoveryError): boolean {
-  return error.type === 'SyncFailed' || error.type === 'Timeout' || error.type === 'ShutdownTimeout';
+  return error.type === 'SyncFailed' || error.type === 'Timeout';
 }
 
-/** Errors that retrying will not fix: the call or the configuration is wrong. */
+/**
+ * Errors that retrying will not fix: `InvalidConfiguration`, `PeerNotFound`
+ * and `StartFailed`.
+ *
+ * @example
+ * ```ts
+ * isPermanentError({ type: 'PeerNotFound', peerId: 'b', message: '' }); // true
+ * ```
+ */
 export function isPermanentError(error: DiscoveryError): boolean {
-  return !isTransientError(error);
+  return error.type === 'InvalidConfiguration' || error.type === 'PeerNotFound' || error.type === 'StartFailed';
 }
 
 /** Builders for each error, so messages are written once. */
@@ -184,7 +203,7 @@ export const DiscoveryErrors = {
     type: 'Timeout',
     operation,
     timeoutMs,
-    message: `${operation} did not finish within ${timeoutMs} ms`,
+    message: `The ${operation} did not finish within ${timeoutMs} ms`,
   }),
   subscriptionFailed: (message: string): DiscoveryError => ({ type: 'SubscriptionFailed', message }),
 } as const;
