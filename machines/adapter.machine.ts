@@ -12,7 +12,7 @@
  * delays (so a SimulatedClock drives it in tests) and through the timestamps
  * the backend puts on its reports.
  */
-import { and, assign, cancel, enqueueActions, fromCallback, sendTo, setup, type AnyEventObject } from 'xstate';
+import { and, assign, cancel, enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyEventObject } from 'xstate';
 import type { BackendCommand, BackendInput, BackendReport, MembershipChange } from '../src/discovery/behaviour.js';
 import { DiscoveryErrors } from '../src/discovery/types.js';
 import type {
@@ -394,3 +394,6 @@ export const adapterMachine = base.createMachine({
 
 /** The adapter machine's type, for users who spawn or invoke it. */
 export type AdapterMachine = typeof adapterMachine;
+
+/** A running adapter: its snapshot's tags are the health, its context the membership. */
+export type AdapterActorRef = ActorRefFrom<AdapterMachine>;

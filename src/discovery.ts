@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { ActorSystem, AnyActorRef, InspectionEvent, Observer } from 'xstate';
+import type { ActorSystem, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import { createActor } from 'xstate';
 import { getPeer, listPeers } from '../machines/peer-table.js';
 import type { AdapterContext } from '../machines/adapter.machine.js';
@@ -38,6 +38,7 @@ import {
   ok,
   type AdapterHandle,
   type AdapterOptions,
+  type DiscoveryActorRef,
   type DiscoveryError,
   type DiscoveryEvent,
   type DiscoveryMetrics,
@@ -92,7 +93,7 @@ export interface DiscoveryTarget {
 const NOT_FOUND = 'Discovery process not found';
 
 interface Running {
-  readonly actor: AnyActorRef;
+  readonly actor: DiscoveryActorRef;
   readonly context: AdapterContext;
   readonly registration: Registration | undefined;
 }
@@ -104,16 +105,16 @@ function notRunning(name: string): string {
 function findRunning(target: DiscoveryTarget): Running | undefined {
   const name = target.name ?? defaultAdapterName;
   const registration = lookupRegistration(name);
-  const actor: AnyActorRef | undefined = target.system ? target.system.get(name) : registration?.actor;
+  const actor: DiscoveryActorRef | undefined = target.system ? target.system.get(name) : registration?.actor;
   if (!actor) return undefined;
   const snapshot = actor.getSnapshot();
   if (snapshot.status !== 'active') return undefined;
-  return { actor, context: snapshot.context as AdapterContext, registration };
+  return { actor, context: snapshot.context, registration };
 }
 
-function statusOf(actor: AnyActorRef): HealthStatus {
+function statusOf(actor: DiscoveryActorRef): HealthStatus {
   const snapshot = actor.getSnapshot();
-  const context = snapshot.context as AdapterContext;
+  const context = snapshot.context;
   if (snapshot.status !== 'active') {
     return { type: 'Down', reason: snapshot.status === 'error' ? `Adapter crashed: ${String(snapshot.error)}` : context?.reason || 'Stopped' };
   }
@@ -122,7 +123,7 @@ function statusOf(actor: AnyActorRef): HealthStatus {
   return { type: 'Down', reason: context.reason };
 }
 
-function waitUntil(actor: AnyActorRef, predicate: (snapshot: ReturnType<AnyActorRef['getSnapshot']>) => boolean, timeoutMs: number): Promise<boolean> {
+function waitUntil(actor: DiscoveryActorRef, predicate: (snapshot: SnapshotFrom<DiscoveryActorRef>) => boolean, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     if (predicate(actor.getSnapshot())) return resolve(true);
     let timer: NodeJS.Timeout | undefined;
@@ -349,11 +350,13 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
 const defaultDiscovery = bind();
 
 /**
- * An invoke config for a user's machine: `invoke: discovery.childSpec()`. The
- * adapter is registered as `system.get(defaultAdapterName)` (or the given
- * name) and restarted if it crashes, at most `restart.maxRestarts` times within
- * `restart.withinMs`. A start that cannot happen fails the invoke with a
- * `DiscoveryFailure` whose `error` says why.
+ * An invoke config for a user's machine: `invoke: discovery.childSpec()`, the
+ * one-line form of `{ src: discoveryLogic, input: options }`. In a `setup()`
+ * machine, register `discoveryLogic` under `actors` and invoke it by key
+ * instead. The adapter is registered as `system.get(defaultAdapterName)` (or
+ * the given name) and restarted if it crashes, at most `restart.maxRestarts`
+ * times within `restart.withinMs`. A start that cannot happen fails the
+ * invoke with a `DiscoveryFailure` whose `error` says why.
  *
  * @example
  * ```ts

@@ -7,14 +7,37 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readmeBlocks, root } from './readme-blocks.js';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const dir = join(root, '.readme-examples');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
-const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+const blocks = readmeBlocks();
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('README porting notes', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Porting from Gleam'));
+
+  it('list each deliberate difference from the Gleam module', () => {
+    expect(readme).toContain('### Porting from Gleam');
+    for (const difference of ['**Results**', '**Errors and reasons**', '**Events carry the peer as an object**', '**`onPeerUp`**']) {
+      expect(section).toContain(difference);
+    }
+    expect(section).toContain('"distribute_discovery_adapter"');
+  });
+
+  it('show onPeerUp taking one peer object, in an example that runs', () => {
+    expect(blocks.some((code) => code.includes('const onPeerUp = (peer: PeerInfo)'))).toBe(true);
+  });
+
+  it('put the setup() form first', () => {
+    const setupAt = blocks.findIndex((code) => code.includes('actors: { discovery: discoveryLogic }'));
+    const childSpecAt = blocks.findIndex((code) => code.includes('discovery.childSpec('));
+    expect(setupAt).toBe(0);
+    expect(childSpecAt).toBeGreaterThan(setupAt);
+  });
+});
 
 describe('README examples', () => {
   it('has runnable examples', () => {
@@ -33,6 +56,8 @@ describe('README examples', () => {
         expect(stdout).toContain("Found peer with metadata { zone: 'b' }");
         expect(stdout).toContain('Discovery is healthy');
       }
+      if (code.includes('setup({')) expect(stdout).toContain('true node1');
+      if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
     });
   });
 });

@@ -97,7 +97,8 @@ function crashMessage(error: unknown): string {
 export const discoveryLogic = setup({
   types: {
     context: {} as SupervisorContext,
-    input: {} as DiscoveryInput | undefined,
+    // `void`, not `undefined`: setup() would drop `undefined`, and then every invoke would need an input.
+    input: {} as DiscoveryInput | void,
   },
   actions: {
     spawnAdapter: enqueueActions(({ context, self, enqueue }) => {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Logger } from 'pino';
-import type { AnyActorRef } from 'xstate';
+import type { AdapterActorRef } from '../../machines/adapter.machine.js';
 
 /** Metadata a peer publishes about itself: string keys to string values. */
 export type PeerMetadata = Readonly<Record<string, string>>;
@@ -109,6 +109,19 @@ export interface AdapterOptions {
   readonly stopTimeoutMs: number;
 }
 
+/**
+ * The adapter actor, typed: its tags are the health (`up`, `degraded`,
+ * `down`, `stopped`), its context the membership and counters. Narrow
+ * `system.get(defaultAdapterName)` to it to read them without casts.
+ *
+ * @example
+ * ```ts
+ * const adapter: DiscoveryActorRef | undefined = actor.system.get(defaultAdapterName);
+ * if (adapter?.getSnapshot().hasTag('up')) console.log(adapter.getSnapshot().context.peers.size);
+ * ```
+ */
+export type DiscoveryActorRef = AdapterActorRef;
+
 /** A running adapter, as `startLink` returns it. */
 export interface AdapterHandle {
   /** The registered name. */
@@ -116,7 +129,7 @@ export interface AdapterHandle {
   /** This node as the cluster sees it (id, metadata, address). */
   readonly self: PeerInfo;
   /** The adapter actor itself: inspect it, subscribe to its snapshots. */
-  readonly actor: AnyActorRef;
+  readonly actor: DiscoveryActorRef;
   /** Leaves gracefully and stops; same as the facade's `stop` for this name. */
   stop(timeoutMs?: number): Promise<Result<void>>;
 }
