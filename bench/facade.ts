@@ -1,7 +1,8 @@
 /**
  * Facade costs: snapshot() and lookup() at 10, 1,000 and 10,000 peers; the
  * cost of one membership change at 10,000 peers; events per second fanned
- * out to 1 and to 100 subscribers.
+ * out to 1 and to 100 subscribers; setMetadata on one memory member to the
+ * PeerUpdate at another (through defineAdapter's per-session command queue).
  *
  *   node --import tsx bench/facade.ts      (writes bench/results/facade.json)
  */
@@ -88,6 +89,35 @@ async function main() {
       note: 'end to end: backend report → statechart → table → fan-out → callback',
     };
     await facade.stop();
+  }
+
+  {
+    // setMetadata → statechart → backend command queue → memory group → the other member's subscriber.
+    const group = discovery.memoryAdapter({ group: `bench-meta-${Math.random()}` });
+    const names = ['bench-meta-a', 'bench-meta-b'];
+    for (const name of names) {
+      const started = await discovery.startLink({ name, nodeId: name, adapter: group, syncIntervalMs: 60_000 });
+      if (!started.ok) throw new Error(started.error.message);
+    }
+    const [observer, subject] = names.map((name) => discovery.bind({ name })) as [discovery.Discovery, discovery.Discovery];
+    let wake: (() => void) | undefined;
+    observer.subscribe((event) => {
+      if (event.type === 'PeerUpdate') wake?.();
+    });
+    const latencies: number[] = [];
+    for (let i = 0; i < 2200; i++) {
+      const arrived = new Promise<void>((resolve) => (wake = resolve));
+      const start = performance.now();
+      subject.setMetadata({ v: String(i) });
+      await arrived;
+      if (i >= 200) latencies.push(performance.now() - start);
+    }
+    figures['setMetadata to PeerUpdate at another member (memory)'] = {
+      medianUs: round(median(latencies) * 1000),
+      p99Us: round(quantile(latencies, 0.99) * 1000),
+      samples: latencies.length,
+    };
+    for (const facade of [subject, observer]) await facade.stop();
   }
 
   const file = writeResults('facade', 'node --import tsx bench/facade.ts', figures);
