@@ -236,3 +236,36 @@ describe('command order on the static adapter', () => {
     });
   }
 });
+
+describe('commands sent while the backend starts', () => {
+  it('wait for it, in order, and the metadata set meanwhile is kept', async () => {
+    let release: (() => void) | undefined;
+    const calls: string[] = [];
+    const slow = defineAdapter('slow-start', async ({ input }) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      return {
+        self: input.self,
+        sync: async () => {
+          calls.push('sync');
+          return {};
+        },
+        setMetadata: (metadata) => void calls.push(`setMetadata ${metadata.k}`),
+        close: () => void calls.push('close'),
+      };
+    });
+    const name = `slow-${run++}`;
+    names.push(name);
+    const starting = discovery.startLink({ name, adapter: slow, metadata: { k: 'v' }, syncIntervalMs: 60_000 });
+    const facade = discovery.bind({ name });
+    await eventually(() => release !== undefined, 2000, 'the backend to start starting');
+    unwrap(facade.setMetadata({ k: 'w' }));
+    unwrap(facade.setMetadata({ k: 'x' }));
+    release!();
+    unwrap(await starting);
+    await eventually(() => calls.includes('sync'), 2000, 'the first sync');
+    expect(calls).toEqual(['setMetadata w', 'setMetadata x', 'sync']);
+    expect(unwrap(facade.self()).metadata).toEqual({ k: 'x' });
+    unwrap(await facade.stop());
+    expect(calls.at(-1)).toBe('close');
+  });
+});
