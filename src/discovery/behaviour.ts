@@ -10,7 +10,7 @@
  * @module
  */
 import type { CallbackActorLogic } from 'xstate';
-import type { PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
+import type { AdapterOptions, DiscoveryError, PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
 
 /** A change a push-style backend reports as it happens. */
 export type MembershipChange =
@@ -79,6 +79,17 @@ export interface Adapter {
   /** Short name, e.g. `gossip`, `static`, `memory`. */
   readonly kind: string;
   backend(runtime: BackendRuntime): BackendLogic;
+  /**
+   * The sync interval this adapter asks for (a poll interval, e.g. the `dns`
+   * adapter's `intervalMs`); an explicit `syncIntervalMs` option wins.
+   */
+  readonly syncIntervalMs?: number;
+  /**
+   * Checks the adapter's own options and the adapter options it reads (e.g.
+   * `seedPeers`) before anything starts; the error, usually
+   * `InvalidConfiguration`, is what `startLink` returns.
+   */
+  validate?(options: AdapterOptions): DiscoveryError | undefined;
 }
 
 /** What `defineAdapter`'s start function gets. */

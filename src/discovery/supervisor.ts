@@ -55,11 +55,15 @@ export function defaultAdapter(): Adapter {
 /** Resolves the options once and picks the adapter; `InvalidConfiguration` names what is wrong. */
 export function prepare(options: DiscoveryOptions | undefined): Result<{ options: AdapterOptions; adapter: Adapter }> {
   const { adapter = defaultAdapter(), inspect: _inspect, ...rest } = options ?? {};
-  const resolved = resolveOptions(rest);
-  if (!resolved.ok) return resolved;
   if (!adapter || typeof adapter.backend !== 'function') {
     return err(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
   }
+  // An adapter may ask for a sync interval (a poll interval); an explicit syncIntervalMs wins.
+  const asked = adapter.syncIntervalMs;
+  const resolved = resolveOptions(asked !== undefined && rest.syncIntervalMs === undefined ? { ...rest, syncIntervalMs: asked } : rest);
+  if (!resolved.ok) return resolved;
+  const problem = adapter.validate?.(resolved.value);
+  if (problem) return err(problem);
   return ok({ options: resolved.value, adapter });
 }
 

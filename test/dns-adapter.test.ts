@@ -1,0 +1,161 @@
+/**
+ * The dns adapter against a real DNS server (dnsmasq on a loopback port):
+ * members from A and SRV records, records removed and added, the server
+ * going away and coming back, and options that are not valid.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as discovery from 'distribute/discovery';
+import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
+import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
+import { collector, eventually, unwrap } from './support.js';
+
+const unavailable = dnsmasqUnavailable();
+
+afterEach(async () => {
+  await discovery.stop(2000);
+});
+
+describe('dns adapter: bad options', () => {
+  const cases: [string, Partial<DnsAdapterOptions>, string][] = [
+    ['a name with an empty label', { name: 'members..test', port: 7946 }, 'name'],
+    ['a name with a space', { name: 'my members.test', port: 7946 }, 'name'],
+    ['a label longer than 63', { name: `${'a'.repeat(64)}.test`, port: 7946 }, 'name'],
+    ['a name longer than 253', { name: `${'abcdefghi.'.repeat(26)}test`, port: 7946 }, 'name'],
+    ['a label ending in a hyphen', { name: 'members-.test', port: 7946 }, 'name'],
+    ['an unknown record type', { name: 'members.test', type: 'MX' as 'A', port: 7946 }, 'type'],
+    ['port 0', { name: 'members.test', port: 0 }, 'port'],
+    ['port 65536', { name: 'members.test', port: 65_536 }, 'port'],
+    ['no port for A records', { name: 'members.test' }, 'port'],
+    ['a resolver that is a name', { name: 'members.test', port: 7946, servers: ['dns.example:53'] }, 'servers'],
+    ['a resolver with a bad port', { name: 'members.test', port: 7946, servers: ['10.0.0.10:99999'] }, 'servers'],
+    ['a resolver with junk', { name: 'members.test', port: 7946, servers: ['10.0.0.10:53:1'] }, 'servers'],
+    ['a negative interval', { name: 'members.test', port: 7946, intervalMs: -5 }, 'intervalMs'],
+    ['an advertise that is not host:port', { name: 'members.test', port: 7946, advertise: '10.0.0.1' }, 'advertise'],
+  ];
+  for (const [what, options, field] of cases) {
+    it(`rejects ${what} with InvalidConfiguration naming ${field}`, async () => {
+      const started = await discovery.startLink({ adapter: dnsAdapter(options as DnsAdapterOptions) });
+      expect(started.ok).toBe(false);
+      expect(!started.ok && started.error).toMatchObject({ type: 'InvalidConfiguration', field });
+      expect(discovery.health().type).toBe('Down');
+    });
+  }
+
+  it('accepts SRV without a port, a bare resolver IP and a bracketed IPv6 resolver', async () => {
+    const adapter = dnsAdapter({ name: '_gossip._tcp.members.test.', type: 'SRV', servers: ['127.0.0.1', '[::1]:53'] });
+    expect(adapter.validate?.(discovery.defaultOptions())).toBeUndefined();
+  });
+});
+
+// Skipped where dnsmasq is missing (the reason is in the title), except under CI=true.
+describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+  let dns: Dnsmasq;
+  beforeAll(async () => {
+    dns = await Dnsmasq.start();
+  });
+  afterAll(async () => {
+    await dns?.close();
+  });
+
+  const up = (events: ReturnType<typeof collector>) => events.events.filter((e) => e.type === 'PeerUp').map((e) => e.peer.id).sort();
+
+  it('sees three members from A records; a removed record is PeerDown, an added one PeerUp', async () => {
+    dns.setHosts({ 'members.test': ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.10'] });
+    unwrap(
+      await discovery.startLink({
+        nodeId: 'self',
+        adapter: dnsAdapter({ name: 'members.test', port: 7946, servers: [dns.address], intervalMs: 50, advertise: '127.0.0.10:7946' }),
+      }),
+    );
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 3, 5000, 'three members');
+    // The fourth answer is this node's own advertised address: left out.
+    expect(up(seen)).toEqual(['127.0.0.11:7946', '127.0.0.12:7946', '127.0.0.13:7946']);
+    expect(unwrap(discovery.lookup('127.0.0.12:7946'))).toEqual({ id: '127.0.0.12:7946', address: '127.0.0.12:7946', metadata: {} });
+    expect(unwrap(discovery.self()).address).toBe('127.0.0.10:7946');
+    expect(discovery.health()).toEqual({ type: 'Up' });
+
+    dns.setHosts({ 'members.test': ['127.0.0.11', '127.0.0.13', '127.0.0.10'] });
+    await eventually(() => seen.events.length === 4, 5000, 'a PeerDown');
+    expect(seen.events[3]).toMatchObject({
+      type: 'PeerDown',
+      peer: { id: '127.0.0.12:7946' },
+      reason: { type: 'Failed', message: 'No longer published under dns:members.test:7946 (A)' },
+    });
+
+    dns.setHosts({ 'members.test': ['127.0.0.11', '127.0.0.13', '127.0.0.14', '127.0.0.10'] });
+    await eventually(() => seen.events.length === 5, 5000, 'a PeerUp');
+    expect(seen.summary()[4]).toBe('PeerUp:127.0.0.14:7946');
+
+    // No records at all is an empty membership, not a failure.
+    dns.setHosts({});
+    await eventually(() => seen.events.length === 8, 5000, 'everyone down');
+    expect(discovery.health()).toEqual({ type: 'Up' });
+  });
+
+  it('sees three members from SRV records, each target resolved with its own port', async () => {
+    await dns.setSrv([
+      { name: '_gossip._tcp.members.test', target: 'pod-a.members.test', port: 7001 },
+      { name: '_gossip._tcp.members.test', target: 'pod-b.members.test', port: 7002 },
+      { name: '_gossip._tcp.members.test', target: 'pod-c.members.test', port: 7003 },
+      { name: '_gossip._tcp.members.test', target: 'pod-d.members.test', port: 7004 },
+    ]);
+    dns.setHosts({ 'pod-a.members.test': ['127.0.0.21'], 'pod-b.members.test': ['127.0.0.22'], 'pod-c.members.test': ['127.0.0.23'] });
+    unwrap(
+      await discovery.startLink({
+        adapter: dnsAdapter({ name: '_gossip._tcp.members.test', type: 'SRV', servers: [dns.address], intervalMs: 50 }),
+      }),
+    );
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 3, 5000, 'three members');
+    // pod-d has no address yet: not a member, and not a failure.
+    expect(up(seen)).toEqual(['127.0.0.21:7001', '127.0.0.22:7002', '127.0.0.23:7003']);
+    expect(discovery.health()).toEqual({ type: 'Up' });
+
+    dns.setHosts({ 'pod-a.members.test': ['127.0.0.21'], 'pod-c.members.test': ['127.0.0.23'], 'pod-d.members.test': ['127.0.0.24'] });
+    await eventually(() => seen.events.length === 5, 5000, 'one down, one up');
+    expect(seen.summary().slice(3).sort()).toEqual(['PeerDown:127.0.0.22:7002', 'PeerUp:127.0.0.24:7004']);
+  });
+
+  it('a stopped resolver is Degraded then Down with no PeerDown; back, it is Up with no event for unchanged members', async () => {
+    await dns.setSrv([]);
+    dns.setHosts({ 'members.test': ['127.0.0.31', '127.0.0.32', '127.0.0.33'] });
+    const handle = unwrap(
+      await discovery.startLink({
+        adapter: dnsAdapter({ name: 'members.test', port: 7946, servers: [dns.address], intervalMs: 50 }),
+        retryConfig: { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100 },
+      }),
+    );
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 3, 5000, 'three members');
+
+    // Every health the adapter passes through, from its snapshots.
+    const states: string[] = [discovery.health().type];
+    const watch = handle.actor.subscribe(() => {
+      const type = discovery.health().type;
+      if (states.at(-1) !== type) states.push(type);
+    });
+    try {
+      await dns.stop();
+      await eventually(() => discovery.health().type === 'Down', 10_000, 'Down');
+      expect(states).toEqual(['Up', 'Degraded', 'Down']);
+      expect(unwrap(discovery.healthInfo()).lastError).toMatchObject({ type: 'SyncFailed' });
+      expect(unwrap(discovery.snapshot()).map((p) => p.id).sort()).toEqual(['127.0.0.31:7946', '127.0.0.32:7946', '127.0.0.33:7946']);
+      expect(seen.events).toHaveLength(3);
+
+      // One member changed while the resolver was away: only that one is reported.
+      dns.setHosts({ 'members.test': ['127.0.0.31', '127.0.0.32', '127.0.0.34'] });
+      await dns.launch();
+      await eventually(() => discovery.health().type === 'Up', 10_000, 'Up again');
+      await eventually(() => seen.events.length === 5, 5000, 'the one change');
+    } finally {
+      watch.unsubscribe();
+    }
+    expect(seen.summary().slice(3).sort()).toEqual(['PeerDown:127.0.0.33:7946', 'PeerUp:127.0.0.34:7946']);
+    expect(unwrap(discovery.metrics()).backend.dnsFailedLookups).toBeGreaterThanOrEqual(3);
+  });
+});
+
