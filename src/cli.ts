@@ -10,6 +10,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runAgent } from './cli/agent.js';
 import { generateNodeId } from './discovery/adapter.js';
 import { generateKey } from './discovery/gossip/crypto.js';
+import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
 import { formatAddress, parseAddress, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
@@ -31,12 +32,18 @@ distribute agent [options]
   --bind HOST:PORT       address to listen on (default 127.0.0.1:7946; 0.0.0.0:7946 to reach
                          other hosts; port 0 picks one)
   --advertise HOST:PORT  address others reach this node at (default: derived from --bind)
-  --join HOST:PORT       a member to join through; repeatable
+  --join SEED            a member to join through: HOST:PORT, or DNS names looked up on
+                         every join attempt: dns:NAME:PORT (A/AAAA), dns+srv:NAME (SRV);
+                         repeatable
   --meta KEY=VALUE       metadata to publish; repeatable
   --profile lan|local    gossip timings (default lan; local is for one host)
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
   --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
   --join-timeout MS      give up when no seed answers within this (default 5000)
+  --dns NAME             with --adapter dns: the name whose records are the members
+  --dns-type a|aaaa|srv  record type for --dns (default a)
+  --dns-port PORT        the members' port for A/AAAA answers (default: the --bind port)
+  --dns-server IP:PORT   resolver for --dns and DNS seeds (default: the system's); repeatable
   --key BASE64           seal gossip with this 32-byte key; repeatable, the first one seals
                          (or DISTRIBUTE_KEYS, comma-separated; 'distribute keygen' makes one)
   --label LABEL          cluster label bound into sealed messages
@@ -66,6 +73,10 @@ const agentFlags = {
   adapter: { type: 'string' },
   control: { type: 'string' },
   'join-timeout': { type: 'string' },
+  dns: { type: 'string' },
+  'dns-type': { type: 'string' },
+  'dns-port': { type: 'string' },
+  'dns-server': { type: 'string', multiple: true },
   inspect: { type: 'boolean' },
   key: { type: 'string', multiple: true },
   label: { type: 'string' },
@@ -129,13 +140,25 @@ async function agent(args: string[]): Promise<number> {
   const profile = oneOf<Profile>('--profile', values.profile, PROFILES, 'lan');
   const bind = parseAddress('--bind', values.bind ?? '127.0.0.1:7946');
   const advertise = values.advertise !== undefined ? parseAddress('--advertise', values.advertise) : undefined;
-  const seeds = (values.join ?? []).map((j) => formatAddress(parseAddress('--join', j, '127.0.0.1')));
+  const seeds = (values.join ?? []).map(parseSeed);
+  const dnsServers = parseDnsServers(values['dns-server']);
+  const dns = kind === 'dns' ? parseDnsFlags(values.dns, values['dns-type'], values['dns-port'], bind.port) : undefined;
+  if (kind !== 'dns' && (values.dns ?? values['dns-type'] ?? values['dns-port']) !== undefined) {
+    throw usage('--dns, --dns-type and --dns-port go with --adapter dns');
+  }
   const metadata = parseMeta('--meta', values.meta ?? []);
   const control = parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1');
   const output = createOutput({ json: values.json ?? false, level });
   return runAgent({
     name: values.name ?? generateNodeId(),
-    adapter: makeAdapter(kind, { bind, advertise, profile, ...sealing(values.key, values.label) }),
+    adapter: makeAdapter(kind, {
+      bind,
+      advertise,
+      profile,
+      ...sealing(values.key, values.label),
+      ...(dnsServers ? { dnsServers } : {}),
+      ...(dns ? { dns } : {}),
+    }),
     adapterKind: kind,
     seeds,
     metadata,
@@ -156,7 +179,7 @@ async function members(args: string[]): Promise<number> {
   if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const status = values.status === undefined ? undefined : oneOf<MemberStatus>('--status', values.status, MEMBER_STATUSES, 'alive');
   const meta = parseMeta('--meta', values.meta ?? []);
-  const seeds = (values.join ?? []).map((j) => formatAddress(parseAddress('--join', j, '127.0.0.1')));
+  const seeds = (values.join ?? []).map(parseSeed);
   if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
   const rows =
     seeds.length > 0
@@ -187,6 +210,37 @@ async function inspectServer(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+/** A `--join` value: a DNS seed as written (checked), or `host:port`. */
+function parseSeed(value: string): string {
+  if (!isDnsSeed(value)) return formatAddress(parseAddress('--join', value, '127.0.0.1'));
+  const parsed = parseDnsSeed(value, '--join');
+  if (!parsed.ok) throw usage(parsed.error.message);
+  return value;
+}
+
+function parseDnsServers(values: string[] | undefined): string[] | undefined {
+  if (values === undefined) return undefined;
+  const problem = checkDnsServers('--dns-server', values);
+  if (problem) throw usage(problem.message);
+  return values;
+}
+
+/** `--dns`, `--dns-type`, `--dns-port`, checked as the dns adapter checks them, with flag names in the messages. */
+function parseDnsFlags(name: string | undefined, type: string | undefined, port: string | undefined, bindPort: number) {
+  if (name === undefined) throw usage('--adapter dns needs --dns NAME');
+  const query = {
+    name,
+    type: oneOf('--dns-type', type, ['a', 'aaaa', 'srv'] as const, 'a').toUpperCase() as DnsRecordType,
+    port: port === undefined ? bindPort : Number(port),
+  };
+  const problem = checkDnsQuery(query);
+  if (problem?.type === 'InvalidConfiguration') {
+    const flag = problem.field === 'name' ? '--dns' : problem.field === 'port' ? '--dns-port' : '--dns-type';
+    throw usage(problem.message.replace(`Invalid ${problem.field}`, `Invalid ${flag}`));
+  }
+  return query;
 }
 
 /** Keys from --key, else from DISTRIBUTE_KEYS; each must be 32 bytes of base64. */

@@ -7,14 +7,17 @@
  * sockets and the one timer, feeds the core what arrives, and carries out
  * what the core asks for.
  */
+import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext, MembershipChange } from './behaviour.js';
+import { errorMessage, type Adapter, type BackendContext, type MembershipChange } from './behaviour.js';
+import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { decodePacket, decodeStream, encodePackets, encodeStream } from './gossip/codec.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import { createCore, handle, health, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
+import type { PushPull } from './gossip/messages.js';
 import { openTransport, type Transport } from './gossip/transport.js';
-import type { PeerInfo } from './types.js';
+import type { AdapterOptions, DiscoveryError, PeerInfo } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -40,6 +43,11 @@ export interface GossipAdapterOptions {
   readonly secretKeys?: readonly string[];
   /** A cluster label bound into every sealed message: clusters with different labels never mix. Default ''. */
   readonly label?: string;
+  /**
+   * Resolvers (`IP:PORT`, or a bare IP for port 53) for DNS seeds
+   * (`dns:NAME:PORT`, `dns+srv:NAME` in `seedPeers`); default: the system's.
+   */
+  readonly dnsServers?: readonly string[];
 }
 
 export const DEFAULT_GOSSIP_PORT = 7946;
@@ -75,7 +83,31 @@ function toChange(event: MemberEvent): MembershipChange | undefined {
  * ```
  */
 export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
-  return defineAdapter('gossip', (context) => startGossip(context, options));
+  return { ...defineAdapter('gossip', (context) => startGossip(context, options)), validate: (adapterOptions) => checkSeeds(adapterOptions, options) };
+}
+
+/** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
+function checkSeeds(adapterOptions: AdapterOptions, options: GossipAdapterOptions): DiscoveryError | undefined {
+  if (options.dnsServers !== undefined) {
+    const problem = checkDnsServers('dnsServers', options.dnsServers);
+    if (problem) return problem;
+  }
+  for (const seed of adapterOptions.seedPeers) {
+    if (!isDnsSeed(seed)) continue;
+    const parsed = parseDnsSeed(seed);
+    if (!parsed.ok) return parsed.error;
+  }
+  return undefined;
+}
+
+/** The DNS seeds among `seeds`, by the text the core dials them as. */
+function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
+  const queries = new Map<string, DnsQuery>();
+  for (const seed of seeds) {
+    const parsed = isDnsSeed(seed) ? parseDnsSeed(seed) : undefined;
+    if (parsed?.ok) queries.set(seed, parsed.value);
+  }
+  return queries;
 }
 
 async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
@@ -104,13 +136,18 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   if (!opened.ok) throw new Error(opened.error.message);
   const transport: Transport = opened.value;
   const address = `${transport.address.host}:${transport.address.port}`;
+  const selfAddress = formatAddress(transport.address.host, transport.address.port);
   const core: Core = createCore({
     config,
     self: { name: input.self.id, addr: address, meta: input.self.metadata },
     seed: (Math.random() * 2 ** 32) >>> 0,
     now: Date.now(),
   });
-  const counters = { malformedPackets: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0 };
+  const counters = { malformedPackets: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
+  const dnsSeeds = dnsSeedQueries(input.seedPeers);
+  const dnsServers = options.dnsServers ?? [];
+  // Cancels DNS seed lookups still in flight when the member closes.
+  const lookups = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let leaveSent: (() => void) | undefined;
@@ -121,28 +158,54 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     apply(handle(core, inputEvent, Date.now()));
   };
 
+  const exchange = (to: string, msg: PushPull) => {
+    void transport.request(to, seal(encodeStream(msg)), { timeoutMs: config.streamTimeoutMs }).then((result) => {
+      if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
+      const opened = open(result.value);
+      const decoded = opened ? decodeStream(opened, config.maxStreamBytes) : undefined;
+      if (!decoded) {
+        counters.unopenedMessages++;
+        return step({ type: 'streamFailed', to, error: 'Reply did not open with our keys' });
+      }
+      if (!decoded.ok) {
+        counters.malformedStreams++;
+        return step({ type: 'streamFailed', to, error: decoded.error.message });
+      }
+      step({ type: 'streamReply', from: to, msg: decoded.value });
+    });
+  };
+
+  // A DNS seed is looked up afresh each time the core dials it (every join
+  // attempt, and every rejoin when this member finds itself alone), so a member
+  // started before its peers are published keeps trying until they are.
+  const resolveSeed = (seed: string, msg: PushPull) => {
+    counters.dnsSeedLookups++;
+    void resolveDns(dnsSeeds.get(seed)!, dnsServers, lookups.signal).then(
+      (found) => {
+        if (closed) return;
+        // This member is among the answers too: dialling itself would count as a join.
+        const targets = found.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== selfAddress);
+        if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
+        for (const to of targets) exchange(to, msg);
+      },
+      (error: unknown) => {
+        if (closed) return;
+        counters.dnsSeedFailures++;
+        log.debug({ seed, error: errorMessage(error) }, 'DNS seed lookup failed');
+      },
+    );
+  };
+
   const apply = (effects: Effects) => {
     for (const packet of effects.packets) {
       for (const bytes of encodePackets(packet.msgs, packetBudget)) transport.sendPacket(packet.to, seal(bytes));
     }
     for (const stream of effects.streams) {
-      const to = stream.to;
-      void transport.request(to, seal(encodeStream(stream.msg)), { timeoutMs: config.streamTimeoutMs }).then((result) => {
-        if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
-        const opened = open(result.value);
-        const decoded = opened ? decodeStream(opened, config.maxStreamBytes) : undefined;
-        if (!decoded) {
-          counters.unopenedMessages++;
-          return step({ type: 'streamFailed', to, error: 'Reply did not open with our keys' });
-        }
-        if (!decoded.ok) {
-          counters.malformedStreams++;
-          return step({ type: 'streamFailed', to, error: decoded.error.message });
-        }
-        step({ type: 'streamReply', from: to, msg: decoded.value });
-      });
+      if (dnsSeeds.has(stream.to)) resolveSeed(stream.to, stream.msg);
+      else exchange(stream.to, stream.msg);
     }
     const changes: MembershipChange[] = [];
+
     for (const event of effects.events) {
       if (event.type === 'conflict') {
         counters.conflicts++;
@@ -257,6 +320,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     if (closed) return;
     closed = true;
     clearTimeout(timer);
+    lookups.abort();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await transport.close();
