@@ -39,7 +39,8 @@ distribute agent [options]
   --profile lan|local    gossip timings (default lan; local is for one host)
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
   --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
-  --join-timeout MS      give up when no seed answers within this (default 5000)
+  --join-timeout MS      give up when no seed answers within this (default 5000; 0 keeps
+                         trying for as long as it takes)
   --dns NAME             with --adapter dns: the name whose records are the members
   --dns-type a|aaaa|srv  record type for --dns (default a)
   --dns-port PORT        the members' port for A/AAAA answers (default: the --bind port)
@@ -164,7 +165,7 @@ async function agent(args: string[]): Promise<number> {
     metadata,
     control,
     controlIsDefault: values.control === undefined,
-    joinTimeoutMs: positiveInt('--join-timeout', values['join-timeout'], 5000),
+    joinTimeoutMs: values['join-timeout'] === '0' ? 0 : positiveInt('--join-timeout', values['join-timeout'], 5000),
     inspect,
     output,
   });

@@ -105,7 +105,17 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     { replay: true },
   );
 
-  if (options.seeds.length > 0) {
+  const reportJoined = () => {
+    const peers = discovery.snapshot();
+    out.info(
+      { event: 'Joined', seeds: options.seeds, members: (peers.ok ? peers.value.length : 0) + 1, ms: Math.round(performance.now() - startedAt) },
+      `joined the cluster through ${options.seeds.join(', ')}: ${(peers.ok ? peers.value.length : 0) + 1} members`,
+    );
+  };
+  if (options.seeds.length > 0 && options.joinTimeoutMs === 0) {
+    // No deadline: keep looking for peers (DNS seeds of a cluster still starting up).
+    void firstPeer.then(reportJoined);
+  } else if (options.seeds.length > 0) {
     const timedOut = Symbol('timeout');
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
@@ -117,11 +127,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       await shutdown(1);
       throw failure(`cannot reach any seed (${options.seeds.join(', ')}) within ${options.joinTimeoutMs} ms`);
     }
-    const peers = discovery.snapshot();
-    out.info(
-      { event: 'Joined', seeds: options.seeds, members: (peers.ok ? peers.value.length : 0) + 1, ms: Math.round(performance.now() - startedAt) },
-      `joined the cluster through ${options.seeds.join(', ')}: ${(peers.ok ? peers.value.length : 0) + 1} members`,
-    );
+    reportJoined();
   }
 
   return new Promise<number>((resolve) => {
