@@ -7,11 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
+import { killAll, startCli } from './cli-support.js';
 import { collector, eventually, unwrap } from './support.js';
 
 const unavailable = dnsmasqUnavailable();
 
 afterEach(async () => {
+  await killAll();
   await discovery.stop(2000);
 });
 
@@ -157,5 +159,22 @@ describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skippe
     expect(seen.summary().slice(3).sort()).toEqual(['PeerDown:127.0.0.33:7946', 'PeerUp:127.0.0.34:7946']);
     expect(unwrap(discovery.metrics()).backend.dnsFailedLookups).toBeGreaterThanOrEqual(3);
   });
-});
 
+  it('distribute agent --adapter dns prints the members an SRV name answers, itself left out', async () => {
+    await dns.setSrv([
+      { name: '_gossip._tcp.cli.test', target: 'one.cli.test', port: 7101 },
+      { name: '_gossip._tcp.cli.test', target: 'two.cli.test', port: 7102 },
+      { name: '_gossip._tcp.cli.test', target: 'self.cli.test', port: 7103 },
+    ]);
+    dns.setHosts({ 'one.cli.test': ['127.0.0.71'], 'two.cli.test': ['127.0.0.72'], 'self.cli.test': ['127.0.0.73'] });
+    const agent = startCli([
+      'agent', '--adapter', 'dns', '--dns', '_gossip._tcp.cli.test', '--dns-type', 'srv', '--dns-server', dns.address,
+      '--advertise', '127.0.0.73:7103', '--control', '127.0.0.1:0',
+    ]);
+    const started = await agent.waitFor((l) => l.event === 'AgentStarted', 10_000, 'the agent to start');
+    expect(started).toMatchObject({ adapter: 'dns', address: '127.0.0.73:7103' });
+    await agent.waitFor((l) => l.event === 'PeerUp' && l.peer === '127.0.0.72:7102', 10_000, 'the second member');
+    const ups = agent.lines.filter((l) => typeof l === 'object' && l.event === 'PeerUp').map((l) => (l as { peer: string }).peer);
+    expect(ups.sort()).toEqual(['127.0.0.71:7101', '127.0.0.72:7102']);
+  });
+});

@@ -11,7 +11,7 @@ import { gossipAdapter, type AdapterHandle } from 'distribute/discovery';
 import { freePort } from './children.js';
 import { killAll, runCli, startCli } from './cli-support.js';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
-import { eventually, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support.js';
 
 const unavailable = dnsmasqUnavailable();
 const SRV = '_gossip._tcp.members.test';
@@ -151,5 +151,25 @@ describe.skipIf(skipDns())(`DNS seeds against dnsmasq${unavailable ? ` (skipped:
     dns.setHosts({ 'seeds.members.test': hosts });
     await eventually(() => names.every((n) => peersOf(n).length === 2), 15_000, 'all three to join each other');
     expect(peersOf(names[0]!)).toEqual([names[1], names[2]]);
+  });
+
+  it('an agent with --join-timeout 0 keeps looking while nothing is published, and joins once something is', async () => {
+    const port = await freePort();
+    const seed = `dns:late.members.test:${port}`;
+    await member('dns-late', seed, dns.address, '127.0.0.62', port);
+    const agent = startCli([
+      'agent', '--name', 'dns-agent', '--bind', `127.0.0.61:${port}`, '--profile', 'local', '--control', '127.0.0.1:0',
+      '--join', seed, '--dns-server', dns.address, '--join-timeout', '0',
+    ]);
+    await agent.waitFor((l) => l.event === 'AgentStarted', 10_000, 'the agent to start');
+    // Several join attempts of the local profile go by with nothing published.
+    await sleep(1500);
+    expect(agent.child.exitCode).toBeNull();
+    expect(agent.lines.some((l) => typeof l === 'object' && l.event === 'Joined')).toBe(false);
+
+    dns.setHosts({ 'late.members.test': ['127.0.0.61', '127.0.0.62'] });
+    const joined = await agent.waitFor((l) => l.event === 'Joined', 15_000, 'the agent to join');
+    expect(joined).toMatchObject({ seeds: [seed], members: 2 });
+    await eventually(() => peersOf('dns-late').includes('dns-agent'), 10_000, 'the member to see the agent');
   });
 });
