@@ -4,6 +4,7 @@
  * going away and coming back, and options that are not valid.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSocket } from 'node:dgram';
 import * as discovery from 'distribute/discovery';
 import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
@@ -96,6 +97,16 @@ describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skippe
     expect(discovery.health()).toEqual({ type: 'Up' });
   });
 
+  it('sees members from AAAA records, written [v6]:port', async () => {
+    dns.setHosts({ 'six.members.test': ['fd00::1', 'fd00::2', 'fd00::3', '127.0.0.9'] });
+    unwrap(await discovery.startLink({ adapter: dnsAdapter({ name: 'six.members.test', type: 'AAAA', port: 7946, servers: [dns.address], intervalMs: 50 }) }));
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 3, 5000, 'three members');
+    // The A record of the same name is not asked for.
+    expect(up(seen)).toEqual(['[fd00::1]:7946', '[fd00::2]:7946', '[fd00::3]:7946']);
+  });
+
   it('sees three members from SRV records, each target resolved with its own port', async () => {
     await dns.setSrv([
       { name: '_gossip._tcp.members.test', target: 'pod-a.members.test', port: 7001 },
@@ -158,6 +169,27 @@ describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skippe
     }
     expect(seen.summary().slice(3).sort()).toEqual(['PeerDown:127.0.0.33:7946', 'PeerUp:127.0.0.34:7946']);
     expect(unwrap(discovery.metrics()).backend.dnsFailedLookups).toBeGreaterThanOrEqual(3);
+  });
+
+  it('an answer of REFUSED, and a resolver that never answers, fail the sync (an empty answer would be Up)', async () => {
+    // dnsmasq refuses names outside the zones it serves.
+    unwrap(await discovery.startLink({ name: 'refused', adapter: dnsAdapter({ name: 'members.example', port: 7946, servers: [dns.address], intervalMs: 50 }) }));
+    const refused = discovery.bind({ name: 'refused' });
+    await eventually(() => refused.health().type === 'Down', 10_000, 'Down on REFUSED');
+    expect(unwrap(refused.healthInfo()).lastError?.message).toContain('EREFUSED');
+    await refused.stop();
+
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${silent.address().port}`;
+      unwrap(await discovery.startLink({ adapter: dnsAdapter({ name: 'members.test', port: 7946, servers: [address] }), retryConfig: { maxAttempts: 1 } }));
+      await eventually(() => discovery.health().type === 'Down', 15_000, 'Down on timeouts');
+      expect(unwrap(discovery.healthInfo()).lastError?.message).toContain('ETIMEOUT');
+      await discovery.stop();
+    } finally {
+      silent.close();
+    }
   });
 
   it('distribute agent --adapter dns prints the members an SRV name answers, itself left out', async () => {

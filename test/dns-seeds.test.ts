@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
-import { gossipAdapter, type AdapterHandle } from 'distribute/discovery';
+import { gossipAdapter, type AdapterHandle, type GossipConfig } from 'distribute/discovery';
 import { freePort } from './children.js';
 import { killAll, runCli, startCli } from './cli-support.js';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
@@ -22,14 +22,21 @@ afterEach(async () => {
   await Promise.all(handles.splice(0).map((h) => h.stop(2000)));
 });
 
-async function member(name: string, seed: string, dnsServer: string, host = '127.0.0.1', port = 0): Promise<AdapterHandle> {
+async function member(
+  name: string,
+  seed: string | undefined,
+  dnsServer: string,
+  host = '127.0.0.1',
+  port = 0,
+  config: Partial<GossipConfig> = {},
+): Promise<AdapterHandle> {
   const handle = unwrap(
     await discovery.startLink({
       name,
       nodeId: name,
-      seedPeers: [seed],
+      seedPeers: seed ? [seed] : [],
       syncIntervalMs: 100,
-      adapter: gossipAdapter({ bind: { host, port }, profile: 'local', dnsServers: [dnsServer] }),
+      adapter: gossipAdapter({ bind: { host, port }, profile: 'local', dnsServers: [dnsServer], config }),
     }),
   );
   handles.push(handle);
@@ -171,5 +178,26 @@ describe.skipIf(skipDns())(`DNS seeds against dnsmasq${unavailable ? ` (skipped:
     const joined = await agent.waitFor((l) => l.event === 'Joined', 15_000, 'the agent to join');
     expect(joined).toMatchObject({ seeds: [seed], members: 2 });
     await eventually(() => peersOf('dns-late').includes('dns-agent'), 10_000, 'the member to see the agent');
+  });
+
+  it('a member left alone looks its DNS seed up again and finds a member published since', async () => {
+    const port = await freePort();
+    const seed = `dns:rejoin.members.test:${port}`;
+    // A short push-pull interval: a member alone retries its seeds at that pace.
+    const fast = { pushPullIntervalMs: 300 };
+    dns.setHosts({ 'rejoin.members.test': ['127.0.0.81', '127.0.0.82'] });
+    await member('rejoin-a', seed, dns.address, '127.0.0.81', port, fast);
+    const b = await member('rejoin-b', seed, dns.address, '127.0.0.82', port, fast);
+    await eventually(() => peersOf('rejoin-a').includes('rejoin-b'), 10_000, 'a and b to join');
+
+    // b goes away for good; c, started with no seeds at all, takes its place in DNS.
+    unwrap(await b.stop(2000));
+    handles.splice(handles.indexOf(b), 1);
+    await eventually(() => peersOf('rejoin-a').length === 0, 10_000, 'a to be alone');
+    await member('rejoin-c', undefined, dns.address, '127.0.0.83', port, fast);
+    dns.setHosts({ 'rejoin.members.test': ['127.0.0.81', '127.0.0.83'] });
+
+    // Only a fresh lookup by a can bring them together.
+    await eventually(() => peersOf('rejoin-a').includes('rejoin-c') && peersOf('rejoin-c').includes('rejoin-a'), 15_000, 'a to find c');
   });
 });
