@@ -54,8 +54,10 @@ distribute agent [options]
 
 distribute members [options]
   --control HOST:PORT    ask the agent at this control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
-  --join HOST:PORT       or join through this member as a short-lived observer; repeatable
+  --join SEED            or join through this seed (as for agent) as a short-lived observer;
+                         repeatable
   --key, --label         as for agent, when joining a sealed cluster
+  --dns-server IP:PORT   as for agent, for DNS seeds in --join
   --status STATUS        only members in this state: ${MEMBER_STATUSES.join(' | ')}
   --meta KEY=VALUE       only members with this metadata; repeatable
   --json                 print JSON
@@ -88,6 +90,7 @@ const agentFlags = {
 
 const membersFlags = {
   key: { type: 'string', multiple: true },
+  'dns-server': { type: 'string', multiple: true },
   label: { type: 'string' },
   control: { type: 'string' },
   join: { type: 'string', multiple: true },
@@ -181,10 +184,14 @@ async function members(args: string[]): Promise<number> {
   const status = values.status === undefined ? undefined : oneOf<MemberStatus>('--status', values.status, MEMBER_STATUSES, 'alive');
   const meta = parseMeta('--meta', values.meta ?? []);
   const seeds = (values.join ?? []).map(parseSeed);
+  const dnsServers = parseDnsServers(values['dns-server']);
   if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
   const rows =
     seeds.length > 0
-      ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'), sealing(values.key, values.label))
+      ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'), {
+          ...sealing(values.key, values.label),
+          ...(dnsServers ? { dnsServers } : {}),
+        })
       : await fetchMembers(parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'), 3000);
   const shown = filterRows(rows, status, meta);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);

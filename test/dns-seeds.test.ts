@@ -114,7 +114,7 @@ describe.skipIf(skipDns())(`DNS seeds against dnsmasq${unavailable ? ` (skipped:
     await dns?.close();
   });
 
-  it('three members started before their SRV records exist all join once the records appear; a fourth joins through the command', async () => {
+  it('three members started before their SRV records exist all join once the records appear; a fourth joins through the command, and members lists them', async () => {
     const names = ['dns-a', 'dns-b', 'dns-c'];
     const members = [];
     for (const name of names) members.push(await member(name, `dns+srv:${SRV}`, dns.address));
@@ -139,6 +139,12 @@ describe.skipIf(skipDns())(`DNS seeds against dnsmasq${unavailable ? ` (skipped:
     expect(joined).toMatchObject({ seeds: [`dns+srv:${SRV}`] });
     await eventually(() => names.every((n) => peersOf(n).includes('dns-d')), 10_000, 'everyone to see the agent');
     await eventually(() => agent.lines.filter((l) => typeof l === 'object' && l.event === 'PeerUp').length === 3, 10_000, 'the agent to see all three');
+
+    // distribute members finds the cluster through the same seed.
+    const listed = await runCli(['members', '--join', `dns+srv:${SRV}`, '--dns-server', dns.address, '--json']);
+    expect(listed.code).toBe(0);
+    const rows = JSON.parse(listed.stdout) as { name: string; status: string }[];
+    expect(rows.filter((r) => r.status === 'alive').map((r) => r.name).sort()).toEqual(expect.arrayContaining([...names, 'dns-d']));
   });
 
   it('dns:NAME:PORT seeds: members on one port at several addresses find each other, each skipping itself', async () => {

@@ -16,7 +16,7 @@ const isLoopback = (address: string) => /^(127\.|\[::1\]|localhost:)/.test(addre
 export async function observeMembers(
   seeds: readonly string[],
   level: LogLevel,
-  sealing: { secretKeys?: readonly string[]; label?: string } = {},
+  gossip: { secretKeys?: readonly string[]; label?: string; dnsServers?: readonly string[] } = {},
   timeoutMs = 5000,
 ): Promise<MemberRow[]> {
   const { log } = createOutput({ json: true, level });
@@ -27,7 +27,7 @@ export async function observeMembers(
     metadata: { role: OBSERVER_ROLE },
     seedPeers: seeds,
     // Seeds on loopback: stay on loopback; otherwise listen where the cluster can answer.
-    adapter: gossipAdapter({ bind: { host: seeds.every(isLoopback) ? '127.0.0.1' : '0.0.0.0', port: 0 }, profile: 'local', ...sealing }),
+    adapter: gossipAdapter({ bind: { host: seeds.every(isLoopback) ? '127.0.0.1' : '0.0.0.0', port: 0 }, profile: 'local', ...gossip }),
     logger: log,
   });
   if (!started.ok) throw failure(started.error.message);
