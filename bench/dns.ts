@@ -22,7 +22,7 @@ import { median, quantile, round, writeResults } from './support.js';
 const INTERVAL_MS = 200;
 const RECORD_SAMPLES = 60;
 const N = 10;
-const CLUSTER_TRIALS = 15;
+const CLUSTER_TRIALS = 25;
 const SRV = '_gossip._tcp.bench.test';
 
 const summary = (samples: number[]) => ({

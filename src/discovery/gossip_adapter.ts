@@ -75,15 +75,20 @@ function toChange(event: MemberEvent): MembershipChange | undefined {
 }
 
 /**
- * The gossip adapter.
+ * The gossip adapter. Seeds are `host:port`, or DNS names looked up on every
+ * join attempt: `dns:NAME:PORT` (A and AAAA) and `dns+srv:NAME` (SRV).
  *
  * @example
  * ```ts
  * await startLink({ adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
+ * await startLink({ adapter: gossipAdapter(), seedPeers: ['dns+srv:_gossip._tcp.members.default.svc.cluster.local'] });
  * ```
  */
 export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
-  return { ...defineAdapter('gossip', (context) => startGossip(context, options)), validate: (adapterOptions) => checkSeeds(adapterOptions, options) };
+  return {
+    ...defineAdapter('gossip', (context) => startGossip(context, options)),
+    validate: (adapterOptions) => checkSeeds(adapterOptions, options),
+  };
 }
 
 /** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
