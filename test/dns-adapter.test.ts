@@ -44,6 +44,16 @@ describe('dns adapter: bad options', () => {
     });
   }
 
+  it('intervalMs sets the sync interval unless syncIntervalMs is given', () => {
+    const interval = (options: discovery.DiscoveryOptions) => {
+      const created = unwrap(discovery.adapterActor(options));
+      return created.getSnapshot().context.config.syncIntervalMs;
+    };
+    expect(interval({ adapter: dnsAdapter({ name: 'members.test', port: 7946, intervalMs: 250 }) })).toBe(250);
+    expect(interval({ adapter: dnsAdapter({ name: 'members.test', port: 7946, intervalMs: 250 }), syncIntervalMs: 700 })).toBe(700);
+    expect(interval({ adapter: dnsAdapter({ name: 'members.test', port: 7946 }) })).toBe(5000);
+  });
+
   it('accepts SRV without a port, a bare resolver IP and a bracketed IPv6 resolver', async () => {
     const adapter = dnsAdapter({ name: '_gossip._tcp.members.test.', type: 'SRV', servers: ['127.0.0.1', '[::1]:53'] });
     expect(adapter.validate?.(discovery.defaultOptions())).toBeUndefined();
