@@ -15,7 +15,7 @@ import { formatAddress, parseAddress, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { CliError, usage } from './cli/errors.js';
-import { DEFAULT_INSPECT_URL } from './cli/inspect.js';
+import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
 import { filterRows, formatTable, MEMBER_STATUSES, type MemberStatus } from './cli/members.js';
 import { observeMembers } from './cli/observer.js';
 import { createOutput, LOG_LEVELS, type LogLevel } from './cli/output.js';
@@ -205,7 +205,7 @@ async function inspectServer(args: string[]): Promise<number> {
     return 0;
   }
   const port = positiveInt('--port', values.port, 8080);
-  const { createInspectorServer } = await import('@statelyai/inspect/server');
+  const { createInspectorServer } = await optionalPeer(() => import('@statelyai/inspect/server'), 'inspect-server');
   const server = createInspectorServer({ port, autoOpen: false });
   process.stdout.write(
     `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\nopen http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n`,

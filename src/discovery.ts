@@ -22,6 +22,7 @@ import { createActor } from 'xstate';
 import { getPeer, listPeers } from '../machines/peer-table.js';
 import type { AdapterContext } from '../machines/adapter.machine.js';
 import {
+  adapterLogger,
   buildAdapterLogic,
   defaultAdapterName,
   machineInput,
@@ -415,10 +416,10 @@ export async function startLink(options: DiscoveryOptions = {}): Promise<Result<
     return err(DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`));
   }
   const actor = createAdapterActor(resolved, prepared.value.adapter, options.inspect);
-  const logger = resolved.logger;
+  const logger = adapterLogger(resolved);
   // An error observer keeps a crash from becoming an uncaught exception.
   actor.subscribe({
-    error: (error) => logger?.error({ err: error, adapter: name }, 'Discovery adapter crashed'),
+    error: (error) => logger.error({ err: error }, 'Discovery adapter crashed'),
   });
   actor.start();
   const started = await waitUntil(actor, (s) => s.status !== 'active' || !s.matches('starting'), resolved.syncTimeoutMs);

@@ -17,9 +17,9 @@ export interface CliProcess {
 
 const running = new Set<ChildProcess>();
 
-/** Starts `distribute ...args`; stdout is a pipe, so output is JSON lines. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `distribute ...args` (after `nodeArgs` for node itself); stdout is a pipe, so output is JSON lines. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const lines: (Record<string, unknown> | string)[] = [];
   const stderr: string[] = [];

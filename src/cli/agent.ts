@@ -27,7 +27,7 @@ export interface AgentOptions {
 
 /** Runs until a signal; resolves with the exit code. */
 export async function runAgent(options: AgentOptions): Promise<number> {
-  const { out, log } = options.output;
+  const { print, log } = options.output;
   const startedAt = performance.now();
   // Signals are handled from the first moment: one that arrives while starting stops the agent once it runs.
   let signalled: NodeJS.Signals | undefined;
@@ -81,7 +81,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     throw error;
   }
 
-  out.info(
+  print(
     {
       event: 'AgentStarted',
       node: self.id,
@@ -99,7 +99,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   discovery.subscribe(
     (event: DiscoveryEvent) => {
       table.record(event);
-      printEvent(out, event);
+      printEvent(print, event);
       if (event.type === 'PeerUp') joined();
     },
     { replay: true },
@@ -107,7 +107,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
 
   const reportJoined = () => {
     const peers = discovery.snapshot();
-    out.info(
+    print(
       { event: 'Joined', seeds: options.seeds, members: (peers.ok ? peers.value.length : 0) + 1, ms: Math.round(performance.now() - startedAt) },
       `joined the cluster through ${options.seeds.join(', ')}: ${(peers.ok ? peers.value.length : 0) + 1} members`,
     );
@@ -132,11 +132,11 @@ export async function runAgent(options: AgentOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     const leave = (signal: NodeJS.Signals) => {
-      out.info({ event: 'Leaving', signal }, `received ${signal}, leaving the cluster`);
+      print({ event: 'Leaving', signal }, `received ${signal}, leaving the cluster`);
       void shutdown(0).then((code) => {
         process.off('SIGINT', dispatch);
         process.off('SIGTERM', dispatch);
-        out.info({ event: 'Stopped' }, 'left the cluster, exiting');
+        print({ event: 'Stopped' }, 'left the cluster, exiting');
         resolve(code);
       });
     };

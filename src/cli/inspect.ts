@@ -3,10 +3,13 @@
  * client retries forever every 5 s once a connection fails, so it is only
  * attached after one connection attempt has succeeded; otherwise the agent
  * logs a warning and runs without it.
+ *
+ * `@statelyai/inspect` and `ws` are optional peers, loaded only for
+ * `--inspect` and `inspect-server`.
  */
-import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
-import WebSocket from 'ws';
+import type { DiscoveryLogger } from '../discovery.js';
+import { failure } from './errors.js';
 
 export interface AttachedInspector {
   inspect(event: InspectionEvent): void;
@@ -16,9 +19,20 @@ export interface AttachedInspector {
 /** The relay `distribute inspect-server` runs by default. */
 export const DEFAULT_INSPECT_URL = 'ws://127.0.0.1:8080';
 
-function reachable(url: string, timeoutMs: number): Promise<string | undefined> {
+/** Imports an optional peer, or fails with one line saying what to install. */
+export async function optionalPeer<T>(load: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw failure(`${what} needs the optional packages @statelyai/inspect and ws: npm install @statelyai/inspect ws`);
+  }
+}
+
+async function reachable(url: string, timeoutMs: number): Promise<string | undefined> {
+  const { default: WebSocket } = await optionalPeer(() => import('ws'), '--inspect');
   return new Promise((resolve) => {
-    let socket: WebSocket;
+    let socket: InstanceType<typeof WebSocket>;
     try {
       socket = new WebSocket(url, { handshakeTimeout: timeoutMs });
     } catch (error) {
@@ -37,13 +51,13 @@ function reachable(url: string, timeoutMs: number): Promise<string | undefined> 
 }
 
 /** An inspector sending to `url`, or undefined (with a logged warning) when none answers there. */
-export async function attachInspector(url: string, log: Logger): Promise<AttachedInspector | undefined> {
+export async function attachInspector(url: string, log: DiscoveryLogger): Promise<AttachedInspector | undefined> {
+  const { createWebSocketInspector } = await optionalPeer(() => import('@statelyai/inspect'), '--inspect');
   const problem = await reachable(url, 1000);
   if (problem) {
     log.warn({ url, problem }, `inspector at ${url} is not reachable (${problem}); running without it`);
     return undefined;
   }
-  const { createWebSocketInspector } = await import('@statelyai/inspect');
   const inspector = createWebSocketInspector({ url });
   return { inspect: (event) => inspector.inspect.next?.(event), stop: () => inspector.stop() };
 }

@@ -1,38 +1,99 @@
 /**
- * What the command prints. Membership changes and status lines go to stdout:
- * one JSON object per line with `--json` or when stdout is not a terminal,
- * a readable line otherwise. Diagnostics (the library's own log) go to stderr
- * at `--log-level`.
+ * What the command prints, split as serf splits it:
+ *
+ * - the agent's output (membership changes, status lines) on stdout, always:
+ *   one JSON object per line with `--json` or when stdout is not a terminal,
+ *   a readable line otherwise;
+ * - diagnostics (the library's own log) on stderr as pino logs, at
+ *   `--log-level`.
+ *
+ * pino is loaded on the first diagnostic that passes the level, and
+ * pino-pretty (an optional peer) only on a terminal; without it diagnostics
+ * are plain lines. A run that logs nothing loads neither.
  */
-import pino, { type Level, type Logger } from 'pino';
-import pretty from 'pino-pretty';
-import type { DiscoveryEvent, PeerMetadata } from '../discovery.js';
+import { createRequire } from 'node:module';
+import type { DiscoveryEvent, DiscoveryLogger, LogFn, PeerMetadata } from '../discovery.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+// pino's numbers for its levels.
+const LEVEL_VALUES: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
+/** Writes one line of the agent's output: fields as JSON, or `text` for a person. */
+export type Print = (fields: Record<string, unknown>, text: string) => void;
+
 export interface Output {
-  /** Membership changes and status lines. */
-  readonly out: Logger;
-  /** Diagnostics, at the chosen level. */
-  readonly log: Logger;
+  /** Membership changes and status lines, on stdout, whatever the log level. */
+  readonly print: Print;
+  /** Diagnostics on stderr, at the chosen level. */
+  readonly log: DiscoveryLogger;
   readonly json: boolean;
 }
 
-/** Builds the two loggers; pretty printing is synchronous so nothing is lost on exit. */
+const clock = (date: Date) => date.toISOString().slice(11, 23);
+
+/** The printer and the diagnostics logger for one run. */
 export function createOutput(options: { json: boolean; level: LogLevel }): Output {
   const json = options.json || !process.stdout.isTTY;
-  const base = { base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
-  const out = json
-    ? pino(base, pino.destination({ dest: 1, sync: true }))
-    : pino(base, pretty({ sync: true, destination: 1, ignore: 'pid,hostname', hideObject: true, translateTime: 'HH:MM:ss.l' }));
-  const log = json
-    ? pino({ ...base, level: options.level as Level }, pino.destination({ dest: 2, sync: true }))
-    : pino(
-        { ...base, level: options.level as Level },
-        pretty({ sync: true, destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
-      );
-  return { out, log, json };
+  const print: Print = json
+    ? (fields, text) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields, msg: text })}\n`)
+    : (_, text) => process.stdout.write(`[${clock(new Date())}] ${text}\n`);
+  return { print, log: diagnostics(options.level, json), json };
+}
+
+// pino and pino-pretty are CommonJS: `require` loads them synchronously at the first log line.
+const require = createRequire(import.meta.url);
+
+interface PinoLike extends DiscoveryLogger {
+  child(bindings: Record<string, unknown>): PinoLike;
+}
+
+function makePino(level: LogLevel, json: boolean): PinoLike {
+  const pino = require('pino') as typeof import('pino').default;
+  const options = { level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime };
+  if (json) return pino(options, pino.destination({ dest: 2, sync: true }));
+  let pretty: typeof import('pino-pretty') | undefined;
+  try {
+    pretty = require('pino-pretty') as typeof import('pino-pretty');
+  } catch {
+    // pino-pretty is optional: plain lines then.
+  }
+  if (pretty) return pino(options, pretty({ sync: true, destination: 2, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }));
+  return pino(options, { write: (record: string) => process.stderr.write(plainLine(record)) });
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** One pino record as `[time] LEVEL: message key=value ...`. */
+export function plainLine(record: string): string {
+  const { level, time, msg, ...rest } = JSON.parse(record) as { level: number; time: string; msg?: string } & Record<string, unknown>;
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return `[${String(time).slice(11, 23)}] ${LEVEL_NAMES[level] ?? level}: ${[msg ?? '', ...fields].join(' ').trim()}\n`;
+}
+
+/** A logger that checks the level itself and makes the pino logger behind it on first use. */
+function diagnostics(level: LogLevel, json: boolean): DiscoveryLogger {
+  const threshold = LEVEL_VALUES[level];
+  let root: PinoLike | undefined;
+  const lazy = (resolve: () => PinoLike): DiscoveryLogger => {
+    let real: PinoLike | undefined;
+    const method =
+      (name: 'debug' | 'info' | 'warn' | 'error'): LogFn =>
+      (data, message) => {
+        if (LEVEL_VALUES[name] < threshold) return;
+        real ??= resolve();
+        real[name](data, message);
+      };
+    return {
+      debug: method('debug'),
+      info: method('info'),
+      warn: method('warn'),
+      error: method('error'),
+      child: (bindings) => lazy(() => (real ?? resolve()).child(bindings)),
+    };
+  };
+  return lazy(() => (root ??= makePino(level, json)));
 }
 
 export const formatMeta = (metadata: PeerMetadata) =>
@@ -41,7 +102,7 @@ export const formatMeta = (metadata: PeerMetadata) =>
     .join(',');
 
 /** One line per membership change, with every field a person needs. */
-export function printEvent(out: Logger, event: DiscoveryEvent): void {
+export function printEvent(print: Print, event: DiscoveryEvent): void {
   const { peer } = event;
   const fields = {
     event: event.type,
@@ -55,5 +116,5 @@ export function printEvent(out: Logger, event: DiscoveryEvent): void {
   const why =
     event.type === 'PeerDown' ? (event.reason.type === 'Left' ? ' (left)' : ` (failed: ${event.reason.message})`) : '';
   const meta = formatMeta(peer.metadata);
-  out.info(fields, `${event.type} ${peer.id} ${peer.address ?? '-'}${meta ? ` ${meta}` : ''}${why}`);
+  print(fields, `${event.type} ${peer.id} ${peer.address ?? '-'}${meta ? ` ${meta}` : ''}${why}`);
 }

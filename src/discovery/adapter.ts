@@ -7,7 +7,6 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import pino, { type Logger } from 'pino';
 import { fromCallback, type AnyEventObject } from 'xstate';
 import { adapterMachine, type AdapterLogRecord, type AdapterMachineInput } from '../../machines/adapter.machine.js';
 import {
@@ -23,12 +22,14 @@ import {
 } from './behaviour.js';
 import { DEFAULT_MAX_PENDING } from './hub.js';
 import { attach, detach } from './registry.js';
+import { warningLogger } from './warnings.js';
 import {
   DiscoveryErrors,
   err,
   ok,
   type AdapterOptions,
   type DiscoveryError,
+  type DiscoveryLogger,
   type PeerMetadata,
   type Result,
   type RetryConfig,
@@ -180,18 +181,16 @@ export function resolveOptions(input: AdapterOptionsInput = {}): Result<AdapterO
       : DiscoveryErrors.invalidConfiguration('custom', options.custom, 'an object of string values')) ??
     (options.logger === undefined || (isRecord(options.logger) && typeof options.logger.child === 'function')
       ? undefined
-      : DiscoveryErrors.invalidConfiguration('logger', options.logger, 'a pino logger'));
+      : DiscoveryErrors.invalidConfiguration('logger', options.logger, 'a pino logger (or an object with its methods)'));
   if (problem) return err(problem);
   const metadata = validateMetadata(options.metadata);
   if (!metadata.ok) return metadata;
   return ok({ ...options, metadata: metadata.value, seedPeers: [...options.seedPeers] });
 }
 
-const silentLogger = pino({ level: 'silent' });
-
-/** The logger an adapter writes to: the user's, scoped to the adapter, or a silent one. */
-export function adapterLogger(options: AdapterOptions): Logger {
-  return (options.logger ?? silentLogger).child({ adapter: options.name, node: options.nodeId });
+/** The logger an adapter writes to: the user's, scoped to the adapter, or one that shows errors as warnings. */
+export function adapterLogger(options: AdapterOptions): DiscoveryLogger {
+  return (options.logger ?? warningLogger()).child({ adapter: options.name, node: options.nodeId });
 }
 
 /** Waits for `work`, but not past `signal`: a hung backend call must not hold up the commands after it. */
@@ -387,7 +386,7 @@ export function machineInput(options: AdapterOptions): AdapterMachineInput {
   };
 }
 
-function logRecord(logger: Logger, prefix: string, record: AdapterLogRecord): void {
+function logRecord(logger: DiscoveryLogger, prefix: string, record: AdapterLogRecord): void {
   switch (record.kind) {
     case 'sync.success':
       logger.debug({ event: `${prefix}.sync.success`, durationMs: record.durationMs, peers: record.peers }, 'Sync succeeded');

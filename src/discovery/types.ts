@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Logger } from 'pino';
 import type { AdapterActorRef } from '../../machines/adapter.machine.js';
 
 /** Metadata a peer publishes about itself: string keys to string values. */
@@ -103,8 +102,11 @@ export interface AdapterOptions {
   readonly onPeerUp: ((peer: PeerInfo) => void) | undefined;
   /** Free-form settings a custom adapter may read. */
   readonly custom: Readonly<Record<string, string>>;
-  /** A pino logger; default: silent. */
-  readonly logger: Logger | undefined;
+  /**
+   * Where diagnostics go: a pino logger, or anything with its methods.
+   * Default: errors only, as rate-limited process warnings on stderr.
+   */
+  readonly logger: DiscoveryLogger | undefined;
   /** How long a graceful stop may take before it is cut short, in ms. Default 5000. */
   readonly stopTimeoutMs: number;
 }
@@ -121,6 +123,21 @@ export interface AdapterOptions {
  * ```
  */
 export type DiscoveryActorRef = AdapterActorRef;
+
+/** One log method, as pino has it: an object of fields, then a message. */
+export type LogFn = (data: object, message?: string) => void;
+
+/**
+ * The logger the adapter writes to. A pino `Logger` is one; so is any object
+ * with these methods, which keeps pino itself out of a library user's start-up.
+ */
+export interface DiscoveryLogger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+  child(bindings: Record<string, unknown>): DiscoveryLogger;
+}
 
 /** A running adapter, as `startLink` returns it. */
 export interface AdapterHandle {
