@@ -22,7 +22,7 @@ import { readLines } from '../test/children.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'src', 'cli.js');
+const cli = join(root, 'dist', 'cli.js');
 const facade = pathToFileURL(join(root, 'dist', 'src', 'discovery.js')).href;
 const TRIALS = Number(process.argv[2] ?? 20);
 const IDLE_MS = 10_000;
@@ -107,19 +107,17 @@ async function main() {
   const nodeAlone: number[] = [];
   const facadeSpawn: number[] = [];
   const facadeImport: number[] = [];
+  const firstLine: number[] = [];
+  const seenByMember: number[] = [];
   const timedImport = `const t = performance.now(); await import(${JSON.stringify(facade)}); console.log(performance.now() - t);`;
+  const member = agent(['--name', 'member']);
+  const started = await member.line((l) => l.event === 'AgentStarted');
+  // One of each per trial, interleaved, so that load from elsewhere on the machine falls on all alike.
   for (let t = 0; t < TRIALS; t++) {
     nodeAlone.push((await timeToExit(['-e', '0'])).ms);
     const imported = await timeToExit(['--input-type=module', '-e', timedImport]);
     facadeSpawn.push(imported.ms);
     facadeImport.push(Number(imported.stdout.trim()));
-  }
-
-  const firstLine: number[] = [];
-  const seenByMember: number[] = [];
-  const member = agent(['--name', 'member']);
-  const started = await member.line((l) => l.event === 'AgentStarted');
-  for (let t = 0; t < TRIALS; t++) {
     const name = `newcomer-${t}`;
     const b = agent(['--name', name, '--join', String(started.line.address)]);
     const [first, seen] = await Promise.all([b.line(() => true), member.line((l) => l.event === 'PeerUp' && l.peer === name)]);
@@ -144,7 +142,7 @@ async function main() {
       seenMs: round(median(seenByMember) - nodeMedian),
     },
     [`idle RSS after ${IDLE_MS / 1000} s`]: rss,
-    note: 'loopback, local profile; the runs of each figure one after another, the idle processes side by side',
+    note: 'loopback, local profile; one run of each timing per trial, interleaved; the idle processes side by side',
   };
   const file = writeResults('cli-startup', 'npm run build && node --import tsx bench/cli-startup.ts', figures);
   console.log(JSON.stringify(figures, null, 2));

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { readLines } from './children.js';
 
-export const cliPath = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+export const cliPath = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
 export interface CliProcess {
   readonly child: ChildProcess;
