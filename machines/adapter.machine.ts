@@ -62,6 +62,8 @@ export interface AdapterContext {
 export type AdapterCommand =
   | { readonly type: 'stop' }
   | { readonly type: 'setMetadata'; readonly metadata: PeerMetadata }
+  /** Contact more members (`host:port`) and join through them. */
+  | { readonly type: 'join'; readonly seeds: readonly string[] }
   /** Sync now instead of waiting for the interval. */
   | { readonly type: 'sync' };
 
@@ -315,6 +317,9 @@ export const adapterMachine = base.createMachine({
         sendTo('backend', ({ event }) => ({ type: 'backend.setMetadata', metadata: event.metadata }) satisfies BackendCommand),
       ],
     },
+    join: {
+      actions: sendTo('backend', ({ event }) => ({ type: 'backend.join', seeds: event.seeds }) satisfies BackendCommand),
+    },
     stop: { target: '.stopping' },
     sync: { actions: startSync },
     'sync.tick': { actions: startSync },
@@ -369,6 +374,7 @@ export const adapterMachine = base.createMachine({
         // Leaving: results of syncs still in flight no longer matter; a second stop is a no-op.
         stop: ignore,
         setMetadata: ignore,
+        join: ignore,
         sync: ignore,
         'sync.tick': ignore,
         'sync.timeout': ignore,

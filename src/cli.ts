@@ -6,17 +6,23 @@
  *   distribute members  print the member table of a running cluster
  *   distribute inspect-server  run the local relay for the Stately inspector
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { runAgent } from './cli/agent.js';
+import { timingsOf } from './cli/agent-control.js';
 import { generateNodeId } from './discovery/adapter.js';
 import { generateKey } from './discovery/gossip/crypto.js';
 import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
-import { formatAddress, parseAddress, parseMeta } from './cli/args.js';
+import { formatAddress, parseAddress, parseFlags, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { CliError, usage } from './cli/errors.js';
 import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
-import { filterRows, formatTable, MEMBER_STATUSES, type MemberStatus } from './cli/members.js';
+import { filterRows, formatTable, MEMBER_STATUSES } from './cli/members.js';
+import { HELP as INFO_HELP } from './cli/info.js';
+import { HELP as JOIN_HELP } from './cli/join.js';
+import { HELP as LEAVE_HELP } from './cli/leave.js';
+import { HELP as TAGS_HELP } from './cli/tags.js';
+import { version } from './cli/version.js';
 import { observeMembers } from './cli/observer.js';
 import { createOutput, LOG_LEVELS, type LogLevel } from './cli/output.js';
 
@@ -25,7 +31,13 @@ const HELP = `Usage: distribute <command> [options]
 Commands:
   agent            Start a discovery agent; print membership changes as they happen
   members          Print the member table of a running cluster
+  info             Show the running agent: self, health, metrics, timings
+  join             Make the running agent join more members
+  tags             Change the running agent's metadata
+  leave            Make the running agent leave gracefully and exit
+  keygen           Print a new random key for --key
   inspect-server   Run the local relay that the Stately inspector UI connects to
+  version          Print the version (also --version)
 
 distribute agent [options]
   --name NAME            this node's name (default: <hostname>-<pid>-<random>)
@@ -58,9 +70,13 @@ distribute members [options]
                          repeatable
   --key, --label         as for agent, when joining a sealed cluster
   --dns-server IP:PORT   as for agent, for DNS seeds in --join
-  --status STATUS        only members in this state: ${MEMBER_STATUSES.join(' | ')}
-  --meta KEY=VALUE       only members with this metadata; repeatable
+  --name REGEXP          only members whose name matches
+  --status REGEXP        only members whose state matches: ${MEMBER_STATUSES.join(' | ')}
+  --meta KEY=REGEXP      only members whose metadata KEY matches; repeatable
   --json                 print JSON
+  (each REGEXP must match the whole value, as serf's filters do)
+
+${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${LEAVE_HELP}  Each of these talks to the agent at --control (default 127.0.0.1:${DEFAULT_CONTROL_PORT}).
 
 distribute inspect-server [--port PORT]   (default 8080)
 distribute keygen                         print a new random key for --key
@@ -89,6 +105,7 @@ const agentFlags = {
 } as const satisfies ParseArgsConfig['options'];
 
 const membersFlags = {
+  name: { type: 'string' },
   key: { type: 'string', multiple: true },
   'dns-server': { type: 'string', multiple: true },
   label: { type: 'string' },
@@ -101,13 +118,7 @@ const membersFlags = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw usage((error as Error).message.replace(/\. To specify .*$/s, ''));
-  }
-}
+const parse = parseFlags;
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -171,6 +182,7 @@ async function agent(args: string[]): Promise<number> {
     joinTimeoutMs: values['join-timeout'] === '0' ? 0 : positiveInt('--join-timeout', values['join-timeout'], 5000),
     inspect,
     output,
+    timings: timingsOf(kind, profile),
   });
 }
 
@@ -181,8 +193,11 @@ async function members(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const status = values.status === undefined ? undefined : oneOf<MemberStatus>('--status', values.status, MEMBER_STATUSES, 'alive');
-  const meta = parseMeta('--meta', values.meta ?? []);
+  const filter = {
+    name: pattern('--name', values.name),
+    status: pattern('--status', values.status),
+    meta: Object.fromEntries(Object.entries(parseMeta('--meta', values.meta ?? [])).map(([k, v]) => [k, pattern(`--meta ${k}`, v)!])),
+  };
   const seeds = (values.join ?? []).map(parseSeed);
   const dnsServers = parseDnsServers(values['dns-server']);
   if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
@@ -193,7 +208,7 @@ async function members(args: string[]): Promise<number> {
           ...(dnsServers ? { dnsServers } : {}),
         })
       : await fetchMembers(parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'), 3000);
-  const shown = filterRows(rows, status, meta);
+  const shown = filterRows(rows, filter);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
   return 0;
 }
@@ -262,8 +277,28 @@ function sealing(keys: string[] | undefined, label: string | undefined): { secre
   return { ...(given.length > 0 ? { secretKeys: given } : {}), ...(label !== undefined ? { label } : {}) };
 }
 
+/** A whole-value regular expression from a filter flag; a bad one is a usage error naming it. */
+function pattern(flag: string, value: string | undefined): RegExp | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return new RegExp(`^(?:${value})$`);
+  } catch (error) {
+    throw usage(`${flag} expects a regular expression, got ${JSON.stringify(value)}: ${(error as SyntaxError).message}`);
+  }
+}
+
+/** Verbs that talk to a running agent, one module each, loaded when called. */
+const agentVerbs: Record<string, () => Promise<{ run(args: string[]): Promise<number> }>> = {
+  info: () => import('./cli/info.js'),
+  join: () => import('./cli/join.js'),
+  tags: () => import('./cli/tags.js'),
+  leave: () => import('./cli/leave.js'),
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const verb = command !== undefined ? agentVerbs[command] : undefined;
+  if (verb) return (await verb()).run(rest);
   switch (command) {
     case 'agent':
       return agent(rest);
@@ -273,6 +308,11 @@ async function main(argv: string[]): Promise<number> {
       return inspectServer(rest);
     case 'keygen':
       process.stdout.write(`${generateKey()}\n`);
+      return 0;
+    case 'version':
+    case '--version':
+    case '-v':
+      process.stdout.write(`${version()}\n`);
       return 0;
     case undefined:
     case 'help':

@@ -158,6 +158,7 @@ export interface Discovery {
   metrics(): Result<DiscoveryMetrics>;
   self(): Result<PeerInfo>;
   setMetadata(metadata: PeerMetadata): Result<void>;
+  join(seeds: readonly string[]): Result<void>;
 }
 
 /** Live events as an async iterator; `close()` (or `break`) ends it. */
@@ -347,7 +348,17 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     return ok(undefined);
   };
 
-  return { name, stop, subscribe, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata };
+  const join = (seeds: readonly string[]): Result<void> => {
+    if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every((s) => typeof s === 'string' && s.length > 0)) {
+      return err(DiscoveryErrors.invalidConfiguration('seeds', seeds, 'a non-empty array of host:port strings'));
+    }
+    const running = findRunning(target);
+    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
+    running.actor.send({ type: 'join', seeds: [...seeds] });
+    return ok(undefined);
+  };
+
+  return { name, stop, subscribe, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join };
 }
 
 const defaultDiscovery = bind();
@@ -493,5 +504,17 @@ export const self = (): Result<PeerInfo> => defaultDiscovery.self();
 
 /** Publishes new metadata for this node; the others receive `PeerUpdate`. */
 export const setMetadata = (metadata: PeerMetadata): Result<void> => defaultDiscovery.setMetadata(metadata);
+
+/**
+ * Contacts more members (`host:port`) and joins the cluster through them, as
+ * a running node; new peers arrive as `PeerUp`. Adapters with a fixed list
+ * (static, memory) ignore it.
+ *
+ * @example
+ * ```ts
+ * discovery.join(['10.0.0.7:7946']);
+ * ```
+ */
+export const join = (seeds: readonly string[]): Result<void> => defaultDiscovery.join(seeds);
 
 export type { DiscoveryError };

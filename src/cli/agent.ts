@@ -6,6 +6,7 @@
 import * as discovery from '../discovery.js';
 import type { Adapter, DiscoveryEvent } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
+import { agentControl } from './agent-control.js';
 import { startControl, type ControlServer } from './control.js';
 import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
@@ -23,19 +24,25 @@ export interface AgentOptions {
   readonly joinTimeoutMs: number;
   readonly inspect: string | undefined;
   readonly output: Output;
+  /** The timings in force, for `distribute info`. */
+  readonly timings: Readonly<Record<string, number>>;
 }
+
+/** What ends the agent: a signal, or `distribute leave` through the control endpoint. */
+type LeaveCause = NodeJS.Signals | 'control';
 
 /** Runs until a signal; resolves with the exit code. */
 export async function runAgent(options: AgentOptions): Promise<number> {
   const { print, log } = options.output;
   const startedAt = performance.now();
   // Signals are handled from the first moment: one that arrives while starting stops the agent once it runs.
-  let signalled: NodeJS.Signals | undefined;
-  let onSignal = (signal: NodeJS.Signals) => {
+  let signalled: LeaveCause | undefined;
+  let onSignal = (signal: LeaveCause) => {
+    if (signalled && signal === 'control') return;
     if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
     signalled = signal;
   };
-  const dispatch = (signal: NodeJS.Signals) => onSignal(signal);
+  const dispatch = (signal: LeaveCause) => onSignal(signal);
   process.on('SIGINT', dispatch);
   process.on('SIGTERM', dispatch);
   const inspector: AttachedInspector | undefined = options.inspect ? await attachInspector(options.inspect, log) : undefined;
@@ -66,14 +73,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   try {
     control = await startControl(
       options.control,
-      {
-        members: () => {
-          const peers = discovery.snapshot();
-          const me = discovery.self();
-          return table.rows(me.ok ? me.value : self, peers.ok ? peers.value : []);
-        },
-        health: () => discovery.health(),
-      },
+      agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, () => dispatch('control')),
       options.controlIsDefault,
     );
   } catch (error) {
@@ -131,8 +131,11 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
 
   return new Promise<number>((resolve) => {
-    const leave = (signal: NodeJS.Signals) => {
-      print({ event: 'Leaving', signal }, `received ${signal}, leaving the cluster`);
+    const leave = (cause: LeaveCause) => {
+      print(
+        { event: 'Leaving', ...(cause === 'control' ? { requested: 'control' } : { signal: cause }) },
+        cause === 'control' ? 'asked to leave through the control endpoint, leaving the cluster' : `received ${cause}, leaving the cluster`,
+      );
       void shutdown(0).then((code) => {
         process.off('SIGINT', dispatch);
         process.off('SIGTERM', dispatch);
@@ -141,7 +144,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       });
     };
     onSignal = (signal) => {
-      // A second signal: do not wait for the graceful leave.
+      // A second signal: do not wait for the graceful leave (a second leave request changes nothing).
+      if (signalled && signal === 'control') return;
       if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
       signalled = signal;
       leave(signal);

@@ -1,5 +1,6 @@
 /** Parsing of the values flags carry: `host:port`, `key=value`. */
 import { formatAddress as joinHostPort, parseAddress as parseHostPort, type Endpoint } from '../discovery/address.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
 
 export type HostPort = Endpoint;
@@ -33,3 +34,22 @@ export function parseMeta(flag: string, pairs: readonly string[]): Record<string
 }
 
 export const formatAddress = (address: HostPort) => joinHostPort(address.host, address.port);
+
+/** Strict flag parsing; a bad flag is a usage error naming it. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw usage((error as Error).message.replace(/\. To specify .*$/s, ''));
+  }
+}
+
+/** The flags every verb that talks to a running agent takes. */
+export const controlFlags = {
+  control: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];

@@ -1,15 +1,24 @@
 /**
- * The agent's control endpoint: a small HTTP server on loopback that
- * `distribute members` reads. `GET /v1/members` gives the member table,
- * `GET /v1/health` the adapter's health.
+ * The agent's control endpoint: a small HTTP server on loopback that the
+ * operator verbs talk to.
+ *
+ *   GET  /v1/members   the member table          (distribute members)
+ *   GET  /v1/health    the adapter's health
+ *   GET  /v1/info      self, health, metrics, timings in force   (distribute info)
+ *   POST /v1/join      {"addresses": [...]}: join through more members   (distribute join)
+ *   PUT  /v1/tags      {"set": {...}, "delete": [...]}: new metadata     (distribute tags)
+ *   POST /v1/leave     leave gracefully and exit                  (distribute leave)
+ *
+ * Errors come back as `{"error": "..."}`: 400 for a bad value, 504 when the
+ * cluster did not answer in time.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { HealthStatus } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
-import { failure } from './errors.js';
+import { failure, usage } from './errors.js';
 import type { MemberRow } from './members.js';
 
-/** The port `distribute agent` and `distribute members` use by default. */
+/** The port `distribute agent` and the verbs use by default. */
 export const DEFAULT_CONTROL_PORT = 7373;
 
 export interface ControlServer {
@@ -17,9 +26,24 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
+/** A request the agent refuses: answered with `status` and `message`. */
+export class ControlRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface ControlSource {
   members(): MemberRow[];
   health(): HealthStatus;
+  info(): unknown;
+  join(addresses: string[]): Promise<unknown>;
+  tags(set: Record<string, string>, remove: string[]): unknown;
+  /** Called after the answer has gone out. */
+  leave(): void;
 }
 
 function listen(server: Server, address: HostPort): Promise<HostPort> {
@@ -33,6 +57,53 @@ function listen(server: Server, address: HostPort): Promise<HostPort> {
   });
 }
 
+const MAX_BODY_BYTES = 64 * 1024;
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let body = '';
+  for await (const chunk of req) {
+    body += String(chunk);
+    if (body.length > MAX_BODY_BYTES) throw new ControlRefusal(413, `request body over ${MAX_BODY_BYTES} bytes`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(body || '{}');
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+  } catch {
+    // answered below
+  }
+  throw new ControlRefusal(400, 'the request body must be a JSON object');
+}
+
+const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+const isStringRecord = (value: unknown): value is Record<string, string> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+
+async function route(req: IncomingMessage, source: ControlSource): Promise<{ status: number; body: unknown; after?: () => void }> {
+  const at = `${req.method} ${req.url}`;
+  switch (at) {
+    case 'GET /v1/members':
+      return { status: 200, body: source.members() };
+    case 'GET /v1/health':
+      return { status: 200, body: source.health() };
+    case 'GET /v1/info':
+      return { status: 200, body: source.info() };
+    case 'POST /v1/join': {
+      const { addresses } = await readJson(req);
+      if (!isStrings(addresses) || addresses.length === 0) throw new ControlRefusal(400, 'addresses must be a non-empty array of host:port');
+      return { status: 200, body: await source.join(addresses) };
+    }
+    case 'PUT /v1/tags': {
+      const { set = {}, delete: remove = [] } = await readJson(req);
+      if (!isStringRecord(set) || !isStrings(remove)) throw new ControlRefusal(400, 'set must map names to strings and delete list names');
+      return { status: 200, body: source.tags(set, remove) };
+    }
+    case 'POST /v1/leave':
+      return { status: 202, body: { leaving: true }, after: () => source.leave() };
+    default:
+      return { status: 404, body: { error: `No such endpoint: ${at}` } };
+  }
+}
+
 /**
  * Serves the control endpoint. When `fallback` is set and the port is taken,
  * a free port is used instead (the default port, not one the user asked for).
@@ -43,10 +114,13 @@ export async function startControl(address: HostPort, source: ControlSource, fal
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method !== 'GET') return send(405, { error: 'Only GET is served' });
-    if (req.url === '/v1/members') return send(200, source.members());
-    if (req.url === '/v1/health') return send(200, source.health());
-    return send(404, { error: `No such endpoint: ${req.url}` });
+    route(req, source).then(
+      ({ status, body, after }) => {
+        send(status, body);
+        if (after) res.once('finish', after);
+      },
+      (error: unknown) => send(error instanceof ControlRefusal ? error.status : 500, { error: (error as Error).message }),
+    );
   });
   let bound: HostPort;
   try {
@@ -69,17 +143,43 @@ export async function startControl(address: HostPort, source: ControlSource, fal
   };
 }
 
-/** Reads the member table from an agent's control endpoint. */
-export async function fetchMembers(address: HostPort, timeoutMs: number): Promise<MemberRow[]> {
-  const url = `http://${formatAddress(address)}/v1/members`;
+/** Why a control request found no agent, in a few words. */
+function unreachable(error: unknown, timeoutMs: number): string {
+  const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+  return cause === 'ECONNREFUSED' ? 'connection refused' : cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(cause);
+}
+
+/**
+ * One request to an agent's control endpoint; its JSON answer. No agent is a
+ * failure (exit 1) saying what to do; a refused value is a usage error (exit 2).
+ */
+export async function callControl<T>(address: HostPort, method: string, path: string, body?: unknown, timeoutMs = 3000): Promise<T> {
+  const where = formatAddress(address);
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(`http://${where}${path}`, {
+      method,
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-    const why = cause === 'ECONNREFUSED' ? 'connection refused' : cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : cause;
-    throw failure(`no agent at ${formatAddress(address)} (${why}); start one with 'distribute agent', or use --join host:port`);
+    throw failure(`no agent at ${where} (${unreachable(error, timeoutMs)}); start one with 'distribute agent', or pass --control host:port`);
   }
-  if (!response.ok) throw failure(`agent at ${formatAddress(address)} answered ${response.status}`);
-  return (await response.json()) as MemberRow[];
+  const answer = (await response.json().catch(() => undefined)) as { error?: string } | undefined;
+  if (response.status === 400) throw usage(answer?.error ?? `agent at ${where} refused the request`);
+  if (!response.ok) throw failure(answer?.error ?? `agent at ${where} answered ${response.status}`);
+  return answer as T;
+}
+
+/** Reads the member table from an agent's control endpoint. */
+export async function fetchMembers(address: HostPort, timeoutMs: number): Promise<MemberRow[]> {
+  try {
+    return await callControl<MemberRow[]>(address, 'GET', '/v1/members', undefined, timeoutMs);
+  } catch (error) {
+    // members can also join as an observer: say so.
+    if (error instanceof Error && error.message.startsWith('no agent at ')) {
+      throw failure(error.message.replace("or pass --control host:port", 'or use --join host:port'));
+    }
+    throw error;
+  }
 }

@@ -51,10 +51,20 @@ function row(peer: PeerInfo, status: MemberStatus): MemberRow {
   return { name: peer.id, address: peer.address ?? null, status, metadata: peer.metadata };
 }
 
-/** Keeps rows of the given status and carrying every given metadata pair. */
-export function filterRows(rows: readonly MemberRow[], status: MemberStatus | undefined, meta: Record<string, string>): MemberRow[] {
+/** What `members` shows: names, states and metadata values matching these (absent: any). */
+export interface RowFilter {
+  readonly name?: RegExp | undefined;
+  readonly status?: RegExp | undefined;
+  readonly meta?: Readonly<Record<string, RegExp>>;
+}
+
+/** Keeps rows whose name, status and every given metadata value match. */
+export function filterRows(rows: readonly MemberRow[], filter: RowFilter): MemberRow[] {
   return rows.filter(
-    (r) => (status === undefined || r.status === status) && Object.entries(meta).every(([k, v]) => r.metadata[k] === v),
+    (r) =>
+      (filter.name === undefined || filter.name.test(r.name)) &&
+      (filter.status === undefined || filter.status.test(r.status)) &&
+      Object.entries(filter.meta ?? {}).every(([k, v]) => r.metadata[k] !== undefined && v.test(r.metadata[k]!)),
   );
 }
 

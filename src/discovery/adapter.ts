@@ -351,6 +351,14 @@ export function defineAdapter(kind: string, start: (context: BackendContext) => 
         case 'backend.setMetadata':
           enqueue((current) => setMetadata(current, command.metadata));
           break;
+        case 'backend.join':
+          enqueue(async (current) => {
+            if (ended) return;
+            await Promise.resolve()
+              .then(() => current.join?.(command.seeds))
+              .catch((error: unknown) => log.error({ err: error }, 'Backend failed to join'));
+          });
+          break;
         case 'backend.leave':
           leaving = true;
           // A sync in flight no longer matters; do not make the leave wait for it.

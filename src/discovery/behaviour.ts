@@ -23,6 +23,8 @@ export type BackendCommand =
   | { readonly type: 'backend.sync'; readonly seq: number }
   /** Publish new metadata for this node. */
   | { readonly type: 'backend.setMetadata'; readonly metadata: PeerMetadata }
+  /** Contact more members (`host:port`) and join through them. */
+  | { readonly type: 'backend.join'; readonly seeds: readonly string[] }
   /** Leave the cluster gracefully, release everything, then answer `backend.left`. */
   | { readonly type: 'backend.leave' };
 
@@ -124,6 +126,8 @@ export interface BackendSession {
   /** One sync; reject (or throw) to report failure. `signal` aborts when the sync is abandoned. */
   sync(signal: AbortSignal): Promise<SyncResult>;
   setMetadata?(metadata: PeerMetadata): void | Promise<void>;
+  /** Contact more members and join through them, while running (gossip does; list-based backends need not). */
+  join?(seeds: readonly string[]): void | Promise<void>;
   /** Tell the others we are leaving; called once, before `close`. */
   leave?(signal: AbortSignal): Promise<void>;
   /** Release every resource. Called exactly once, also after a crash. */

@@ -350,6 +350,9 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     setMetadata(metadata: Record<string, string>) {
       step({ type: 'setMeta', meta: metadata });
     },
+    join(seeds: readonly string[]) {
+      step({ type: 'join', seeds: [...seeds] });
+    },
     leave,
     close,
     counters: () => {

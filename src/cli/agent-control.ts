@@ -1,0 +1,75 @@
+/** What a running agent answers on its control endpoint, through the facade. */
+import * as discovery from '../discovery.js';
+import { defaultOptions, type PeerInfo } from '../discovery.js';
+import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/config.js';
+import { ControlRefusal, type ControlSource } from './control.js';
+import type { MemberTable } from './members.js';
+
+/** How long `join` waits for one of the given members to answer. */
+const JOIN_WAIT_MS = 5000;
+
+export interface AgentFacts {
+  readonly self: PeerInfo;
+  readonly adapter: string;
+  readonly startedAt: Date;
+  /** The timings in force, by name, in ms. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/** The adapter's sync timings and, for gossip, the protocol's, as `distribute info` shows them. */
+export function timingsOf(kind: string, profile: GossipProfile): Record<string, number> {
+  const { syncIntervalMs, syncTimeoutMs, stopTimeoutMs } = defaultOptions();
+  const base = { syncIntervalMs, syncTimeoutMs, stopTimeoutMs };
+  if (kind !== 'gossip') return base;
+  const numbers = Object.entries(resolveGossipConfig({}, profile)).filter((entry): entry is [string, number] => typeof entry[1] === 'number');
+  return { ...base, ...Object.fromEntries(numbers) };
+}
+
+const peerAt = (addresses: readonly string[]) => {
+  const peers = discovery.snapshot();
+  return peers.ok ? peers.value.filter((p) => p.address !== undefined && addresses.includes(p.address)) : [];
+};
+
+export function agentControl(table: MemberTable, facts: AgentFacts, leave: () => void): ControlSource {
+  return {
+    members: () => {
+      const peers = discovery.snapshot();
+      const me = discovery.self();
+      return table.rows(me.ok ? me.value : facts.self, peers.ok ? peers.value : []);
+    },
+    health: () => discovery.health(),
+    info: () => {
+      const me = discovery.self();
+      const health = discovery.healthInfo();
+      const metrics = discovery.metrics();
+      return {
+        self: me.ok ? me.value : facts.self,
+        adapter: facts.adapter,
+        startedAt: facts.startedAt.toISOString(),
+        health: health.ok ? health.value : { status: discovery.health() },
+        metrics: metrics.ok ? metrics.value : null,
+        timings: facts.timings,
+      };
+    },
+    join: async (addresses) => {
+      const asked = discovery.join(addresses);
+      if (!asked.ok) throw new ControlRefusal(400, asked.error.message);
+      const deadline = Date.now() + JOIN_WAIT_MS;
+      while (peerAt(addresses).length === 0) {
+        if (Date.now() > deadline) throw new ControlRefusal(504, `cannot reach any of ${addresses.join(', ')} within ${JOIN_WAIT_MS} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return { joined: peerAt(addresses).map((p) => p.id) };
+    },
+    tags: (set, remove) => {
+      const me = discovery.self();
+      const current = me.ok ? me.value.metadata : facts.self.metadata;
+      const next = Object.fromEntries(Object.entries(current).filter(([key]) => !remove.includes(key)));
+      const changed = discovery.setMetadata({ ...next, ...set });
+      if (!changed.ok) throw new ControlRefusal(400, changed.error.message);
+      const after = discovery.self();
+      return after.ok ? after.value.metadata : { ...next, ...set };
+    },
+    leave,
+  };
+}

@@ -1,0 +1,29 @@
+/** `distribute info`: the running agent's self, health, metrics and timings in force. */
+import { controlAddress, helped } from './agent-verb.js';
+import { controlFlags, parseFlags } from './args.js';
+import { callControl } from './control.js';
+import { usage } from './errors.js';
+
+export const HELP = `distribute info [--control HOST:PORT] [--json]
+  Show the running agent: this node, its health, its metrics and the timings in force.
+`;
+
+/** Nested objects as indented `key: value` lines, as serf's info prints them. */
+function outline(value: object, indent = ''): string {
+  return Object.entries(value)
+    .map(([key, v]) =>
+      typeof v === 'object' && v !== null && Object.keys(v).length > 0
+        ? `${indent}${key}:\n${outline(v, `${indent}  `)}`
+        : `${indent}${key}: ${typeof v === 'object' && v !== null ? '-' : String(v)}\n`,
+    )
+    .join('');
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, controlFlags);
+  if (helped(values, HELP)) return 0;
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const info = await callControl<Record<string, unknown>>(controlAddress(values.control), 'GET', '/v1/info');
+  process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : outline(info));
+  return 0;
+}

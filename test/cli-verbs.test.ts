@@ -1,0 +1,130 @@
+/** The operator verbs (info, join, tags, leave, members filters, version), each a child process against running agents. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './children.js';
+import { killAll, runCli, startCli } from './cli-support.js';
+
+afterEach(killAll);
+
+const agentArgs = (name: string, port: number, ...more: string[]) => [
+  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
+];
+
+const oneLine = (stderr: string) => expect(stderr.trim().split('\n')).toHaveLength(1);
+
+describe('verbs against a running agent', () => {
+  it('join, tags, info, members filters and leave do what they say, as the other member sees it', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = startCli(agentArgs('alpha', portA, '--meta', 'role=web'));
+    const b = startCli(agentArgs('beta', portB, '--meta', 'role=db'));
+    const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    await b.waitFor((l) => l.event === 'AgentStarted');
+
+    const joined = await runCli(['join', '--control', control, `127.0.0.1:${portB}`]);
+    expect(joined.stderr).toBe('');
+    expect(joined.code).toBe(0);
+    expect(joined.stdout).toContain('beta');
+    await b.waitFor((l) => l.event === 'PeerUp' && l.peer === 'alpha', 5000, 'beta: PeerUp alpha');
+
+    const tagged = await runCli(['tags', '--control', control, '--set', 'zone=b', '--delete', 'role', '--json']);
+    expect(tagged.code).toBe(0);
+    expect(JSON.parse(tagged.stdout)).toEqual({ zone: 'b' });
+    await b.waitFor((l) => l.event === 'PeerUpdate' && l.peer === 'alpha', 5000, 'beta: PeerUpdate alpha');
+    expect(b.lines.filter((l) => typeof l === 'object' && l.event === 'PeerUpdate').at(-1)).toMatchObject({ metadata: { zone: 'b' } });
+
+    const info = await runCli(['info', '--control', control, '--json']);
+    expect(info.code).toBe(0);
+    const facts = JSON.parse(info.stdout) as Record<string, any>;
+    expect(facts.self).toMatchObject({ id: 'alpha', address: `127.0.0.1:${portA}`, metadata: { zone: 'b' } });
+    expect(facts.adapter).toBe('gossip');
+    expect(facts.health.status.type).toMatch(/Up|Degraded/);
+    expect(facts.metrics.knownPeers).toBe(1);
+    expect(facts.timings).toMatchObject({ syncIntervalMs: 5000 });
+    expect(typeof facts.timings.probeIntervalMs).toBe('number');
+    const readable = await runCli(['info', '--control', control]);
+    expect(readable.stdout).toMatch(/^self:\n {2}id: alpha$/m);
+
+    const rows = async (...filters: string[]) => {
+      const listed = await runCli(['members', '--control', control, '--json', ...filters]);
+      expect(listed.code).toBe(0);
+      return (JSON.parse(listed.stdout) as { name: string }[]).map((r) => r.name).sort();
+    };
+    expect(await rows('--name', 'al.*')).toEqual(['alpha']);
+    expect(await rows('--name', 'al')).toEqual([]); // whole-value match, as serf
+    expect(await rows('--status', 'alive|left')).toEqual(['alpha', 'beta']);
+    expect(await rows('--meta', 'role=d.')).toEqual(['beta']);
+    expect(await rows('--meta', 'zone=a|b', '--name', 'alpha|beta')).toEqual(['alpha']);
+
+    const left = await runCli(['leave', '--control', control]);
+    expect(left.code).toBe(0);
+    expect((await a.exited).code).toBe(0);
+    const down = await b.waitFor((l) => l.event === 'PeerDown' && l.peer === 'alpha', 5000, 'beta: PeerDown alpha');
+    expect(down.reason).toBe('left');
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code).toBe(0);
+  });
+
+  it('join to a member nobody answers at exits 1 naming it', async () => {
+    const a = startCli(agentArgs('gamma', await freePort()));
+    const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    const dead = await freePort();
+    const result = await runCli(['join', '--control', control, `127.0.0.1:${dead}`]);
+    expect(result.code).toBe(1);
+    oneLine(result.stderr);
+    expect(result.stderr).toContain(`cannot reach any of 127.0.0.1:${dead}`);
+  });
+
+  it('metadata the agent refuses is a usage error (2) in one line', async () => {
+    const a = startCli(agentArgs('delta', await freePort()));
+    const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    const result = await runCli(['tags', '--control', control, '--set', `big=${'x'.repeat(600)}`]);
+    expect(result.code).toBe(2);
+    oneLine(result.stderr);
+    expect(result.stderr).toContain('metadata');
+  });
+});
+
+describe('verb errors', () => {
+  it('each verb with no agent listening exits 1 in one line', async () => {
+    const dead = `127.0.0.1:${await freePort()}`;
+    for (const args of [['info'], ['join', '127.0.0.1:1'], ['tags', '--set', 'a=b'], ['leave']]) {
+      const result = await runCli([...args, '--control', dead]);
+      expect(result.code, args[0]).toBe(1);
+      oneLine(result.stderr);
+      expect(result.stderr).toContain(`no agent at ${dead} (connection refused)`);
+    }
+  });
+
+  it('bad values exit 2 in one line naming them', async () => {
+    const cases: [string[], string][] = [
+      [['join'], 'join expects at least one member address'],
+      [['join', 'host:notaport'], 'join expects host:port'],
+      [['tags'], 'tags expects --set KEY=VALUE or --delete KEY'],
+      [['tags', '--set', 'novalue'], '--set expects key=value'],
+      [['info', 'extra'], 'unexpected argument "extra"'],
+      [['leave', '--bogus'], "'--bogus'"],
+      [['members', '--name', '('], '--name expects a regular expression'],
+      [['members', '--meta', 'role=[', '--control', '127.0.0.1:1'], '--meta role expects a regular expression'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      oneLine(result.stderr);
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  it('--version prints the package version; help lists every verb and keygen', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', 'version']) {
+      const result = await runCli([flag]);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe(version);
+    }
+    const help = await runCli(['help']);
+    for (const verb of ['agent', 'members', 'info', 'join', 'tags', 'leave', 'keygen', 'inspect-server', '--version']) {
+      expect(help.stdout).toContain(verb);
+    }
+  });
+});
