@@ -5,13 +5,9 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { freePort, until } from './children.js';
-import { killAll, startCli } from './cli-support.js';
+import { agentArgs, killAll, startCli } from './cli-support.js';
 
 afterEach(killAll);
-
-const agentArgs = (name: string, port: number, ...more: string[]) => [
-  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
-];
 
 describe('output and logs', () => {
   it('membership lines reach stdout at --log-level error or silent, and are not log records', async () => {

@@ -88,3 +88,8 @@ export function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: numb
     };
   });
 }
+
+/** `agent` on loopback with the `local` profile and a free control port, named and bound to `port`. */
+export const agentArgs = (name: string, port: number, ...more: string[]) => [
+  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
+];

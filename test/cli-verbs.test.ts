@@ -3,13 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './children.js';
-import { killAll, runCli, startCli } from './cli-support.js';
+import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
 
 afterEach(killAll);
-
-const agentArgs = (name: string, port: number, ...more: string[]) => [
-  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
-];
 
 const oneLine = (stderr: string) => expect(stderr.trim().split('\n')).toHaveLength(1);
 

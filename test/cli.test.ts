@@ -4,13 +4,9 @@ import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
 import { freePort } from './children.js';
-import { killAll, runCli, startCli } from './cli-support.js';
+import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
 
 afterEach(killAll);
-
-const agentArgs = (name: string, port: number, ...more: string[]) => [
-  'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
-];
 
 describe('distribute agent and members', () => {
   it('two agents join, list each other, and one leaving is seen as a leave', async () => {
