@@ -31,7 +31,7 @@ import {
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/behaviour.js';
 import { DEFAULT_MAX_PENDING, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
-import { isNameTaken, lookupRegistration, release, type Registration } from './discovery/registry.js';
+import { isNameTaken, lookupRegistration, nameTakenMessage, release, type Registration } from './discovery/registry.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
   DiscoveryErrors,
@@ -85,6 +85,12 @@ export type { DnsRecordType } from './discovery/dns.js';
 export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
 export { generateKey } from './discovery/gossip/crypto.js';
 
+/** Options of `startLink`: `signal` cancels a start still in progress. */
+export type StartOptions = DiscoveryOptions & {
+  /** Aborting it before the adapter runs stops it and resolves `StartFailed`. */
+  readonly signal?: AbortSignal;
+};
+
 /** Which adapter a bound facade talks to. */
 export interface DiscoveryTarget {
   /** Registered name. Default `defaultAdapterName`. */
@@ -126,15 +132,24 @@ function statusOf(actor: DiscoveryActorRef): HealthStatus {
   return { type: 'Down', reason: context.reason };
 }
 
-function waitUntil(actor: DiscoveryActorRef, predicate: (snapshot: SnapshotFrom<DiscoveryActorRef>) => boolean, timeoutMs: number): Promise<boolean> {
+function waitUntil(
+  actor: DiscoveryActorRef,
+  predicate: (snapshot: SnapshotFrom<DiscoveryActorRef>) => boolean,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
   return new Promise((resolve) => {
     if (predicate(actor.getSnapshot())) return resolve(true);
+    if (signal?.aborted) return resolve(false);
     let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => finish(false);
     const finish = (value: boolean) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       subscription.unsubscribe();
       resolve(value);
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const subscription = actor.subscribe({
       next: (snapshot) => predicate(snapshot) && finish(true),
       error: () => finish(predicate(actor.getSnapshot())),
@@ -149,6 +164,7 @@ export interface Discovery {
   readonly name: string;
   stop(timeoutMs?: number): Promise<Result<void>>;
   subscribe(callback: DiscoveryCallback, options?: SubscribeOptions): Result<SubscriptionId>;
+  subscription(callback: DiscoveryCallback, options?: SubscribeOptions): Result<Subscription>;
   unsubscribe(id: SubscriptionId): Result<void>;
   events(options?: SubscribeOptions): Result<EventStream>;
   snapshot(): Result<PeerInfo[]>;
@@ -161,9 +177,19 @@ export interface Discovery {
   join(seeds: readonly string[]): Result<void>;
 }
 
-/** Live events as an async iterator; `close()` (or `break`) ends it. */
+/** Live events as an async iterator; `close()` (or `break`, or the end of an `await using` scope) ends it. */
 export interface EventStream extends AsyncIterableIterator<DiscoveryEvent> {
   close(): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A subscription as an object: `unsubscribe()` ends it, and so does the end of a `using` scope. */
+export interface Subscription {
+  readonly id: SubscriptionId;
+  /** Ends it; a second call is no error. */
+  unsubscribe(): Result<void>;
+  [Symbol.dispose](): void;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -227,6 +253,20 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
   const subscribe = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<SubscriptionId> =>
     addSubscriber(callback, options);
 
+  const subscription = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<Subscription> => {
+    const subscribed = addSubscriber(callback, options);
+    if (!subscribed.ok) return subscribed;
+    const id = subscribed.value;
+    let ended: Result<void> | undefined;
+    const end = () => (ended ??= unsubscribe(id));
+    return ok({
+      id,
+      unsubscribe: end,
+      [Symbol.dispose]: () => void end(),
+      [Symbol.asyncDispose]: async () => void end(),
+    });
+  };
+
   const unsubscribe = (id: SubscriptionId): Result<void> => {
     const hub = lookupRegistration(name)?.hub;
     if (!hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
@@ -285,6 +325,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
       [Symbol.asyncIterator]() {
         return stream;
       },
+      [Symbol.asyncDispose]: async () => close(),
     };
     return ok(stream);
   };
@@ -358,7 +399,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     return ok(undefined);
   };
 
-  return { name, stop, subscribe, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join };
+  return { name, stop, subscribe, subscription, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join };
 }
 
 const defaultDiscovery = bind();
@@ -418,13 +459,18 @@ function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect:
  * if (started.ok) await started.value.stop();
  * ```
  */
-export async function startLink(options: DiscoveryOptions = {}): Promise<Result<AdapterHandle>> {
-  const prepared = prepare(options);
+export async function startLink(options: StartOptions = {}): Promise<Result<AdapterHandle>> {
+  const { signal, ...discoveryOptions } = options ?? {};
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return err(DiscoveryErrors.invalidConfiguration('signal', signal, 'an AbortSignal'));
+  }
+  if (signal?.aborted) return err(DiscoveryErrors.startFailed(abortedMessage(signal)));
+  const prepared = prepare(discoveryOptions);
   if (!prepared.ok) return prepared;
   const resolved = prepared.value.options;
   const { name } = resolved;
   if (isNameTaken(name)) {
-    return err(DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`));
+    return err(DiscoveryErrors.startFailed(nameTakenMessage(name)));
   }
   const actor = createAdapterActor(resolved, prepared.value.adapter, options.inspect);
   const logger = adapterLogger(resolved);
@@ -433,10 +479,12 @@ export async function startLink(options: DiscoveryOptions = {}): Promise<Result<
     error: (error) => logger.error({ err: error }, 'Discovery adapter crashed'),
   });
   actor.start();
-  const started = await waitUntil(actor, (s) => s.status !== 'active' || !s.matches('starting'), resolved.syncTimeoutMs);
+  const started = await waitUntil(actor, (s) => s.status !== 'active' || !s.matches('starting'), resolved.syncTimeoutMs, signal);
   const snapshot = actor.getSnapshot();
-  if (!started || snapshot.status !== 'active') {
-    const reason = !started
+  if (!started || snapshot.status !== 'active' || signal?.aborted) {
+    const reason = signal?.aborted
+      ? abortedMessage(signal)
+      : !started
       ? `Adapter did not start within ${resolved.syncTimeoutMs} ms`
       : snapshot.status === 'error'
         ? `Adapter crashed while starting: ${String(snapshot.error)}`
@@ -450,8 +498,15 @@ export async function startLink(options: DiscoveryOptions = {}): Promise<Result<
     self: snapshot.context.self,
     actor,
     stop: (timeoutMs?: number) => bound.stop(timeoutMs),
+    // `await using` stops it at the end of the scope; an adapter already stopped is no error there.
+    [Symbol.asyncDispose]: async () => {
+      if (findRunning({ name })?.actor === actor) await bound.stop();
+    },
   });
 }
+
+const abortedMessage = (signal: AbortSignal) =>
+  `Start aborted${signal.reason instanceof Error ? `: ${signal.reason.message}` : signal.reason !== undefined ? `: ${String(signal.reason)}` : ''}`;
 
 /** Leaves gracefully and stops the default adapter. `ShutdownTimeout` if it takes longer than `timeoutMs`. */
 export const stop = (timeoutMs?: number): Promise<Result<void>> => defaultDiscovery.stop(timeoutMs);
@@ -469,6 +524,22 @@ export const stop = (timeoutMs?: number): Promise<Result<void>> => defaultDiscov
  */
 export const subscribe = (callback: DiscoveryCallback, options?: SubscribeOptions): Result<SubscriptionId> =>
   defaultDiscovery.subscribe(callback, options);
+
+/**
+ * Subscribes like `subscribe`, but gives the subscription as an object that
+ * ends it with `unsubscribe()` or at the end of a `using` scope.
+ *
+ * @example
+ * ```ts
+ * const subscribed = discovery.subscription((event) => console.log(event.type));
+ * if (subscribed.ok) {
+ *   using subscription = subscribed.value;
+ *   // events arrive until the end of this block
+ * }
+ * ```
+ */
+export const subscription = (callback: DiscoveryCallback, options?: SubscribeOptions): Result<Subscription> =>
+  defaultDiscovery.subscription(callback, options);
 
 /** Ends a subscription. */
 export const unsubscribe = (id: SubscriptionId): Result<void> => defaultDiscovery.unsubscribe(id);

@@ -25,6 +25,18 @@ export function lookupRegistration(name: string): Registration | undefined {
   return registrations.get(name);
 }
 
+/**
+ * Why a second adapter under `name` cannot start: the registry is
+ * process-wide (like a registered name on a BEAM node), so one adapter per
+ * name per process, whatever XState system it runs in.
+ */
+export function nameTakenMessage(name: string): string {
+  return (
+    `An adapter named ${JSON.stringify(name)} is already running in this process (one adapter per name per process); ` +
+    `give this one its own name, e.g. childSpec({ name: 'other_discovery' }) or startLink({ name: 'other_discovery' })`
+  );
+}
+
 /** Whether a live adapter holds `name`. */
 export function isNameTaken(name: string): boolean {
   const actor = registrations.get(name)?.actor;
@@ -39,7 +51,7 @@ export function attach(
 ): { ok: true; hub: EventHub } | { ok: false; message: string } {
   let registration = registrations.get(name);
   if (registration?.actor && registration.actor !== actor && registration.actor.getSnapshot().status === 'active') {
-    return { ok: false, message: `An adapter named ${JSON.stringify(name)} is already running` };
+    return { ok: false, message: nameTakenMessage(name) };
   }
   if (!registration) {
     registration = { name, actor: undefined, hub: new EventHub(log), unlisten: undefined };

@@ -12,7 +12,7 @@ import type { AdapterMachineInput } from '../../machines/adapter.machine.js';
 import type { Adapter } from './behaviour.js';
 import { buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
 import { gossipAdapter } from './gossip_adapter.js';
-import { isNameTaken } from './registry.js';
+import { isNameTaken, nameTakenMessage } from './registry.js';
 import { DiscoveryErrors, err, ok, type AdapterOptions, type DiscoveryError, type Result } from './types.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
@@ -130,6 +130,12 @@ export const discoveryLogic = setup({
   context: ({ input, self }) => {
     const { restart, ...options } = input ?? {};
     const policy = { ...defaultRestartPolicy, ...restart };
+    // An invoked actor is inspected through its system's root (`createActor(app, { inspect })`), never on its own.
+    const inspect = (options as { inspect?: unknown }).inspect;
+    if (inspect !== undefined) {
+      const failure = DiscoveryErrors.invalidConfiguration('inspect', typeof inspect, 'no inspect here: pass it to createActor() of your root machine');
+      return { name: '', policy, failure, restarts: [] };
+    }
     const prepared = prepare(options);
     if (!prepared.ok) return { name: '', policy, failure: prepared.error, restarts: [] };
     const { name } = prepared.value.options;
@@ -137,7 +143,7 @@ export const discoveryLogic = setup({
       return {
         name,
         policy,
-        failure: DiscoveryErrors.startFailed(`An adapter named ${JSON.stringify(name)} is already running`),
+        failure: DiscoveryErrors.startFailed(nameTakenMessage(name)),
         restarts: [],
       };
     }

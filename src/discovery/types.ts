@@ -149,6 +149,8 @@ export interface AdapterHandle {
   readonly actor: DiscoveryActorRef;
   /** Leaves gracefully and stops; same as the facade's `stop` for this name. */
   stop(timeoutMs?: number): Promise<Result<void>>;
+  /** `await using handle = ...`: stops the adapter at the end of the scope, if it still runs. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Identifies one subscription; pass it to `unsubscribe`. */
