@@ -31,20 +31,39 @@ const packages = (urls: string[]) =>
 
 const EXTRAS = ['pino-pretty', '@statelyai/inspect', 'ws'];
 
+/** Runs `code` as an ES module in the package's folder with the recorder on; the URLs it loaded. */
+async function loadedBy(code: string): Promise<string[]> {
+  const { file, loaded } = logFile();
+  // The package imports itself by name from its own folder, as an installed app would.
+  const child = spawn(process.execPath, ['--import', recorder, '--input-type=module', '-e', code], {
+    cwd: root,
+    env: { ...process.env, RECORD_MODULES_TO: file },
+    stdio: 'inherit',
+  });
+  const status = await new Promise((resolve) => child.once('exit', resolve));
+  expect(status).toBe(0);
+  return loaded();
+}
+
+const GOSSIP_RUNTIME = /\/gossip\/(core|codec|transport)\.js$/;
+
 describe('what importing the facade loads', () => {
-  it('distribute/discovery loads xstate and none of the command extras, nor pino', async () => {
-    const { file, loaded } = logFile();
-    // The package imports itself by name from its own folder, as an installed app would.
-    const child = spawn(process.execPath, ['--import', recorder, '--input-type=module', '-e', "import 'distribute/discovery'"], {
-      cwd: root,
-      env: { ...process.env, RECORD_MODULES_TO: file },
-      stdio: 'inherit',
-    });
-    const code = await new Promise((resolve) => child.once('exit', resolve));
-    expect(code).toBe(0);
-    const seen = packages(loaded());
+  it('distribute/discovery loads xstate and none of the command extras, nor pino, nor the gossip runtime', async () => {
+    const urls = await loadedBy("import 'distribute/discovery'");
+    const seen = packages(urls);
     expect(seen).toContain('xstate');
     for (const extra of [...EXTRAS, 'pino']) expect(seen, `loaded ${extra}`).not.toContain(extra);
+    expect(urls.filter((url) => GOSSIP_RUNTIME.test(url))).toEqual([]);
+  });
+
+  it('the gossip runtime loads when a gossip adapter starts, and not for another adapter', async () => {
+    const run = (adapter: string) =>
+      loadedBy(
+        `import * as d from 'distribute/discovery'; const s = await d.startLink({ adapter: ${adapter} }); if (!s.ok) throw new Error(s.error.message); await d.stop();`,
+      );
+    expect((await run('d.memoryAdapter()')).filter((url) => GOSSIP_RUNTIME.test(url))).toEqual([]);
+    const gossip = (await run("d.gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' })")).filter((url) => GOSSIP_RUNTIME.test(url));
+    expect([...new Set(gossip.map((url) => url.split('/').at(-1)))].sort()).toEqual(['codec.js', 'core.js', 'transport.js']);
   });
 });
 

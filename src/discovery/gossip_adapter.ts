@@ -11,12 +11,11 @@ import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange } from './behaviour.js';
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
-import { decodePacket, decodeStream, encodePackets, encodeStream } from './gossip/codec.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
-import { createCore, handle, health, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberState } from './gossip/core.js';
+import type { Core, Effects, Input, MemberEvent, MemberState } from './gossip/core.js';
 import type { PushPull } from './gossip/messages.js';
-import { openTransport, type Transport } from './gossip/transport.js';
+import type { Transport } from './gossip/transport.js';
 import type { AdapterOptions, DiscoveryError, PeerInfo } from './types.js';
 
 /** Options of the gossip adapter. */
@@ -116,6 +115,9 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
 }
 
 async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
+  // The protocol, codec and sockets load when a gossip adapter starts, not when the facade is imported.
+  const [{ decodePacket, decodeStream, encodePackets, encodeStream }, { createCore, handle, health, nextDeadline }, { openTransport }] =
+    await Promise.all([import('./gossip/codec.js'), import('./gossip/core.js'), import('./gossip/transport.js')]);
   const { input, log } = context;
   const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
