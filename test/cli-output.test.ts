@@ -83,3 +83,11 @@ describe('npm start', () => {
     }
   });
 });
+
+describe('plain diagnostics without pino-pretty', () => {
+  it('a pino record becomes one readable line with its fields', async () => {
+    const { plainLine } = await import('../src/cli/output.js');
+    const record = JSON.stringify({ level: 40, time: '2026-12-01T08:00:00.123Z', msg: 'Sync failed', adapter: 'a', consecutiveFailures: 2 });
+    expect(plainLine(record)).toBe('[08:00:00.123] WARN: Sync failed adapter=a consecutiveFailures=2\n');
+  });
+});
