@@ -33,7 +33,7 @@ describe('output and logs', () => {
     a.child.kill('SIGTERM');
     await a.exited;
     const records = a.stderr.join('').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(records.find((r) => r.msg === 'Sync succeeded')).toMatchObject({ level: 20, adapter: 'distribute_discovery', node: 'chatty' });
+    expect(records.find((r) => r.msg === 'Sync succeeded')).toMatchObject({ level: 20, adapter: 'distribute_discovery_adapter', node: 'chatty' });
     for (const line of a.lines) expect(line).not.toHaveProperty('level');
   });
 });

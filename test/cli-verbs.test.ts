@@ -35,7 +35,7 @@ describe('verbs against a running agent', () => {
     expect(facts.self).toMatchObject({ id: 'alpha', address: `127.0.0.1:${portA}`, metadata: { zone: 'b' } });
     expect(facts.adapter).toBe('gossip');
     expect(facts.health.status.type).toMatch(/Up|Degraded/);
-    expect(facts.metrics.knownPeers).toBe(1);
+    expect(facts.metrics.knownPeersCount).toBe(1);
     expect(facts.timings).toMatchObject({ syncIntervalMs: 5000 });
     expect(typeof facts.timings.probeIntervalMs).toBe('number');
     const readable = await runCli(['info', '--control', control]);

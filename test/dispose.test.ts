@@ -53,11 +53,16 @@ describe('await using', () => {
   });
 
   it('unsubscribe() on the object ends it; a second call is no error', async () => {
-    unwrap(await discovery.startLink({ adapter: memoryAdapter({ group: 'd4' }), nodeId: 'a' }));
-    const subscription = unwrap(discovery.subscription(() => {}));
+    const cluster = memoryAdapter({ group: 'd4' });
+    unwrap(await discovery.startLink({ adapter: cluster, nodeId: 'a' }));
+    let calls = 0;
+    const subscription = unwrap(discovery.subscription(() => void calls++));
     expect(subscription.unsubscribe()).toEqual({ ok: true, value: undefined });
     expect(subscription.unsubscribe()).toEqual({ ok: true, value: undefined });
-    expect(discovery.unsubscribe(subscription.id).ok).toBe(false);
+    unwrap(await discovery.startLink({ name: 'other', adapter: cluster, nodeId: 'b' }));
+    await eventually(() => unwrap(discovery.snapshot()).length === 1);
+    await sleep(30);
+    expect(calls).toBe(0);
   });
 });
 

@@ -39,6 +39,6 @@ describe('errors without a logger', () => {
     expect(Number(/calls (\d+)/.exec(stdout)?.[1])).toBeGreaterThanOrEqual(3);
     const warnings = stderr.split('\n').filter((line) => line.includes('DiscoveryWarning'));
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain('Subscriber callback failed (adapter distribute_discovery): callback broke 1');
+    expect(warnings[0]).toContain('Subscriber callback failed (adapter distribute_discovery_adapter): callback broke 1');
   });
 });
