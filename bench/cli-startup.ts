@@ -29,6 +29,16 @@ const IDLE_MS = 10_000;
 
 const stats = (samples: number[]) => ({ medianMs: round(median(samples)), p99Ms: round(quantile(samples, 0.99)), samples: samples.length });
 
+// On a machine shared with other work, wall-clock start-up stretches with the
+// load; the CPU time a process used until the moment measured stretches far
+// less, so both are recorded.
+const PRINT_CPU = "process.on('exit', () => { const u = process.cpuUsage(); console.log((u.user + u.system) / 1000); })";
+/** CPU time (user + system, all threads) a running process has used so far, in ms (10 ms ticks). */
+const cpuMs = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
+
 /** Spawn to exit of `node ...args`, in ms; rejects on a non-zero exit. */
 function timeToExit(args: string[]): Promise<{ ms: number; stdout: string }> {
   const spawnedAt = performance.now();
@@ -105,22 +115,32 @@ async function idleRss(count: number) {
 
 async function main() {
   const nodeAlone: number[] = [];
+  const nodeCpu: number[] = [];
+  const facadeCpu: number[] = [];
+  const firstLineCpu: number[] = [];
   const facadeSpawn: number[] = [];
   const facadeImport: number[] = [];
   const firstLine: number[] = [];
   const seenByMember: number[] = [];
-  const timedImport = `const t = performance.now(); await import(${JSON.stringify(facade)}); console.log(performance.now() - t);`;
+  const timedImport = `${PRINT_CPU}; const t = performance.now(); await import(${JSON.stringify(facade)}); console.log(performance.now() - t);`;
   const member = agent(['--name', 'member']);
   const started = await member.line((l) => l.event === 'AgentStarted');
   // One of each per trial, interleaved, so that load from elsewhere on the machine falls on all alike.
   for (let t = 0; t < TRIALS; t++) {
     nodeAlone.push((await timeToExit(['-e', '0'])).ms);
+    nodeCpu.push(Number((await timeToExit(['-e', PRINT_CPU])).stdout.trim()));
     const imported = await timeToExit(['--input-type=module', '-e', timedImport]);
+    const [importMs, cpu] = imported.stdout.trim().split('\n').map(Number);
     facadeSpawn.push(imported.ms);
-    facadeImport.push(Number(imported.stdout.trim()));
+    facadeImport.push(importMs!);
+    facadeCpu.push(cpu!);
     const name = `newcomer-${t}`;
     const b = agent(['--name', name, '--join', String(started.line.address)]);
-    const [first, seen] = await Promise.all([b.line(() => true), member.line((l) => l.event === 'PeerUp' && l.peer === name)]);
+    const [first, seen] = await Promise.all([
+      b.line(() => true).then((found) => ({ ...found, cpu: cpuMs(b.child.pid!) })),
+      member.line((l) => l.event === 'PeerUp' && l.peer === name),
+    ]);
+    firstLineCpu.push(first.cpu);
     firstLine.push(first.at - b.spawnedAt);
     seenByMember.push(seen.at - b.spawnedAt);
     await stop(b.child);
@@ -136,6 +156,11 @@ async function main() {
     'import of the facade, in process': stats(facadeImport),
     'spawn to first line (agent --json)': stats(firstLine),
     'spawn to seen by a running member': stats(seenByMember),
+    'CPU time used (user + system, ms)': {
+      'node -e 0': stats(nodeCpu),
+      'node importing the facade': stats(facadeCpu),
+      'agent --json until its first line': stats(firstLineCpu),
+    },
     'above node -e 0 (medians)': {
       facadeMs: round(median(facadeSpawn) - nodeMedian),
       firstLineMs: round(median(firstLine) - nodeMedian),
