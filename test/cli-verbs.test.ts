@@ -17,7 +17,8 @@ describe('verbs against a running agent', () => {
     const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
     await b.waitFor((l) => l.event === 'AgentStarted');
 
-    const joined = await runCli(['join', '--control', control, `127.0.0.1:${portB}`]);
+    // By name: the member answers at 127.0.0.1, and the new member counts as joined.
+    const joined = await runCli(['join', '--control', control, `localhost:${portB}`]);
     expect(joined.stderr).toBe('');
     expect(joined.code).toBe(0);
     expect(joined.stdout).toContain('beta');

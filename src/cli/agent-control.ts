@@ -25,6 +25,11 @@ export function timingsOf(kind: string, profile: GossipProfile): Record<string, 
   return { ...base, ...Object.fromEntries(numbers) };
 }
 
+const peerIds = () => {
+  const peers = discovery.snapshot();
+  return peers.ok ? peers.value.map((p) => p.id) : [];
+};
+
 const peerAt = (addresses: readonly string[]) => {
   const peers = discovery.snapshot();
   return peers.ok ? peers.value.filter((p) => p.address !== undefined && addresses.includes(p.address)) : [];
@@ -52,14 +57,20 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       };
     },
     join: async (addresses) => {
+      const known = new Set(peerIds());
       const asked = discovery.join(addresses);
       if (!asked.ok) throw new ControlRefusal(400, asked.error.message);
+      // Joined: a member answers at one of the addresses, or (for names that resolve elsewhere) new members arrived.
+      const joined = () => {
+        const at = peerAt(addresses).map((p) => p.id);
+        return at.length > 0 ? at : peerIds().filter((id) => !known.has(id));
+      };
       const deadline = Date.now() + JOIN_WAIT_MS;
-      while (peerAt(addresses).length === 0) {
+      while (joined().length === 0) {
         if (Date.now() > deadline) throw new ControlRefusal(504, `cannot reach any of ${addresses.join(', ')} within ${JOIN_WAIT_MS} ms`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      return { joined: peerAt(addresses).map((p) => p.id) };
+      return { joined: joined() };
     },
     tags: (set, remove) => {
       const me = discovery.self();
