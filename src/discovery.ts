@@ -83,6 +83,9 @@ export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from '.
 export { dnsAdapter, type DnsAdapterOptions } from './discovery/dns_adapter.js';
 export type { DnsRecordType } from './discovery/dns.js';
 export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
+export { etcdAdapter, type EtcdAdapterOptions } from './discovery/etcd_adapter.js';
+export { redisAdapter, type RedisAdapterOptions } from './discovery/redis_adapter.js';
+export type { StoreOptions } from './discovery/store.js';
 export { generateKey } from './discovery/gossip/crypto.js';
 
 /** Options of `startLink`: `signal` cancels a start still in progress. */

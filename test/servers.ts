@@ -1,0 +1,188 @@
+/**
+ * Real etcd and Redis servers for tests and benchmarks: each on free
+ * loopback ports with its own temporary directory, stopped by the caller.
+ * `serverUnavailable()` says why one cannot run here; suites skip with that
+ * reason, except under CI (`CI=true`), where a missing server is a failure.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './children.js';
+
+/** Under CI a missing server fails the suite instead of skipping it. */
+export const inCI = process.env.CI === 'true';
+
+const PACKAGES: Record<string, string> = { etcd: 'etcd-server', 'redis-server': 'redis-server' };
+
+/** Why `binary` cannot run here, or undefined when it can. */
+export function serverUnavailable(binary: 'etcd' | 'redis-server'): string | undefined {
+  try {
+    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return `${binary} is not installed (apt-get install -y ${PACKAGES[binary]})`;
+  }
+}
+
+/** Skip the suite where the server is missing, unless under CI; `title` carries the reason. */
+export function serverSuite(binary: 'etcd' | 'redis-server', title: string): { skip: boolean; title: string; missing: string | undefined } {
+  const missing = serverUnavailable(binary);
+  return { skip: missing !== undefined && !inCI, title: missing ? `${title} (skipped: ${missing})` : title, missing };
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+abstract class Server {
+  protected child: ChildProcess | undefined;
+  readonly dir: string;
+  constructor(private readonly kind: string, readonly port: number) {
+    this.dir = mkdtempSync(join(tmpdir(), `distribute-${kind}-`));
+  }
+
+  protected abstract args(): string[];
+  protected abstract binary(): string;
+  protected abstract ready(): Promise<boolean>;
+
+  /** Starts (or starts again, on the same port and directory). */
+  async start(): Promise<this> {
+    const child = spawn(this.binary(), this.args(), { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    const stderr: string[] = [];
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.length < 50 && stderr.push(chunk));
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${this.kind} exited with ${child.exitCode}: ${stderr.join('')}`);
+        return this.ready();
+      },
+      20_000,
+      `${this.kind} on port ${this.port}`,
+    );
+    return this;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Kills the server (SIGKILL by default) and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  /** Kills it and removes its directory. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Removes what the server stored, so that the next start is empty. */
+  wipe(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir);
+  }
+}
+
+/** An etcd 3.4 single-member cluster on loopback. */
+export class EtcdServer extends Server {
+  private constructor(port: number, private readonly peerPort: number) {
+    super('etcd', port);
+  }
+
+  static async start(): Promise<EtcdServer> {
+    return new EtcdServer(await freePort(), await freePort()).start();
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  protected binary(): string {
+    return 'etcd';
+  }
+
+  protected args(): string[] {
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    return [
+      '--name', 'test',
+      '--data-dir', join(this.dir, 'data'),
+      '--listen-client-urls', this.url,
+      '--advertise-client-urls', this.url,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `test=${peer}`,
+      '--logger', 'zap',
+      '--log-level', 'error',
+    ];
+  }
+
+  protected async ready(): Promise<boolean> {
+    try {
+      const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
+      return response.ok && ((await response.json()) as { health?: string }).health === 'true';
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** A redis-server on loopback; `persistent` keeps an append-only file across restarts. */
+export class RedisServer extends Server {
+  private constructor(port: number, private readonly persistent: boolean) {
+    super('redis', port);
+  }
+
+  static async start(options: { persistent?: boolean } = {}): Promise<RedisServer> {
+    return new RedisServer(await freePort(), options.persistent ?? false).start();
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  protected binary(): string {
+    return 'redis-server';
+  }
+
+  protected args(): string[] {
+    return [
+      '--port', String(this.port),
+      '--bind', '127.0.0.1',
+      '--dir', this.dir,
+      '--save', '',
+      '--appendonly', this.persistent ? 'yes' : 'no',
+      '--appendfsync', 'always',
+      '--loglevel', 'warning',
+    ];
+  }
+
+  protected ready(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      socket.setTimeout(1000);
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(String(data).startsWith('+PONG'));
+      });
+      socket.once('error', () => resolve(false));
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+  }
+}

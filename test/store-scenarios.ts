@@ -1,0 +1,94 @@
+/**
+ * What every store adapter must do, run against a real server the suite
+ * started: three member processes seeing each other, metadata, leave, crash,
+ * and a store outage with recovery.
+ */
+import { expect } from 'vitest';
+import { sleep } from './support.js';
+import { StoreMember } from './store-members.js';
+
+export interface StoreUnderTest {
+  readonly kind: 'etcd' | 'redis';
+  readonly url: string;
+  readonly ttlMs: number;
+}
+
+let run = 0;
+const uniquePrefix = () => `t${process.pid}x${++run}`;
+
+async function startMembers(store: StoreUnderTest, names: string[], prefix: string): Promise<StoreMember[]> {
+  const members = names.map((name) => new StoreMember(name, store.kind, store.url, store.ttlMs, { STORE_PREFIX: prefix }));
+  await Promise.all(members.map((m) => m.ready()));
+  for (const m of members) {
+    for (const other of members) {
+      if (other !== m) await m.waitFor(() => m.count('PeerUp', other.name) === 1, `PeerUp ${other.name}`);
+    }
+  }
+  return members;
+}
+
+/** Three members: all see each other, metadata is PeerUpdate, SIGTERM is Left, SIGKILL is Failed after the TTL. */
+export async function threeMembers(store: StoreUnderTest): Promise<void> {
+  const [a, b, c] = await startMembers(store, ['a', 'b', 'c'], uniquePrefix());
+
+  a!.send('meta role=web');
+  for (const m of [b!, c!]) {
+    await m.waitFor(() => m.lines.some((l) => l.type === 'PeerUpdate' && l.peer === 'a' && (l.metadata as Record<string, string>).role === 'web'), 'PeerUpdate a');
+  }
+
+  await c!.kill('SIGTERM');
+  expect(c!.lines.find((l) => l.type === 'stopped')).toMatchObject({ ok: true });
+  for (const m of [a!, b!]) await m.waitFor(() => m.count('PeerDown', 'c', 'Left') === 1, 'PeerDown c Left');
+
+  const killedAt = await b!.kill('SIGKILL');
+  await a!.waitFor(() => a!.count('PeerDown', 'b', 'Failed') === 1, 'PeerDown b Failed', store.ttlMs + 15_000);
+  const seenAfter = a!.lines.find((l) => l.type === 'PeerDown' && l.peer === 'b')!.at - killedAt;
+  // Not a timing assertion: a crash must not be taken for a leave, nor be seen before the entry could expire.
+  expect(seenAfter).toBeGreaterThan(store.ttlMs / 2);
+
+  await sleep(300);
+  expect(a!.count('PeerDown')).toBe(2);
+  expect(a!.count('PeerUp')).toBe(2);
+  expect(a!.count('PeerUpdate')).toBe(0);
+  expect(b!.count('PeerUpdate', 'a')).toBe(1);
+}
+
+/**
+ * The store goes away mid-run: health Degraded then Down with no PeerDown;
+ * a member killed meanwhile is reported down once after `restart`; the
+ * members alive throughout are never reported down; health is Up again.
+ */
+export async function outage(store: StoreUnderTest, kill: () => Promise<void>, restart: () => Promise<void>): Promise<void> {
+  const [a, b, c] = await startMembers(store, ['a', 'b', 'c'], uniquePrefix());
+  const survivors = [a!, b!];
+  for (const m of survivors) await m.waitFor(() => m.healthPath().at(-1) === 'Up', 'health Up');
+  const before = survivors.map((m) => m.lines.length);
+
+  await kill();
+  for (const m of survivors) await m.waitFor(() => m.healthPath().at(-1) === 'Down', 'health Down');
+  await c!.kill('SIGKILL');
+  // Longer than the TTL: nobody may be declared down on a store that is away.
+  await sleep(store.ttlMs + 500);
+  survivors.forEach((m, i) => {
+    const during = m.lines.slice(before[i]);
+    const path = during.filter((l) => l.type === 'health').map((l) => l.status);
+    expect(path.slice(0, 2), `${m.name} health during the outage`).toEqual(['Degraded', 'Down']);
+    expect(during.filter((l) => l.type === 'PeerDown'), `${m.name} PeerDown during the outage`).toEqual([]);
+  });
+
+  await restart();
+  for (const m of survivors) {
+    await m.waitFor(() => m.healthPath().at(-1) === 'Up', 'health Up again', 30_000);
+    await m.waitFor(() => m.count('PeerDown', 'c') === 1, 'PeerDown c once', store.ttlMs + 20_000);
+  }
+  // A further TTL and a reconcile or two: nothing else may happen.
+  await sleep(store.ttlMs + 1500);
+  for (const m of survivors) {
+    expect(m.count('PeerDown', 'c'), `${m.name}: c reported down once`).toBe(1);
+    expect(m.lines.find((l) => l.type === 'PeerDown' && l.peer === 'c')!.reason).toBe('Failed');
+    const other = m === a ? 'b' : 'a';
+    expect(m.count('PeerDown', other), `${m.name} never reports ${other} down`).toBe(0);
+    expect(m.count('PeerUp', other), `${m.name} saw ${other} come up once`).toBe(1);
+    expect(m.healthPath().at(-1)).toBe('Up');
+  }
+}
