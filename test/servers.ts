@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Server as Server_, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './children.js';
@@ -184,5 +184,52 @@ export class RedisServer extends Server {
         resolve(false);
       });
     });
+  }
+}
+
+/**
+ * A TCP proxy in front of a server whose connections the test can cut (all
+ * open ones dropped, new ones refused) and restore: a network failure
+ * between one client and the server while the others carry on.
+ */
+export class CuttableProxy {
+  private sockets = new Set<Socket>();
+  private cutOff = false;
+  private constructor(private readonly server: Server_, readonly port: number) {}
+
+  static async start(targetPort: number): Promise<CuttableProxy> {
+    const sockets = new Set<Socket>();
+    let proxy: CuttableProxy | undefined;
+    const server = createServer((client) => {
+      if (proxy!.cutOff) return client.destroy();
+      const upstream = connect(targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.once('close', () => sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    proxy = new CuttableProxy(server, (server.address() as { port: number }).port);
+    proxy.sockets = sockets;
+    return proxy;
+  }
+
+  cut(): void {
+    this.cutOff = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  restore(): void {
+    this.cutOff = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise((resolve) => this.server.close(resolve));
   }
 }

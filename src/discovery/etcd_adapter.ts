@@ -118,7 +118,8 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
     } as unknown as IOptions['faultHandling'],
     ...(config.tls ? { credentials: { ...config.tls } as NonNullable<IOptions['credentials']> } : {}),
     ...(config.auth ? { auth: { username: config.auth.username, password: config.auth.password } } : {}),
-    ...(config.grpcOptions ? { grpcOptions: { ...config.grpcOptions } } : {}),
+    // Reconnect soon after etcd is back; the statechart owns the longer backoff.
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000, ...config.grpcOptions },
   };
   const client: Etcd3 = new Client(clientOptions);
   const selfId = input.self.id;

@@ -1,0 +1,114 @@
+/** The Redis adapter against a real redis-server the suite starts. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { redisAdapter, startLink, type RedisAdapterOptions } from 'distribute/discovery';
+import { RedisServer, serverSuite } from './servers.js';
+import { inProcessMember, stopInProcess } from './store-inproc.js';
+import { killMembers, StoreMember } from './store-members.js';
+import { outage, threeMembers } from './store-scenarios.js';
+import { eventually, sleep } from './support.js';
+
+const suite = serverSuite('redis-server', 'redis adapter');
+const TTL = 1500;
+
+describe.skipIf(suite.skip)(suite.title, () => {
+  const servers: RedisServer[] = [];
+  const start = async (persistent = false) => {
+    const server = await RedisServer.start({ persistent });
+    servers.push(server);
+    return server;
+  };
+  beforeAll(() => {
+    if (suite.missing) throw new Error(suite.missing);
+  });
+  afterAll(() => Promise.all(servers.map((s) => s.stop())));
+  afterEach(async () => {
+    await stopInProcess();
+    await killMembers();
+  });
+  let run = 0;
+  const adapter = (url: string, prefix: string, options: Partial<RedisAdapterOptions> & { id: string }) => (cluster: string) =>
+    redisAdapter({ url, prefix, cluster, ttlMs: TTL, requestTimeoutMs: 1000, address: `${options.id}.test:1`, ...options });
+
+  it('three member processes see each other, their metadata, a leave and a crash', async () => {
+    const server = await start();
+    await threeMembers({ kind: 'redis', url: server.url, ttlMs: TTL });
+  });
+
+  it('an outage with the data kept: Degraded then Down, no PeerDown, then only the member killed meanwhile is down', async () => {
+    const server = await start(true);
+    await outage({ kind: 'redis', url: server.url, ttlMs: TTL }, () => server.kill(), async () => {
+      await server.start();
+    });
+  });
+
+  it('an outage after which the server comes back empty: members alive throughout are never reported down', async () => {
+    const server = await start(false);
+    await outage({ kind: 'redis', url: server.url, ttlMs: TTL }, () => server.kill(), async () => {
+      server.wipe();
+      await server.start();
+    });
+  });
+
+  it('an id held by a live member at another address is StartFailed naming it; the same address takes the entry over', async () => {
+    const server = await start();
+    const prefix = `p${++run}`;
+    const observer = await inProcessMember('observer', adapter(server.url, prefix, { id: 'observer' }));
+    const holder = new StoreMember('dup', 'redis', server.url, TTL, { STORE_PREFIX: prefix });
+    await holder.ready();
+    await eventually(() => observer.peers().includes('dup'), 5000, 'observer sees dup');
+
+    const refused = await startLink({ name: 'dup-elsewhere', nodeId: 'dup', adapter: adapter(server.url, prefix, { id: 'dup', address: 'elsewhere.test:1' })('distribute_discovery') });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) {
+      expect(refused.error.type).toBe('StartFailed');
+      expect(refused.error.message).toContain('dup.test:1');
+    }
+
+    await holder.kill('SIGKILL');
+    const again = await inProcessMember('dup', adapter(server.url, prefix, { id: 'dup', address: 'dup.test:1' }));
+    expect(again.handle.self.address).toBe('dup.test:1');
+    await sleep(TTL + 1000);
+    expect(observer.events.summary().filter((e) => e === 'PeerDown:dup')).toEqual([]);
+    expect(observer.peers()).toContain('dup');
+  });
+
+  it('entries and messages written by something else are counted and skipped, never a peer', async () => {
+    const server = await start();
+    const prefix = `p${++run}`;
+    const redis = new Redis(server.url);
+    try {
+      const base = `${prefix}:distribute_discovery:`;
+      const far = Date.now() * 2;
+      const junk = {
+        'junk-text': 'not json',
+        'junk-shape': '{"address":5,"metadata":{},"started":1}',
+        'junk-array': '[1,2,3]',
+        'junk-huge': JSON.stringify({ address: 'x:1', metadata: { big: 'x'.repeat(100_000) }, started: 1 }),
+      };
+      for (const [id, value] of Object.entries(junk)) {
+        await redis.zadd(`${base}members`, far, id);
+        await redis.hset(`${base}entries`, id, value);
+      }
+      await redis.zadd(`${base}members`, far, 'no-entry');
+      const a = await inProcessMember('a', adapter(server.url, prefix, { id: 'a' }));
+      expect(a.peers()).toEqual([]);
+      const counters = await a.backend();
+      expect(counters.skippedEntries).toBeGreaterThanOrEqual(4);
+
+      for (const message of ['garbage', '{"t":"up","id":"x"}', '{"t":"left"}', '[]', JSON.stringify({ t: 'up', id: 'y', e: '{"bad":1}', s: 1e9 })]) {
+        await redis.publish(`${base}events`, message);
+      }
+      await redis.zadd(`${base}members`, far, 'hand-written');
+      await redis.hset(`${base}entries`, 'hand-written', '{"address":"z:1","metadata":{"k":"v"},"started":1}');
+      await eventually(() => a.peers().join() === 'hand-written', 5000, 'the valid hand-written entry at a reconcile');
+      const after = await a.backend();
+      expect(after.malformedMessages).toBe(4);
+      expect(after.skippedEntries).toBeGreaterThan(counters.skippedEntries!);
+      expect(a.facade.health().type).toBe('Up');
+      expect(a.events.summary()).toEqual(['PeerUp:hand-written']);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
