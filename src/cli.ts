@@ -50,6 +50,10 @@ distribute agent [options]
   --meta KEY=VALUE       metadata to publish; repeatable
   --profile lan|local    gossip timings (default lan; local is for one host)
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
+  --etcd URL             etcd endpoint for --adapter etcd (http://127.0.0.1:2379); repeatable
+  --redis URL            Redis server for --adapter redis (redis://127.0.0.1:6379; rediss:// for TLS)
+  --prefix P             key prefix in etcd or Redis (default distribute)
+  --ttl MS               how long a member's entry outlives it in etcd or Redis (default 10000)
   --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
   --join-timeout MS      give up when no seed answers within this (default 5000; 0 keeps
                          trying for as long as it takes)
@@ -90,6 +94,10 @@ const agentFlags = {
   meta: { type: 'string', multiple: true },
   profile: { type: 'string' },
   adapter: { type: 'string' },
+  etcd: { type: 'string', multiple: true },
+  redis: { type: 'string' },
+  prefix: { type: 'string' },
+  ttl: { type: 'string' },
   control: { type: 'string' },
   'join-timeout': { type: 'string' },
   dns: { type: 'string' },
@@ -163,17 +171,28 @@ async function agent(args: string[]): Promise<number> {
   }
   const metadata = parseMeta('--meta', values.meta ?? []);
   const control = parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1');
+  if ((kind === 'etcd' || kind === 'redis') && seeds.length > 0) {
+    throw usage(`--join is for the gossip adapter; ${kind} members find each other through --${kind}`);
+  }
+  const stores = {
+    ...(values.etcd ? { etcd: values.etcd } : {}),
+    ...(values.redis !== undefined ? { redis: values.redis } : {}),
+    ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+    ...(values.ttl !== undefined ? { ttlMs: positiveInt('--ttl', values.ttl, 10_000) } : {}),
+  };
+  const adapter = makeAdapter(kind, {
+    bind,
+    advertise,
+    profile,
+    ...sealing(values.key, values.label),
+    ...(dnsServers ? { dnsServers } : {}),
+    ...(dns ? { dns } : {}),
+    ...stores,
+  });
   const output = createOutput({ json: values.json ?? false, level });
   return runAgent({
     name: values.name ?? generateNodeId(),
-    adapter: makeAdapter(kind, {
-      bind,
-      advertise,
-      profile,
-      ...sealing(values.key, values.label),
-      ...(dnsServers ? { dnsServers } : {}),
-      ...(dns ? { dns } : {}),
-    }),
+    adapter,
     adapterKind: kind,
     seeds,
     metadata,

@@ -1,8 +1,19 @@
 /** The adapters the command can run, by name. */
-import { dnsAdapter, gossipAdapter, memoryAdapter, staticAdapter, type Adapter, type DnsRecordType } from '../discovery.js';
+import {
+  defaultOptions,
+  dnsAdapter,
+  etcdAdapter,
+  gossipAdapter,
+  memoryAdapter,
+  redisAdapter,
+  staticAdapter,
+  type Adapter,
+  type DnsRecordType,
+} from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
+import { usage } from './errors.js';
 
-export const ADAPTER_KINDS = ['gossip', 'static', 'memory', 'dns'] as const;
+export const ADAPTER_KINDS = ['gossip', 'static', 'memory', 'dns', 'etcd', 'redis'] as const;
 export type AdapterKind = (typeof ADAPTER_KINDS)[number];
 export const PROFILES = ['lan', 'local'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -17,6 +28,36 @@ export interface AdapterFlags {
   readonly dnsServers?: readonly string[];
   /** What `--adapter dns` resolves. */
   readonly dns?: { readonly name: string; readonly type: DnsRecordType; readonly port: number };
+  /** `--etcd` URLs, `--redis` URL, `--prefix`, `--ttl` for the store adapters. */
+  readonly etcd?: readonly string[];
+  readonly redis?: string;
+  readonly prefix?: string;
+  readonly ttlMs?: number;
+}
+
+// Which flag sets each store adapter option, for errors a person can act on.
+const FLAG_OF: Record<string, string> = { endpoints: '--etcd', url: '--redis', ttlMs: '--ttl', prefix: '--prefix', address: '--advertise' };
+
+function store(kind: 'etcd' | 'redis', flags: AdapterFlags): Adapter {
+  const common = {
+    ...(flags.prefix !== undefined ? { prefix: flags.prefix } : {}),
+    ...(flags.ttlMs !== undefined ? { ttlMs: flags.ttlMs } : {}),
+    ...(flags.advertise ? { address: formatAddress(flags.advertise) } : {}),
+  };
+  let adapter: Adapter;
+  if (kind === 'etcd') {
+    if (!flags.etcd || flags.etcd.length === 0) throw usage('--adapter etcd needs --etcd URL (e.g. http://127.0.0.1:2379)');
+    adapter = etcdAdapter({ endpoints: flags.etcd, ...common });
+  } else {
+    if (flags.redis === undefined) throw usage('--adapter redis needs --redis URL (e.g. redis://127.0.0.1:6379)');
+    adapter = redisAdapter({ url: flags.redis, ...common });
+  }
+  const problem = adapter.validate?.(defaultOptions());
+  if (problem?.type === 'InvalidConfiguration') {
+    const flag = FLAG_OF[problem.field] ?? problem.field;
+    throw usage(`${flag}: ${problem.message.replace(`Invalid ${problem.field}: `, '')}`);
+  }
+  return adapter;
 }
 
 /** The adapter for `--adapter`; `--join` seeds reach it as `seedPeers`. */
@@ -43,5 +84,8 @@ export function makeAdapter(kind: AdapterKind, flags: AdapterFlags): Adapter {
       return staticAdapter();
     case 'memory':
       return memoryAdapter();
+    case 'etcd':
+    case 'redis':
+      return store(kind, flags);
   }
 }
