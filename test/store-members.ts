@@ -48,8 +48,8 @@ export class StoreMember {
     }
   }
 
-  async ready(): Promise<void> {
-    await this.waitFor(() => this.lines.some((l) => l.type === 'ready' || l.type === 'error'), 'ready');
+  async ready(timeoutMs = 30_000): Promise<void> {
+    await this.waitFor(() => this.lines.some((l) => l.type === 'ready' || l.type === 'error'), 'ready', timeoutMs);
     const error = this.lines.find((l) => l.type === 'error');
     if (error) throw new Error(`${this.name} did not start: ${JSON.stringify(error.error)}`);
   }

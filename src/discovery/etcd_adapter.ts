@@ -281,9 +281,8 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
     throw error;
   }
 
-  const writeEntry = async (next: StoreEntry) => {
-    const id = lease;
-    if (!id) return;
+  // Only over our own entry: one taken over by a restart of this member stays as it is.
+  const writeEntry = async (id: string, next: StoreEntry) => {
     await client.if(key, 'Lease', '==', id).then(client.put(key).value(encodeEntry(next)).lease(id)).commit();
   };
 
@@ -320,15 +319,19 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
     },
     async setMetadata(metadata: PeerMetadata) {
       entry = { ...entry, metadata };
-      await writeEntry(entry);
+      if (lease) await writeEntry(lease, entry);
     },
     async leave() {
       stopKeepalive?.();
       const id = lease;
       if (!id) return;
-      await writeEntry({ ...entry, leaving: true });
-      await client.leaseClient.leaseRevoke({ ID: id });
       lease = undefined;
+      try {
+        await writeEntry(id, { ...entry, leaving: true });
+      } finally {
+        // Even when the mark did not go out, the entry goes now rather than after the TTL.
+        await client.leaseClient.leaseRevoke({ ID: id });
+      }
     },
     close,
     counters: () => ({ ...counters, skippedEntries: skipped.count, members: known.size }),
