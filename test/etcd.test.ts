@@ -2,6 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
+import { freePort } from './children.js';
 import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
@@ -16,7 +17,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
   let client: Etcd3;
   let prefix: string;
   let run = 0;
-  const adapter = (options: Partial<EtcdAdapterOptions> & { id: string; endpoints?: string }) => (cluster: string) =>
+  const adapter = (options: Partial<EtcdAdapterOptions> & { id: string }) => (cluster: string) =>
     etcdAdapter({ endpoints: server.url, prefix, cluster, ttlMs: TTL, requestTimeoutMs: 1000, address: `${options.id}.test:1`, ...options });
 
   beforeAll(async () => {
@@ -101,6 +102,16 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await sleep(TTL + 1500);
     expect(observer.events.summary().filter((e) => e === 'PeerDown:dup')).toEqual([]);
     expect(observer.peers()).toContain('dup');
+  });
+
+  it('with several endpoints, one of them down, members still meet', async () => {
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const a = await inProcessMember('a', adapter({ id: 'a', endpoints: [dead, server.url] }));
+    const b = await inProcessMember('b', adapter({ id: 'b', endpoints: [server.url, dead] }));
+    await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet');
+    await sleep(1500);
+    expect(a.facade.health().type).toBe('Up');
+    expect(b.facade.health().type).toBe('Up');
   });
 
   it('entries written by something else are counted and skipped, never a peer', async () => {

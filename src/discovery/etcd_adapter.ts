@@ -94,6 +94,19 @@ export function etcdAdapter(options: EtcdAdapterOptions): Adapter {
 /** A fault policy that only runs the call: the adapter statechart owns retries. */
 const passThrough = { execute: async <T>(fn: () => Promise<T> | T) => fn() };
 
+/** Tries each endpoint once (the client picks another on each try) before a call fails. */
+const eachEndpoint = (count: number, recoverable: (error: Error) => boolean) => ({
+  execute: async <T>(fn: () => Promise<T> | T) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (attempt >= count || !recoverable(error as Error)) throw error;
+      }
+    }
+  },
+});
+
 /** Doubling delays up to a small cap, so a watch comes back soon after etcd does. */
 class CappedBackoff {
   constructor(readonly duration: number) {}
@@ -106,14 +119,14 @@ const etcdModule = (): Promise<typeof import('etcd3')> => loadClient('etcd3', 'e
 
 async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<BackendSession> {
   const { input, log } = context;
-  const { Etcd3: Client } = await etcdModule();
+  const { Etcd3: Client, isRecoverableError } = await etcdModule();
   const clientOptions: IOptions = {
     hosts: [...config.endpoints],
     dialTimeout: config.requestTimeoutMs,
     defaultCallOptions: (call) => (call.isStream ? {} : { deadline: Date.now() + config.requestTimeoutMs }),
     faultHandling: {
       host: () => passThrough,
-      global: passThrough,
+      global: eachEndpoint(config.endpoints.length, isRecoverableError),
       watchBackoff: new CappedBackoff(100),
     } as unknown as IOptions['faultHandling'],
     ...(config.tls ? { credentials: { ...config.tls } as NonNullable<IOptions['credentials']> } : {}),
