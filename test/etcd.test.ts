@@ -1,12 +1,12 @@
 /** The etcd adapter against a real etcd the suite starts. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
-import { etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
+import { defaultAdapterName, etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
 import { freePort } from './children.js';
 import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
-import { outage, threeMembers } from './store-scenarios.js';
+import { commandOrders, outage, threeMembers } from './store-scenarios.js';
 import { eventually, sleep } from './support.js';
 
 const suite = serverSuite('etcd', 'etcd adapter');
@@ -81,6 +81,10 @@ describe.skipIf(suite.skip)(suite.title, () => {
     }
   });
 
+  it('setMetadata, sync and stop back to back in every order: a leave, and no ghost after it', async () => {
+    await commandOrders((id) => inProcessMember(id, adapter({ id })), TTL);
+  });
+
   it('an id held by a live member at another address is StartFailed naming it; the same address takes the entry over', async () => {
     const observer = await inProcessMember('observer', adapter({ id: 'observer' }));
     const holder = new StoreMember('dup', 'etcd', server.url, TTL, { STORE_PREFIX: prefix });
@@ -88,7 +92,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await eventually(() => observer.peers().includes('dup'), 5000, 'observer sees dup');
 
     const { startLink } = await import('distribute/discovery');
-    const refused = await startLink({ name: 'dup-elsewhere', nodeId: 'dup', adapter: adapter({ id: 'dup', address: 'elsewhere.test:1' })('distribute_discovery') });
+    const refused = await startLink({ name: 'dup-elsewhere', nodeId: 'dup', adapter: adapter({ id: 'dup', address: 'elsewhere.test:1' })(defaultAdapterName) });
     expect(refused.ok).toBe(false);
     if (!refused.ok) {
       expect(refused.error.type).toBe('StartFailed');
@@ -115,7 +119,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
   });
 
   it('entries written by something else are counted and skipped, never a peer', async () => {
-    const members = `${prefix}/distribute_discovery/members/`;
+    const members = `${prefix}/${defaultAdapterName}/members/`;
     await client.put(`${members}junk-text`).value('not json');
     await client.put(`${members}junk-shape`).value('{"address":5,"metadata":{},"started":1}');
     await client.put(`${members}junk-array`).value('[1,2,3]');

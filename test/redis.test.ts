@@ -1,11 +1,11 @@
 /** The Redis adapter against a real redis-server the suite starts. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { redisAdapter, startLink, type RedisAdapterOptions } from 'distribute/discovery';
+import { defaultAdapterName, redisAdapter, startLink, type RedisAdapterOptions } from 'distribute/discovery';
 import { RedisServer, serverSuite } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
-import { outage, threeMembers } from './store-scenarios.js';
+import { commandOrders, outage, threeMembers } from './store-scenarios.js';
 import { eventually, sleep } from './support.js';
 
 const suite = serverSuite('redis-server', 'redis adapter');
@@ -50,6 +50,12 @@ describe.skipIf(suite.skip)(suite.title, () => {
     });
   });
 
+  it('setMetadata, sync and stop back to back in every order: a leave, and no ghost after it', async () => {
+    const server = await start();
+    const prefix = `p${++run}`;
+    await commandOrders((id) => inProcessMember(id, adapter(server.url, prefix, { id })), TTL);
+  });
+
   it('an id held by a live member at another address is StartFailed naming it; the same address takes the entry over', async () => {
     const server = await start();
     const prefix = `p${++run}`;
@@ -58,7 +64,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await holder.ready();
     await eventually(() => observer.peers().includes('dup'), 5000, 'observer sees dup');
 
-    const refused = await startLink({ name: 'dup-elsewhere', nodeId: 'dup', adapter: adapter(server.url, prefix, { id: 'dup', address: 'elsewhere.test:1' })('distribute_discovery') });
+    const refused = await startLink({ name: 'dup-elsewhere', nodeId: 'dup', adapter: adapter(server.url, prefix, { id: 'dup', address: 'elsewhere.test:1' })(defaultAdapterName) });
     expect(refused.ok).toBe(false);
     if (!refused.ok) {
       expect(refused.error.type).toBe('StartFailed');
@@ -78,7 +84,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
     const prefix = `p${++run}`;
     const redis = new Redis(server.url);
     try {
-      const base = `${prefix}:distribute_discovery:`;
+      const base = `${prefix}:${defaultAdapterName}:`;
       const far = Date.now() * 2;
       const junk = {
         'junk-text': 'not json',

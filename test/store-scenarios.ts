@@ -4,7 +4,8 @@
  * and a store outage with recovery.
  */
 import { expect } from 'vitest';
-import { sleep } from './support.js';
+import { eventually, sleep } from './support.js';
+import type { inProcessMember } from './store-inproc.js';
 import { StoreMember } from './store-members.js';
 
 export interface StoreUnderTest {
@@ -91,4 +92,45 @@ export async function outage(store: StoreUnderTest, kill: () => Promise<void>, r
     expect(m.count('PeerUp', other), `${m.name} saw ${other} come up once`).toBe(1);
     expect(m.healthPath().at(-1)).toBe('Up');
   }
+}
+
+type Step = 'setMetadata' | 'sync' | 'stop';
+const ORDERS: Step[][] = [
+  ['setMetadata', 'sync', 'stop'],
+  ['setMetadata', 'stop', 'sync'],
+  ['sync', 'setMetadata', 'stop'],
+  ['sync', 'stop', 'setMetadata'],
+  ['stop', 'setMetadata', 'sync'],
+  ['stop', 'sync', 'setMetadata'],
+];
+
+/**
+ * `setMetadata`, a sync and `stop` sent back to back, in every order: the
+ * observer sees the member leave (Left) and never come back as a ghost.
+ */
+export async function commandOrders(member: (id: string) => ReturnType<typeof inProcessMember>, ttlMs: number): Promise<void> {
+  const observer = await member('observer');
+  for (const [i, order] of ORDERS.entries()) {
+    const id = `x${i}`;
+    const x = await member(id);
+    await eventually(() => observer.peers().includes(id), 10_000, `observer sees ${id}`);
+    let stopped: Promise<unknown> = Promise.resolve();
+    for (const step of order) {
+      if (step === 'setMetadata') x.facade.setMetadata({ step: 'late' });
+      if (step === 'sync') x.handle.actor.send({ type: 'sync' });
+      if (step === 'stop') stopped = x.handle.stop();
+    }
+    await stopped;
+    await eventually(() => !observer.peers().includes(id), 5000, `${id} gone at the observer`);
+  }
+  await sleep(ttlMs + 1000);
+  const summary = observer.events.summary();
+  for (const [i] of ORDERS.entries()) {
+    const about = observer.events.events.filter((e) => e.peer.id === `x${i}`);
+    const down = about.findIndex((e) => e.type === 'PeerDown');
+    expect(down, `x${i}: ${JSON.stringify(summary)}`).toBeGreaterThan(0);
+    expect(about.slice(down), `x${i}: nothing after the leave`).toHaveLength(1);
+    expect(about[down]).toMatchObject({ type: 'PeerDown', reason: { type: 'Left' } });
+  }
+  expect(observer.peers()).toEqual([]);
 }

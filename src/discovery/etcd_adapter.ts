@@ -148,6 +148,8 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
   let generation = 0;
   let recovering = false;
   let closed = false;
+  // Set by a graceful leave: a sync still running must not register this member again.
+  let left = false;
   let stopKeepalive: (() => void) | undefined;
 
   const idOf = (kv: IKeyValue) => kv.key.toString().slice(membersPrefix.length);
@@ -166,6 +168,7 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
               `(registered ${new Date(holder.entry.started).toISOString()}); stop it or choose another id`,
           );
         }
+        if (left || closed) throw new Error('The member has left');
         const put = await client
           .if(key, 'Mod', '==', existing?.mod_revision ?? '0')
           .then(client.put(key).value(encodeEntry(entry)).lease(id))
@@ -179,6 +182,8 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
         }
         if (attempt >= 2) throw new Error(`Could not register ${JSON.stringify(selfId)}: the entry kept changing`);
       }
+      // A leave that ran meanwhile wins: the new lease (and the entry on it) goes.
+      if (left || closed) throw new Error('The member has left');
     } catch (error) {
       await client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
       throw error;
@@ -335,6 +340,7 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
       if (lease) await writeEntry(lease, entry);
     },
     async leave() {
+      left = true;
       stopKeepalive?.();
       const id = lease;
       if (!id) return;
