@@ -29,7 +29,7 @@ export function serverUnavailable(binary: 'etcd' | 'redis-server'): string | und
 /** Skip the suite where the server is missing, unless under CI; `title` carries the reason. */
 export function serverSuite(binary: 'etcd' | 'redis-server', title: string): { skip: boolean; title: string; missing: string | undefined } {
   const missing = serverUnavailable(binary);
-  return { skip: missing !== undefined && !inCI, title: missing ? `${title} (skipped: ${missing})` : title, missing };
+  return { skip: missing !== undefined && !inCI, title: missing ? `${title} (${inCI ? 'failing under CI' : 'skipped'}: ${missing})` : title, missing };
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
