@@ -2,7 +2,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { defaultAdapterName, redisAdapter, startLink, type RedisAdapterOptions } from 'distribute/discovery';
-import { RedisServer, serverSuite } from './servers.js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './children.js';
+import { inCI, RedisServer, serverSuite, serverUnavailable } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
 import { commandOrders, outage, threeMembers } from './store-scenarios.js';
@@ -13,8 +17,8 @@ const TTL = 1500;
 
 describe.skipIf(suite.skip)(suite.title, () => {
   const servers: RedisServer[] = [];
-  const start = async (persistent = false) => {
-    const server = await RedisServer.start({ persistent });
+  const start = async (persistent = false, extraArgs?: (dir: string) => string[]) => {
+    const server = await RedisServer.start({ persistent, ...(extraArgs ? { extraArgs } : {}) });
     servers.push(server);
     return server;
   };
@@ -54,6 +58,29 @@ describe.skipIf(suite.skip)(suite.title, () => {
     const server = await start();
     const prefix = `p${++run}`;
     await commandOrders((id) => inProcessMember(id, adapter(server.url, prefix, { id })), TTL);
+  });
+
+  it('TLS and a password, passed through: members meet over rediss://; a wrong password is StartFailed', async (context) => {
+    if (serverUnavailable('openssl') && !inCI) return context.skip('openssl is not installed (apt-get install -y openssl)');
+    const tlsPort = await freePort();
+    const server = await start(false, (dir) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+      return ['--requirepass', 'sesame', '--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'cert.pem'),
+        '--tls-key-file', join(dir, 'key.pem'), '--tls-ca-cert-file', join(dir, 'cert.pem'), '--tls-auth-clients', 'no'];
+    });
+    const tls = { ca: readFileSync(join(server.dir, 'cert.pem')) };
+    const url = `rediss://:sesame@127.0.0.1:${tlsPort}`;
+    const prefix = `p${++run}`;
+    const a = await inProcessMember('a', adapter(url, prefix, { id: 'a', tls }));
+    const b = await inProcessMember('b', adapter(url, prefix, { id: 'b', tls }));
+    await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet over TLS');
+
+    const wrong = await startLink({ name: 'wrong-password', nodeId: 'c', adapter: adapter(`rediss://:nope@127.0.0.1:${tlsPort}`, prefix, { id: 'c', tls })(defaultAdapterName) });
+    expect(wrong.ok).toBe(false);
+    if (!wrong.ok) expect(wrong.error.message).toMatch(/WRONGPASS|invalid username-password/i);
+    const untrusted = await startLink({ name: 'untrusted', nodeId: 'd', adapter: adapter(url, prefix, { id: 'd' })(defaultAdapterName) });
+    expect(untrusted.ok).toBe(false);
   });
 
   it('an id held by a live member at another address is StartFailed naming it; the same address takes the entry over', async () => {

@@ -14,10 +14,10 @@ import { freePort } from './children.js';
 /** Under CI a missing server fails the suite instead of skipping it. */
 export const inCI = process.env.CI === 'true';
 
-const PACKAGES: Record<string, string> = { etcd: 'etcd-server', 'redis-server': 'redis-server' };
+const PACKAGES: Record<string, string> = { etcd: 'etcd-server', 'redis-server': 'redis-server', openssl: 'openssl' };
 
 /** Why `binary` cannot run here, or undefined when it can. */
-export function serverUnavailable(binary: 'etcd' | 'redis-server'): string | undefined {
+export function serverUnavailable(binary: 'etcd' | 'redis-server' | 'openssl'): string | undefined {
   try {
     execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
     return undefined;
@@ -141,12 +141,17 @@ export class EtcdServer extends Server {
 
 /** A redis-server on loopback; `persistent` keeps an append-only file across restarts. */
 export class RedisServer extends Server {
-  private constructor(port: number, private readonly persistent: boolean) {
+  private constructor(
+    port: number,
+    private readonly persistent: boolean,
+    private readonly extra: (dir: string) => string[],
+  ) {
     super('redis', port);
   }
 
-  static async start(options: { persistent?: boolean } = {}): Promise<RedisServer> {
-    return new RedisServer(await freePort(), options.persistent ?? false).start();
+  /** `extraArgs` get the server's directory (for TLS files, say) and add to its command line. */
+  static async start(options: { persistent?: boolean; extraArgs?: (dir: string) => string[] } = {}): Promise<RedisServer> {
+    return new RedisServer(await freePort(), options.persistent ?? false, options.extraArgs ?? (() => [])).start();
   }
 
   get url(): string {
@@ -166,6 +171,7 @@ export class RedisServer extends Server {
       '--appendonly', this.persistent ? 'yes' : 'no',
       '--appendfsync', 'always',
       '--loglevel', 'warning',
+      ...this.extra(this.dir),
     ];
   }
 
@@ -176,7 +182,8 @@ export class RedisServer extends Server {
       socket.once('connect', () => socket.write('PING\r\n'));
       socket.once('data', (data) => {
         socket.destroy();
-        resolve(String(data).startsWith('+PONG'));
+        // A server that wants a password answers NOAUTH: it is up.
+        resolve(/^(\+PONG|-NOAUTH)/.test(String(data)));
       });
       socket.once('error', () => resolve(false));
       socket.once('timeout', () => {

@@ -358,7 +358,11 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
   redis.on('close', onClose);
   redis.on('ready', onReady);
   // Errors are reported through failing syncs; without a listener ioredis would print them.
-  const onError = (error: Error) => log.debug({ err: error }, 'Redis connection error');
+  let lastError: Error | undefined;
+  const onError = (error: Error) => {
+    lastError = error;
+    log.debug({ err: error }, 'Redis connection error');
+  };
   redis.on('error', onError);
   sub.on('error', onError);
 
@@ -386,6 +390,8 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
     await sweep();
   } catch (error) {
     shutdown();
+    // A refused password closes the connection; the reason is in the last connection error.
+    if (lastError && lastError !== error) throw new Error(`${(error as Error).message} (${lastError.message})`);
     throw error;
   }
   stopRefresh = every(refreshMs, refresh);
