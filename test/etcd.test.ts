@@ -118,6 +118,29 @@ describe.skipIf(suite.skip)(suite.title, () => {
     expect(b.facade.health().type).toBe('Up');
   });
 
+  it('auth passed through: members with the password meet; a wrong password is StartFailed', async () => {
+    const secured = await EtcdServer.start();
+    const admin = new Etcd3({ hosts: secured.url });
+    try {
+      await admin.role('root').create();
+      await (await admin.user('root').create('sesame')).addRole('root');
+      await admin.auth.authEnable();
+      const withAuth = (id: string, password: string) => (cluster: string) =>
+        etcdAdapter({ endpoints: secured.url, prefix, cluster, ttlMs: TTL, requestTimeoutMs: 1000, address: `${id}.test:1`, auth: { username: 'root', password } });
+      const a = await inProcessMember('a', withAuth('a', 'sesame'));
+      const b = await inProcessMember('b', withAuth('b', 'sesame'));
+      await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet with auth');
+      const { startLink } = await import('distribute/discovery');
+      const wrong = await startLink({ name: 'wrong-password', nodeId: 'c', adapter: withAuth('c', 'nope')(defaultAdapterName) });
+      expect(wrong.ok).toBe(false);
+      if (!wrong.ok) expect(wrong.error.message).toMatch(/authentication failed|invalid/i);
+    } finally {
+      await stopInProcess();
+      admin.close();
+      await secured.stop();
+    }
+  });
+
   it('entries written by something else are counted and skipped, never a peer', async () => {
     const members = `${prefix}/${defaultAdapterName}/members/`;
     await client.put(`${members}junk-text`).value('not json');
