@@ -150,7 +150,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     seed: (Math.random() * 2 ** 32) >>> 0,
     now: Date.now(),
   });
-  const counters = { malformedPackets: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
+  const counters = { malformedPackets: 0, malformedMessages: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
   const dnsSeeds = dnsSeedQueries(input.seedPeers);
   const dnsServers = options.dnsServers ?? [];
   // Cancels DNS seed lookups still in flight when the member closes.
@@ -266,6 +266,10 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
       counters.malformedPackets++;
       log.debug({ from, error: decoded.error }, 'Dropped a malformed packet');
       return;
+    }
+    if (decoded.skipped > 0) {
+      counters.malformedMessages += decoded.skipped;
+      log.debug({ from, skipped: decoded.skipped }, 'Dropped malformed messages from a packet');
     }
     step({ type: 'packet', from, msgs: decoded.value });
   });

@@ -7,6 +7,7 @@ import {
   encodePacket,
   encodePackets,
   encodeStream,
+  MAX_INCARNATION,
   MAX_META_BYTES,
   MAX_NAME_BYTES,
   PROTOCOL_VERSION,
@@ -45,7 +46,7 @@ describe('codec', () => {
     const packets = encodePackets(all, 1400);
     expect(packets).toHaveLength(1);
     expect(packets[0]![0]).toBe(PROTOCOL_VERSION);
-    expect(decodePacket(packets[0]!)).toEqual({ ok: true, value: all });
+    expect(decodePacket(packets[0]!)).toEqual({ ok: true, value: all, skipped: 0 });
   });
 
   it('packs a primary message and as many piggybacked broadcasts as fit under the budget', () => {
@@ -127,12 +128,16 @@ describe('codec', () => {
       [[2, 1, 'c', 'h:1', 'yes']],
       [[6, 'e', 9, null]],
       [[8, true, 'a', []]],
+      [[5, 'd', 'h:1', MAX_INCARNATION + 1, {}]],
+      [[6, 'e', 2 ** 53 - 1, 'a']],
+      [[7, 'e', MAX_INCARNATION + 1, 'a']],
       Array.from({ length: 256 }, () => [3, 1]),
     ];
     for (const shape of shapes) {
       expect(errorType(decodePacket(wrap(shape))), JSON.stringify(shape).slice(0, 60)).toBe('Malformed');
     }
     const streamShapes: unknown[] = [
+      [8, true, 'a', [['a', 'h:1', 2 ** 53 - 1, 0, {}]]],
       [8, true, 'a', [['a', 'h:1', 1, 9, {}]]],
       [8, true, 'a', [['a', 'h:1', 1, 0]]],
       [8, 'yes', 'a', []],
@@ -145,6 +150,19 @@ describe('codec', () => {
     for (const shape of streamShapes) {
       expect(errorType(decodeStream(wrap(shape))), JSON.stringify(shape).slice(0, 60)).toBe('Malformed');
     }
+  });
+
+  it('decodes the messages of a packet one by one, skipping and counting the bad ones', () => {
+    const wrap = (value: unknown) => Uint8Array.from([PROTOCOL_VERSION, ...pack(value)]);
+    const packet = wrap([[3, 7], [6, 'e', 2 ** 53 - 1, 'a'], [99], [5, 'd', 'h:1', MAX_INCARNATION, {}]]);
+    expect(decodePacket(packet)).toEqual({
+      ok: true,
+      value: [
+        { type: 'ack', seq: 7 },
+        { type: 'alive', name: 'd', addr: 'h:1', incarnation: MAX_INCARNATION, meta: {} },
+      ],
+      skipped: 2,
+    });
   });
 
   it('never throws on random or mutated input (seeded fuzz, 5,000 cases)', () => {

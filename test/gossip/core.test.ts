@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src/discovery/gossip/awareness.js';
 import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/broadcasts.js';
-import { decodePacket, encodePackets } from '../../src/discovery/gossip/codec.js';
+import { decodePacket, encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
 import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/config.js';
 import { bootstrap, createCore, handle, health, members, nextDeadline, toRecord, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
 import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
@@ -285,6 +285,20 @@ describe('leave', () => {
     const fx = handle(a, packet({ type: 'dead', name: 'a', incarnation: inc, from: 'b' }), 0);
     expect(a.self.incarnation).toBe(inc + 1);
     expect(sent(fx).some((m) => m.type === 'alive' && m.name === 'a')).toBe(true);
+  });
+});
+
+describe('the incarnation bound', () => {
+  it('refutes up to the bound and never past it, so no message about us becomes one the codec rejects', () => {
+    const a = node('a', ['b']);
+    const fx = handle(a, packet({ type: 'suspect', name: 'a', incarnation: MAX_INCARNATION - 1, from: 'b' }), 0);
+    expect(a.self.incarnation).toBe(MAX_INCARNATION);
+    expect(sent(fx)).toContainEqual(expect.objectContaining({ type: 'alive', name: 'a', incarnation: MAX_INCARNATION }));
+    const past = handle(a, packet({ type: 'dead', name: 'a', incarnation: MAX_INCARNATION, from: 'b' }), 1);
+    expect(a.self.incarnation).toBe(MAX_INCARNATION);
+    expect(sent(past).filter((m) => m.type === 'alive' && m.incarnation > MAX_INCARNATION)).toEqual([]);
+    handle(a, { type: 'setMeta', meta: { k: 'v' } }, 2);
+    expect(a.self.incarnation).toBe(MAX_INCARNATION);
   });
 });
 

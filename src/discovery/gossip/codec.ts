@@ -29,6 +29,15 @@ export const MAX_ADDR_BYTES = 300;
 export const MAX_META_ENTRIES = 32;
 /** Most metadata bytes per member, keys and values together. */
 export const MAX_META_BYTES = 512;
+/**
+ * Largest incarnation on the wire. Far below 2^53 (where JavaScript numbers
+ * stop being exact and MessagePack writers switch to floats) yet far above
+ * what a member reaches: incarnations start at the Unix time in seconds and
+ * grow by one per refutation or metadata change. A message carrying a larger
+ * one is malformed, so no packet can push a member to where it can no longer
+ * refute.
+ */
+export const MAX_INCARNATION = 2 ** 48;
 /** Most messages in one packet. */
 export const MAX_MESSAGES_PER_PACKET = 255;
 /** Most members in one push-pull frame. */
@@ -210,6 +219,12 @@ function arity(t: unknown[], n: number, what: string): void {
   if (t.length !== n) fail(`${what} has ${t.length} fields, expected ${n}`);
 }
 
+function incarnation(value: unknown): number {
+  const n = uint(value, 'incarnation');
+  if (n > MAX_INCARNATION) return fail(`incarnation ${n} is over ${MAX_INCARNATION}`);
+  return n;
+}
+
 function message(value: unknown): PacketMessage {
   if (!Array.isArray(value) || value.length === 0) return fail('message is not a tuple');
   const t = value as unknown[];
@@ -239,7 +254,7 @@ function message(value: unknown): PacketMessage {
         type: 'alive',
         name: str(t[1], 'name', MAX_NAME_BYTES),
         addr: str(t[2], 'addr', MAX_ADDR_BYTES),
-        incarnation: uint(t[3], 'incarnation'),
+        incarnation: incarnation(t[3]),
         meta: meta(t[4]),
       };
     case CODES.suspect:
@@ -248,7 +263,7 @@ function message(value: unknown): PacketMessage {
       return {
         type: t[0] === CODES.suspect ? 'suspect' : 'dead',
         name: str(t[1], 'name', MAX_NAME_BYTES),
-        incarnation: uint(t[2], 'incarnation'),
+        incarnation: incarnation(t[2]),
         from: str(t[3], 'from', MAX_NAME_BYTES),
       };
     default:
@@ -286,22 +301,49 @@ function guarded<T>(decode: () => T): Decoded<T> {
 }
 
 /**
+ * A packet's messages that decoded, and how many did not. Messages are
+ * decoded one by one: a packet carries broadcasts from many origins, and one
+ * bad message must not take its neighbours (an ack, someone's refutation)
+ * down with it.
+ */
+export type DecodedPacket =
+  | { readonly ok: true; readonly value: PacketMessage[]; readonly skipped: number }
+  | { readonly ok: false; readonly error: DecodeError };
+
+/**
  * The messages of one UDP packet, or why it was rejected: `Truncated` (empty
  * or cut short), `Oversized` (over `maxBytes`), `UnsupportedVersion` (first
  * byte not {@link PROTOCOL_VERSION}), `Malformed` (anything else, including
- * well-formed MessagePack of the wrong shape). Never throws.
+ * well-formed MessagePack of the wrong shape, or no message that decodes).
+ * Messages of the wrong shape among good ones are skipped and counted in
+ * `skipped`. Never throws.
  *
  * @example
  * const decoded = decodePacket(bytes);
  * if (decoded.ok) handle(core, { type: 'packet', from, msgs: decoded.value }, Date.now());
+ * if (decoded.ok && decoded.skipped > 0) malformedMessages += decoded.skipped;
  */
-export function decodePacket(data: Uint8Array, maxBytes = MAX_PACKET_BYTES): Decoded<PacketMessage[]> {
-  return guarded(() => {
+export function decodePacket(data: Uint8Array, maxBytes = MAX_PACKET_BYTES): DecodedPacket {
+  let skipped = 0;
+  const decoded = guarded(() => {
     const value = unpack(data, maxBytes);
     if (!Array.isArray(value)) return fail('packet is not an array of messages');
     if (value.length === 0 || value.length > MAX_MESSAGES_PER_PACKET) return fail(`packet has ${value.length} messages`);
-    return value.map(message);
+    const msgs: PacketMessage[] = [];
+    let firstError: unknown;
+    for (const item of value) {
+      try {
+        msgs.push(message(item));
+      } catch (error) {
+        if (!(error instanceof Invalid)) throw error;
+        firstError ??= error;
+        skipped++;
+      }
+    }
+    if (msgs.length === 0) throw firstError;
+    return msgs;
   });
+  return decoded.ok ? { ok: true, value: decoded.value, skipped } : decoded;
 }
 
 /**
@@ -328,7 +370,7 @@ export function decodeStream(data: Uint8Array, maxBytes = MAX_STREAM_BYTES): Dec
       return {
         name: str(m[0], 'name', MAX_NAME_BYTES),
         addr: str(m[1], 'addr', MAX_ADDR_BYTES),
-        incarnation: uint(m[2], 'incarnation'),
+        incarnation: incarnation(m[2]),
         status,
         meta: meta(m[4]),
       };

@@ -12,7 +12,7 @@
  */
 import { adjustAwareness, failedProbePenalty, scaleByAwareness } from './awareness.js';
 import { BroadcastQueue, retransmitLimit } from './broadcasts.js';
-import { encodeMessage, MAX_ADDR_BYTES, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_BYTES } from './codec.js';
+import { encodeMessage, MAX_ADDR_BYTES, MAX_INCARNATION, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_BYTES } from './codec.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import type { Alive, Dead, MemberState, MemberStatus, PacketMessage, PushPull, Suspect } from './messages.js';
 import { Rng } from './rng.js';
@@ -377,7 +377,7 @@ export function handle(core: Core, input: Input, now: number): Effects {
       leave(core, now, fx);
       break;
     case 'setMeta':
-      if (!core.leaving) {
+      if (!core.leaving && core.self.incarnation < MAX_INCARNATION) {
         core.self = { ...core.self, meta: input.meta, incarnation: core.self.incarnation + 1 };
         core.members.set(core.self.name, core.self);
         announceSelf(core, now, fx);
@@ -655,9 +655,15 @@ function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): v
   fx.events.push({ type: 'conflict', existing: snapshotOf(existing), incoming: { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta } });
 }
 
-/** Raises our incarnation above `seen` and tells everyone we are alive. */
+/**
+ * Raises our incarnation above `seen` and tells everyone we are alive. Never
+ * past the codec's bound: an incarnation beyond it would make every message
+ * about us malformed to the others, silencing us for good.
+ */
 function refute(core: Core, seen: number, now: number, fx: Effects): void {
-  core.self = { ...core.self, incarnation: Math.max(core.self.incarnation, seen) + 1 };
+  const next = Math.max(core.self.incarnation, seen) + 1;
+  if (next > MAX_INCARNATION) return;
+  core.self = { ...core.self, incarnation: next };
   core.members.set(core.self.name, core.self);
   announceSelf(core, now, fx);
 }
