@@ -137,6 +137,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
     maxPacketBytes: config.udpBufferSize,
     maxStreamBytes: config.maxStreamBytes,
+    maxWatchersIn: 2 * config.watchPeers + 2,
     streamTimeoutMs: config.streamTimeoutMs,
     logger: log,
   });

@@ -2,7 +2,9 @@
  * The gossip transport over real sockets on loopback: UDP both ways, binding
  * and its errors, request/response frames and bad input on TCP, watch streams
  * to a real child process killed with SIGKILL, and a close that leaves no
- * handle behind.
+ * handle behind; and the bounds on what an outsider can pin before any key
+ * is checked (idle watchers, open connections, large frames sent slowly),
+ * read from the transport's own counters.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -516,5 +518,91 @@ describe('close', () => {
     expect((await a.request(addressOf(b), Buffer.from('x'))).ok).toBe(false);
     expect(a.counters().packetsOut).toBe(1);
     await eventually(() => added(before).length === 0, 5000, 'every handle to be released');
+  });
+});
+
+/** Raw client connections that each write `hello` once; `closed()` counts those the server has closed. */
+async function clients(port: number, count: number, hello: Buffer) {
+  const sockets: Socket[] = [];
+  let closed = 0;
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve) => {
+          const socket = connect({ host: HOST, port }, () => socket.write(hello, () => resolve()));
+          socket.on('error', () => resolve());
+          socket.on('close', () => {
+            closed++;
+            resolve();
+          });
+          socket.resume();
+          sockets.push(socket);
+        }),
+    ),
+  );
+  const destroy = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+  cleanups.push(destroy);
+  return { closed: () => closed, destroy };
+}
+
+/** 'R', then a header declaring `declared` bytes, then only `sent` of them. */
+function stalledFrame(declared: number, sent: number): Buffer {
+  const header = Buffer.alloc(5);
+  header[0] = 0x52;
+  header.writeUInt32BE(declared, 1);
+  return Buffer.concat([header, Buffer.alloc(sent, 7)]);
+}
+
+describe('resource bounds', () => {
+  it('holds at most maxWatchersIn idle watch connections and closes the rest at once', async () => {
+    const server = await open({ maxWatchersIn: 6 });
+    const flood = await clients(server.bound.port, 200, Buffer.from('W'));
+    await eventually(() => server.counters().watchersRefused === 194, 10_000, 'the excess watchers to be refused');
+    await eventually(() => flood.closed() === 194, 10_000, 'the refused watchers to see their connection closed');
+    expect(server.counters()).toMatchObject({ watchersIn: 6, socketsOpen: 6 });
+
+    flood.destroy();
+    await eventually(() => server.counters().socketsOpen === 0, 5000, 'the held descriptors to be given back');
+    expect(server.counters().watchersIn).toBe(0);
+    // Room again for the ring's own watchers.
+    const client = await open();
+    client.watch(`${server.address.host}:${server.address.port}`);
+    await eventually(() => server.counters().watchersIn === 1, 5000, 'a new watcher to be held');
+  });
+
+  it('bounds open request connections and the bytes of frames being read, and gives them back', async () => {
+    const limit = 1024 * 1024;
+    const server = await open({ maxStreamBytes: limit, maxBufferedBytes: 4 * limit, maxStreamsIn: 64, streamTimeoutMs: 1500 });
+    server.onRequest((data) => data);
+    // 48 frames just under the limit, each stalled after 64 KiB: only four fit the byte bound.
+    const stalled = await clients(server.bound.port, 48, stalledFrame(limit - 1, 64 * 1024));
+    await eventually(() => server.counters().streamsShed === 44, 10_000, 'the frames past the byte bound to be shed');
+    const held = server.counters();
+    expect(held.bufferedBytes).toBe(4 * (limit - 1));
+    expect(held.bufferedBytes).toBeLessThanOrEqual(4 * limit);
+    expect(held.streamsOpenIn).toBe(4);
+    expect(stalled.closed()).toBeGreaterThanOrEqual(44);
+
+    // Stalled past streamTimeoutMs, the rest are dropped and their bytes released.
+    await eventually(() => server.counters().bufferedBytes === 0, 10_000, 'the stalled frames to be released');
+    expect(server.counters().streamsOpenIn).toBe(0);
+    const client = await open({ maxStreamBytes: limit });
+    const answer = await client.request(`${server.address.host}:${server.address.port}`, Buffer.alloc(limit - 1, 1));
+    expect(unwrap(answer).length).toBe(limit - 1);
+
+    // Connections that send nothing past the kind byte count against maxStreamsIn.
+    const idle = await clients(server.bound.port, 100, Buffer.from('R'));
+    await eventually(() => server.counters().streamsShed === 44 + 36, 10_000, 'the connections past maxStreamsIn to be shed');
+    expect(server.counters().streamsOpenIn).toBe(64);
+    idle.destroy();
+    await eventually(() => server.counters().socketsOpen === 0, 5000, 'every connection to be given back');
+  });
+
+  it('refuses a byte bound below one frame', async () => {
+    const opened = await openTransport({ bindHost: HOST, maxStreamBytes: 1024, maxBufferedBytes: 1000 });
+    expect(opened.ok ? 'opened' : opened.error).toMatchObject({ type: 'InvalidOption', option: 'maxBufferedBytes', value: 1000 });
   });
 });

@@ -140,7 +140,10 @@ export interface GossipConfig {
   /**
    * Members each node keeps a TCP stream to, so that a process that dies on
    * a live host is noticed the moment the host closes the stream. Used by
-   * the adapter's transport; 0 turns it off. 2.
+   * the adapter's transport; 0 turns it off. Each member is watched by about
+   * as many others (those just before it in the ring), so it accepts at most
+   * `2 × watchPeers + 2` watch connections and closes any more, leaving room
+   * for views in flux without letting idle connections pin descriptors. 2.
    */
   readonly watchPeers: number;
 }

@@ -57,6 +57,8 @@ export const TRANSPORT_DEFAULTS = {
   maxStreamBytes: 4 * 1024 * 1024,
   streamTimeoutMs: 5000,
   watchRetryMs: 5000,
+  maxWatchersIn: 6,
+  maxStreamsIn: 64,
 } as const;
 
 /** The log methods the transport uses; a pino logger fits. */
@@ -96,6 +98,26 @@ export interface TransportOptions {
   readonly streamTimeoutMs?: number;
   /** After a watched peer is reported gone, the watch quietly tries to reconnect this often until `unwatch`. Default 5000. */
   readonly watchRetryMs?: number;
+  /**
+   * Most watch connections others may hold to this node at once. A member is
+   * watched by the few members before it in its ring; more are closed at
+   * once and counted (`watchersRefused`), so idle connections cannot pin
+   * file descriptors. Default 6.
+   */
+  readonly maxWatchersIn?: number;
+  /**
+   * Most incoming request connections open at once (watches not included);
+   * more are closed at once and counted (`streamsShed`). Default 64.
+   */
+  readonly maxStreamsIn?: number;
+  /**
+   * Most bytes of incoming frames held at once, counted by the length each
+   * frame declares as soon as its header is in. A frame that would pass the
+   * bound is dropped and counted (`streamsShed`); the bytes are released when
+   * its connection closes. At least `maxStreamBytes`. Default
+   * `4 × maxStreamBytes`.
+   */
+  readonly maxBufferedBytes?: number;
   /** Default: logs nothing. */
   readonly logger?: TransportLogger;
 }
@@ -167,6 +189,18 @@ export interface TransportCounters {
   streamsOut: number;
   /** Watch connections that dropped or failed to connect. */
   watchEvents: number;
+  /** Incoming watch connections closed because `maxWatchersIn` were already held. */
+  watchersRefused: number;
+  /** Incoming request connections dropped because of `maxStreamsIn` or `maxBufferedBytes`. */
+  streamsShed: number;
+  /** Now: incoming watch connections held. */
+  watchersIn: number;
+  /** Now: incoming request connections open. */
+  streamsOpenIn: number;
+  /** Now: bytes reserved by incoming frames being read or handled (see `maxBufferedBytes`). */
+  bufferedBytes: number;
+  /** Now: TCP sockets this transport holds open, either way (each one a file descriptor). */
+  socketsOpen: number;
 }
 
 export type { Endpoint } from '../address.js';
@@ -255,8 +289,9 @@ export async function openTransport(options: TransportOptions = {}): Promise<Res
 }
 
 type Settings = {
-  readonly [K in Exclude<keyof TransportOptions, 'advertiseHost' | 'advertisePort' | 'logger'>]-?: NonNullable<TransportOptions[K]>;
+  readonly [K in Exclude<keyof TransportOptions, 'advertiseHost' | 'advertisePort' | 'logger' | 'maxBufferedBytes'>]-?: NonNullable<TransportOptions[K]>;
 } & {
+  readonly maxBufferedBytes: number;
   readonly advertiseHost: string | undefined;
   readonly advertisePort: number | undefined;
   readonly logger: TransportLogger;
@@ -273,6 +308,7 @@ function resolveSettings(options: TransportOptions): Result<Settings, TransportE
   const s: Settings = {
     ...TRANSPORT_DEFAULTS,
     ...definedOnly(options),
+    maxBufferedBytes: options.maxBufferedBytes ?? 4 * (options.maxStreamBytes ?? TRANSPORT_DEFAULTS.maxStreamBytes),
     advertiseHost: options.advertiseHost,
     advertisePort: options.advertisePort,
     logger: options.logger ?? quiet,
@@ -285,6 +321,9 @@ function resolveSettings(options: TransportOptions): Result<Settings, TransportE
     ['maxStreamBytes', s.maxStreamBytes, 1, MAX_FRAME_LIMIT],
     ['streamTimeoutMs', s.streamTimeoutMs, 1, MAX_TIMER_MS],
     ['watchRetryMs', s.watchRetryMs, 1, MAX_TIMER_MS],
+    ['maxWatchersIn', s.maxWatchersIn, 0, 65_535],
+    ['maxStreamsIn', s.maxStreamsIn, 1, 65_535],
+    ['maxBufferedBytes', s.maxBufferedBytes, s.maxStreamBytes, Number.MAX_SAFE_INTEGER],
   ];
   for (const [option, value, min, max] of integers) {
     if (value === undefined && option === 'advertisePort') continue;
@@ -483,6 +522,12 @@ class SocketTransport implements Transport {
     streamsIn: 0,
     streamsOut: 0,
     watchEvents: 0,
+    watchersRefused: 0,
+    streamsShed: 0,
+    watchersIn: 0,
+    streamsOpenIn: 0,
+    bufferedBytes: 0,
+    socketsOpen: 0,
   };
   private readonly log: TransportLogger;
   private readonly server: Server;
@@ -658,9 +703,26 @@ class SocketTransport implements Transport {
     this.track(socket);
     this.stats.streamsIn++;
     const from = formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
-    const { maxStreamBytes: limit, streamTimeoutMs } = this.settings;
+    const { maxStreamBytes: limit, streamTimeoutMs, maxStreamsIn, maxWatchersIn, maxBufferedBytes } = this.settings;
+    const stats = this.stats;
+    if (stats.streamsOpenIn >= maxStreamsIn) {
+      stats.streamsShed++;
+      this.log.debug({ from, open: stats.streamsOpenIn }, 'Too many incoming streams; dropped one');
+      socket.destroy();
+      return;
+    }
+    stats.streamsOpenIn++;
     const reader = new FrameReader(limit);
     let phase: ServePhase = 'kind';
+    /** Bytes of `maxBufferedBytes` this connection holds: its frame's declared length once the header is in. */
+    let reserved = -1;
+    let watching = false;
+    // Whatever the connection held is given back once, when it closes.
+    socket.once('close', () => {
+      if (watching) stats.watchersIn--;
+      else stats.streamsOpenIn--;
+      if (reserved > 0) stats.bufferedBytes -= reserved;
+    });
 
     const malformed = (why: string) => {
       if (phase === 'done') return;
@@ -733,9 +795,22 @@ class SocketTransport implements Transport {
       if (phase === 'kind') {
         const kind = chunk[0];
         if (kind === KIND_WATCH) {
+          stats.streamsOpenIn--;
+          watching = true;
+          stats.watchersIn++;
+          if (stats.watchersIn > maxWatchersIn) {
+            // Refused rather than evicting an older one: watchers already held are the ring's.
+            phase = 'done';
+            stats.watchersRefused++;
+            this.log.debug({ from, held: maxWatchersIn }, 'Too many watchers; closed one');
+            socket.destroy();
+            return;
+          }
           // Held open with no timeout: its closing is the signal. Anything sent on it is drained.
+          // Keep-alive, so a watcher whose host vanished does not hold the descriptor forever.
           phase = 'watch';
           socket.setTimeout(0);
+          socket.setKeepAlive(true, WATCH_KEEPALIVE_MS);
           return;
         }
         if (kind !== KIND_REQUEST) return malformed(`unknown connection kind ${kind}`);
@@ -743,8 +818,19 @@ class SocketTransport implements Transport {
         offset = 1;
       }
       const status = reader.push(chunk, offset);
-      if (status === 'more') return;
       if (status === 'oversized') return malformed(`a frame of ${reader.declared} bytes is over the ${limit} byte limit`);
+      if (reserved < 0 && reader.declared >= 0) {
+        if (stats.bufferedBytes + reader.declared > maxBufferedBytes) {
+          phase = 'done';
+          stats.streamsShed++;
+          this.log.debug({ from, declared: reader.declared, buffered: stats.bufferedBytes }, 'Too many frame bytes in flight; dropped a stream');
+          socket.destroy();
+          return;
+        }
+        reserved = reader.declared;
+        stats.bufferedBytes += reserved;
+      }
+      if (status === 'more') return;
       if (reader.overrun) return malformed('bytes after the request frame');
       phase = 'handling';
       this.stats.bytesIn += HEADER_BYTES + reader.declared;
@@ -893,7 +979,11 @@ class SocketTransport implements Transport {
 
   private track(socket: Socket): void {
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    this.stats.socketsOpen++;
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.stats.socketsOpen--;
+    });
   }
 
   private readonly onSocketError = (error: Error): void => {
