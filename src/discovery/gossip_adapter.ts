@@ -51,6 +51,16 @@ export interface GossipAdapterOptions {
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 
+/**
+ * The seeds' `host:port` addresses for one join or rejoin attempt. Called
+ * before every attempt, so seeds given as names are looked up again each
+ * time (a seed that moved is found at its new address). Today every seed is
+ * already `host:port` and comes back as given.
+ */
+async function resolveSeeds(seeds: readonly string[]): Promise<string[]> {
+  return [...seeds];
+}
+
 function toPeer(member: MemberState): PeerInfo {
   return { id: member.name, address: member.addr, metadata: member.meta };
 }
@@ -205,6 +215,13 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   };
 
   const apply = (effects: Effects) => {
+    if (effects.resolveSeeds) {
+      const seeds = effects.resolveSeeds;
+      void resolveSeeds(seeds).then(
+        (addrs) => step({ type: 'seedAddresses', addrs }),
+        (error: unknown) => log.warn({ seeds, err: error }, 'Could not resolve the seeds; trying again at the next attempt'),
+      );
+    }
     for (const packet of effects.packets) {
       for (const bytes of encodePackets(packet.msgs, packetBudget)) transport.sendPacket(packet.to, seal(bytes));
     }

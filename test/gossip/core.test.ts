@@ -425,8 +425,11 @@ describe('probing', () => {
 describe('joining', () => {
   it('retries unreachable seeds with growing delays until a push-pull succeeds', () => {
     const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 3, now: 0 });
-    const fx = handle(a, { type: 'join', seeds: ['s1:1', 's2:1', 'a:1'] }, 0);
-    expect(fx.streams.map((s) => s.to)).toEqual(['s1:1', 's2:1']);
+    const asked = handle(a, { type: 'join', seeds: ['s1:1', 's2:1', 'a:1'] }, 0);
+    expect(asked.resolveSeeds).toEqual(['s1:1', 's2:1']);
+    // The driver resolves them (names may stand for several addresses) and answers.
+    const fx = handle(a, { type: 'seedAddresses', addrs: ['s1:1', 's2:1', 's3:1', 'a:1'] }, 0);
+    expect(fx.streams.map((s) => s.to)).toEqual(['s1:1', 's2:1', 's3:1']);
     expect(fx.streams[0]!.msg.join).toBe(true);
     expect(health(a).joined).toBe(false);
     const attempts: number[] = [0];
@@ -434,7 +437,7 @@ describe('joining', () => {
     while (attempts.length < 5) {
       now = a.nextJoinAt;
       handle(a, { type: 'streamFailed', to: 's1:1', error: 'refused' }, now - 1);
-      if (handle(a, { type: 'tick' }, now).streams.some((s) => s.msg.join)) attempts.push(now);
+      if (handle(a, { type: 'tick' }, now).resolveSeeds) attempts.push(now);
     }
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
     expect(gaps[0]).toBeGreaterThanOrEqual(config.joinRetryMs);
@@ -510,6 +513,60 @@ describe('push-pull', () => {
     expect(status(a, 'b')).toBe('suspect');
     expect(status(a, 'c')).toBe('left');
     expect(fx.events.map((e) => e.type)).toEqual(['leave']);
+  });
+
+  it('keeps trying a failed member long after forgetting it, until reconnectTimeoutMs', () => {
+    const cfg = resolveGossipConfig({ deadReclaimMs: 1000, pushPullIntervalMs: 2000, reconnectTimeoutMs: 60_000 }, 'local');
+    const a = createCore({ config: cfg, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 5, now: 0 });
+    bootstrap(a, ['b', 'c'].map((o) => toRecord({ name: o, addr: `${o}:1`, incarnation: 5, status: 'alive', meta: {} }, 0)));
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', name: 'c', incarnation: 5, from: 'c' }), 0); // c left: never tried
+    const tried = (from: number, until: number) => {
+      const to: string[] = [];
+      for (let now = from; now <= until; now = Math.max(now + 1, nextDeadline(a))) to.push(...handle(a, { type: 'tick' }, now).streams.map((s) => s.to));
+      return to;
+    };
+    expect(tried(0, 20_000).filter((t) => t === 'b:1').length).toBeGreaterThanOrEqual(8);
+    expect(a.members.has('b')).toBe(false); // forgotten long ago, still tried
+    expect(tried(20_001, 59_000)).not.toContain('c:1');
+    tried(59_001, 62_000);
+    expect(tried(62_001, 80_000)).toEqual([]);
+  });
+
+  it('a member that comes back is no longer tried as failed', () => {
+    const a = node('a', ['b', 'c']);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    expect(a.reconnect.has('b')).toBe(true);
+    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 1);
+    expect(a.reconnect.has('b')).toBe(false);
+  });
+
+  it('joins through the seeds again, resolved again, whenever no seed is a live member', () => {
+    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 9, now: 0 });
+    handle(a, { type: 'join', seeds: ['seed.example:1'] }, 0);
+    handle(a, { type: 'seedAddresses', addrs: ['s:1'] }, 0);
+    const reply: PushPull = {
+      type: 'pushPull',
+      join: false,
+      from: 's',
+      members: ['s', 'b'].map((n) => ({ name: n, addr: `${n}:1`, incarnation: 1, status: 'alive' as const, meta: {} })),
+    };
+    handle(a, { type: 'streamReply', from: 's:1', msg: reply }, 1);
+    const pushPulls = (from: number, until: number) => {
+      let asks = 0;
+      for (let now = from; now <= until; now = Math.max(now + 1, nextDeadline(a))) {
+        const fx = handle(a, { type: 'tick' }, now);
+        if (fx.resolveSeeds) asks++;
+        for (const m of sent(fx)) if (m.type === 'ping') handle(a, packet({ type: 'ack', seq: m.seq }), now);
+      }
+      return asks;
+    };
+    // The seed is alive: the periodic exchange goes to members, not to the seeds.
+    expect(pushPulls(2, 3 * config.pushPullIntervalMs)).toBe(0);
+    // The seed fails (b is still there, so we are not alone): each interval asks for the seeds again.
+    const at = 3 * config.pushPullIntervalMs + 1;
+    handle(a, packet({ type: 'dead', name: 's', incarnation: 1, from: 'b' }), at);
+    expect(pushPulls(at, at + 3 * config.pushPullIntervalMs)).toBeGreaterThanOrEqual(2);
   });
 
   it('forgets dead members after deadReclaimMs', () => {

@@ -1,6 +1,6 @@
 /** Simulated clusters: convergence, failure detection, partitions, loss, leave. Seeded and repeatable. */
 import { describe, expect, it } from 'vitest';
-import { localProfile } from '../../src/discovery/gossip/config.js';
+import { localProfile, pushPullIntervalFor } from '../../src/discovery/gossip/config.js';
 import { SimNetwork, type ObservedEvent } from '../../src/discovery/gossip/sim.js';
 
 function joinAll(sim: SimNetwork, n: number): string[] {
@@ -70,6 +70,21 @@ describe('simulated clusters', () => {
     expect(sim.runUntil(() => sim.unconverged().length === 0, 300_000, 1000)).toBe(true);
     const rejoined = sim.events.filter((e) => e.at >= healedFrom && e.event.type === 'join' && a.includes(e.observer) && b.includes(e.event.member.name));
     expect(rejoined.length).toBe(25 * 25);
+  });
+
+  it('a 50/50 partition of ten minutes, long past forgetting the dead, heals within one push-pull interval', () => {
+    const sim = new SimNetwork({ seed: 31 });
+    const names = sim.addConverged(100);
+    sim.runFor(1000);
+    const a = names.slice(0, 50);
+    const b = names.slice(50);
+    sim.partition(a, b);
+    sim.runFor(10 * 60_000);
+    // Each side has forgotten the other altogether (deadReclaimMs is a minute).
+    expect(a.some((x) => b.some((y) => sim.statusOf(x, y) !== undefined))).toBe(false);
+    sim.heal();
+    const interval = pushPullIntervalFor(sim.config, 50);
+    expect(sim.runUntil(() => sim.unconverged().length === 0, interval, 500)).toBe(true);
   });
 
   it('10% random loss for ten simulated minutes at 100 members gives no false failure', () => {

@@ -90,6 +90,9 @@ export interface GossipConfig {
   /**
    * Time between full state exchanges (push-pull over TCP) with one random
    * member, the anti-entropy that heals what gossip missed and partitions.
+   * Each interval also tries one failed member (see `reconnectTimeoutMs`)
+   * and, when none of the seeds is a live member, the seeds (resolved
+   * again).
    * Scaled beyond 32 members so each member's share stays flat:
    * `pushPullIntervalMs × (1 + max(0, ceil(log2(n) − 5)))`.
    * lan 30000, local 10000.
@@ -129,6 +132,19 @@ export interface GossipConfig {
    * lan 60000, local 30000.
    */
   readonly deadReclaimMs: number;
+  /**
+   * How long a member declared dead (not one that left) is still tried:
+   * its address is kept this long after the failure, past `deadReclaimMs`,
+   * and every push-pull interval one such address, chosen at random, is
+   * sent a push-pull. This is what heals a partition longer than the time
+   * the dead are remembered: after both sides have forgotten each other,
+   * the first attempt that gets through merges them again, so a healed
+   * partition converges within about one push-pull interval
+   * (`pushPullIntervalFor(config, n)`) of the network's return, however long
+   * it lasted. A member that is really gone costs one failed connection per
+   * interval until the window ends. lan 21600000 (6 h), local 3600000 (1 h).
+   */
+  readonly reconnectTimeoutMs: number;
   /** How long a graceful leave waits for its goodbye to be sent on before reporting it done. lan 2000, local 500. */
   readonly leaveTimeoutMs: number;
   /**
@@ -168,6 +184,7 @@ const lan: GossipConfig = {
   joinRetryMs: 500,
   joinRetryMaxMs: 10_000,
   deadReclaimMs: 60_000,
+  reconnectTimeoutMs: 6 * 60 * 60_000,
   leaveTimeoutMs: 2000,
   urgentFanout: 32,
   watchPeers: 2,
@@ -190,6 +207,7 @@ const local: GossipConfig = {
   joinRetryMs: 200,
   joinRetryMaxMs: 2000,
   deadReclaimMs: 30_000,
+  reconnectTimeoutMs: 60 * 60_000,
   leaveTimeoutMs: 500,
 };
 

@@ -45,8 +45,13 @@ export type Input =
   | { readonly type: 'streamReply'; readonly from: string; readonly msg: PushPull }
   /** A push-pull this core asked for failed (refused, timed out, unreadable answer). */
   | { readonly type: 'streamFailed'; readonly to: string; readonly error: string }
-  /** Join through these addresses, retrying with backoff until one push-pull succeeds. */
+  /**
+   * Join through these seeds, retrying with backoff until one push-pull
+   * succeeds. Each attempt asks for them through `Effects.resolveSeeds`.
+   */
   | { readonly type: 'join'; readonly seeds: readonly string[] }
+  /** The answer to `Effects.resolveSeeds`: the seeds' `host:port` addresses now; push-pulls go to each. */
+  | { readonly type: 'seedAddresses'; readonly addrs: readonly string[] }
   /** Leave gracefully; `Effects.leaveDone` says when the goodbye has gone out. */
   | { readonly type: 'leave' }
   /** Publish new metadata (bounded as the codec requires; the facade checks it). */
@@ -72,6 +77,12 @@ export interface Effects {
   readonly events: MemberEvent[];
   /** Set once, after a `leave`, when the goodbye has been sent on enough (or `leaveTimeoutMs` passed). */
   leaveDone: boolean;
+  /**
+   * A join or rejoin attempt: the configured seeds, which may be names. The
+   * driver resolves them to `host:port` addresses (again each time, as they
+   * may move) and answers with `{ type: 'seedAddresses', addrs }`.
+   */
+  resolveSeeds: readonly string[] | undefined;
 }
 
 /** What a node holds about one member. Replaced, never changed in place, so many cores may share one. */
@@ -108,6 +119,8 @@ export interface Core {
   readonly members: Map<string, MemberRecord>;
   /** Names of dead and left members, to forget them after `deadReclaimMs` without scanning everyone. */
   readonly gone: Set<string>;
+  /** Members declared dead (not left), by name: tried now and then until `reconnectTimeoutMs` after the failure. */
+  readonly reconnect: Map<string, { readonly addr: string; readonly failedAt: number }>;
   /** Members alive or suspect, self included: the `n` of every formula. */
   live: number;
   readonly broadcasts: BroadcastQueue;
@@ -128,7 +141,10 @@ export interface Core {
   nextGossipAt: number;
   nextPushPullAt: number;
   nextReclaimAt: number;
+  /** Seeds as configured (they may be names). */
   seeds: readonly string[];
+  /** The seeds' addresses when last resolved, this node's own left out. */
+  seedAddrs: ReadonlySet<string>;
   joined: boolean;
   joinAttempts: number;
   nextJoinAt: number;
@@ -197,6 +213,7 @@ export function createCore(options: {
     self,
     members: new Map([[self.name, self]]),
     gone: new Set(),
+    reconnect: new Map(),
     live: 1,
     broadcasts: new BroadcastQueue(),
     suspicions: new Map(),
@@ -216,6 +233,7 @@ export function createCore(options: {
     nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
     nextReclaimAt: now + config.deadReclaimMs,
     seeds: [],
+    seedAddrs: new Set(),
     joined: true,
     joinAttempts: 0,
     nextJoinAt: Number.POSITIVE_INFINITY,
@@ -326,7 +344,7 @@ export function nextDeadline(core: Core): number {
   return next;
 }
 
-const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false });
+const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined });
 
 /**
  * Feeds one input to the core at time `now` (milliseconds, never going
@@ -363,6 +381,11 @@ export function handle(core: Core, input: Input, now: number): Effects {
     case 'streamFailed':
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
       core.exchanging.delete(input.to);
+      break;
+    case 'seedAddresses':
+      core.seedAddrs = new Set(input.addrs.filter((addr) => addr !== core.self.addr));
+      if (core.leaving) break;
+      for (const addr of core.seedAddrs) fx.streams.push({ to: addr, msg: pushPullMessage(core, true) });
       break;
     case 'join':
       core.seeds = input.seeds.filter((s) => s !== core.self.addr);
@@ -412,8 +435,12 @@ function put(core: Core, next: MemberRecord, previous: MemberRecord | undefined)
   const wasLive = previous !== undefined && isLive(previous.status);
   const nowLive = isLive(next.status);
   core.live += (nowLive ? 1 : 0) - (wasLive ? 1 : 0);
-  if (nowLive) core.gone.delete(next.name);
-  else core.gone.add(next.name);
+  if (nowLive) {
+    core.gone.delete(next.name);
+    core.reconnect.delete(next.name);
+  } else {
+    core.gone.add(next.name);
+  }
   core.members.set(next.name, next);
 }
 
@@ -466,7 +493,7 @@ function tick(core: Core, now: number, fx: Effects): void {
 }
 
 function joinAttempt(core: Core, now: number, fx: Effects): void {
-  for (const seed of core.seeds) fx.streams.push({ to: seed, msg: pushPullMessage(core, true) });
+  fx.resolveSeeds = core.seeds;
   core.joinAttempts++;
   const { joinRetryMs, joinRetryMaxMs } = core.config;
   const backoff = Math.min(joinRetryMs * 2 ** (core.joinAttempts - 1), joinRetryMaxMs);
@@ -478,16 +505,42 @@ function periodicPushPull(core: Core, now: number, fx: Effects): void {
   core.nextPushPullAt = now + pushPullIntervalFor(core.config, core.live);
   const target = randomMembers(core, 1, (m) => m.status === 'alive')[0];
   if (target) fx.streams.push({ to: target.addr, msg: pushPullMessage(core, false) });
-  // Also try one member we declared dead (not one that left): after a partition each side
-  // holds the other dead and nobody probes the dead, so this is how the halves meet again.
-  const dead = randomMembers(core, 1, (m) => m.status === 'dead')[0];
-  if (dead) fx.streams.push({ to: dead.addr, msg: pushPullMessage(core, false) });
-  // Alone although we had seeds (they restarted, or we were cut off): try them again.
-  if (core.live === 1) for (const seed of core.seeds) fx.streams.push({ to: seed, msg: pushPullMessage(core, true) });
+  // Also try one member that failed (not one that left), even one already forgotten: after a
+  // partition each side holds the other dead and nobody probes the dead, so this is how the
+  // halves meet again, however long they were apart.
+  const lost = randomReconnect(core, now);
+  if (lost && lost !== target?.addr) fx.streams.push({ to: lost, msg: pushPullMessage(core, false) });
+  // No seed among the live members (they restarted, moved, or we were cut off): join through them again.
+  if (core.seeds.length > 0 && !anySeedAlive(core)) fx.resolveSeeds = core.seeds;
 }
 
-/** Forgets dead and left members after `deadReclaimMs`, so the table does not grow forever. */
+/** The address of one failed member still within `reconnectTimeoutMs`, at random. */
+function randomReconnect(core: Core, now: number): string | undefined {
+  const { reconnect } = core;
+  if (reconnect.size === 0) return undefined;
+  let skip = core.rng.int(reconnect.size);
+  for (const [name, entry] of reconnect) {
+    if (now - entry.failedAt > core.config.reconnectTimeoutMs) {
+      reconnect.delete(name);
+      continue;
+    }
+    if (skip-- <= 0) return entry.addr;
+  }
+  return undefined;
+}
+
+function anySeedAlive(core: Core): boolean {
+  if (core.seedAddrs.size === 0) return false;
+  for (const m of core.members.values()) if (m !== core.self && m.status === 'alive' && core.seedAddrs.has(m.addr)) return true;
+  return false;
+}
+
+/**
+ * Forgets dead and left members after `deadReclaimMs`, so the table does not
+ * grow forever, and failed members' addresses after `reconnectTimeoutMs`.
+ */
 function reclaim(core: Core, now: number): void {
+  for (const [name, entry] of core.reconnect) if (now - entry.failedAt > core.config.reconnectTimeoutMs) core.reconnect.delete(name);
   for (const name of core.gone) {
     const m = core.members.get(name);
     if (!m || isLive(m.status)) {
@@ -751,6 +804,9 @@ function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {
   const left = msg.from === msg.name;
   const record = withStatus(m, left ? 'left' : 'dead', msg.incarnation, now);
   put(core, record, m);
+  // A member that left is not coming back at that address; a failed one may be just cut off.
+  if (left) core.reconnect.delete(m.name);
+  else core.reconnect.set(m.name, { addr: m.addr, failedAt: now });
   core.suspicions.delete(m.name);
   fx.events.push({ type: left ? 'leave' : 'fail', member: snapshotOf(record) });
   core.broadcasts.push(m.name, msg);

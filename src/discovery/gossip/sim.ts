@@ -441,6 +441,8 @@ export class SimNetwork {
         this.schedule(this.now + this.delay(), { kind: 'stream', to: stream.to, from: m.name, msg: stream.msg });
       }
     }
+    // Sim addresses are names: the seeds resolve to themselves, at once.
+    if (fx.resolveSeeds) this.apply(m, handle(m.core, { type: 'seedAddresses', addrs: fx.resolveSeeds }, this.now));
     for (const event of fx.events) {
       const observed: ObservedEvent = { at: this.now, observer: m.name, event };
       if (this.recordEvents) this.events.push(observed);
