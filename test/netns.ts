@@ -30,6 +30,22 @@ export function labUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * Why the lab's tests are skipped here, or undefined when they run. Under
+ * `CI=true` they always run: a missing tool there must fail the suite (in
+ * `openLab`), not quietly skip it.
+ */
+export function labSkipReason(): string | undefined {
+  return process.env.CI === 'true' ? undefined : labUnavailable();
+}
+
+/** A lab of `count` hosts; throws saying what is missing when one cannot be built here. */
+export function openLab(count: number): Lab {
+  const unavailable = labUnavailable();
+  if (unavailable !== undefined) throw new Error(`The multi-host lab cannot run: ${unavailable}`);
+  return new Lab(count);
+}
+
 export class Lab {
   readonly hosts: { ns: string; ip: string }[] = [];
   private readonly sw: string;
@@ -74,6 +90,11 @@ export class Lab {
   cut(a: number, b: number): void {
     this.rule(a, `ip saddr ${this.hosts[b]!.ip} drop`);
     this.rule(b, `ip saddr ${this.hosts[a]!.ip} drop`);
+  }
+
+  /** Drops everything between the hosts of `a` and those of `b` (by index), both ways. */
+  split(a: readonly number[], b: readonly number[]): void {
+    for (const x of a) for (const y of b) this.cut(x, y);
   }
 
   /** Drops `percent`% of what every host receives, at random. */
