@@ -902,9 +902,10 @@ function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
   for (const remote of msg.members) {
     switch (remote.status) {
       case 'alive': {
-        // Members the sender merely knows of are known to the others too: no need to gossip
-        // them again. The sender itself, and any change to a member we know, are news.
-        const news = remote.name === msg.from || core.members.has(remote.name);
+        // While joining, the members the sender knows of are known to the others too: no need to
+        // gossip them again. Once joined, a member new to us is news to our side as well (two
+        // halves of a healed partition meeting), as are the sender and any change to one we know.
+        const news = core.joined || remote.name === msg.from || core.members.has(remote.name);
         const alive: Alive = { type: 'alive', name: remote.name, addr: remote.addr, incarnation: remote.incarnation, meta: remote.meta };
         onAlive(core, alive, now, fx, news);
         break;
