@@ -30,7 +30,7 @@ import {
   type AdapterOptionsInput,
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/behaviour.js';
-import { DEFAULT_MAX_PENDING, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
+import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
 import { isNameTaken, lookupRegistration, nameTakenMessage, release, type Registration } from './discovery/registry.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
@@ -242,6 +242,10 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     if (!(Number.isInteger(maxPending) && maxPending > 0)) {
       return err(DiscoveryErrors.subscriptionFailed(`maxPending must be a positive integer, got ${String(maxPending)}`));
     }
+    const maxPendingAgeMs = options.maxPendingAgeMs ?? DEFAULT_MAX_PENDING_AGE_MS;
+    if (!(Number.isFinite(maxPendingAgeMs) && maxPendingAgeMs > 0)) {
+      return err(DiscoveryErrors.subscriptionFailed(`maxPendingAgeMs must be a positive number of milliseconds, got ${String(maxPendingAgeMs)}`));
+    }
     const running = findRunning(target);
     const hub = running?.registration?.hub ?? lookupRegistration(name)?.hub;
     if (!running || !hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
@@ -250,7 +254,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     const initial: DiscoveryEvent[] = options.replay
       ? listPeers(running.context.peers).map((peer) => ({ type: 'PeerUp', peer }))
       : [];
-    return ok(hub.add(callback, initial, maxPending, onClose));
+    return ok(hub.add(callback, initial, maxPending, onClose, maxPendingAgeMs));
   };
 
   const subscribe = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<SubscriptionId> =>

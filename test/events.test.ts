@@ -150,6 +150,60 @@ describe('event delivery', () => {
     expect(discovery.health().type).not.toBe('Down');
   });
 
+  it('cuts off a slow subscriber once it is maxPendingAgeMs behind, with the backlog it had; a fast one takes a burst', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger });
+    const fast = collector();
+    let handled = 0;
+    unwrap(discovery.subscribe(() => sleep(20).then(() => void handled++), { maxPendingAgeMs: 200 }));
+    unwrap(discovery.subscribe(fast.callback));
+    // A burst as a join to a large cluster gives, then a steady stream faster than 20 ms an event.
+    for (let i = 0; i < 2000; i++) control.up(peer(`burst${i}`));
+    for (let i = 0; i < 20; i++) {
+      control.up(peer(`p${i}`));
+      await sleep(10);
+    }
+    await eventually(() => fast.events.length === 2020, 10_000);
+    const cut = records.find((r) => r.msg === 'Subscriber cut off: it fell too far behind');
+    expect(cut).toMatchObject({ maxPendingAgeMs: 200 });
+    expect(cut!.oldestWaitedMs as number).toBeGreaterThan(200);
+    expect(handled).toBeLessThan(2000);
+    expect(records.filter((r) => r.msg === 'Subscriber cut off: it fell too far behind')).toHaveLength(1);
+  });
+
+  it('cuts off a stuck subscriber whose oldest waiting event is older than maxPendingAgeMs, however short its queue', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger });
+    unwrap(discovery.subscribe(() => new Promise<void>(() => {}), { maxPendingAgeMs: 100 }));
+    control.up(peer('a'));
+    control.up(peer('b'));
+    await sleep(150);
+    expect(records.some((r) => r.msg === 'Subscriber cut off: it fell too far behind')).toBe(false);
+    control.up(peer('c'));
+    const cut = records.find((r) => r.msg === 'Subscriber cut off: it fell too far behind');
+    expect(cut).toMatchObject({ pending: 1, maxPendingAgeMs: 100 });
+    expect(cut!.oldestWaitedMs as number).toBeGreaterThan(100);
+    expect(discovery.subscribe(() => {}, { maxPendingAgeMs: 0 })).toMatchObject({ ok: false, error: { type: 'SubscriptionFailed' } });
+  });
+
+  it('logs a subscriber that throws on every event at the 1st, 2nd, 4th, 8th… failure, counting the rest', async () => {
+    const { records, logger } = captureLogs();
+    const control = await start({ logger });
+    const fast = collector();
+    unwrap(
+      discovery.subscribe(() => {
+        throw new Error('broken subscriber');
+      }),
+    );
+    unwrap(discovery.subscribe(fast.callback));
+    for (let i = 0; i < 100; i++) control.up(peer(`p${i}`));
+    await eventually(() => fast.events.length === 100);
+    await sleep(20);
+    const lines = records.filter((r) => r.msg === 'Subscriber callback failed');
+    expect(lines.map((r) => r.failures)).toEqual([1, 2, 4, 8, 16, 32, 64]);
+    expect(lines.map((r) => r.suppressed)).toEqual([0, 0, 1, 3, 7, 15, 31]);
+  });
+
   it('sends PeerUpdate with the new metadata when a peer changes it', async () => {
     const a = discovery.memoryAdapter({ group: 'meta' });
     unwrap(await discovery.startLink({ adapter: a, nodeId: 'a' }));

@@ -15,19 +15,37 @@ export interface SubscribeOptions {
   /** Deliver the current peers first, as `PeerUp`, then live events. Default false. */
   readonly replay?: boolean;
   /**
-   * Events that may wait for this subscriber before it is cut off (and logged).
-   * Default 10,000.
+   * Events that may wait for this subscriber before it is cut off (and
+   * logged): a bound on memory. Default 10,000, the largest burst a cluster
+   * sends at once (one event per member when a node joins a cluster of
+   * 10,000), which a subscriber doing a few microseconds of work per event
+   * clears in well under a second.
    */
   readonly maxPending?: number;
+  /**
+   * How far behind, in ms, the subscriber may fall before it is cut off (and
+   * logged): the time the oldest event not yet handed to it has waited,
+   * checked as events arrive. This is what catches a slow subscriber: one
+   * taking a second per event is cut off 30 s behind, with a backlog of
+   * about 30 events it could still have caught up on, not hours later with
+   * 10,000. Default 30,000.
+   */
+  readonly maxPendingAgeMs?: number;
 }
 
 export const DEFAULT_MAX_PENDING = 10_000;
+export const DEFAULT_MAX_PENDING_AGE_MS = 30_000;
 // Compact a queue once this many delivered slots sit at its head.
 const COMPACT_AFTER = 4096;
 
 class Subscriber {
   private queue: (DiscoveryEvent | undefined)[] = [];
+  /** When each queued event was queued (`performance.now()`), beside `queue`. */
+  private queuedAt: number[] = [];
   private head = 0;
+  /** Callback failures so far, for logging the 1st, 2nd, 4th, 8th… only. */
+  private failures = 0;
+  private loggedFailures = 0;
   private scheduled = false;
   private draining = false;
   closed = false;
@@ -36,6 +54,7 @@ class Subscriber {
     readonly id: SubscriptionId,
     private readonly callback: DiscoveryCallback,
     private readonly maxPending: number,
+    private readonly maxPendingAgeMs: number,
     private readonly log: BackendLog,
     private readonly onCutOff: (id: SubscriptionId) => void,
     private readonly onClose: (() => void) | undefined,
@@ -43,9 +62,12 @@ class Subscriber {
 
   push(event: DiscoveryEvent): void {
     if (this.closed) return;
-    if (this.queue.length - this.head >= this.maxPending) {
+    const now = performance.now();
+    const pending = this.queue.length - this.head;
+    const waitedMs = pending > 0 ? Math.round(now - this.queuedAt[this.head]!) : 0;
+    if (pending >= this.maxPending || waitedMs > this.maxPendingAgeMs) {
       this.log.warn(
-        { subscription: this.id, pending: this.queue.length - this.head, maxPending: this.maxPending },
+        { subscription: this.id, pending, maxPending: this.maxPending, oldestWaitedMs: waitedMs, maxPendingAgeMs: this.maxPendingAgeMs },
         'Subscriber cut off: it fell too far behind',
       );
       this.close();
@@ -53,6 +75,7 @@ class Subscriber {
       return;
     }
     this.queue.push(event);
+    this.queuedAt.push(now);
     if (!this.scheduled && !this.draining) {
       this.scheduled = true;
       queueMicrotask(() => void this.drain());
@@ -63,6 +86,7 @@ class Subscriber {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.queuedAt = [];
     this.head = 0;
     this.onClose?.();
   }
@@ -90,11 +114,13 @@ class Subscriber {
         }
         if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
           this.queue = this.queue.slice(this.head);
+          this.queuedAt = this.queuedAt.slice(this.head);
           this.head = 0;
         }
       }
       if (this.head === this.queue.length) {
         this.queue.length = 0;
+        this.queuedAt.length = 0;
         this.head = 0;
       }
     } finally {
@@ -102,8 +128,13 @@ class Subscriber {
     }
   }
 
+  /** Logs the 1st, 2nd, 4th, 8th… failure, with how many went unlogged since the last line, so one throwing on every event cannot flood the log. */
   private logFailure(error: unknown, event: DiscoveryEvent): void {
-    this.log.error({ subscription: this.id, event: event.type, peer: event.peer.id, err: error }, 'Subscriber callback failed');
+    const count = ++this.failures;
+    if ((count & (count - 1)) !== 0) return;
+    const suppressed = count - this.loggedFailures - 1;
+    this.loggedFailures = count;
+    this.log.error({ subscription: this.id, event: event.type, peer: event.peer.id, err: error, failures: count, suppressed }, 'Subscriber callback failed');
   }
 }
 
@@ -131,12 +162,14 @@ export class EventHub {
     initial: readonly DiscoveryEvent[],
     maxPending: number,
     onClose?: () => void,
+    maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS,
   ): SubscriptionId {
     const id = randomUUID() as SubscriptionId;
     const subscriber = new Subscriber(
       id,
       callback,
       Math.max(maxPending, initial.length + 1),
+      maxPendingAgeMs,
       this.log,
       (gone) => this.subscribers.delete(gone),
       onClose,
