@@ -31,6 +31,7 @@ import {
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/behaviour.js';
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
+import { keyFunctions, type KeyList } from './discovery/keys.js';
 import { isNameTaken, lookupRegistration, nameTakenMessage, release, type Registration } from './discovery/registry.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
@@ -87,6 +88,7 @@ export { etcdAdapter, type EtcdAdapterOptions } from './discovery/etcd_adapter.j
 export { redisAdapter, type RedisAdapterOptions } from './discovery/redis_adapter.js';
 export type { StoreOptions } from './discovery/store.js';
 export { generateKey } from './discovery/gossip/crypto.js';
+export type { KeyList } from './discovery/keys.js';
 
 /** Options of `startLink`: `signal` cancels a start still in progress. */
 export type StartOptions = DiscoveryOptions & {
@@ -178,6 +180,14 @@ export interface Discovery {
   self(): Result<PeerInfo>;
   setMetadata(metadata: PeerMetadata): Result<void>;
   join(seeds: readonly string[]): Result<void>;
+  /** Adds a key (32 bytes, base64) that opens traffic; see {@link installKey}. */
+  installKey(key: string): Result<void>;
+  /** Makes an installed key the one that seals; see {@link useKey}. */
+  useKey(key: string): Result<void>;
+  /** Removes a key other than the primary; see {@link removeKey}. */
+  removeKey(key: string): Result<void>;
+  /** The keys, primary first; see {@link listKeys}. */
+  listKeys(): Result<KeyList>;
 }
 
 /** Live events as an async iterator; `close()` (or `break`, or the end of an `await using` scope) ends it. */
@@ -406,7 +416,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
     return ok(undefined);
   };
 
-  return { name, stop, subscribe, subscription, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join };
+  return { name, stop, subscribe, subscription, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join, ...keyFunctions(name) };
 }
 
 const defaultDiscovery = bind();
@@ -594,5 +604,54 @@ export const setMetadata = (metadata: PeerMetadata): Result<void> => defaultDisc
  * ```
  */
 export const join = (seeds: readonly string[]): Result<void> => defaultDiscovery.join(seeds);
+
+/**
+ * Installs a key (32 bytes, base64, as {@link generateKey} makes) in the
+ * running gossip adapter's keyring: from now on it opens traffic sealed
+ * with it; the primary key still seals. The first of the four steps of a
+ * rotation without restart (install everywhere, use everywhere, remove the
+ * old key everywhere). `InvalidConfiguration` for a malformed key,
+ * `KeysUnavailable` when the adapter does not seal its traffic.
+ *
+ * @example
+ * ```ts fragment
+ * const next = generateKey();
+ * installKey(next); // on every member, then useKey(next) on every member, then removeKey(old)
+ * ```
+ */
+export const installKey = (key: string): Result<void> => defaultDiscovery.installKey(key);
+
+/**
+ * Makes an installed key the primary one, which seals everything this
+ * member sends. `InvalidConfiguration` when the key is not installed.
+ *
+ * @example
+ * ```ts fragment
+ * useKey(next); // once every member has installed it
+ * ```
+ */
+export const useKey = (key: string): Result<void> => defaultDiscovery.useKey(key);
+
+/**
+ * Removes a key: traffic sealed with it no longer opens here.
+ * `InvalidConfiguration` when it is the primary key or not installed.
+ *
+ * @example
+ * ```ts fragment
+ * removeKey(old); // once every member uses the new key
+ * ```
+ */
+export const removeKey = (key: string): Result<void> => defaultDiscovery.removeKey(key);
+
+/**
+ * The running adapter's keys as base64, the primary first.
+ *
+ * @example
+ * ```ts fragment
+ * const listed = listKeys();
+ * if (listed.ok) console.log(listed.value.primary, listed.value.keys.length);
+ * ```
+ */
+export const listKeys = (): Result<KeyList> => defaultDiscovery.listKeys();
 
 export type { DiscoveryError };

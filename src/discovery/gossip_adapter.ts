@@ -16,6 +16,7 @@ import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './go
 import type { Core, Effects, Input, MemberEvent, MemberState } from './gossip/core.js';
 import type { PushPull } from './gossip/messages.js';
 import type { Transport } from './gossip/transport.js';
+import { provideKeyring } from './keys.js';
 import type { AdapterOptions, DiscoveryError, PeerInfo } from './types.js';
 
 /** Options of the gossip adapter. */
@@ -345,9 +346,23 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
       step({ type: 'leave' });
     });
 
+  // Live rotation through the facade's installKey/useKey/removeKey/listKeys, while this runs.
+  const releaseKeyring = keyring
+    ? provideKeyring(input.name, {
+        install: (key) => keyring.install(key),
+        use: (key) => keyring.use(key),
+        remove: (key) => {
+          if (!keyring.list().includes(Buffer.from(key, 'base64').toString('base64'))) throw new Error('an installed key');
+          keyring.remove(key);
+        },
+        list: () => keyring.list(),
+      })
+    : undefined;
+
   const close = async () => {
     if (closed) return;
     closed = true;
+    releaseKeyring?.();
     clearTimeout(timer);
     lookups.abort();
     process.off('SIGTERM', onSignal);

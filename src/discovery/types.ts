@@ -171,7 +171,9 @@ export type DiscoveryError =
     }
   /** `operation` ran `timeoutMs` milliseconds without finishing and was given up. */
   | { readonly type: 'Timeout'; readonly operation: string; readonly timeoutMs: number; readonly message: string }
-  | { readonly type: 'SubscriptionFailed'; readonly message: string };
+  | { readonly type: 'SubscriptionFailed'; readonly message: string }
+  /** A key function was called on an adapter that does not seal its traffic with keys (or none is running). */
+  | { readonly type: 'KeysUnavailable'; readonly message: string };
 
 /** The outcome of a facade call: a value, or a typed error. Never thrown. */
 export type Result<T, E = DiscoveryError> =
@@ -238,6 +240,7 @@ export const DiscoveryErrors = {
     message: `The ${operation} did not finish within ${timeoutMs} ms`,
   }),
   subscriptionFailed: (message: string): DiscoveryError => ({ type: 'SubscriptionFailed', message }),
+  keysUnavailable: (message: string): DiscoveryError => ({ type: 'KeysUnavailable', message }),
 } as const;
 
 function describeValue(value: unknown): string {

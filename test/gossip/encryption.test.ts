@@ -45,6 +45,49 @@ describe('encrypted gossip', () => {
     await eventually(() => a.lookup('r2').ok && b.lookup('r1').ok, 5000, 'members on either key to see each other');
   });
 
+  it('rotates a running three-member cluster from key A to key B with no PeerDown; a member holding only A is shut out', async () => {
+    const keyA = generateKey();
+    const keyB = generateKey();
+    const downs: string[] = [];
+    const first = await member('k1', { secretKeys: [keyA] });
+    const seed = unwrap(first.self()).address!;
+    const cluster = [first, await member('k2', { secretKeys: [keyA] }, [seed]), await member('k3', { secretKeys: [keyA] }, [seed])];
+    for (const m of cluster) unwrap(m.subscribe((e) => void (e.type === 'PeerDown' && downs.push(`${m.name} saw ${e.peer.id} down`))));
+    await eventually(() => cluster.every((m) => unwrap(m.snapshot()).length === 2), 5000, 'three members to see each other');
+
+    // The four steps, each on every member before the next: (keygen,) install, use, remove.
+    for (const m of cluster) unwrap(m.installKey(keyB));
+    await sleep(300);
+    for (const m of cluster) unwrap(m.useKey(keyB));
+    await sleep(300);
+    for (const m of cluster) unwrap(m.removeKey(keyA));
+    for (const m of cluster) expect(unwrap(m.listKeys())).toEqual({ primary: keyB, keys: [keyB] });
+
+    // Still one cluster, sealed with B only: news travels, nobody went down.
+    unwrap(cluster[2]!.setMetadata({ rotated: 'yes' }));
+    await eventually(() => cluster.slice(0, 2).every((m) => m.lookup('k3').ok && unwrap(m.lookup('k3')).metadata.rotated === 'yes'), 5000, 'metadata sealed with B to arrive');
+    const opened = unwrap(first.metrics()).backend.unopenedMessages ?? 0;
+    const stale = await member('k-old', { secretKeys: [keyA] }, [seed]);
+    await sleep(1500);
+    expect(unwrap(stale.snapshot())).toEqual([]);
+    expect(unwrap(first.snapshot()).map((p) => p.id).sort()).toEqual(['k2', 'k3']);
+    expect(unwrap(first.metrics()).backend.unopenedMessages ?? 0).toBeGreaterThan(opened);
+    expect(downs).toEqual([]);
+  });
+
+  it('key functions answer with typed errors: a malformed key, a key not installed, the primary, an adapter without keys', async () => {
+    const key = generateKey();
+    const m = await member('typed', { secretKeys: [key] });
+    expect(m.installKey('c2hvcnQ=')).toMatchObject({ ok: false, error: { type: 'InvalidConfiguration', field: 'key' } });
+    expect(m.useKey(generateKey())).toMatchObject({ ok: false, error: { type: 'InvalidConfiguration', message: expect.stringContaining('installed') } });
+    expect(m.removeKey(key)).toMatchObject({ ok: false, error: { type: 'InvalidConfiguration', message: expect.stringContaining('primary') } });
+    expect(m.removeKey(generateKey())).toMatchObject({ ok: false, error: { type: 'InvalidConfiguration', message: expect.stringContaining('installed') } });
+    const plain = await member('plain', {});
+    expect(plain.installKey(generateKey())).toMatchObject({ ok: false, error: { type: 'KeysUnavailable' } });
+    expect(plain.listKeys()).toMatchObject({ ok: false, error: { type: 'KeysUnavailable' } });
+    expect(discovery.bind({ name: 'nobody' }).listKeys()).toMatchObject({ ok: false, error: { type: 'KeysUnavailable' } });
+  });
+
   it('refuses a key that is not 32 bytes with StartFailed', async () => {
     const result = await discovery.startLink({ name: 'badkey', adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, secretKeys: ['c2hvcnQ='] }) });
     expect(!result.ok && result.error).toMatchObject({ type: 'StartFailed', message: expect.stringContaining('32 bytes') });

@@ -42,14 +42,14 @@ export class Keyring {
   use(key: Uint8Array | string): void {
     const k = toKey(key);
     const at = this.keys.findIndex((existing) => existing.equals(k));
-    if (at < 0) throw new Error('Only an installed key can become primary');
+    if (at < 0) throw new Error('an installed key (only an installed key can become primary; install it first)');
     this.keys.unshift(...this.keys.splice(at, 1));
   }
 
   /** Removes a key; the primary key cannot be removed. */
   remove(key: Uint8Array | string): void {
     const k = toKey(key);
-    if (this.keys[0]!.equals(k)) throw new Error('The primary key cannot be removed; make another key primary first');
+    if (this.keys[0]!.equals(k)) throw new Error('a key other than the primary one (make another key primary first)');
     this.keys = this.keys.filter((existing) => !existing.equals(k));
   }
 

@@ -1,0 +1,85 @@
+/**
+ * Live key rotation: the keyring of a running adapter that seals its
+ * traffic, reachable from the facade by the adapter's name. The gossip
+ * adapter registers its keyring here while it runs; an adapter without keys
+ * registers nothing, and the key functions answer `KeysUnavailable`.
+ *
+ * Rotation without a restart, on every member in turn at each step: install
+ * the new key (all members can now open it), make it primary (members seal
+ * with it), then remove the old key (members holding only the old one are
+ * shut out).
+ */
+import { DiscoveryErrors, err, ok, type Result } from './types.js';
+
+/** What a sealing adapter lets the facade do with its keyring. Methods throw `Error` with a reason on a refused change. */
+export interface KeyringControl {
+  install(key: string): void;
+  use(key: string): void;
+  remove(key: string): void;
+  /** Keys as base64, primary first. */
+  list(): string[];
+}
+
+/** The keys of a running adapter: the primary one (that seals) and all (that open), as base64. */
+export interface KeyList {
+  readonly primary: string;
+  readonly keys: readonly string[];
+}
+
+const keyrings = new Map<string, KeyringControl>();
+
+/**
+ * Registers the keyring of the adapter running under `name`; returns the
+ * function that removes it again (call it when the adapter stops).
+ *
+ * @example
+ * const release = provideKeyring(input.name, { install, use, remove, list });
+ * // … on close:
+ * release();
+ */
+export function provideKeyring(name: string, control: KeyringControl): () => void {
+  keyrings.set(name, control);
+  return () => {
+    if (keyrings.get(name) === control) keyrings.delete(name);
+  };
+}
+
+const KEY_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** Whether `key` is 32 bytes of base64, as `generateKey()` makes them. */
+export function isKey(key: unknown): key is string {
+  return typeof key === 'string' && KEY_PATTERN.test(key) && Buffer.from(key, 'base64').length === 32;
+}
+
+/** A key as it may appear in an error: never whole, as it may be a secret with a typo. */
+const shown = (key: unknown) => (typeof key === 'string' && key.length > 8 ? `${key.slice(0, 8)}…` : key);
+
+function withKeyring<T>(name: string, act: (control: KeyringControl) => T, field = 'key', key?: unknown): Result<T> {
+  const control = keyrings.get(name);
+  if (!control) {
+    return err(DiscoveryErrors.keysUnavailable(`No running adapter named ${JSON.stringify(name)} seals its traffic with keys (start the gossip adapter with secretKeys)`));
+  }
+  try {
+    return ok(act(control));
+  } catch (error) {
+    return err(DiscoveryErrors.invalidConfiguration(field, shown(key), (error as Error).message));
+  }
+}
+
+/** The four key functions of the facade, bound to the adapter registered as `name`. */
+export function keyFunctions(name: string) {
+  const change = (verb: 'install' | 'use' | 'remove') => (key: string): Result<void> => {
+    if (!isKey(key)) return err(DiscoveryErrors.invalidConfiguration('key', shown(key), "32 bytes in base64 (see generateKey())"));
+    return withKeyring(name, (control) => control[verb](key), 'key', key);
+  };
+  return {
+    installKey: change('install'),
+    useKey: change('use'),
+    removeKey: change('remove'),
+    listKeys: (): Result<KeyList> =>
+      withKeyring(name, (control) => {
+        const keys = control.list();
+        return { primary: keys[0]!, keys };
+      }),
+  };
+}
