@@ -20,6 +20,7 @@ import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
 import { filterRows, formatTable, MEMBER_STATUSES } from './cli/members.js';
 import { HELP as INFO_HELP } from './cli/info.js';
 import { HELP as JOIN_HELP } from './cli/join.js';
+import { HELP as KEYS_HELP } from './cli/keys.js';
 import { HELP as LEAVE_HELP } from './cli/leave.js';
 import { HELP as TAGS_HELP } from './cli/tags.js';
 import { version } from './cli/version.js';
@@ -34,6 +35,7 @@ Commands:
   info             Show the running agent: self, health, metrics, timings
   join             Make the running agent join more members
   tags             Change the running agent's metadata
+  keys             List or rotate the running agent's keys
   leave            Make the running agent leave gracefully and exit
   keygen           Print a new random key for --key
   inspect-server   Run the local relay that the Stately inspector UI connects to
@@ -80,7 +82,7 @@ distribute members [options]
   --json                 print JSON
   (each REGEXP must match the whole value, as serf's filters do)
 
-${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${LEAVE_HELP}  Each of these talks to the agent at --control (default 127.0.0.1:${DEFAULT_CONTROL_PORT}).
+${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${KEYS_HELP}${LEAVE_HELP}  Each of these talks to the agent at --control (default 127.0.0.1:${DEFAULT_CONTROL_PORT}).
 
 distribute inspect-server [--port PORT]   (default 8080)
 distribute keygen                         print a new random key for --key
@@ -311,6 +313,7 @@ const agentVerbs: Record<string, () => Promise<{ run(args: string[]): Promise<nu
   info: () => import('./cli/info.js'),
   join: () => import('./cli/join.js'),
   tags: () => import('./cli/tags.js'),
+  keys: () => import('./cli/keys.js'),
   leave: () => import('./cli/leave.js'),
 };
 

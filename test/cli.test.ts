@@ -176,4 +176,33 @@ describe('sealed clusters from the command line', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--key expects 32 bytes in base64');
   });
+
+  it('keys rotates two running agents from one key to another through their control endpoints, with no restart and no PeerDown', async () => {
+    const [oldKey, newKey] = [(await runCli(['keygen'])).stdout.trim(), (await runCli(['keygen'])).stdout.trim()];
+    const portA = await freePort();
+    const a = startCli(agentArgs('rot-a', portA, '--key', oldKey));
+    const controlA = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    const b = startCli(agentArgs('rot-b', await freePort(), '--key', oldKey, '--join', `127.0.0.1:${portA}`));
+    const controlB = String((await b.waitFor((l) => l.event === 'AgentStarted')).control);
+    await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'rot-b');
+    const keys = (control: string, ...args: string[]) => runCli(['keys', '--control', control, ...args]);
+
+    for (const control of [controlA, controlB]) expect((await keys(control, '--install', newKey)).code).toBe(0);
+    for (const control of [controlA, controlB]) expect((await keys(control, '--use', newKey)).code).toBe(0);
+    for (const control of [controlA, controlB]) expect((await keys(control, '--remove', oldKey)).code).toBe(0);
+    const listed = await keys(controlA, '--list', '--json');
+    expect(JSON.parse(listed.stdout)).toEqual({ primary: newKey, keys: [newKey] });
+    expect((await keys(controlB, '--list')).stdout.trim()).toBe(`${newKey}  (primary)`);
+
+    // Sealed with the new key only: an agent holding only the old one is shut out.
+    const stale = await runCli(agentArgs('rot-old', await freePort(), '--key', oldKey, '--join', `127.0.0.1:${portA}`, '--join-timeout', '1000'));
+    expect(stale.code).toBe(1);
+    expect([...a.lines, ...b.lines].filter((l) => typeof l === 'object' && l.event === 'PeerDown')).toEqual([]);
+
+    const misuse = await keys(controlA, '--remove', newKey);
+    expect(misuse.code).toBe(1);
+    expect(misuse.stderr).toContain('primary');
+    expect((await keys(controlA, '--list', '--use', newKey)).code).toBe(2);
+    expect((await keys(controlA, '--install', 'not-a-key')).code).toBe(2);
+  });
 });

@@ -82,5 +82,15 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       return after.ok ? after.value.metadata : { ...next, ...set };
     },
     leave,
+    keys: (change) => {
+      if (change) {
+        const { op, key } = change;
+        const changed = op === 'install' ? discovery.installKey(key) : op === 'use' ? discovery.useKey(key) : discovery.removeKey(key);
+        if (!changed.ok) throw new ControlRefusal(changed.error.type === 'KeysUnavailable' ? 409 : 400, changed.error.message);
+      }
+      const listed = discovery.listKeys();
+      if (!listed.ok) throw new ControlRefusal(409, listed.error.message);
+      return listed.value;
+    },
   };
 }

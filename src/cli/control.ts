@@ -8,6 +8,8 @@
  *   POST /v1/join      {"addresses": [...]}: join through more members   (distribute join)
  *   PUT  /v1/tags      {"set": {...}, "delete": [...]}: new metadata     (distribute tags)
  *   POST /v1/leave     leave gracefully and exit                  (distribute leave)
+ *   GET  /v1/keys      the keyring, primary first                 (distribute keys --list)
+ *   POST /v1/keys      {"op": "install" | "use" | "remove", "key": BASE64}: rotate keys   (distribute keys)
  *
  * Errors come back as `{"error": "..."}`: 400 for a bad value, 504 when the
  * cluster did not answer in time.
@@ -44,7 +46,13 @@ export interface ControlSource {
   tags(set: Record<string, string>, remove: string[]): unknown;
   /** Called after the answer has gone out. */
   leave(): void;
+  /** The keyring after `change` (none: just list it); throws `ControlRefusal` when refused. */
+  keys(change: { readonly op: KeyOp; readonly key: string } | undefined): unknown;
 }
+
+/** What `distribute keys` can do to an agent's keyring. */
+export type KeyOp = 'install' | 'use' | 'remove';
+const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
 
 function listen(server: Server, address: HostPort): Promise<HostPort> {
   return new Promise((resolve, reject) => {
@@ -96,6 +104,15 @@ async function route(req: IncomingMessage, source: ControlSource): Promise<{ sta
       const { set = {}, delete: remove = [] } = await readJson(req);
       if (!isStringRecord(set) || !isStrings(remove)) throw new ControlRefusal(400, 'set must map names to strings and delete list names');
       return { status: 200, body: source.tags(set, remove) };
+    }
+    case 'GET /v1/keys':
+      return { status: 200, body: source.keys(undefined) };
+    case 'POST /v1/keys': {
+      const { op, key } = await readJson(req);
+      if (typeof op !== 'string' || !KEY_OPS.includes(op) || typeof key !== 'string') {
+        throw new ControlRefusal(400, 'expected {"op": "install" | "use" | "remove", "key": BASE64}');
+      }
+      return { status: 200, body: source.keys({ op: op as KeyOp, key }) };
     }
     case 'POST /v1/leave':
       return { status: 202, body: { leaving: true }, after: () => source.leave() };

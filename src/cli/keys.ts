@@ -1,0 +1,39 @@
+/** `distribute keys --list | --install KEY | --use KEY | --remove KEY`: the running agent's keyring. */
+import { isKey } from '../discovery/keys.js';
+import type { KeyList } from '../discovery.js';
+import { controlAddress, helped } from './agent-verb.js';
+import { controlFlags, parseFlags } from './args.js';
+import { callControl, type KeyOp } from './control.js';
+import { usage } from './errors.js';
+
+export const HELP = `distribute keys --list | --install KEY | --use KEY | --remove KEY [--control HOST:PORT] [--json]
+  List or change the running agent's keys; prints the keys after, primary first. Rotation,
+  each step on every member before the next: keygen, --install NEW, --use NEW, --remove OLD.
+`;
+
+const flags = {
+  ...controlFlags,
+  list: { type: 'boolean' },
+  install: { type: 'string' },
+  use: { type: 'string' },
+  remove: { type: 'string' },
+} as const;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, flags);
+  if (helped(values, HELP)) return 0;
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const ops = (['install', 'use', 'remove'] as const).filter((op) => values[op] !== undefined);
+  if (ops.length + (values.list ? 1 : 0) !== 1) throw usage('keys expects exactly one of --list, --install KEY, --use KEY, --remove KEY');
+  const op: KeyOp | undefined = ops[0];
+  const key = op === undefined ? undefined : values[op]!;
+  if (key !== undefined) {
+    const shown = key.length > 12 ? `${key.slice(0, 12)}…` : key;
+    if (!isKey(key)) throw usage(`--${op} expects 32 bytes in base64 (try 'distribute keygen'), got ${JSON.stringify(shown)}`);
+  }
+  const address = controlAddress(values.control);
+  const listed = op && key ? await callControl<KeyList>(address, 'POST', '/v1/keys', { op, key }) : await callControl<KeyList>(address, 'GET', '/v1/keys');
+  if (values.json) process.stdout.write(`${JSON.stringify(listed)}\n`);
+  else for (const k of listed.keys) process.stdout.write(`${k}${k === listed.primary ? '  (primary)' : ''}\n`);
+  return 0;
+}
