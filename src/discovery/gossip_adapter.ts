@@ -52,16 +52,6 @@ export interface GossipAdapterOptions {
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 
-/**
- * The seeds' `host:port` addresses for one join or rejoin attempt. Called
- * before every attempt, so seeds given as names are looked up again each
- * time (a seed that moved is found at its new address). Today every seed is
- * already `host:port` and comes back as given.
- */
-async function resolveSeeds(seeds: readonly string[]): Promise<string[]> {
-  return [...seeds];
-}
-
 function toPeer(member: MemberState): PeerInfo {
   return { id: member.name, address: member.addr, metadata: member.meta };
 }
@@ -194,42 +184,43 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     });
   };
 
-  // A DNS seed is looked up afresh each time the core dials it (every join
-  // attempt, and every rejoin when this member finds itself alone), so a member
-  // started before its peers are published keeps trying until they are.
-  const resolveSeed = (seed: string, msg: PushPull) => {
-    counters.dnsSeedLookups++;
-    void resolveDns(dnsSeeds.get(seed)!, dnsServers, lookups.signal).then(
-      (found) => {
-        if (closed) return;
-        // This member is among the answers too: dialling itself would count as a join.
-        const targets = found.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== selfAddress);
-        if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
-        for (const to of targets) exchange(to, msg);
-      },
-      (error: unknown) => {
-        if (closed) return;
-        counters.dnsSeedFailures++;
-        log.debug({ seed, error: errorMessage(error) }, 'DNS seed lookup failed');
-      },
+  /**
+   * The seeds' addresses for one join or rejoin attempt (the core asks before
+   * every one: each join attempt, and each push-pull interval while no seed
+   * is a live member). `host:port` seeds come back as written; DNS seeds are
+   * looked up afresh each time, so a member started before its peers are
+   * published keeps trying until they are, and a seed that moved is found.
+   */
+  const resolveSeeds = async (seeds: readonly string[]): Promise<string[]> => {
+    const found = await Promise.all(
+      seeds.map(async (seed): Promise<string[]> => {
+        const query = dnsSeeds.get(seed);
+        if (!query) return [seed];
+        counters.dnsSeedLookups++;
+        try {
+          const entries = await resolveDns(query, dnsServers, lookups.signal);
+          // This member is among the answers too: dialling itself would count as a join.
+          const targets = entries.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== selfAddress);
+          if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
+          return targets;
+        } catch (error) {
+          if (!closed) {
+            counters.dnsSeedFailures++;
+            log.debug({ seed, error: errorMessage(error) }, 'DNS seed lookup failed');
+          }
+          return [];
+        }
+      }),
     );
+    return found.flat();
   };
 
   const apply = (effects: Effects) => {
-    if (effects.resolveSeeds) {
-      const seeds = effects.resolveSeeds;
-      void resolveSeeds(seeds).then(
-        (addrs) => step({ type: 'seedAddresses', addrs }),
-        (error: unknown) => log.warn({ seeds, err: error }, 'Could not resolve the seeds; trying again at the next attempt'),
-      );
-    }
+    if (effects.resolveSeeds) void resolveSeeds(effects.resolveSeeds).then((addrs) => step({ type: 'seedAddresses', addrs }));
     for (const packet of effects.packets) {
       for (const bytes of encodePackets(packet.msgs, packetBudget)) transport.sendPacket(packet.to, seal(bytes));
     }
-    for (const stream of effects.streams) {
-      if (dnsSeeds.has(stream.to)) resolveSeed(stream.to, stream.msg);
-      else exchange(stream.to, stream.msg);
-    }
+    for (const stream of effects.streams) exchange(stream.to, stream.msg);
     const changes: MembershipChange[] = [];
 
     for (const event of effects.events) {
