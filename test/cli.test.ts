@@ -200,7 +200,7 @@ describe('sealed clusters from the command line', () => {
     expect([...a.lines, ...b.lines].filter((l) => typeof l === 'object' && l.event === 'PeerDown')).toEqual([]);
 
     const misuse = await keys(controlA, '--remove', newKey);
-    expect(misuse.code).toBe(1);
+    expect(misuse.code).toBe(2);
     expect(misuse.stderr).toContain('primary');
     expect((await keys(controlA, '--list', '--use', newKey)).code).toBe(2);
     expect((await keys(controlA, '--install', 'not-a-key')).code).toBe(2);

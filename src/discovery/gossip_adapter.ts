@@ -194,7 +194,8 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
   const resolveSeeds = async (seeds: readonly string[]): Promise<string[]> => {
     const found = await Promise.all(
       seeds.map(async (seed): Promise<string[]> => {
-        const query = dnsSeeds.get(seed);
+        // Seeds given later (the facade's join) may be DNS names too.
+        const query = dnsSeeds.get(seed) ?? dnsSeedQueries([seed]).get(seed);
         if (!query) return [seed];
         counters.dnsSeedLookups++;
         try {

@@ -541,6 +541,12 @@ describe('push-pull', () => {
     expect(a.reconnect.has('b')).toBe(false);
   });
 
+  it('a later join adds its seeds to those already known, for rejoins too', () => {
+    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 9, now: 0 });
+    handle(a, { type: 'join', seeds: ['s1:1'] }, 0);
+    expect(handle(a, { type: 'join', seeds: ['s2:1', 's1:1'] }, 1).resolveSeeds).toEqual(['s1:1', 's2:1']);
+  });
+
   it('joins through the seeds again, resolved again, whenever no seed is a live member', () => {
     const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 9, now: 0 });
     handle(a, { type: 'join', seeds: ['seed.example:1'] }, 0);

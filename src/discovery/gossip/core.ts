@@ -388,7 +388,8 @@ export function handle(core: Core, input: Input, now: number): Effects {
       for (const addr of core.seedAddrs) fx.streams.push({ to: addr, msg: pushPullMessage(core, true) });
       break;
     case 'join':
-      core.seeds = input.seeds.filter((s) => s !== core.self.addr);
+      // Added to the seeds already known: a later join (the facade's) does not make the configured ones forgotten.
+      core.seeds = [...new Set([...core.seeds, ...input.seeds])].filter((s) => s !== core.self.addr);
       if (core.seeds.length > 0 && !core.leaving) {
         core.joined = false;
         core.joinAttempts = 0;
