@@ -21,6 +21,7 @@ import type {
   PeerDownReason,
   PeerInfo,
   PeerMetadata,
+  PeerSuspicionEvent,
   RetryConfig,
 } from '../src/discovery/types.js';
 import { emptyTable, getPeer, listPeers, removePeer, samePeer, setPeer, type PeerTable } from './peer-table.js';
@@ -35,6 +36,8 @@ export interface AdapterMachineInput {
   readonly stopTimeoutMs: number;
   readonly retry: RetryConfig;
   readonly custom: Readonly<Record<string, string>>;
+  /** Prefix of log events and metric names. */
+  readonly telemetryPrefix: string;
 }
 
 export interface AdapterContext {
@@ -52,6 +55,8 @@ export interface AdapterContext {
   readonly syncFailures: number;
   readonly lastSyncDurationMs: number;
   readonly eventsEmitted: number;
+  readonly eventsByType: Readonly<Record<DiscoveryEvent['type'], number>>;
+  readonly probeRttMs: Readonly<Record<string, number>>;
   readonly backendCounters: Readonly<Record<string, number>>;
   /** Set when the adapter stopped without ever running. */
   readonly startError: string | undefined;
@@ -98,15 +103,23 @@ export function backoffDelay(retry: RetryConfig, failures: number, random = 0.5)
   return Math.max(0, Math.round(capped * (1 + retry.jitter * (random * 2 - 1))));
 }
 
-/** Applies changes to a table and says which events they make. */
+/** Applies changes to a table and says which events they make (suspicion ones apart: they are no membership change). */
 export function applyChanges(
   table: PeerTable,
   selfId: string,
   changes: readonly MembershipChange[],
-): { table: PeerTable; events: DiscoveryEvent[] } {
+): { table: PeerTable; events: DiscoveryEvent[]; suspicions: PeerSuspicionEvent[] } {
   const events: DiscoveryEvent[] = [];
+  const suspicions: PeerSuspicionEvent[] = [];
   for (const change of changes) {
-    if (change.type === 'up') {
+    if (change.type === 'suspect') {
+      const previous = getPeer(table, change.id);
+      if (!previous || (previous.status === 'suspect') === change.suspect) continue;
+      const { status: _status, ...alive } = previous;
+      const peer: PeerInfo = change.suspect ? { ...alive, status: 'suspect' } : alive;
+      table = setPeer(table, peer);
+      suspicions.push({ type: 'PeerSuspicion', peer });
+    } else if (change.type === 'up') {
       const peer = change.peer;
       if (peer.id === selfId) continue;
       const previous = getPeer(table, peer.id);
@@ -120,7 +133,7 @@ export function applyChanges(
       events.push({ type: 'PeerDown', peer: previous, reason: change.reason });
     }
   }
-  return { table, events };
+  return { table, events, suspicions };
 }
 
 /** Turns a full membership list into changes against the table. */
@@ -155,7 +168,7 @@ const base = setup({
     context: {} as AdapterContext,
     events: {} as AdapterEvent,
     input: {} as AdapterMachineInput,
-    emitted: {} as DiscoveryEvent,
+    emitted: {} as DiscoveryEvent | PeerSuspicionEvent,
     tags: {} as 'up' | 'degraded' | 'down' | 'stopped',
   },
   actors: {
@@ -185,9 +198,12 @@ type Enqueue = Parameters<Parameters<typeof base.enqueueActions>[0]>[0]['enqueue
 
 /** Applies changes and emits one event per real change; the table is copied per bucket, not whole. */
 function enqueueChanges(enqueue: Enqueue, context: AdapterContext, changes: readonly MembershipChange[]): void {
-  const { table, events } = applyChanges(context.peers, context.self.id, changes);
-  if (events.length === 0) return;
-  enqueue.assign({ peers: table, eventsEmitted: context.eventsEmitted + events.length });
+  const { table, events, suspicions } = applyChanges(context.peers, context.self.id, changes);
+  if (events.length === 0 && suspicions.length === 0) return;
+  const eventsByType = { ...context.eventsByType };
+  for (const event of events) eventsByType[event.type]++;
+  enqueue.assign({ peers: table, eventsEmitted: context.eventsEmitted + events.length, eventsByType });
+  for (const event of suspicions) enqueue.emit(event);
   for (const event of events) {
     enqueue.emit(event);
     enqueue({ type: 'log', params: { kind: 'peer.event', event } });
@@ -217,6 +233,7 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
     syncCount: context.syncCount + 1,
     lastSyncDurationMs: event.durationMs,
     backendCounters: event.counters ?? context.backendCounters,
+    probeRttMs: event.probeRttMs ?? context.probeRttMs,
     reason: event.degraded ?? '',
   });
   if (event.peers) {
@@ -286,6 +303,8 @@ export const adapterMachine = base.createMachine({
     syncFailures: 0,
     lastSyncDurationMs: 0,
     eventsEmitted: 0,
+    eventsByType: { PeerUp: 0, PeerUpdate: 0, PeerDown: 0 },
+    probeRttMs: {},
     backendCounters: {},
     startError: undefined,
     stopTimedOut: false,

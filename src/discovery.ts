@@ -389,6 +389,8 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
       knownPeersCount: context.peers.size,
       errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,
       backend: context.backendCounters,
+      eventsByType: context.eventsByType,
+      probeRttMs: context.probeRttMs,
     });
   };
 

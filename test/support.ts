@@ -55,6 +55,9 @@ export function controlledAdapter() {
     lost(message: string) {
       context!.lost(message);
     },
+    suspect(id: string, suspect = true) {
+      context!.report([{ type: 'suspect', id, suspect }]);
+    },
     get started() {
       return context !== undefined;
     },

@@ -303,6 +303,7 @@ export function defineAdapter(kind: string, start: (context: BackendContext) => 
               ...(result.missingReason ? { missingReason: result.missingReason } : {}),
               ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
               ...(current.counters ? { counters: current.counters() } : {}),
+              ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
             });
           },
           (error: unknown) => {
@@ -391,6 +392,7 @@ export function machineInput(options: AdapterOptions): AdapterMachineInput {
     stopTimeoutMs: options.stopTimeoutMs,
     retry: options.retryConfig,
     custom: options.custom,
+    telemetryPrefix: options.telemetryPrefix,
   };
 }
 

@@ -15,6 +15,8 @@ import type { AdapterOptions, DiscoveryError, PeerDownReason, PeerInfo, PeerMeta
 /** A change a push-style backend reports as it happens. */
 export type MembershipChange =
   | { readonly type: 'up'; readonly peer: PeerInfo }
+  /** The peer entered (`suspect: true`) or left suspicion; no event for subscribers. */
+  | { readonly type: 'suspect'; readonly id: string; readonly suspect: boolean }
   | { readonly type: 'down'; readonly id: string; readonly reason: PeerDownReason };
 
 /** What the machine sends to its backend. */
@@ -47,6 +49,8 @@ export type BackendReport =
       readonly degraded?: string;
       /** Backend-specific counters, surfaced in `metrics().backend`. */
       readonly counters?: Readonly<Record<string, number>>;
+      /** Probe round-trip times by peer id, surfaced in `metrics().probeRttMs`. */
+      readonly probeRttMs?: Readonly<Record<string, number>>;
     }
   | { readonly type: 'backend.syncFailed'; readonly seq: number; readonly durationMs: number; readonly message: string }
   | { readonly type: 'backend.changes'; readonly changes: readonly MembershipChange[] }
@@ -133,6 +137,8 @@ export interface BackendSession {
   /** Release every resource. Called exactly once, also after a crash. */
   close(): void | Promise<void>;
   counters?(): Readonly<Record<string, number>>;
+  /** Round-trip time of the last direct probe per peer id, in ms, where the backend measures it. */
+  probeRttMs?(): Readonly<Record<string, number>>;
 }
 
 /** Make sure `message` of an unknown thrown value is readable. */

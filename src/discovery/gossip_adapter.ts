@@ -236,6 +236,7 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
       const change = toChange(event);
       if (change) changes.push(change);
     }
+    for (const { name, suspect } of effects.suspicion) changes.push({ type: 'suspect', id: name, suspect });
     context.report(changes);
     if (effects.events.length > 0) rewatch();
     if (effects.leaveDone) leaveSent?.();
@@ -388,7 +389,23 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     close,
     counters: () => {
       const net = transport.counters();
-      return { ...net, ...counters, malformedStreams: counters.malformedStreams + net.malformedStreams, members: core.members.size };
+      let left = 0;
+      let failed = 0;
+      for (const m of core.members.values()) {
+        if (m.status === 'left') left++;
+        else if (m.status === 'dead') failed++;
+      }
+      return {
+        ...net,
+        ...counters,
+        malformedStreams: counters.malformedStreams + net.malformedStreams,
+        members: core.members.size,
+        membersLeft: left,
+        membersFailed: failed,
+        suspicions: core.stats.suspicions,
+        refutations: core.stats.refutations,
+      };
     },
+    probeRttMs: () => Object.fromEntries(core.probeRttMs),
   };
 }

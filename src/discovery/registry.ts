@@ -7,7 +7,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { BackendLog } from './behaviour.js';
 import { EventHub } from './hub.js';
-import type { DiscoveryEvent } from './types.js';
+import type { DiscoveryEvent, PeerSuspicionEvent } from './types.js';
 
 export interface Registration {
   readonly name: string;
@@ -60,7 +60,10 @@ export function attach(
   registration.unlisten?.();
   registration.actor = actor;
   const hub = registration.hub;
-  const subscription = actor.on('*', (event: DiscoveryEvent) => hub.publish(event));
+  // Suspicion is no membership change: views read it from the actor, subscribers never see it.
+  const subscription = actor.on('*', (event: DiscoveryEvent | PeerSuspicionEvent) => {
+    if (event.type !== 'PeerSuspicion') hub.publish(event);
+  });
   registration.unlisten = () => subscription.unsubscribe();
   return { ok: true, hub };
 }

@@ -17,6 +17,23 @@ export interface PeerInfo {
   readonly metadata: PeerMetadata;
   /** Where the peer can be reached (`host:port`), when the adapter knows it. */
   readonly address?: string;
+  /**
+   * `suspect` while the gossip adapter suspects the peer (it missed probes and
+   * may be declared failed soon); absent while it is alive. Entering or leaving
+   * suspicion is not a `PeerUpdate`.
+   */
+  readonly status?: 'suspect';
+}
+
+/**
+ * A peer entered or left suspicion. Not a membership change: subscribers do
+ * not receive it; the adapter actor emits it (`actor.on('PeerSuspicion', ...)`)
+ * for views such as the HTTP handler's.
+ */
+export interface PeerSuspicionEvent {
+  readonly type: 'PeerSuspicion';
+  /** The peer as it is now: `status: 'suspect'`, or without status when cleared. */
+  readonly peer: PeerInfo;
 }
 
 /** Why a peer went away: it said goodbye, or it was found to be gone. */
@@ -62,6 +79,10 @@ export interface DiscoveryMetrics {
   readonly errorRate: number;
   /** Adapter-specific counters (e.g. packets dropped as malformed). */
   readonly backend: Readonly<Record<string, number>>;
+  /** Events emitted since start, by type. */
+  readonly eventsByType: Readonly<Record<DiscoveryEvent['type'], number>>;
+  /** Round-trip time of the last direct probe per peer id, in ms, where the adapter measures it (gossip). */
+  readonly probeRttMs: Readonly<Record<string, number>>;
 }
 
 /** Exponential backoff for failed syncs. */

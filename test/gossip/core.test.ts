@@ -57,8 +57,12 @@ describe('suspicion and refutation', () => {
   it('a suspected member refutes with a higher incarnation, and the others take it back as alive', () => {
     const a = node('a', ['b', 'c']);
     const b = node('b', ['a', 'c']);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 10);
+    const suspected = handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 10);
     expect(status(a, 'b')).toBe('suspect');
+    // Suspicion is reported apart from membership events, and counted.
+    expect(suspected.events).toEqual([]);
+    expect(suspected.suspicion).toEqual([{ name: 'b', suspect: true }]);
+    expect(a.stats.suspicions).toBe(1);
     // b hears it is suspected at its own incarnation and refutes with a higher one.
     const refute = handle(b, packet({ type: 'suspect', name: 'b', incarnation: b.self.incarnation, from: 'c' }), 10);
     const alive = sent(refute).find((m) => m.type === 'alive' && m.name === 'b');
@@ -68,7 +72,9 @@ describe('suspicion and refutation', () => {
     const back = handle(a, packet({ ...(alive as PacketMessage & { type: 'alive' }), incarnation: 6 }), 20);
     expect(status(a, 'b')).toBe('alive');
     expect(back.events).toEqual([]); // suspect → alive is no membership change
+    expect(back.suspicion).toEqual([{ name: 'b', suspect: false }]);
     expect(a.suspicions.has('b')).toBe(false);
+    expect(b.stats.refutations).toBe(1);
   });
 
   it('an unrefuted suspicion ends in dead after the longest timeout, with one fail event', () => {
@@ -373,6 +379,16 @@ describe('probing', () => {
     expect(status(a, target)).toBe('suspect');
     expect(a.awareness).toBeGreaterThan(0); // no nacks came back: maybe our own trouble
     expect(health(a).recentProbeFailureRatio).toBe(1);
+  });
+
+  it('measures the round trip of a directly answered probe, and forgets it when the member dies', () => {
+    const a = node('a', ['b']);
+    const start = a.nextProbeAt;
+    const ping = sent(handle(a, { type: 'tick' }, start))[0]!;
+    handle(a, packet({ type: 'ack', seq: ping.type === 'ping' ? ping.seq : -1 }), start + 3.5);
+    expect(a.probeRttMs.get('b')).toBe(3.5);
+    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), start + 10);
+    expect(a.probeRttMs.has('b')).toBe(false);
   });
 
   it('relays an indirect probe: forwards the ack, or nacks after nackTimeoutMs', () => {

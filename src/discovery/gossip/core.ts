@@ -83,6 +83,11 @@ export interface Effects {
    * may move) and answers with `{ type: 'seedAddresses', addrs }`.
    */
   resolveSeeds: readonly string[] | undefined;
+  /**
+   * Members that became suspect, or were cleared of a suspicion, in order. Not
+   * membership changes (a suspect is still a member), so not in `events`.
+   */
+  readonly suspicion: { readonly name: string; readonly suspect: boolean }[];
 }
 
 /** What a node holds about one member. Replaced, never changed in place, so many cores may share one. */
@@ -94,6 +99,8 @@ export interface MemberRecord extends MemberState {
 /** A probe under way. */
 interface Probe {
   readonly target: string;
+  /** When the ping went out, for the round-trip time. */
+  readonly sentAt: number;
   readonly directDeadline: number;
   readonly endDeadline: number;
   indirectSent: boolean;
@@ -153,6 +160,10 @@ export interface Core {
   leaveReported: boolean;
   /** Outcomes of the last probes (true = answered), oldest first. */
   readonly recentProbes: boolean[];
+  /** Round-trip time of the last direct probe each live member answered, in ms. */
+  readonly probeRttMs: Map<string, number>;
+  /** Members this node started to suspect, and times it refuted a suspicion of itself. */
+  readonly stats: { suspicions: number; refutations: number };
 }
 
 /** Probes remembered for `recentProbeFailureRatio`. */
@@ -241,6 +252,8 @@ export function createCore(options: {
     leaveDeadline: Number.POSITIVE_INFINITY,
     leaveReported: false,
     recentProbes: [],
+    probeRttMs: new Map(),
+    stats: { suspicions: 0, refutations: 0 },
   };
 }
 
@@ -344,7 +357,7 @@ export function nextDeadline(core: Core): number {
   return next;
 }
 
-const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined });
+const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, suspicion: [] });
 
 /**
  * Feeds one input to the core at time `now` (milliseconds, never going
@@ -441,6 +454,7 @@ function put(core: Core, next: MemberRecord, previous: MemberRecord | undefined)
     core.reconnect.delete(next.name);
   } else {
     core.gone.add(next.name);
+    core.probeRttMs.delete(next.name);
   }
   core.members.set(next.name, next);
 }
@@ -581,6 +595,7 @@ function probe(core: Core, now: number, fx: Effects): void {
   const seq = nextSeq(core);
   core.probes.set(seq, {
     target: target.name,
+    sentAt: now,
     directDeadline: now + scaleByAwareness(config.probeTimeoutMs, core.awareness),
     endDeadline: now + scaleByAwareness(config.probeIntervalMs, core.awareness),
     indirectSent: false,
@@ -654,7 +669,11 @@ function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx
         fx.packets.push({ to: relay.origin, msgs: [{ type: 'ack', seq: relay.originSeq }] });
         return;
       }
-      if (core.probes.delete(msg.seq)) {
+      const probe = core.probes.get(msg.seq);
+      if (probe) {
+        core.probes.delete(msg.seq);
+        // Only a direct answer measures the path to the member itself.
+        if (!probe.indirectSent) core.probeRttMs.set(probe.target, now - probe.sentAt);
         recordProbe(core, true);
         core.awareness = adjustAwareness(core.awareness, -1, core.config.awarenessMaxMultiplier);
       }
@@ -717,6 +736,7 @@ function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): v
 function refute(core: Core, seen: number, now: number, fx: Effects): void {
   const next = Math.max(core.self.incarnation, seen) + 1;
   if (next > MAX_INCARNATION) return;
+  core.stats.refutations++;
   core.self = { ...core.self, incarnation: next };
   core.members.set(core.self.name, core.self);
   announceSelf(core, now, fx);
@@ -763,6 +783,7 @@ function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroadcast: 
   };
   put(core, record, m);
   core.suspicions.delete(m.name);
+  if (m.status === 'suspect') fx.suspicion.push({ name: m.name, suspect: false });
   if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
   else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
   core.broadcasts.push(m.name, msg);
@@ -792,6 +813,8 @@ function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {
   put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
   core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
   core.broadcasts.push(m.name, msg);
+  core.stats.suspicions++;
+  fx.suspicion.push({ name: m.name, suspect: true });
 }
 
 function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {
