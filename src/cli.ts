@@ -4,6 +4,7 @@
  *
  *   distribute agent    run a discovery agent and print membership changes
  *   distribute members  print the member table of a running cluster
+ *   distribute monitor  print an agent's event stream
  *   distribute inspect-server  run the local relay for the Stately inspector
  */
 import type { ParseArgsConfig } from 'node:util';
@@ -14,7 +15,7 @@ import { generateKey } from './discovery/gossip/crypto.js';
 import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
 import { formatAddress, parseAddress, parseFlags, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
-import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
+import { DEFAULT_CONTROL_PORT, fetchMembers, type ControlClient } from './cli/control.js';
 import { CliError, usage } from './cli/errors.js';
 import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
 import { filterRows, formatTable, MEMBER_STATUSES } from './cli/members.js';
@@ -24,6 +25,7 @@ import { HELP as KEYS_HELP } from './cli/keys.js';
 import { HELP as LEAVE_HELP } from './cli/leave.js';
 import { HELP as TAGS_HELP } from './cli/tags.js';
 import { version } from './cli/version.js';
+import { runMonitor } from './cli/monitor.js';
 import { observeMembers } from './cli/observer.js';
 import { createOutput, LOG_LEVELS, type LogLevel } from './cli/output.js';
 
@@ -37,6 +39,7 @@ Commands:
   tags             Change the running agent's metadata
   keys             List or rotate the running agent's keys
   leave            Make the running agent leave gracefully and exit
+  monitor          Print an agent's membership and health events as they happen
   keygen           Print a new random key for --key
   inspect-server   Run the local relay that the Stately inspector UI connects to
   version          Print the version (also --version)
@@ -56,7 +59,10 @@ distribute agent [options]
   --redis URL            Redis server for --adapter redis (redis://127.0.0.1:6379; rediss:// for TLS)
   --prefix P             key prefix in etcd or Redis (default distribute)
   --ttl MS               how long a member's entry outlives it in etcd or Redis (default 10000)
-  --control HOST:PORT    control endpoint for 'members' (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --control HOST:PORT    control endpoint: the live page at http://HOST:PORT/, /v1/events, /metrics,
+                         /v1/health, and what 'members' and 'monitor' read (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --control-token TOKEN  require this bearer token on the control endpoint (all but the page's files;
+                         open the page as http://HOST:PORT/#token=TOKEN); or DISTRIBUTE_CONTROL_TOKEN
   --join-timeout MS      give up when no seed answers within this (default 5000; 0 keeps
                          trying for as long as it takes)
   --dns NAME             with --adapter dns: the name whose records are the members
@@ -72,6 +78,7 @@ distribute agent [options]
 
 distribute members [options]
   --control HOST:PORT    ask the agent at this control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --control-token TOKEN  the agent's control token, if it has one (or DISTRIBUTE_CONTROL_TOKEN)
   --join SEED            or join through this seed (as for agent) as a short-lived observer;
                          repeatable
   --key, --label         as for agent, when joining a sealed cluster
@@ -83,6 +90,11 @@ distribute members [options]
   (each REGEXP must match the whole value, as serf's filters do)
 
 ${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${KEYS_HELP}${LEAVE_HELP}  Each of these talks to the agent at --control (default 127.0.0.1:${DEFAULT_CONTROL_PORT}).
+
+distribute monitor [options]
+  --control HOST:PORT    the agent's control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --control-token TOKEN  the agent's control token, if it has one (or DISTRIBUTE_CONTROL_TOKEN)
+  --json                 one JSON object per line (the default when stdout is not a terminal)
 
 distribute inspect-server [--port PORT]   (default 8080)
 distribute keygen                         print a new random key for --key
@@ -101,6 +113,7 @@ const agentFlags = {
   prefix: { type: 'string' },
   ttl: { type: 'string' },
   control: { type: 'string' },
+  'control-token': { type: 'string' },
   'join-timeout': { type: 'string' },
   dns: { type: 'string' },
   'dns-type': { type: 'string' },
@@ -120,6 +133,7 @@ const membersFlags = {
   'dns-server': { type: 'string', multiple: true },
   label: { type: 'string' },
   control: { type: 'string' },
+  'control-token': { type: 'string' },
   join: { type: 'string', multiple: true },
   status: { type: 'string' },
   meta: { type: 'string', multiple: true },
@@ -200,6 +214,7 @@ async function agent(args: string[]): Promise<number> {
     metadata,
     control,
     controlIsDefault: values.control === undefined,
+    controlToken: controlToken(values['control-token']),
     joinTimeoutMs: values['join-timeout'] === '0' ? 0 : positiveInt('--join-timeout', values['join-timeout'], 5000),
     inspect,
     output,
@@ -222,16 +237,50 @@ async function members(args: string[]): Promise<number> {
   const seeds = (values.join ?? []).map(parseSeed);
   const dnsServers = parseDnsServers(values['dns-server']);
   if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
+  const client = controlClient(values.control, values['control-token']);
   const rows =
     seeds.length > 0
       ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'), {
           ...sealing(values.key, values.label),
           ...(dnsServers ? { dnsServers } : {}),
         })
-      : await fetchMembers(parseAddress('--control', values.control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'), 3000);
+      : await fetchMembers(client.address, 3000, client.token);
   const shown = filterRows(rows, filter);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
   return 0;
+}
+
+const monitorFlags = {
+  control: { type: 'string' },
+  'control-token': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+async function monitor(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, monitorFlags);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  return runMonitor(controlClient(values.control, values['control-token']), createOutput({ json: values.json ?? false, level: 'warn' }));
+}
+
+/** --control-token, else DISTRIBUTE_CONTROL_TOKEN; a token must be a non-empty word. */
+function controlToken(flag: string | undefined): string | undefined {
+  const token = flag ?? (process.env.DISTRIBUTE_CONTROL_TOKEN || undefined);
+  if (token !== undefined && (token.length === 0 || /\s/.test(token))) {
+    throw usage(`--control-token expects a non-empty token without spaces, got ${JSON.stringify(token)}`);
+  }
+  return token;
+}
+
+function controlClient(control: string | undefined, token: string | undefined): ControlClient {
+  return {
+    address: parseAddress('--control', control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'),
+    token: controlToken(token),
+  };
 }
 
 async function inspectServer(args: string[]): Promise<number> {
@@ -326,6 +375,8 @@ async function main(argv: string[]): Promise<number> {
       return agent(rest);
     case 'members':
       return members(rest);
+    case 'monitor':
+      return monitor(rest);
     case 'inspect-server':
       return inspectServer(rest);
     case 'keygen':

@@ -89,6 +89,10 @@ export { redisAdapter, type RedisAdapterOptions } from './discovery/redis_adapte
 export type { StoreOptions } from './discovery/store.js';
 export { generateKey } from './discovery/gossip/crypto.js';
 export type { KeyList } from './discovery/keys.js';
+export { httpHandler, type HttpHandler, type HttpHandlerOptions } from './http/handler.js';
+export type { HealthEvent, StreamEvent } from './http/events.js';
+export type { MemberRow, MemberStatus } from './http/members.js';
+export type { Statechart, StatechartState, StatechartTransition } from './http/statechart.js';
 
 /** Options of `startLink`: `signal` cancels a start still in progress. */
 export type StartOptions = DiscoveryOptions & {

@@ -42,7 +42,6 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       const me = discovery.self();
       return table.rows(me.ok ? me.value : facts.self, peers.ok ? peers.value : []);
     },
-    health: () => discovery.health(),
     info: () => {
       const me = discovery.self();
       const health = discovery.healthInfo();

@@ -21,6 +21,8 @@ export interface AgentOptions {
   readonly metadata: Record<string, string>;
   readonly control: HostPort;
   readonly controlIsDefault: boolean;
+  /** Bearer token the control endpoint requires, if any. */
+  readonly controlToken: string | undefined;
   readonly joinTimeoutMs: number;
   readonly inspect: string | undefined;
   readonly output: Output;
@@ -71,9 +73,18 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   };
 
   try {
+    const source = agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, () => dispatch('control'));
     control = await startControl(
       options.control,
-      agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, () => dispatch('control')),
+      {
+        handler: discovery.httpHandler({
+          ...(options.controlToken !== undefined ? { token: options.controlToken } : {}),
+          // The agent also remembers who left or failed, which the adapter forgets.
+          members: () => source.members(),
+        }),
+        source,
+        token: options.controlToken,
+      },
       options.controlIsDefault,
     );
   } catch (error) {

@@ -1,9 +1,10 @@
 /**
- * The agent's control endpoint: a small HTTP server on loopback that the
- * operator verbs talk to.
+ * The agent's control endpoint: an HTTP server on loopback (by default) that
+ * serves the library's `httpHandler` and the operator verbs.
  *
+ *   GET  /             the live page; /v1/events, /metrics as httpHandler serves them
  *   GET  /v1/members   the member table          (distribute members)
- *   GET  /v1/health    the adapter's health
+ *   GET  /v1/health    200 when Up, 503 with the reason otherwise
  *   GET  /v1/info      self, health, metrics, timings in force   (distribute info)
  *   POST /v1/join      {"addresses": [...]}: join through more members   (distribute join)
  *   PUT  /v1/tags      {"set": {...}, "delete": [...]}: new metadata     (distribute tags)
@@ -12,10 +13,12 @@
  *   POST /v1/keys      {"op": "install" | "use" | "remove", "key": BASE64}: rotate keys   (distribute keys)
  *
  * Errors come back as `{"error": "..."}`: 400 for a bad value, 504 when the
- * cluster did not answer in time.
+ * cluster did not answer in time. With a token, every route but the page's
+ * files needs `Authorization: Bearer <token>`.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { HealthStatus } from '../discovery.js';
+import type { HttpHandler } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
 import { failure, usage } from './errors.js';
 import type { MemberRow } from './members.js';
@@ -38,9 +41,9 @@ export class ControlRefusal extends Error {
   }
 }
 
+/** The operator verbs' side of the endpoint, and the member table `httpHandler` serves. */
 export interface ControlSource {
   members(): MemberRow[];
-  health(): HealthStatus;
   info(): unknown;
   join(addresses: string[]): Promise<unknown>;
   tags(set: Record<string, string>, remove: string[]): unknown;
@@ -53,6 +56,10 @@ export interface ControlSource {
 /** What `distribute keys` can do to an agent's keyring. */
 export type KeyOp = 'install' | 'use' | 'remove';
 const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
+
+const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys']);
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
 
 function listen(server: Server, address: HostPort): Promise<HostPort> {
   return new Promise((resolve, reject) => {
@@ -89,10 +96,6 @@ const isStringRecord = (value: unknown): value is Record<string, string> =>
 async function route(req: IncomingMessage, source: ControlSource): Promise<{ status: number; body: unknown; after?: () => void }> {
   const at = `${req.method} ${req.url}`;
   switch (at) {
-    case 'GET /v1/members':
-      return { status: 200, body: source.members() };
-    case 'GET /v1/health':
-      return { status: 200, body: source.health() };
     case 'GET /v1/info':
       return { status: 200, body: source.info() };
     case 'POST /v1/join': {
@@ -125,12 +128,25 @@ async function route(req: IncomingMessage, source: ControlSource): Promise<{ sta
  * Serves the control endpoint. When `fallback` is set and the port is taken,
  * a free port is used instead (the default port, not one the user asked for).
  */
-export async function startControl(address: HostPort, source: ControlSource, fallback: boolean): Promise<ControlServer> {
+export async function startControl(
+  address: HostPort,
+  serve: { readonly handler: HttpHandler; readonly source: ControlSource; readonly token: string | undefined },
+  fallback: boolean,
+): Promise<ControlServer> {
+  const { handler, source, token } = serve;
+  const expected = token === undefined ? undefined : digest(token);
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    // The page, its stream, metrics, health and members are the library's handler (which checks the token itself).
+    if (!VERB_PATHS.has(new URL(req.url ?? '/', 'http://localhost').pathname)) return handler(req, res);
+    const header = req.headers.authorization;
+    if (expected && !timingSafeEqual(digest(header?.startsWith('Bearer ') ? header.slice(7) : ''), expected)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return send(401, { error: 'A bearer token is required' });
+    }
     route(req, source).then(
       ({ status, body, after }) => {
         send(status, body);
@@ -166,22 +182,52 @@ function unreachable(error: unknown, timeoutMs: number): string {
   return cause === 'ECONNREFUSED' ? 'connection refused' : cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(cause);
 }
 
+/** Where a control client connects, and with what token. */
+export interface ControlClient {
+  readonly address: HostPort;
+  readonly token: string | undefined;
+}
+
+/** The token for the agent's control endpoint: the given one, else DISTRIBUTE_CONTROL_TOKEN. */
+export const controlTokenFromEnv = (): string | undefined => process.env.DISTRIBUTE_CONTROL_TOKEN || undefined;
+
 /**
- * One request to an agent's control endpoint; its JSON answer. No agent is a
- * failure (exit 1) saying what to do; a refused value is a usage error (exit 2).
+ * One request to the agent's control endpoint, as a Response: no agent is a
+ * failure (exit 1) saying what to do, a missing or wrong token too.
  */
-export async function callControl<T>(address: HostPort, method: string, path: string, body?: unknown, timeoutMs = 3000): Promise<T> {
+export async function requestControl(
+  address: HostPort,
+  method: string,
+  path: string,
+  options: { body?: unknown; timeoutMs?: number; token?: string | undefined } = {},
+): Promise<Response> {
   const where = formatAddress(address);
+  const token = options.token ?? controlTokenFromEnv();
   let response: Response;
   try {
     response = await fetch(`http://${where}${path}`, {
       method,
-      signal: AbortSignal.timeout(timeoutMs),
-      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      ...(options.timeoutMs !== undefined ? { signal: AbortSignal.timeout(options.timeoutMs) } : {}),
+      headers: {
+        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     });
   } catch (error) {
-    throw failure(`no agent at ${where} (${unreachable(error, timeoutMs)}); start one with 'distribute agent', or pass --control host:port`);
+    throw failure(`no agent at ${where} (${unreachable(error, options.timeoutMs ?? 0)}); start one with 'distribute agent', or pass --control host:port`);
   }
+  if (response.status === 401) throw failure(`agent at ${where} needs a token: pass --control-token (or DISTRIBUTE_CONTROL_TOKEN)`);
+  return response;
+}
+
+/**
+ * One request to an agent's control endpoint; its JSON answer. No agent is a
+ * failure (exit 1) saying what to do; a refused value is a usage error (exit 2).
+ */
+export async function callControl<T>(address: HostPort, method: string, path: string, body?: unknown, timeoutMs = 3000, token?: string): Promise<T> {
+  const where = formatAddress(address);
+  const response = await requestControl(address, method, path, { body, timeoutMs, token });
   const answer = (await response.json().catch(() => undefined)) as { error?: string } | undefined;
   if (response.status === 400) throw usage(answer?.error ?? `agent at ${where} refused the request`);
   if (!response.ok) throw failure(answer?.error ?? `agent at ${where} answered ${response.status}`);
@@ -189,9 +235,9 @@ export async function callControl<T>(address: HostPort, method: string, path: st
 }
 
 /** Reads the member table from an agent's control endpoint. */
-export async function fetchMembers(address: HostPort, timeoutMs: number): Promise<MemberRow[]> {
+export async function fetchMembers(address: HostPort, timeoutMs: number, token?: string): Promise<MemberRow[]> {
   try {
-    return await callControl<MemberRow[]>(address, 'GET', '/v1/members', undefined, timeoutMs);
+    return await callControl<MemberRow[]>(address, 'GET', '/v1/members', undefined, timeoutMs, token);
   } catch (error) {
     // members can also join as an observer: say so.
     if (error instanceof Error && error.message.startsWith('no agent at ')) {

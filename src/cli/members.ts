@@ -1,15 +1,8 @@
 /** The member table: who, where, in what state, with what metadata. */
-import type { DiscoveryEvent, PeerInfo, PeerMetadata } from '../discovery.js';
+import type { DiscoveryEvent, PeerInfo } from '../discovery.js';
+import { memberRow, type MemberRow, type MemberStatus } from '../http/members.js';
 
-export const MEMBER_STATUSES = ['alive', 'left', 'failed'] as const;
-export type MemberStatus = (typeof MEMBER_STATUSES)[number];
-
-export interface MemberRow {
-  readonly name: string;
-  readonly address: string | null;
-  readonly status: MemberStatus;
-  readonly metadata: PeerMetadata;
-}
+export { MEMBER_STATUSES, type MemberRow, type MemberStatus } from '../http/members.js';
 
 /** The metadata role of the short-lived observer `members --join` runs. */
 export const OBSERVER_ROLE = 'observer';
@@ -30,7 +23,7 @@ export class MemberTable {
     if (event.type === 'PeerDown') {
       this.departed.delete(event.peer.id);
       this.departed.set(event.peer.id, {
-        ...row(event.peer, 'alive'),
+        ...memberRow(event.peer),
         status: event.reason.type === 'Left' ? 'left' : 'failed',
       });
       if (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value!);
@@ -42,13 +35,9 @@ export class MemberTable {
   /** Self first (when given), then live peers, then departed ones, each sorted by name. */
   rows(self: PeerInfo | undefined, live: readonly PeerInfo[]): MemberRow[] {
     const byName = (a: MemberRow, b: MemberRow) => a.name.localeCompare(b.name);
-    const alive = live.map((p) => row(p, 'alive')).sort(byName);
-    return [...(self ? [row(self, 'alive')] : []), ...alive, ...[...this.departed.values()].sort(byName)];
+    const alive = live.map(memberRow).sort(byName);
+    return [...(self ? [memberRow(self)] : []), ...alive, ...[...this.departed.values()].sort(byName)];
   }
-}
-
-function row(peer: PeerInfo, status: MemberStatus): MemberRow {
-  return { name: peer.id, address: peer.address ?? null, status, metadata: peer.metadata };
 }
 
 /** What `members` shows: names, states and metadata values matching these (absent: any). */

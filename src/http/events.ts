@@ -1,0 +1,103 @@
+/**
+ * `GET /v1/events`: Server-Sent Events. The stream opens with a `Health`
+ * event (adapter state, health, self), then the current peers as `PeerUp`
+ * (the facade's replay, so nothing falls between the table and the live
+ * events), then every membership event, suspicion change and health change
+ * as it happens. A client that does not read is cut off once
+ * `maxBufferedBytes` wait for it; the adapter never waits for a client.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AnyActorRef } from 'xstate';
+import type { Discovery } from '../discovery.js';
+import type { AdapterContext } from '../../machines/adapter.machine.js';
+import type { DiscoveryEvent, HealthStatus, PeerInfo, PeerSuspicionEvent } from '../discovery/types.js';
+
+/** The `Health` event: where the adapter's statechart is, and why. */
+export interface HealthEvent {
+  readonly type: 'Health';
+  /** The statechart state: `starting`, `up`, `degraded`, `down`, `stopping`, `stopped`. */
+  readonly state: string;
+  readonly status: HealthStatus;
+  readonly self: PeerInfo;
+}
+
+/** Every event on the stream; each carries `at`, epoch ms when it was sent. */
+export type StreamEvent = (DiscoveryEvent | PeerSuspicionEvent | HealthEvent) & { readonly at: number };
+
+export interface StreamOptions {
+  readonly maxBufferedBytes: number;
+  readonly heartbeatMs: number;
+}
+
+function frame(event: DiscoveryEvent | PeerSuspicionEvent | HealthEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify({ ...event, at: Date.now() })}\n\n`;
+}
+
+function healthOf(discovery: Discovery, actor: AnyActorRef): HealthEvent {
+  const snapshot = actor.getSnapshot();
+  const context = snapshot.context as AdapterContext;
+  return { type: 'Health', state: String(snapshot.value), status: discovery.health(), self: context.self };
+}
+
+/**
+ * Streams `discovery`'s events to `res` until the client goes, the adapter
+ * stops, or the client falls `maxBufferedBytes` behind.
+ */
+export function streamEvents(discovery: Discovery, actor: AnyActorRef, req: IncomingMessage, res: ServerResponse, options: StreamOptions): void {
+  let closed = false;
+  const cleanups: (() => void)[] = [];
+  const close = (cutOff: boolean) => {
+    if (closed) return;
+    closed = true;
+    for (const cleanup of cleanups) cleanup();
+    if (cutOff) res.destroy();
+    else res.end();
+  };
+  const send = (text: string) => {
+    if (closed) return;
+    res.write(text);
+    // Bytes the socket has not taken: a client that stopped reading is dropped, not waited for.
+    if (res.writableLength > options.maxBufferedBytes) close(true);
+  };
+
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  // The browser's EventSource reconnects after this many ms when the agent goes away.
+  res.write('retry: 1000\n\n');
+
+  let last = healthOf(discovery, actor);
+  send(frame(last));
+  const subscribed = discovery.subscribe((event) => send(frame(event)), { replay: true });
+  if (!subscribed.ok) {
+    close(false);
+    return;
+  }
+  cleanups.push(() => discovery.unsubscribe(subscribed.value));
+  const suspicion = actor.on('PeerSuspicion', (event: PeerSuspicionEvent) => send(frame(event)));
+  cleanups.push(() => suspicion.unsubscribe());
+  const snapshots = actor.subscribe({
+    next: () => {
+      const now = healthOf(discovery, actor);
+      if (now.state !== last.state || JSON.stringify(now.status) !== JSON.stringify(last.status)) {
+        last = now;
+        send(frame(now));
+      }
+    },
+    // The adapter ended: so does the stream; the client reconnects to whatever runs next.
+    error: () => queueMicrotask(() => close(false)),
+    complete: () => {
+      send(frame(healthOf(discovery, actor)));
+      queueMicrotask(() => close(false));
+    },
+  });
+  cleanups.push(() => snapshots.unsubscribe());
+  const heartbeat = setInterval(() => send(': keep-alive\n\n'), options.heartbeatMs);
+  heartbeat.unref();
+  cleanups.push(() => clearInterval(heartbeat));
+  req.once('close', () => close(false));
+  res.once('close', () => close(false));
+}

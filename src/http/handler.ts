@@ -1,0 +1,199 @@
+/**
+ * One HTTP handler for the running adapter, a plain `(req, res)` listener:
+ * the page, its event stream, Prometheus metrics, health and the member
+ * table. `distribute agent` serves it on its control endpoint; library users
+ * mount it in their own server.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AnyActorRef } from 'xstate';
+import { adapterMachine, type AdapterContext } from '../../machines/adapter.machine.js';
+import { bind, type DiscoveryTarget } from '../discovery.js';
+import { defaultAdapterName } from '../discovery/adapter.js';
+import { lookupRegistration } from '../discovery/registry.js';
+import { DiscoveryFailure } from '../discovery/supervisor.js';
+import { DiscoveryErrors } from '../discovery/types.js';
+import { pageAssets } from './assets.js';
+import { streamEvents } from './events.js';
+import { memberRow, type MemberRow } from './members.js';
+import { createMetricsRegistry, loadPromClient } from './metrics.js';
+import { statechartOf } from './statechart.js';
+import type { Registry } from 'prom-client';
+
+/** Options of `httpHandler`. */
+export interface HttpHandlerOptions extends DiscoveryTarget {
+  /**
+   * A bearer token every route but the page's own files requires
+   * (`Authorization: Bearer <token>`, or `?token=` where a header cannot be set,
+   * as for the browser's EventSource). Default: none.
+   */
+  readonly token?: string;
+  /** The member table `GET /v1/members` serves. Default: self and the live peers. */
+  readonly members?: () => readonly MemberRow[];
+  /**
+   * Bytes an event-stream client may leave unread before it is cut off. It
+   * must exceed the largest burst, such as the replay of the whole table
+   * (~150 bytes a peer) on connect. Default 8 MiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** Interval of the event stream's keep-alive comment, in ms. Default 15000. */
+  readonly heartbeatMs?: number;
+}
+
+/** A `node:http` request listener. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const STATIC_ROUTES = new Map([
+  ['/', '/index.html'],
+  ['/index.html', '/index.html'],
+  ['/app.js', '/app.js'],
+  ['/app.css', '/app.css'],
+]);
+const API_ROUTES = new Set(['/v1/events', '/metrics', '/v1/health', '/v1/members', '/v1/metrics', '/v1/statechart']);
+
+function invalid(field: string, value: unknown, expected: string): never {
+  throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration(field, value, expected));
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, head = false): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(head ? undefined : text);
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * The request listener serving the page, `GET /v1/events` (SSE),
+ * `GET /metrics` (Prometheus), `GET /v1/health` (200 when Up, 503 otherwise),
+ * `GET /v1/members`, `GET /v1/metrics` and `GET /v1/statechart` for the adapter
+ * registered under `name` (default `defaultAdapterName`). Throws a
+ * `DiscoveryFailure` (`InvalidConfiguration`) for bad options.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * const server = createServer(discovery.httpHandler({ token: process.env.TOKEN }));
+ * server.listen(0, '127.0.0.1');
+ * ```
+ */
+export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
+  const { token, maxBufferedBytes = 8 * 1024 * 1024, heartbeatMs = 15_000 } = options ?? {};
+  if (token !== undefined && (typeof token !== 'string' || token.length === 0 || /\s/.test(token))) {
+    invalid('token', token, 'a non-empty string without spaces');
+  }
+  if (!(Number.isInteger(maxBufferedBytes) && maxBufferedBytes > 0)) invalid('maxBufferedBytes', maxBufferedBytes, 'a positive whole number of bytes');
+  if (!(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) invalid('heartbeatMs', heartbeatMs, 'a positive number of milliseconds');
+  if (options.members !== undefined && typeof options.members !== 'function') invalid('members', options.members, 'a function');
+  const name = options.name ?? defaultAdapterName;
+  const discovery = bind(options);
+  const expected = token === undefined ? undefined : digest(token);
+  const registries = new Map<string, Registry>();
+  const statechart = JSON.stringify(statechartOf(adapterMachine));
+
+  const runningActor = (): AnyActorRef | undefined => {
+    const actor = options.system ? options.system.get(name) : lookupRegistration(name)?.actor;
+    return actor?.getSnapshot().status === 'active' ? actor : undefined;
+  };
+
+  const authorized = (req: IncomingMessage, url: URL): boolean => {
+    if (!expected) return true;
+    const header = req.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
+    return timingSafeEqual(digest(given), expected);
+  };
+
+  const members = (): MemberRow[] => {
+    if (options.members) return [...options.members()];
+    const self = discovery.self();
+    const peers = discovery.snapshot();
+    if (!self.ok || !peers.ok) return [];
+    return [memberRow(self.value), ...peers.value.map(memberRow).sort((a, b) => a.name.localeCompare(b.name))];
+  };
+
+  const scrape = async (res: ServerResponse, head: boolean) => {
+    const actor = runningActor();
+    const prefix = (actor?.getSnapshot().context as AdapterContext | undefined)?.config.telemetryPrefix ?? 'discovery';
+    let registry = registries.get(prefix);
+    if (!registry) {
+      const client = await loadPromClient();
+      registry = createMetricsRegistry(client, prefix, {
+        read: () => {
+          const metrics = discovery.metrics();
+          const peers = discovery.snapshot();
+          const info = discovery.healthInfo();
+          if (!metrics.ok || !peers.ok || !info.ok) return undefined;
+          return { peers: peers.value, metrics: metrics.value, health: info.value.status, lastSyncAt: info.value.lastSyncTimeMs };
+        },
+      });
+      registries.set(prefix, registry);
+    }
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(head ? undefined : text);
+  };
+
+  const api = (path: string, req: IncomingMessage, res: ServerResponse, head: boolean) => {
+    switch (path) {
+      case '/v1/health': {
+        const status = discovery.health();
+        const actor = runningActor();
+        const state = actor ? String(actor.getSnapshot().value) : 'stopped';
+        return sendJson(res, status.type === 'Up' ? 200 : 503, { ...status, state }, head);
+      }
+      case '/v1/members':
+        return sendJson(res, 200, members(), head);
+      case '/v1/statechart':
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(statechart) });
+        return res.end(head ? undefined : statechart);
+      case '/v1/metrics': {
+        const metrics = discovery.metrics();
+        const info = discovery.healthInfo();
+        if (!metrics.ok || !info.ok) return sendJson(res, 503, { error: metrics.ok ? (info as { error: { message: string } }).error.message : metrics.error.message }, head);
+        return sendJson(res, 200, { metrics: metrics.value, health: info.value }, head);
+      }
+      case '/metrics':
+        return void scrape(res, head).catch((error: unknown) => {
+          if (!res.headersSent) sendJson(res, 501, { error: (error as Error).message });
+          else res.destroy();
+        });
+      case '/v1/events': {
+        const actor = runningActor();
+        if (!actor) return sendJson(res, 503, { error: `Discovery is not running: no adapter named ${JSON.stringify(name)}` });
+        if (head) {
+          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+          return res.end();
+        }
+        return streamEvents(discovery, actor, req, res, { maxBufferedBytes, heartbeatMs });
+      }
+    }
+  };
+
+  return (req, res) => {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return sendJson(res, 400, { error: 'Unreadable request target' });
+    }
+    const path = url.pathname;
+    const file = STATIC_ROUTES.get(path);
+    if (!file && !API_ROUTES.has(path)) return sendJson(res, 404, { error: `No such endpoint: ${path}` });
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use GET` });
+    }
+    if (file) {
+      const asset = pageAssets()?.get(file);
+      if (!asset) return sendJson(res, 500, { error: 'The page was not built: run npm run build' });
+      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' });
+      return res.end(head ? undefined : asset.body);
+    }
+    if (!authorized(req, url)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      return sendJson(res, 401, { error: 'A bearer token is required' });
+    }
+    api(path, req, res, head);
+  };
+}
