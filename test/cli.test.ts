@@ -68,6 +68,39 @@ describe('distribute agent and members', () => {
   });
 });
 
+describe('the control endpoint: monitor, token, metrics', () => {
+  it('monitor prints the replay and live events; members and monitor need the token the agent requires', async () => {
+    const portA = await freePort();
+    const a = startCli(agentArgs('alpha', portA, '--control-token', 'sesame'));
+    const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    const b = startCli(agentArgs('beta', await freePort(), '--join', `127.0.0.1:${portA}`, '--meta', 'role=db'));
+    await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'alpha: PeerUp beta');
+
+    const refused = await runCli(['members', '--control', control]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('needs a token: pass --control-token');
+    expect((await runCli(['members', '--control', control, '--control-token', 'sesame', '--json'])).code).toBe(0);
+    expect((await fetch(`http://${control}/metrics`)).status).toBe(401);
+    const metrics = await fetch(`http://${control}/metrics`, { headers: { authorization: 'Bearer sesame' } });
+    expect(await metrics.text()).toMatch(/^discovery_members\{status="alive"\} 1$/m);
+    // The page's own files need no token: the token goes in the page's URL (#token=...).
+    expect((await fetch(`http://${control}/`)).status).toBe(200);
+
+    const monitor = startCli(['monitor', '--control', control, '--json'], { DISTRIBUTE_CONTROL_TOKEN: 'sesame' });
+    await monitor.waitFor((l) => l.event === 'Health', 10_000, 'Health');
+    await monitor.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'replayed PeerUp beta');
+    b.child.kill('SIGTERM');
+    const down = await monitor.waitFor((l) => l.event === 'PeerDown' && l.peer === 'beta', 10_000, 'PeerDown beta');
+    expect(down.reason).toBe('left');
+    const events = monitor.lines.filter((l): l is Record<string, unknown> => typeof l === 'object').map((l) => `${l.event}:${l.peer ?? l.state}`);
+    expect(events).toEqual(['Health:up', 'PeerUp:beta', 'PeerDown:beta']);
+    // When the agent goes away, monitor says so and exits 1.
+    a.child.kill('SIGTERM');
+    expect((await monitor.exited).code).toBe(1);
+    expect(monitor.stderr.join('')).toContain('the agent closed the event stream');
+  });
+});
+
 describe('errors a person can act on', () => {
   it('a bad flag exits 2 with one line naming it', async () => {
     const result = await runCli(['agent', '--bogus']);

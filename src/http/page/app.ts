@@ -62,7 +62,8 @@ function renderTable(): void {
       const tr = document.createElement('tr');
       tr.dataset.name = r.name;
       tr.dataset.status = r.status;
-      const probe = rtt.get(r.name);
+      // A departed member's last round trip says nothing about it now.
+      const probe = r.status === 'alive' || r.status === 'suspect' ? rtt.get(r.name) : undefined;
       tr.append(
         cell(r.self ? `${r.name} (self)` : r.name, 'name'),
         cell(r.address ?? '-'),
