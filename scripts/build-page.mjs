@@ -18,3 +18,5 @@ await build({
   logLevel: 'warning',
 });
 copyFileSync(join(root, 'src', 'http', 'page', 'index.html'), join(out, 'index.html'));
+// The layout engine runs in a worker, as elkjs ships it.
+copyFileSync(join(root, 'node_modules', 'elkjs', 'lib', 'elk-worker.min.js'), join(out, 'elk-worker.js'));

@@ -18,7 +18,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** The files of the page by URL path; `/` is `index.html`. */
-export const PAGE_FILES = ['/index.html', '/app.js', '/app.css'] as const;
+export const PAGE_FILES = ['/index.html', '/app.js', '/app.css', '/elk-worker.js'] as const;
 
 // The package root holds package.json; from dist/src/http or src/http alike.
 function packageRoot(): string {

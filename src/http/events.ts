@@ -71,7 +71,8 @@ export function streamEvents(discovery: Discovery, actor: AnyActorRef, req: Inco
 
   let last = healthOf(discovery, actor);
   send(frame(last));
-  const subscribed = discovery.subscribe((event) => send(frame(event)), { replay: true });
+  // Delivery is synchronous, so the queue only holds one burst; the byte bound is what limits a client.
+  const subscribed = discovery.subscribe((event) => send(frame(event)), { replay: true, maxPending: 1_000_000 });
   if (!subscribed.ok) {
     close(false);
     return;

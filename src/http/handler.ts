@@ -48,6 +48,7 @@ const STATIC_ROUTES = new Map([
   ['/index.html', '/index.html'],
   ['/app.js', '/app.js'],
   ['/app.css', '/app.css'],
+  ['/elk-worker.js', '/elk-worker.js'],
 ]);
 const API_ROUTES = new Set(['/v1/events', '/metrics', '/v1/health', '/v1/members', '/v1/metrics', '/v1/statechart']);
 

@@ -58,6 +58,8 @@ describe('httpHandler routes', () => {
     expect((await js.text()).length).toBeGreaterThan(10_000);
     const css = await fetch(`${base}/app.css`);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    const worker = await fetch(`${base}/elk-worker.js`);
+    expect(worker.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
   });
 
   it('answers /v1/health 200 when Up and 503 with the reason otherwise, as JSON', async () => {

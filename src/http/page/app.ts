@@ -3,8 +3,7 @@
  * kept live by the agent's event stream. Bundled with its libraries into
  * dist/page at build time, so it needs nothing from the network.
  */
-import ELK from 'elkjs/lib/elk.bundled.js';
-import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import ELK, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk-api.js';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -134,7 +133,10 @@ async function drawStatechart(chart: Statechart): Promise<void> {
       return { id: `e${i}`, sources: [t.from], targets: [t.to], labels: [{ text, width: textWidth(text, 9), height: 11 }] };
     }),
   };
-  const laid = await new ELK().layout(graph);
+  // The layout engine is large: it loads and runs in a worker, so the table and the stream never wait for it.
+  const elk = new ELK({ workerUrl: 'elk-worker.js' });
+  const laid = await elk.layout(graph);
+  elk.terminateWorker();
   const root = svg('svg', { viewBox: `0 0 ${laid.width ?? 600} ${laid.height ?? 300}`, role: 'img' });
   const defs = svg('defs', {});
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
