@@ -58,6 +58,7 @@ describe('README examples', () => {
       }
       if (code.includes('setup({')) expect(stdout).toContain('true node1');
       if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
+      if (code.includes('httpHandler')) expect(stdout).toContain("200 { type: 'Up', state: 'up' }");
     });
   });
 });
