@@ -150,7 +150,8 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
       case '/v1/metrics': {
         const metrics = discovery.metrics();
         const info = discovery.healthInfo();
-        if (!metrics.ok || !info.ok) return sendJson(res, 503, { error: metrics.ok ? (info as { error: { message: string } }).error.message : metrics.error.message }, head);
+        if (!metrics.ok) return sendJson(res, 503, { error: metrics.error.message }, head);
+        if (!info.ok) return sendJson(res, 503, { error: info.error.message }, head);
         return sendJson(res, 200, { metrics: metrics.value, health: info.value }, head);
       }
       case '/metrics':

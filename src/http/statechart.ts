@@ -38,9 +38,20 @@ interface TransitionLike {
 function label(transition: TransitionLike): string {
   const delayed = /^xstate\.after\.([^.]+)\./.exec(transition.eventType);
   const event = delayed ? `after ${delayed[1]}` : transition.eventType;
-  const guard = transition.guard as { type?: string; params?: { guards?: { type?: string }[] } } | undefined;
-  const guardName = guard?.params?.guards?.map((g) => g.type).join(' && ') ?? guard?.type;
+  const guardName = describeGuard(transition.guard);
   return guardName ? `${event} [${guardName}]` : event;
+}
+
+// A guard is a name, or a combinator such as `and([...])` holding names.
+function describeGuard(guard: unknown): string | undefined {
+  if (typeof guard === 'string') return guard;
+  const combined = guard as { name?: string; guards?: unknown[] } | undefined;
+  if (typeof guard === 'function' && Array.isArray(combined?.guards)) {
+    const op = combined.name === 'or' ? ' || ' : ' && ';
+    const parts = combined.guards.map(describeGuard);
+    return combined.name === 'not' ? `!${parts[0]}` : parts.join(op);
+  }
+  return undefined;
 }
 
 /**

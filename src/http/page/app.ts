@@ -128,10 +128,13 @@ async function drawStatechart(chart: Statechart): Promise<void> {
       'elk.edgeLabels.inline': 'false',
     },
     children: ids.map((id) => ({ id, width: textWidth(id === '*' ? 'any state' : id, 12) + 16, height: 34 })),
-    edges: chart.transitions.map((t, i): ElkExtendedEdge => {
-      const text = t.events.join(' | ');
-      return { id: `e${i}`, sources: [t.from], targets: [t.to], labels: [{ text, width: textWidth(text, 9), height: 11 }] };
-    }),
+    // One line per event on an edge.
+    edges: chart.transitions.map((t, i): ElkExtendedEdge => ({
+      id: `e${i}`,
+      sources: [t.from],
+      targets: [t.to],
+      labels: [{ text: t.events.join('\n'), width: Math.max(...t.events.map((e) => textWidth(e, 9))), height: 11 * t.events.length }],
+    })),
   };
   // The layout engine is large: it loads and runs in a worker, so the table and the stream never wait for it.
   const elk = new ELK({ workerUrl: 'elk-worker.js' });
@@ -149,7 +152,11 @@ async function drawStatechart(chart: Statechart): Promise<void> {
       const points = [section.startPoint, ...(section.bendPoints ?? []), section.endPoint];
       g.append(svg('path', { d: points.map((p, i) => `${i === 0 ? 'M' : 'L'} ${p.x} ${p.y}`).join(' ') }));
     }
-    for (const label of edge.labels ?? []) g.append(svg('text', { x: label.x ?? 0, y: (label.y ?? 0) + 9 }, label.text));
+    for (const label of edge.labels ?? []) {
+      const text = svg('text', {});
+      (label.text ?? '').split('\n').forEach((line, i) => text.append(svg('tspan', { x: label.x ?? 0, y: (label.y ?? 0) + 9 + 11 * i }, line)));
+      g.append(text);
+    }
     root.append(g);
   }
   for (const node of laid.children ?? []) {
