@@ -104,8 +104,11 @@ describe('examples/kubernetes', () => {
     const started = await agent.waitFor((l) => l.event === 'AgentStarted', 10_000, 'the agent to start');
     expect(started).toMatchObject({ node: 'pod-0', address: `127.0.0.1:${port}`, adapter: 'gossip' });
     const response = await fetch(`http://${started.control as string}${container.readinessProbe.httpGet.path}`);
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ type: expect.stringMatching(/^(Up|Degraded|Down)$/) });
+    // Ready (200) only when Up; alone and without cluster DNS it is not yet, and says why (503).
+    const health = (await response.json()) as { type: string; reason?: string };
+    expect(health.type).toMatch(/^(Up|Degraded|Down)$/);
+    expect(response.status).toBe(health.type === 'Up' ? 200 : 503);
+    if (health.type !== 'Up') expect(health.reason).toBeTruthy();
     expect(agent.child.exitCode).toBeNull();
   });
 
