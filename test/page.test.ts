@@ -1,7 +1,7 @@
 /**
  * The cluster page in a real browser (Debian's chromium, headless): three
  * members on loopback, the page of one, checked through the DOM while a
- * member is killed and another changes its metadata.
+ * member is killed, another changes its metadata, then stalls.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -100,8 +100,15 @@ describe.skipIf(skip)(`the cluster page in chromium${unavailable ? ` (skipped: $
     expect(await page.locator('#timeline canvas').count()).toBeGreaterThan(0);
     await expect.poll(() => page.locator('#metrics dd[data-metric="syncs"]').textContent(), { timeout: 10_000 }).toMatch(/^\d+$/);
 
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
+    // A member that stops answering (its sockets stay open) shows as suspect.
+    member!.kill('SIGSTOP');
+    try {
+      await page.locator('#members tbody tr[data-name="gamma"][data-status="suspect"]').waitFor({ timeout: 10_000 });
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
+    } finally {
+      member!.kill('SIGCONT');
+    }
     expect(pageErrors).toEqual([]);
   });
 

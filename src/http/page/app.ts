@@ -191,10 +191,11 @@ const plot = new uPlot(
     series: [
       {},
       { label: 'alive', stroke: '#2c7a4b', width: 2 },
-      { label: 'joins', stroke: '#3182ce', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#3182ce88' },
-      { label: 'leaves', stroke: '#7a8190', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#7a819088' },
-      { label: 'failures', stroke: '#c53030', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#c5303088' },
-      { label: 'updates', stroke: '#b7791f', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#b7791f88' },
+      // Event bars are stacked: each series holds its count plus those drawn after it, so none hides another.
+      { label: 'failures', stroke: '#c53030', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#c53030' },
+      { label: 'leaves', stroke: '#7a8190', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#7a8190' },
+      { label: 'joins', stroke: '#3182ce', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#3182ce' },
+      { label: 'updates', stroke: '#b7791f', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#b7791f' },
     ],
     axes: [{}, { label: 'members' }],
   },
@@ -206,7 +207,8 @@ function sample(): void {
   const now = Date.now() / 1000;
   let alive = 0;
   for (const r of rows.values()) if (r.status === 'alive' || r.status === 'suspect') alive++;
-  const point = [now, alive, tally.joins, tally.leaves, tally.failures, tally.updates];
+  const { updates, joins, leaves, failures } = tally;
+  const point = [now, alive, failures + leaves + joins + updates, leaves + joins + updates, joins + updates, updates];
   tally.joins = tally.leaves = tally.failures = tally.updates = 0;
   point.forEach((v, i) => series[i]!.push(v));
   while (series[0]!.length > 0 && series[0]![0]! < now - WINDOW_S) for (const s of series) s.shift();
