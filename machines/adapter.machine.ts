@@ -103,14 +103,18 @@ export function backoffDelay(retry: RetryConfig, failures: number, random = 0.5)
   return Math.max(0, Math.round(capped * (1 + retry.jitter * (random * 2 - 1))));
 }
 
-/** Applies changes to a table and says which events they make (suspicion ones apart: they are no membership change). */
+/**
+ * Applies changes to a table and says which events they make: `events` the
+ * membership events, `emitted` those and the suspicion changes in the order
+ * they happened (suspicion is no membership change, so not in `events`).
+ */
 export function applyChanges(
   table: PeerTable,
   selfId: string,
   changes: readonly MembershipChange[],
-): { table: PeerTable; events: DiscoveryEvent[]; suspicions: PeerSuspicionEvent[] } {
+): { table: PeerTable; events: DiscoveryEvent[]; emitted: (DiscoveryEvent | PeerSuspicionEvent)[] } {
   const events: DiscoveryEvent[] = [];
-  const suspicions: PeerSuspicionEvent[] = [];
+  const emitted: (DiscoveryEvent | PeerSuspicionEvent)[] = [];
   for (const change of changes) {
     if (change.type === 'suspect') {
       const previous = getPeer(table, change.id);
@@ -118,22 +122,26 @@ export function applyChanges(
       const { status: _status, ...alive } = previous;
       const peer: PeerInfo = change.suspect ? { ...alive, status: 'suspect' } : alive;
       table = setPeer(table, peer);
-      suspicions.push({ type: 'PeerSuspicion', peer });
+      emitted.push({ type: 'PeerSuspicion', peer });
     } else if (change.type === 'up') {
       const peer = change.peer;
       if (peer.id === selfId) continue;
       const previous = getPeer(table, peer.id);
       if (previous && samePeer(previous, peer)) continue;
       table = setPeer(table, peer);
-      events.push(previous ? { type: 'PeerUpdate', peer, previous } : { type: 'PeerUp', peer });
+      const event: DiscoveryEvent = previous ? { type: 'PeerUpdate', peer, previous } : { type: 'PeerUp', peer };
+      events.push(event);
+      emitted.push(event);
     } else {
       const previous = getPeer(table, change.id);
       if (!previous) continue;
       table = removePeer(table, change.id);
-      events.push({ type: 'PeerDown', peer: previous, reason: change.reason });
+      const event: DiscoveryEvent = { type: 'PeerDown', peer: previous, reason: change.reason };
+      events.push(event);
+      emitted.push(event);
     }
   }
-  return { table, events, suspicions };
+  return { table, events, emitted };
 }
 
 /** Turns a full membership list into changes against the table. */
@@ -198,15 +206,14 @@ type Enqueue = Parameters<Parameters<typeof base.enqueueActions>[0]>[0]['enqueue
 
 /** Applies changes and emits one event per real change; the table is copied per bucket, not whole. */
 function enqueueChanges(enqueue: Enqueue, context: AdapterContext, changes: readonly MembershipChange[]): void {
-  const { table, events, suspicions } = applyChanges(context.peers, context.self.id, changes);
-  if (events.length === 0 && suspicions.length === 0) return;
+  const { table, events, emitted } = applyChanges(context.peers, context.self.id, changes);
+  if (emitted.length === 0) return;
   const eventsByType = { ...context.eventsByType };
   for (const event of events) eventsByType[event.type]++;
   enqueue.assign({ peers: table, eventsEmitted: context.eventsEmitted + events.length, eventsByType });
-  for (const event of suspicions) enqueue.emit(event);
-  for (const event of events) {
+  for (const event of emitted) {
     enqueue.emit(event);
-    enqueue({ type: 'log', params: { kind: 'peer.event', event } });
+    if (event.type !== 'PeerSuspicion') enqueue({ type: 'log', params: { kind: 'peer.event', event } });
   }
 }
 

@@ -5,10 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BackendLog } from './behaviour.js';
-import type { DiscoveryEvent, SubscriptionId } from './types.js';
+import type { DiscoveryEvent, PeerSuspicionEvent, SubscriptionId } from './types.js';
 
 /** A subscriber callback: may return a promise, which is awaited before its next event. */
 export type DiscoveryCallback = (event: DiscoveryEvent) => void | PromiseLike<void>;
+
+/** What the hub carries: membership events, and suspicion changes for the views that ask for them. */
+export type HubEvent = DiscoveryEvent | PeerSuspicionEvent;
+type HubCallback = (event: HubEvent) => void | PromiseLike<void>;
 
 /** Options of one subscription. */
 export interface SubscribeOptions {
@@ -39,7 +43,7 @@ export const DEFAULT_MAX_PENDING_AGE_MS = 30_000;
 const COMPACT_AFTER = 4096;
 
 class Subscriber {
-  private queue: (DiscoveryEvent | undefined)[] = [];
+  private queue: (HubEvent | undefined)[] = [];
   /** When each queued event was queued (`performance.now()`), beside `queue`. */
   private queuedAt: number[] = [];
   private head = 0;
@@ -52,16 +56,17 @@ class Subscriber {
 
   constructor(
     readonly id: SubscriptionId,
-    private readonly callback: DiscoveryCallback,
+    private readonly callback: HubCallback,
     private readonly maxPending: number,
     private readonly maxPendingAgeMs: number,
     private readonly log: BackendLog,
     private readonly onCutOff: (id: SubscriptionId) => void,
     private readonly onClose: (() => void) | undefined,
+    private readonly withSuspicion: boolean,
   ) {}
 
-  push(event: DiscoveryEvent): void {
-    if (this.closed) return;
+  push(event: HubEvent): void {
+    if (this.closed || (event.type === 'PeerSuspicion' && !this.withSuspicion)) return;
     const now = performance.now();
     const pending = this.queue.length - this.head;
     const waitedMs = pending > 0 ? Math.round(now - this.queuedAt[this.head]!) : 0;
@@ -129,7 +134,7 @@ class Subscriber {
   }
 
   /** Logs the 1st, 2nd, 4th, 8th… failure, with how many went unlogged since the last line, so one throwing on every event cannot flood the log. */
-  private logFailure(error: unknown, event: DiscoveryEvent): void {
+  private logFailure(error: unknown, event: HubEvent): void {
     const count = ++this.failures;
     if ((count & (count - 1)) !== 0) return;
     const suppressed = count - this.loggedFailures - 1;
@@ -149,7 +154,7 @@ export class EventHub {
   }
 
   /** Queues `event` for every subscriber. Never runs a callback itself. */
-  publish(event: DiscoveryEvent): void {
+  publish(event: HubEvent): void {
     for (const subscriber of this.subscribers.values()) subscriber.push(event);
   }
 
@@ -164,6 +169,23 @@ export class EventHub {
     onClose?: () => void,
     maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS,
   ): SubscriptionId {
+    // A plain subscriber never receives a suspicion change, so its narrower callback is safe here.
+    return this.addSubscriber(callback as HubCallback, initial, maxPending, maxPendingAgeMs, onClose, false);
+  }
+
+  /** As `add`, and the subscriber also receives `PeerSuspicion`, in order with the rest (for views). */
+  addWithSuspicion(callback: HubCallback, initial: readonly DiscoveryEvent[], maxPending: number, onClose?: () => void): SubscriptionId {
+    return this.addSubscriber(callback, initial, maxPending, DEFAULT_MAX_PENDING_AGE_MS, onClose, true);
+  }
+
+  private addSubscriber(
+    callback: HubCallback,
+    initial: readonly DiscoveryEvent[],
+    maxPending: number,
+    maxPendingAgeMs: number,
+    onClose: (() => void) | undefined,
+    withSuspicion: boolean,
+  ): SubscriptionId {
     const id = randomUUID() as SubscriptionId;
     const subscriber = new Subscriber(
       id,
@@ -173,6 +195,7 @@ export class EventHub {
       this.log,
       (gone) => this.subscribers.delete(gone),
       onClose,
+      withSuspicion,
     );
     this.subscribers.set(id, subscriber);
     for (const event of initial) subscriber.push(event);

@@ -60,10 +60,8 @@ export function attach(
   registration.unlisten?.();
   registration.actor = actor;
   const hub = registration.hub;
-  // Suspicion is no membership change: views read it from the actor, subscribers never see it.
-  const subscription = actor.on('*', (event: DiscoveryEvent | PeerSuspicionEvent) => {
-    if (event.type !== 'PeerSuspicion') hub.publish(event);
-  });
+  // Suspicion changes go through the hub too, in order, but only to subscribers that asked for them.
+  const subscription = actor.on('*', (event: DiscoveryEvent | PeerSuspicionEvent) => hub.publish(event));
   registration.unlisten = () => subscription.unsubscribe();
   return { ok: true, hub };
 }

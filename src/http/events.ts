@@ -10,6 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyActorRef } from 'xstate';
 import type { Discovery } from '../discovery.js';
 import type { AdapterContext } from '../../machines/adapter.machine.js';
+import { listPeers } from '../../machines/peer-table.js';
+import type { EventHub } from '../discovery/hub.js';
 import type { DiscoveryEvent, HealthStatus, PeerInfo, PeerSuspicionEvent } from '../discovery/types.js';
 
 /** The `Health` event: where the adapter's statechart is, and why. */
@@ -43,7 +45,14 @@ function healthOf(discovery: Discovery, actor: AnyActorRef): HealthEvent {
  * Streams `discovery`'s events to `res` until the client goes, the adapter
  * stops, or the client falls `maxBufferedBytes` behind.
  */
-export function streamEvents(discovery: Discovery, actor: AnyActorRef, req: IncomingMessage, res: ServerResponse, options: StreamOptions): void {
+export function streamEvents(
+  discovery: Discovery,
+  hub: EventHub,
+  actor: AnyActorRef,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: StreamOptions,
+): void {
   let closed = false;
   const cleanups: (() => void)[] = [];
   const close = (cutOff: boolean) => {
@@ -71,15 +80,12 @@ export function streamEvents(discovery: Discovery, actor: AnyActorRef, req: Inco
 
   let last = healthOf(discovery, actor);
   send(frame(last));
+  // The facade's replay, with suspicion changes besides: the table is read and the subscriber
+  // added in one synchronous step, so nothing falls between them, and one queue keeps the order.
+  const replay = listPeers((actor.getSnapshot().context as AdapterContext).peers).map((peer): DiscoveryEvent => ({ type: 'PeerUp', peer }));
   // Delivery is synchronous, so the queue only holds one burst; the byte bound is what limits a client.
-  const subscribed = discovery.subscribe((event) => send(frame(event)), { replay: true, maxPending: 1_000_000 });
-  if (!subscribed.ok) {
-    close(false);
-    return;
-  }
-  cleanups.push(() => discovery.unsubscribe(subscribed.value));
-  const suspicion = actor.on('PeerSuspicion', (event: PeerSuspicionEvent) => send(frame(event)));
-  cleanups.push(() => suspicion.unsubscribe());
+  const id = hub.addWithSuspicion((event) => send(frame(event)), replay, 1_000_000, () => queueMicrotask(() => close(false)));
+  cleanups.push(() => hub.remove(id));
   const snapshots = actor.subscribe({
     next: () => {
       const now = healthOf(discovery, actor);

@@ -161,12 +161,13 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
         });
       case '/v1/events': {
         const actor = runningActor();
-        if (!actor) return sendJson(res, 503, { error: `Discovery is not running: no adapter named ${JSON.stringify(name)}` });
+        const hub = lookupRegistration(name)?.hub;
+        if (!actor || !hub) return sendJson(res, 503, { error: `Discovery is not running: no adapter named ${JSON.stringify(name)}` });
         if (head) {
           res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
           return res.end();
         }
-        return streamEvents(discovery, actor, req, res, { maxBufferedBytes, heartbeatMs });
+        return streamEvents(discovery, hub, actor, req, res, { maxBufferedBytes, heartbeatMs });
       }
     }
   };
