@@ -115,6 +115,14 @@ describe('errors a person can act on', () => {
     expect(result.stderr).toBe('distribute: --meta expects key=value, got "novalue"\n');
   });
 
+  it('an empty or spaced control token exits 2 naming the flag', async () => {
+    for (const token of ['', 'two words']) {
+      const result = await runCli(['agent', '--control-token', token]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('--control-token expects a non-empty token without spaces');
+    }
+  });
+
   it('an unknown adapter or profile exits 2', async () => {
     expect((await runCli(['agent', '--adapter', 'zookeeper'])).code).toBe(2);
     expect((await runCli(['agent', '--profile', 'wan'])).stderr).toContain('--profile must be one of lan, local');
