@@ -54,6 +54,8 @@ export interface AdapterContext {
   readonly syncCount: number;
   readonly syncFailures: number;
   readonly lastSyncDurationMs: number;
+  /** Time spent in completed syncs since start, in ms. */
+  readonly syncDurationTotalMs: number;
   readonly eventsEmitted: number;
   readonly eventsByType: Readonly<Record<DiscoveryEvent['type'], number>>;
   readonly probeRttMs: Readonly<Record<string, number>>;
@@ -239,6 +241,7 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
     lastError: undefined,
     syncCount: context.syncCount + 1,
     lastSyncDurationMs: event.durationMs,
+    syncDurationTotalMs: context.syncDurationTotalMs + event.durationMs,
     backendCounters: event.counters ?? context.backendCounters,
     probeRttMs: event.probeRttMs ?? context.probeRttMs,
     reason: event.degraded ?? '',
@@ -268,6 +271,7 @@ const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
     syncCount: context.syncCount + 1,
     syncFailures: context.syncFailures + 1,
     lastSyncDurationMs: failure.durationMs,
+    syncDurationTotalMs: context.syncDurationTotalMs + failure.durationMs,
     lastError: error,
     reason:
       failures >= retry.maxAttempts
@@ -309,6 +313,7 @@ export const adapterMachine = base.createMachine({
     syncCount: 0,
     syncFailures: 0,
     lastSyncDurationMs: 0,
+    syncDurationTotalMs: 0,
     eventsEmitted: 0,
     eventsByType: { PeerUp: 0, PeerUpdate: 0, PeerDown: 0 },
     probeRttMs: {},

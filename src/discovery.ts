@@ -389,6 +389,7 @@ export function bind(target: DiscoveryTarget = {}): Discovery {
       syncCount: context.syncCount,
       syncFailures: context.syncFailures,
       lastSyncDurationMs: context.lastSyncDurationMs,
+      syncDurationTotalMs: context.syncDurationTotalMs,
       eventsEmitted: context.eventsEmitted,
       knownPeersCount: context.peers.size,
       errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,

@@ -72,6 +72,8 @@ export interface DiscoveryMetrics {
   readonly syncFailures: number;
   /** Duration of the last completed sync (success or failure), in ms. */
   readonly lastSyncDurationMs: number;
+  /** Time spent in completed syncs since start, in ms (with `syncCount`, the mean duration). */
+  readonly syncDurationTotalMs: number;
   readonly eventsEmitted: number;
   /** Number of peers currently known, self excluded (Gleam: `known_peers_count`). */
   readonly knownPeersCount: number;

@@ -75,6 +75,7 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
   counter('sync_failures_total', 'Syncs that failed or timed out.', [], (c) => current && c.inc(current.metrics.syncFailures));
   gauge('sync_error_ratio', 'Failed syncs over all syncs since start.', [], (g) => current && g.set(current.metrics.errorRate));
   gauge('last_sync_duration_seconds', 'Duration of the last completed sync.', [], (g) => current && g.set(current.metrics.lastSyncDurationMs / 1000));
+  counter('sync_duration_seconds_total', 'Time spent in completed syncs.', [], (c) => current && c.inc(current.metrics.syncDurationTotalMs / 1000));
   gauge('last_sync_timestamp_seconds', 'Unix time of the last successful sync.', [], (g) => {
     if (current?.lastSyncAt !== undefined) g.set(current.lastSyncAt / 1000);
   });

@@ -124,6 +124,8 @@ describe('httpHandler routes', () => {
     expect(sampleValue(families, 'my_app_events_total', { type: 'PeerDown' })).toBe(1);
     expect(sampleValue(families, 'my_app_syncs_total')).toBeGreaterThanOrEqual(1);
     expect(sampleValue(families, 'my_app_sync_failures_total')).toBe(0);
+    expect(sampleValue(families, 'my_app_sync_duration_seconds_total')).toBeGreaterThan(0);
+    expect(sampleValue(families, 'my_app_last_sync_duration_seconds')).toBeGreaterThan(0);
     // The controlled backend is no gossip: those families are there, without samples.
     expect(families.get('my_app_gossip_packets_total')?.samples).toEqual([]);
   });
