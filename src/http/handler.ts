@@ -197,6 +197,12 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
       res.setHeader('www-authenticate', 'Bearer');
       return sendJson(res, 401, { error: 'A bearer token is required' });
     }
-    api(path, req, res, head);
+    try {
+      api(path, req, res, head);
+    } catch (error) {
+      // A failing `members` callback (the user's code) answers 500; it never takes the server down.
+      if (!res.headersSent) sendJson(res, 500, { error: (error as Error).message ?? String(error) });
+      else res.destroy();
+    }
   };
 }

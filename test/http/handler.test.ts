@@ -162,6 +162,19 @@ describe('httpHandler routes', () => {
     expect(stream.events[0]!.event).toBe('Health');
   });
 
+  it('answers 500 when the members callback throws, and goes on serving', async () => {
+    await start();
+    const base = await serve({
+      members: () => {
+        throw new Error('table unavailable');
+      },
+    });
+    const response = await fetch(`${base}/v1/members`);
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ error: 'table unavailable' });
+    expect((await fetch(`${base}/v1/health`)).status).toBe(200);
+  });
+
   it('refuses bad options with InvalidConfiguration naming the field', () => {
     const attempt = (options: Record<string, unknown>) => {
       try {
