@@ -155,7 +155,7 @@ async function page(figures: Record<string, unknown>) {
     figures.page = { skipped: unavailable };
     return;
   }
-  const cli = join(root, 'dist', 'src', 'cli.js');
+  const cli = join(root, 'dist', 'cli.js');
   const children: ChildProcess[] = [];
   const start = (args: string[]) => {
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
