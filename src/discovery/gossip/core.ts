@@ -84,10 +84,11 @@ export interface Effects {
    */
   resolveSeeds: readonly string[] | undefined;
   /**
-   * Members that became suspect, or were cleared of a suspicion, in order. Not
-   * membership changes (a suspect is still a member), so not in `events`.
+   * The addresses to watch over TCP from now on, when the choice changed:
+   * the next `watchPeers` live members after this one in id order, so that
+   * the death of any process is noticed at once by those watching it.
    */
-  readonly suspicion: { readonly name: string; readonly suspect: boolean }[];
+  watch: readonly string[] | undefined;
 }
 
 /** What a node holds about one member. Replaced, never changed in place, so many cores may share one. */
@@ -160,10 +161,8 @@ export interface Core {
   leaveReported: boolean;
   /** Outcomes of the last probes (true = answered), oldest first. */
   readonly recentProbes: boolean[];
-  /** Round-trip time of the last direct probe each live member answered, in ms. */
-  readonly probeRttMs: Map<string, number>;
-  /** Members this node started to suspect, and times it refuted a suspicion of itself. */
-  readonly stats: { suspicions: number; refutations: number };
+  /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
+  watching: readonly string[];
 }
 
 /** Probes remembered for `recentProbeFailureRatio`. */
@@ -252,8 +251,7 @@ export function createCore(options: {
     leaveDeadline: Number.POSITIVE_INFINITY,
     leaveReported: false,
     recentProbes: [],
-    probeRttMs: new Map(),
-    stats: { suspicions: 0, refutations: 0 },
+    watching: [],
   };
 }
 
@@ -287,6 +285,7 @@ export function bootstrap(core: Core, known: readonly MemberRecord[]): void {
   core.probeIndex = 0;
   // A table of this size exchanges state less often; spread the first exchange over a whole interval.
   core.nextPushPullAt = core.self.changedAt + core.rng.next() * pushPullIntervalFor(core.config, core.live);
+  core.watching = watchTargets(core);
 }
 
 /**
@@ -300,6 +299,70 @@ export function members(core: Core): MemberState[] {
   const out: MemberState[] = [];
   for (const m of core.members.values()) out.push(snapshotOf(m));
   return out;
+}
+
+/**
+ * The member called `id` as this node knows it, or `undefined`.
+ *
+ * @example
+ * memberOf(core, 'b')?.status; // 'alive'
+ */
+export function memberOf(core: Core, id: string): MemberState | undefined {
+  return core.members.get(id);
+}
+
+/**
+ * This node's own record.
+ *
+ * @example
+ * selfOf(core).incarnation;
+ */
+export function selfOf(core: Core): MemberRecord {
+  return core.self;
+}
+
+/**
+ * The live (alive) member other than this node at `address`, or `undefined`:
+ * how a transport's hint about an address becomes news about a member.
+ *
+ * @example
+ * const m = liveMemberAt(core, '10.0.0.2:7946');
+ * if (m) handle(core, { type: 'probeNow', name: m.name }, Date.now());
+ */
+export function liveMemberAt(core: Core, address: string): MemberState | undefined {
+  let found: MemberState | undefined;
+  for (const m of core.members.values()) if (m.addr === address && m.status === 'alive' && m !== core.self) found = m;
+  return found;
+}
+
+/**
+ * How many members this node holds, itself and the not yet forgotten dead included.
+ *
+ * @example
+ * memberCount(core); // 1 for a new core
+ */
+export function memberCount(core: Core): number {
+  return core.members.size;
+}
+
+/**
+ * Whether this node is leaving (a `leave` was handled).
+ *
+ * @example
+ * isLeaving(core); // false
+ */
+export function isLeaving(core: Core): boolean {
+  return core.leaving;
+}
+
+/**
+ * The addresses this node watches over TCP (last given in `Effects.watch`).
+ *
+ * @example
+ * watching(core); // ['10.0.0.3:7946', '10.0.0.4:7946']
+ */
+export function watching(core: Core): readonly string[] {
+  return core.watching;
 }
 
 function snapshotOf(m: MemberState): MemberState {
@@ -357,7 +420,7 @@ export function nextDeadline(core: Core): number {
   return next;
 }
 
-const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, suspicion: [] });
+const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined });
 
 /**
  * Feeds one input to the core at time `now` (milliseconds, never going
@@ -370,6 +433,12 @@ const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined,
  */
 export function handle(core: Core, input: Input, now: number): Effects {
   const fx = newEffects();
+  dispatch(core, input, now, fx);
+  if (fx.events.length > 0) rewatch(core, fx);
+  return fx;
+}
+
+function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
   switch (input.type) {
     case 'tick':
       tick(core, now, fx);
@@ -439,7 +508,48 @@ export function handle(core: Core, input: Input, now: number): Effects {
       break;
     }
   }
-  return fx;
+}
+
+// ---------------------------------------------------------------- watches
+
+/** Chooses again whom to watch after membership changed; says so only when the choice moved. */
+function rewatch(core: Core, fx: Effects): void {
+  const next = watchTargets(core);
+  const same = next.length === core.watching.length && next.every((address, i) => address === core.watching[i]);
+  if (same) return;
+  core.watching = next;
+  fx.watch = next;
+}
+
+/**
+ * The addresses of the next `watchPeers` alive members after this one in id
+ * order, wrapping around: every process is then watched by the few before
+ * it. One pass over the table, keeping the few smallest ids on each side.
+ */
+function watchTargets(core: Core): string[] {
+  const k = core.config.watchPeers;
+  if (k === 0) return [];
+  const selfId = core.self.name;
+  const after: MemberRecord[] = [];
+  const upTo: MemberRecord[] = [];
+  for (const m of core.members.values()) {
+    if (m === core.self || m.status !== 'alive') continue;
+    keepSmallest(m.name > selfId ? after : upTo, m, k);
+  }
+  return [...after, ...upTo].slice(0, k).map((m) => m.addr);
+}
+
+/** Inserts `m` into `list` (sorted by id) and keeps only its `k` smallest. */
+function keepSmallest(list: MemberRecord[], m: MemberRecord, k: number): void {
+  if (list.length === k && list[k - 1]!.name < m.name) return;
+  let i = list.length;
+  list.push(m);
+  while (i > 0 && list[i - 1]!.name > m.name) {
+    list[i] = list[i - 1]!;
+    i--;
+  }
+  list[i] = m;
+  if (list.length > k) list.length = k;
 }
 
 // ---------------------------------------------------------------- member table
