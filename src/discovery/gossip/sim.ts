@@ -11,9 +11,10 @@
  * `kill` is a process that dies on a live host, which the members watching
  * it over TCP learn at once (the transport's `peerGone` hint).
  */
-import { decodePacket, encodePackets, encodeStream } from './codec.js';
+import { decodePacket, encodeStream } from './codec.js';
 import { lanProfile, type GossipConfig } from './config.js';
-import { bootstrap, createCore, handle, nextDeadline, type Core, type Effects, type Input, type MemberEvent, type MemberStatus } from './core.js';
+import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Input, type MemberEvent, type MemberStatus } from './core.js';
+import { GossipDriver, type GossipIO } from './driver.js';
 import type { PushPull } from './messages.js';
 import { Rng } from './rng.js';
 
@@ -44,6 +45,10 @@ export interface ObservedEvent {
 export interface SimMember {
   readonly name: string;
   readonly core: Core;
+  /** Runs the core's effects over the simulated network, as the adapter's does over sockets. */
+  readonly driver: GossipDriver;
+  /** The addresses (names) this member keeps a liveness stream to, as its core chose them. */
+  readonly watching: Set<string>;
   /** The host is gone: no traffic, no timers. */
   crashed: boolean;
   /** The process died on a live host: connections to it are refused. Implies `crashed`. */
@@ -55,7 +60,7 @@ export interface SimMember {
   /** UDP packets sent. */
   packetsSent: number;
   /** Protocol messages in them, piggybacked ones included. */
-  messagesSent: number;
+  readonly messagesSent: number;
   /** UDP bytes sent. */
   udpBytesSent: number;
   /** Push-pull frames sent (requests and replies). */
@@ -171,23 +176,47 @@ export class SimNetwork {
   addMember(name: string, options: { seeds?: readonly string[]; meta?: Record<string, string> } = {}): SimMember {
     if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
     const core = createCore({ config: this.config, self: { name, addr: name, meta: options.meta ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
+    let driver: GossipDriver | undefined;
     const member: SimMember = {
       name,
       core,
+      get driver() {
+        return driver!;
+      },
+      watching: new Set(),
       crashed: false,
       killed: false,
       stalledUntil: 0,
       tickAt: Number.POSITIVE_INFINITY,
       packetsSent: 0,
-      messagesSent: 0,
+      get messagesSent() {
+        return driver!.messagesSent;
+      },
       udpBytesSent: 0,
       streamsSent: 0,
       streamBytesSent: 0,
     };
+    driver = new GossipDriver(core, this.io(member), { packetBytes: this.config.udpBufferSize });
     this.members.set(name, member);
-    if (options.seeds && options.seeds.length > 0) this.apply(member, handle(core, { type: 'join', seeds: options.seeds }, this.now));
-    this.reschedule(member);
+    if (options.seeds && options.seeds.length > 0) driver.step({ type: 'join', seeds: options.seeds });
+    driver.refresh();
     return member;
+  }
+
+  /** The simulated network as one member's driver sees it. */
+  private io(m: SimMember): GossipIO {
+    return {
+      now: () => this.now,
+      sendPacket: (to, bytes) => this.sendPacket(m, to, bytes),
+      openStream: (to, msg) => this.openStream(m, to, msg),
+      // Sim addresses are names: the seeds resolve to themselves, at once.
+      resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addrs: seeds }),
+      schedule: (at) => this.reschedule(m, at),
+      report: (events) => this.observe(m, events),
+      watch: (address) => m.watching.add(address),
+      unwatch: (address) => m.watching.delete(address),
+      leaveDone: () => {},
+    };
   }
 
   /**
@@ -199,10 +228,10 @@ export class SimNetwork {
   addConverged(n: number, prefix = 'm'): string[] {
     const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
     const added = names.map((name) => this.addMember(name));
-    const records = added.map((m) => m.core.self);
+    const records = added.map((m) => selfOf(m.core));
     for (const m of added) {
       bootstrap(m.core, records);
-      this.reschedule(m);
+      m.driver.refresh();
     }
     return names;
   }
@@ -226,24 +255,17 @@ export class SimNetwork {
 
   /**
    * The process dies on a live host: as `crash`, but connections to it are
-   * refused, and the `watchPeers` members watching it (as the adapter
-   * chooses them: the members before it in name order) get a `peerGone`
-   * hint after a connection reset and a refused reconnect, two round trips.
+   * refused, and the members watching it (as their cores chose: the
+   * `watchPeers` members before it in name order) get a `peerGone` hint
+   * after a connection reset and a refused reconnect, two round trips.
    */
   kill(name: string): void {
     const victim = this.member(name);
     victim.crashed = true;
     victim.killed = true;
-    const watchers = this.config.watchPeers;
-    if (watchers === 0) return;
-    const ring = [...this.members.values()]
-      .filter((m) => m === victim || (!m.crashed && !m.core.leaving))
-      .map((m) => m.name)
-      .sort();
-    const at = ring.indexOf(name);
-    for (let i = 1; i <= Math.min(watchers, ring.length - 1); i++) {
-      const watcher = ring[(at - i + ring.length) % ring.length]!;
-      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', name } });
+    for (const watcher of this.members.values()) {
+      if (watcher.crashed || isLeaving(watcher.core) || !watcher.watching.has(name)) continue;
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher.name, input: { type: 'peerGone', name } });
     }
   }
 
@@ -254,14 +276,12 @@ export class SimNetwork {
 
   /** A graceful leave. */
   leave(name: string): void {
-    const m = this.member(name);
-    this.apply(m, handle(m.core, { type: 'leave' }, this.now));
+    this.member(name).driver.step({ type: 'leave' });
   }
 
   /** New metadata for a member, published as it would be by the adapter. */
   setMetadata(name: string, meta: Record<string, string>): void {
-    const m = this.member(name);
-    this.apply(m, handle(m.core, { type: 'setMeta', meta }, this.now));
+    this.member(name).driver.step({ type: 'setMeta', meta });
   }
 
   /** The loss probability of links without their own. */
@@ -320,7 +340,7 @@ export class SimNetwork {
 
   /** The status `observer` holds for `name`, or undefined when it knows no such member. */
   statusOf(observer: string, name: string): MemberStatus | undefined {
-    return this.member(observer).core.members.get(name)?.status;
+    return memberOf(this.member(observer).core, name)?.status;
   }
 
   /** Whether `observer` holds `name` in `status`. */
@@ -330,19 +350,19 @@ export class SimNetwork {
 
   /** Whether every running member other than `name` holds it in `status`. */
   seenByAll(name: string, status: MemberStatus): boolean {
-    for (const m of this.running()) if (m.name !== name && m.core.members.get(name)?.status !== status) return false;
+    for (const m of this.running()) if (m.name !== name && memberOf(m.core, name)?.status !== status) return false;
     return true;
   }
 
   /** Members neither crashed nor leaving. */
   running(): SimMember[] {
-    return [...this.members.values()].filter((m) => !m.crashed && !m.core.leaving);
+    return [...this.members.values()].filter((m) => !m.crashed && !isLeaving(m.core));
   }
 
   /** Running members that do not see every other running member alive. */
   unconverged(): string[] {
     const live = this.running();
-    return live.filter((m) => live.some((o) => o !== m && m.core.members.get(o.name)?.status !== 'alive')).map((m) => m.name);
+    return live.filter((m) => live.some((o) => o !== m && memberOf(m.core, o.name)?.status !== 'alive')).map((m) => m.name);
   }
 
   private schedule(at: number, job: Job): void {
@@ -350,8 +370,8 @@ export class SimNetwork {
   }
 
   /** Keeps one current tick job per member, at its core's next deadline. */
-  private reschedule(m: SimMember): void {
-    const at = Math.max(this.now, nextDeadline(m.core));
+  private reschedule(m: SimMember, deadline: number): void {
+    const at = Math.max(this.now, deadline);
     if (at === m.tickAt || !Number.isFinite(at)) return;
     m.tickAt = at;
     this.schedule(at, { kind: 'tick', to: m.name, at });
@@ -379,38 +399,37 @@ export class SimNetwork {
       this.schedule(m.stalledUntil, job);
       return;
     }
-    let fx: Effects;
+    if (job.kind === 'tick') {
+      if (job.at !== m.tickAt) return;
+      m.tickAt = Number.POSITIVE_INFINITY;
+    }
+    const from = job.kind === 'stream' ? job.from : undefined;
+    m.driver.step(this.inputOf(job), (reply) => {
+      // Only an incoming push-pull has a reply, sent back to whoever opened it.
+      this.countStream(m, reply);
+      this.schedule(this.now + this.delay(), { kind: 'reply', to: from!, from: m.name, msg: reply });
+    });
+  }
+
+  /** What a job delivers to its member's core. */
+  private inputOf(job: Job): Input {
     switch (job.kind) {
       case 'tick':
-        if (job.at !== m.tickAt) return;
-        m.tickAt = Number.POSITIVE_INFINITY;
-        fx = handle(m.core, { type: 'tick' }, this.now);
-        break;
+        return { type: 'tick' };
       case 'packet': {
         const decoded = decodePacket(job.bytes, this.config.udpBufferSize);
         if (!decoded.ok) throw new Error(`The codec rejected its own packet: ${decoded.error.message}`);
-        fx = handle(m.core, { type: 'packet', from: job.from, msgs: decoded.value }, this.now);
-        break;
+        return { type: 'packet', from: job.from, msgs: decoded.value };
       }
-      case 'stream': {
-        fx = handle(m.core, { type: 'stream', from: job.from, msg: job.msg }, this.now);
-        if (fx.reply) {
-          this.countStream(m, fx.reply);
-          this.schedule(this.now + this.delay(), { kind: 'reply', to: job.from, from: m.name, msg: fx.reply });
-        }
-        break;
-      }
+      case 'stream':
+        return { type: 'stream', from: job.from, msg: job.msg };
       case 'reply':
-        fx = handle(m.core, { type: 'streamReply', from: job.from, msg: job.msg }, this.now);
-        break;
+        return { type: 'streamReply', from: job.from, msg: job.msg };
       case 'streamFailed':
-        fx = handle(m.core, { type: 'streamFailed', to: job.target, error: job.error }, this.now);
-        break;
+        return { type: 'streamFailed', to: job.target, error: job.error };
       case 'hint':
-        fx = handle(m.core, job.input, this.now);
-        break;
+        return job.input;
     }
-    this.apply(m, fx);
   }
 
   private countStream(m: SimMember, msg: PushPull): void {
@@ -418,36 +437,32 @@ export class SimNetwork {
     m.streamBytesSent += encodeStream(msg).length;
   }
 
-  private apply(m: SimMember, fx: Effects): void {
-    for (const packet of fx.packets) {
-      m.messagesSent += packet.msgs.length;
-      for (const bytes of encodePackets(packet.msgs, this.config.udpBufferSize)) {
-        m.packetsSent++;
-        m.udpBytesSent += bytes.length;
-        if (this.blocked(m.name, packet.to) || this.rng.next() < this.lossOf(m.name, packet.to)) continue;
-        this.schedule(this.now + this.delay(), { kind: 'packet', to: packet.to, from: m.name, bytes });
-      }
+  private sendPacket(m: SimMember, to: string, bytes: Uint8Array): void {
+    m.packetsSent++;
+    m.udpBytesSent += bytes.length;
+    if (this.blocked(m.name, to) || this.rng.next() < this.lossOf(m.name, to)) return;
+    this.schedule(this.now + this.delay(), { kind: 'packet', to, from: m.name, bytes });
+  }
+
+  private openStream(m: SimMember, to: string, msg: PushPull): void {
+    this.countStream(m, msg);
+    const target = this.members.get(to);
+    if (target?.killed) {
+      // The host answers with a reset: refused after a round trip.
+      this.schedule(this.now + 2 * this.delay(), { kind: 'streamFailed', to: m.name, target: to, error: 'refused' });
+    } else if (!target || target.crashed || this.blocked(m.name, to)) {
+      // Nothing answers: the connection times out.
+      this.schedule(this.now + this.config.streamTimeoutMs, { kind: 'streamFailed', to: m.name, target: to, error: 'timeout' });
+    } else {
+      this.schedule(this.now + this.delay(), { kind: 'stream', to, from: m.name, msg });
     }
-    for (const stream of fx.streams) {
-      this.countStream(m, stream.msg);
-      const target = this.members.get(stream.to);
-      if (target?.killed) {
-        // The host answers with a reset: refused after a round trip.
-        this.schedule(this.now + 2 * this.delay(), { kind: 'streamFailed', to: m.name, target: stream.to, error: 'refused' });
-      } else if (!target || target.crashed || this.blocked(m.name, stream.to)) {
-        // Nothing answers: the connection times out.
-        this.schedule(this.now + this.config.streamTimeoutMs, { kind: 'streamFailed', to: m.name, target: stream.to, error: 'timeout' });
-      } else {
-        this.schedule(this.now + this.delay(), { kind: 'stream', to: stream.to, from: m.name, msg: stream.msg });
-      }
-    }
-    // Sim addresses are names: the seeds resolve to themselves, at once.
-    if (fx.resolveSeeds) this.apply(m, handle(m.core, { type: 'seedAddresses', addrs: fx.resolveSeeds }, this.now));
-    for (const event of fx.events) {
+  }
+
+  private observe(m: SimMember, events: readonly MemberEvent[]): void {
+    for (const event of events) {
       const observed: ObservedEvent = { at: this.now, observer: m.name, event };
       if (this.recordEvents) this.events.push(observed);
       for (const listener of this.listeners) listener(observed);
     }
-    this.reschedule(m);
   }
 }
