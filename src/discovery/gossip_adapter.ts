@@ -9,12 +9,13 @@
  */
 import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
-import { errorMessage, type Adapter, type BackendContext, type MembershipChange } from './behaviour.js';
+import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './behaviour.js';
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
-import type { Core, Effects, Input, MemberEvent, MemberState } from './gossip/core.js';
-import type { PushPull } from './gossip/messages.js';
+import type { Core, MemberEvent, MemberState } from './gossip/core.js';
+import type { GossipDriver, GossipIO } from './gossip/driver.js';
+import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
 import type { AdapterOptions, DiscoveryError, PeerInfo } from './types.js';
@@ -56,7 +57,7 @@ function toPeer(member: MemberState): PeerInfo {
   return { id: member.name, address: member.addr, metadata: member.meta };
 }
 
-function toChange(event: MemberEvent): MembershipChange | undefined {
+function toChange(event: Exclude<MemberEvent, { type: 'conflict' }>): MembershipChange {
   switch (event.type) {
     case 'join':
     case 'update':
@@ -69,8 +70,6 @@ function toChange(event: MemberEvent): MembershipChange | undefined {
         id: event.member.name,
         reason: { type: 'Failed', message: 'Stopped answering probes and was declared dead' },
       };
-    case 'conflict':
-      return undefined;
   }
 }
 
@@ -115,24 +114,24 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
   return queries;
 }
 
+/** The protocol, codec and sockets load when a gossip adapter starts, not when the facade is imported. */
+const loadGossip = () =>
+  Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js'), import('./gossip/transport.js')]);
+
+/** What the member counts besides the transport's and the codec's counters. */
+interface MemberCounters {
+  conflicts: number;
+  peerGoneHints: number;
+  dnsSeedLookups: number;
+  dnsSeedFailures: number;
+}
+
 async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
-  // The protocol, codec and sockets load when a gossip adapter starts, not when the facade is imported.
-  const [{ decodePacket, decodeStream, encodePackets, encodeStream }, { createCore, handle, health, nextDeadline }, { openTransport }] =
-    await Promise.all([import('./gossip/codec.js'), import('./gossip/core.js'), import('./gossip/transport.js')]);
-  const { input, log } = context;
+  const [core, driver, sealed, transport] = await loadGossip();
   const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
-  const label = options.label ?? '';
-  // Sealing wraps the codec's bytes; a message that does not open is counted like a malformed one.
-  const seal = (bytes: Uint8Array): Uint8Array => (keyring ? keyring.seal(bytes, label) : bytes);
-  const open = (bytes: Buffer): Buffer | undefined => {
-    if (!keyring) return bytes;
-    const opened = keyring.open(bytes, label);
-    return opened.ok ? opened.value : undefined;
-  };
-  const packetBudget = config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0);
   const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
-  const opened = await openTransport({
+  const opened = await transport.openTransport({
     bindHost: bind.host,
     bindPort: bind.port,
     ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
@@ -140,49 +139,152 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
     maxStreamBytes: config.maxStreamBytes,
     maxWatchersIn: 2 * config.watchPeers + 2,
     streamTimeoutMs: config.streamTimeoutMs,
-    logger: log,
+    logger: context.log,
   });
   if (!opened.ok) throw new Error(opened.error.message);
-  const transport: Transport = opened.value;
-  const address = `${transport.address.host}:${transport.address.port}`;
-  const selfAddress = formatAddress(transport.address.host, transport.address.port);
-  const core: Core = createCore({
-    config,
-    self: { name: input.self.id, addr: address, meta: input.self.metadata },
-    seed: (Math.random() * 2 ** 32) >>> 0,
-    now: Date.now(),
+  const net = opened.value;
+  const address = formatAddress(net.address.host, net.address.port);
+  const member = new GossipMember(context, options, config, net, keyring, address, {
+    core: core.createCore({ config, self: { name: context.input.self.id, addr: address, meta: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
+    codec: new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log }),
+    newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0) }),
+    queries: core,
   });
-  const counters = { malformedPackets: 0, malformedMessages: 0, malformedStreams: 0, unopenedMessages: 0, conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
-  const dnsSeeds = dnsSeedQueries(input.seedPeers);
-  const dnsServers = options.dnsServers ?? [];
+  member.start();
+  return member.backend();
+}
+
+/** The core's read-only queries the member uses. */
+interface CoreQueries {
+  health(core: Core): { readonly joined: boolean; readonly recentProbeFailureRatio: number };
+  liveMemberAt(core: Core, address: string): MemberState | undefined;
+  memberCount(core: Core): number;
+}
+
+/** One running gossip member: the driver's I/O over a transport, and the backend the machine talks to. */
+class GossipMember {
+  private readonly driver: GossipDriver;
+  private readonly core: Core;
+  private readonly codec: SealedCodec;
+  private readonly queries: CoreQueries;
+  private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
+  private readonly dnsSeeds: Map<string, DnsQuery>;
   // Cancels DNS seed lookups still in flight when the member closes.
-  const lookups = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let closed = false;
-  let leaveSent: (() => void) | undefined;
-  const watched = new Set<string>();
+  private readonly lookups = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private leaveSent: (() => void) | undefined;
+  // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
+  private transportFailure: string | undefined;
+  private releaseKeyring: (() => void) | undefined;
 
-  const step = (inputEvent: Input) => {
-    if (closed) return;
-    apply(handle(core, inputEvent, Date.now()));
-  };
+  constructor(
+    private readonly context: BackendContext,
+    private readonly options: GossipAdapterOptions,
+    private readonly config: GossipConfig,
+    private readonly transport: Transport,
+    private readonly keyring: Keyring | undefined,
+    private readonly address: string,
+    parts: { core: Core; codec: SealedCodec; newDriver: (core: Core, io: GossipIO) => GossipDriver; queries: CoreQueries },
+  ) {
+    this.core = parts.core;
+    this.codec = parts.codec;
+    this.queries = parts.queries;
+    this.driver = parts.newDriver(parts.core, this.io());
+    this.dnsSeeds = dnsSeedQueries(context.input.seedPeers);
+  }
 
-  const exchange = (to: string, msg: PushPull) => {
-    void transport.request(to, seal(encodeStream(msg)), { timeoutMs: config.streamTimeoutMs }).then((result) => {
-      if (!result.ok) return step({ type: 'streamFailed', to, error: result.error.message });
-      const opened = open(result.value);
-      const decoded = opened ? decodeStream(opened, config.maxStreamBytes) : undefined;
-      if (!decoded) {
-        counters.unopenedMessages++;
-        return step({ type: 'streamFailed', to, error: 'Reply did not open with our keys' });
-      }
-      if (!decoded.ok) {
-        counters.malformedStreams++;
-        return step({ type: 'streamFailed', to, error: decoded.error.message });
-      }
-      step({ type: 'streamReply', from: to, msg: decoded.value });
+  /** Listens, joins through the configured seeds, and starts the timer. */
+  start(): void {
+    this.listen();
+    const { seedPeers } = this.context.input;
+    if (seedPeers.length > 0) this.driver.step({ type: 'join', seeds: [...seedPeers] });
+    this.driver.refresh();
+    if (this.options.leaveOnSignals) {
+      process.once('SIGTERM', this.onSignal);
+      process.once('SIGINT', this.onSignal);
+    }
+    // Live rotation through the facade's installKey/useKey/removeKey/listKeys, while this runs.
+    const keyring = this.keyring;
+    if (keyring) this.releaseKeyring = provideKeyring(this.context.input.name, keyringControl(keyring));
+  }
+
+  /** The driver's I/O: sockets, the one timer, and the machine's reports. */
+  private io(): GossipIO {
+    return {
+      now: () => Date.now(),
+      sendPacket: (to, bytes) => this.transport.sendPacket(to, this.codec.seal(bytes)),
+      openStream: (to, msg) => void this.exchange(to, this.codec.sealStream(msg)),
+      resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addrs) => this.driver.step({ type: 'seedAddresses', addrs })),
+      schedule: (at) => this.schedule(at),
+      report: (events) => this.report(events),
+      watch: (to) => this.transport.watch(to),
+      unwatch: (to) => this.transport.unwatch(to),
+      leaveDone: () => this.leaveSent?.(),
+    };
+  }
+
+  /** What arrives on the transport goes through the sealed codec to the driver. */
+  private listen(): void {
+    const { transport, codec, driver } = this;
+    transport.onPacket((data, from) => {
+      const read = codec.read('packet', data, from);
+      if (read.ok) driver.step({ type: 'packet', from, msgs: read.value });
     });
-  };
+    transport.onRequest((data, from) => {
+      const read = codec.read('stream', data, from);
+      if (!read.ok) return undefined;
+      let reply: Uint8Array | undefined;
+      driver.step({ type: 'stream', from, msg: read.value }, (answer) => (reply = codec.sealStream(answer)));
+      return reply;
+    });
+    transport.onPeerGone((to, why) => this.peerGone(to, why));
+    transport.onError((error) => {
+      if (this.closed) return;
+      this.transportFailure = `Gossip transport failed: ${error.message}`;
+      this.context.lost(this.transportFailure);
+    });
+  }
+
+  private async exchange(to: string, request: Uint8Array): Promise<void> {
+    const result = await this.transport.request(to, request, { timeoutMs: this.config.streamTimeoutMs });
+    if (!result.ok) return this.driver.step({ type: 'streamFailed', to, error: result.error.message });
+    const read = this.codec.read('stream', result.value, to);
+    if (!read.ok) return this.driver.step({ type: 'streamFailed', to, error: read.error });
+    this.driver.step({ type: 'streamReply', from: to, msg: read.value });
+  }
+
+  /** A transport hint about an address becomes news about the live member there. */
+  private peerGone(to: string, why: 'refused' | 'reset' | 'timeout'): void {
+    const member = this.queries.liveMemberAt(this.core, to);
+    if (!member) return;
+    this.counters.peerGoneHints++;
+    this.driver.step(why === 'refused' ? { type: 'peerGone', name: member.name } : { type: 'probeNow', name: member.name });
+  }
+
+  private schedule(at: number): void {
+    clearTimeout(this.timer);
+    // After a leave has gone out there may be nothing left to time.
+    if (this.closed || !Number.isFinite(at)) return;
+    this.timer = setTimeout(() => this.driver.step({ type: 'tick' }), Math.max(0, at - Date.now()));
+  }
+
+  /** Membership changes go to the machine as they happen: the only way they reach the peer table. */
+  private report(events: readonly MemberEvent[]): void {
+    const changes: MembershipChange[] = [];
+    for (const event of events) {
+      if (event.type === 'conflict') {
+        this.counters.conflicts++;
+        this.context.log.warn(
+          { name: event.existing.name, existing: event.existing.addr, incoming: event.incoming.addr },
+          'Two live members claim one name; keeping the one already known',
+        );
+        continue;
+      }
+      changes.push(toChange(event));
+    }
+    if (changes.length > 0) this.context.report(changes);
+  }
 
   /**
    * The seeds' addresses for one join or rejoin attempt (the core asks before
@@ -191,221 +293,106 @@ async function startGossip(context: BackendContext, options: GossipAdapterOption
    * looked up afresh each time, so a member started before its peers are
    * published keeps trying until they are, and a seed that moved is found.
    */
-  const resolveSeeds = async (seeds: readonly string[]): Promise<string[]> => {
-    const found = await Promise.all(
-      seeds.map(async (seed): Promise<string[]> => {
-        // Seeds given later (the facade's join) may be DNS names too.
-        const query = dnsSeeds.get(seed) ?? dnsSeedQueries([seed]).get(seed);
-        if (!query) return [seed];
-        counters.dnsSeedLookups++;
-        try {
-          const entries = await resolveDns(query, dnsServers, lookups.signal);
-          // This member is among the answers too: dialling itself would count as a join.
-          const targets = entries.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== selfAddress);
-          if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
-          return targets;
-        } catch (error) {
-          if (!closed) {
-            counters.dnsSeedFailures++;
-            log.debug({ seed, error: errorMessage(error) }, 'DNS seed lookup failed');
-          }
-          return [];
-        }
-      }),
-    );
+  private async resolveSeeds(seeds: readonly string[]): Promise<string[]> {
+    const found = await Promise.all(seeds.map((seed) => this.resolveSeed(seed)));
     return found.flat();
-  };
+  }
 
-  const apply = (effects: Effects) => {
-    if (effects.resolveSeeds) void resolveSeeds(effects.resolveSeeds).then((addrs) => step({ type: 'seedAddresses', addrs }));
-    for (const packet of effects.packets) {
-      for (const bytes of encodePackets(packet.msgs, packetBudget)) transport.sendPacket(packet.to, seal(bytes));
-    }
-    for (const stream of effects.streams) exchange(stream.to, stream.msg);
-    const changes: MembershipChange[] = [];
-
-    for (const event of effects.events) {
-      if (event.type === 'conflict') {
-        counters.conflicts++;
-        log.warn(
-          { name: event.existing.name, existing: event.existing.addr, incoming: event.incoming.addr },
-          'Two live members claim one name; keeping the one already known',
-        );
-        continue;
+  private async resolveSeed(seed: string): Promise<string[]> {
+    // Seeds given later (the facade's join) may be DNS names too.
+    const query = this.dnsSeeds.get(seed) ?? dnsSeedQueries([seed]).get(seed);
+    if (!query) return [seed];
+    this.counters.dnsSeedLookups++;
+    const { log } = this.context;
+    try {
+      const entries = await resolveDns(query, this.options.dnsServers ?? [], this.lookups.signal);
+      // This member is among the answers too: dialling itself would count as a join.
+      const targets = entries.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== this.address);
+      if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
+      return targets;
+    } catch (error) {
+      if (!this.closed) {
+        this.counters.dnsSeedFailures++;
+        log.debug({ seed, error: errorMessage(error) }, 'DNS seed lookup failed');
       }
-      const change = toChange(event);
-      if (change) changes.push(change);
+      return [];
     }
-    for (const { name, suspect } of effects.suspicion) changes.push({ type: 'suspect', id: name, suspect });
-    context.report(changes);
-    if (effects.events.length > 0) rewatch();
-    if (effects.leaveDone) leaveSent?.();
-    schedule();
-  };
+  }
 
-  const schedule = () => {
-    if (closed) return;
-    clearTimeout(timer);
-    const deadline = nextDeadline(core);
-    // After a leave has gone out there may be nothing left to time.
-    if (!Number.isFinite(deadline)) return;
-    timer = setTimeout(() => step({ type: 'tick' }), Math.max(0, deadline - Date.now()));
-  };
-
-  // Each member keeps a TCP stream to the next few members in name order, so
-  // that the death of any process is noticed at once by those watching it.
-  const rewatch = () => {
-    const alive = [...core.members.values()]
-      .filter((m) => m.status === 'alive' && m.name !== input.self.id)
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
-    const after = alive.filter((m) => m.name > input.self.id);
-    const ring = [...after, ...alive.filter((m) => m.name <= input.self.id)];
-    const want = new Set(ring.slice(0, config.watchPeers).map((m) => m.addr));
-    for (const addr of watched) if (!want.has(addr)) transport.unwatch(addr);
-    for (const addr of want) if (!watched.has(addr)) transport.watch(addr);
-    watched.clear();
-    for (const addr of want) watched.add(addr);
-  };
-
-  transport.onPacket((data, from) => {
-    const opened = open(data);
-    if (!opened) {
-      counters.unopenedMessages++;
-      return;
-    }
-    const decoded = decodePacket(opened);
-    if (!decoded.ok) {
-      counters.malformedPackets++;
-      log.debug({ from, error: decoded.error }, 'Dropped a malformed packet');
-      return;
-    }
-    if (decoded.skipped > 0) {
-      counters.malformedMessages += decoded.skipped;
-      log.debug({ from, skipped: decoded.skipped }, 'Dropped malformed messages from a packet');
-    }
-    step({ type: 'packet', from, msgs: decoded.value });
-  });
-  transport.onRequest((data, from) => {
-    const opened = open(data);
-    if (!opened) {
-      counters.unopenedMessages++;
-      return undefined;
-    }
-    const decoded = decodeStream(opened, config.maxStreamBytes);
-    if (!decoded.ok) {
-      counters.malformedStreams++;
-      log.debug({ from, error: decoded.error }, 'Dropped a malformed stream');
-      return undefined;
-    }
-    const effects = handle(core, { type: 'stream', from, msg: decoded.value }, Date.now());
-    const reply = effects.reply;
-    apply(effects);
-    return reply ? seal(encodeStream(reply)) : undefined;
-  });
-  transport.onPeerGone((addr, why) => {
-    let member: MemberState | undefined;
-    for (const m of core.members.values()) if (m.addr === addr && m.status === 'alive') member = m;
-    if (!member) return;
-    counters.peerGoneHints++;
-    step(why === 'refused' ? { type: 'peerGone', name: member.name } : { type: 'probeNow', name: member.name });
-  });
-  // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
-  let transportFailure: string | undefined;
-  transport.onError((error) => {
-    if (closed) return;
-    transportFailure = `Gossip transport failed: ${error.message}`;
-    context.lost(transportFailure);
-  });
-
-  if (input.seedPeers.length > 0) step({ type: 'join', seeds: [...input.seedPeers] });
-  schedule();
-
-  const onSignal = (signal: NodeJS.Signals) => {
-    void leave(AbortSignal.timeout(config.leaveTimeoutMs)).finally(() => {
-      void close();
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    void this.leave(AbortSignal.timeout(this.config.leaveTimeoutMs)).finally(() => {
+      void this.close();
       process.kill(process.pid, signal);
     });
   };
-  if (options.leaveOnSignals) {
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+
+  leave(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.closed) return resolve();
+      this.leaveSent = resolve;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      this.driver.step({ type: 'leave' });
+    });
   }
 
-  const leave = (signal: AbortSignal) =>
-    new Promise<void>((resolve) => {
-      if (closed) return resolve();
-      leaveSent = resolve;
-      signal.addEventListener('abort', () => resolve(), { once: true });
-      step({ type: 'leave' });
-    });
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.driver.stop();
+    this.releaseKeyring?.();
+    clearTimeout(this.timer);
+    this.lookups.abort();
+    process.off('SIGTERM', this.onSignal);
+    process.off('SIGINT', this.onSignal);
+    await this.transport.close();
+  }
 
-  // Live rotation through the facade's installKey/useKey/removeKey/listKeys, while this runs.
-  const releaseKeyring = keyring
-    ? provideKeyring(input.name, {
-        install: (key) => keyring.install(key),
-        use: (key) => keyring.use(key),
-        remove: (key) => {
-          if (!keyring.list().includes(Buffer.from(key, 'base64').toString('base64'))) throw new Error('an installed key');
-          keyring.remove(key);
-        },
-        list: () => keyring.list(),
-      })
-    : undefined;
+  /**
+   * Health only: the peers reach the table through `report` alone, so the
+   * sync returns no `peers` and the machine keeps its table as it is.
+   */
+  sync(): SyncResult {
+    if (this.transportFailure) throw new Error(this.transportFailure);
+    const state = this.queries.health(this.core);
+    const { seedPeers } = this.context.input;
+    if (!state.joined && seedPeers.length > 0) return { degraded: `No seed reachable yet (${seedPeers.join(', ')})` };
+    if (state.recentProbeFailureRatio > 0.5) {
+      return { degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
+    }
+    return {};
+  }
 
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    releaseKeyring?.();
-    clearTimeout(timer);
-    lookups.abort();
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    await transport.close();
-  };
+  counts(): Record<string, number> {
+    const net = this.transport.counters();
+    const codec = this.codec.counters;
+    const members = this.queries.memberCount(this.core);
+    return { ...net, ...codec, ...this.counters, malformedStreams: codec.malformedStreams + net.malformedStreams, members };
+  }
 
+  /** What the adapter machine drives. */
+  backend() {
+    const { self } = this.context.input;
+    return {
+      self: { id: self.id, address: this.address, metadata: self.metadata },
+      sync: async () => this.sync(),
+      setMetadata: (metadata: Record<string, string>) => this.driver.step({ type: 'setMeta', meta: metadata }),
+      join: (seeds: readonly string[]) => this.driver.step({ type: 'join', seeds: [...seeds] }),
+      leave: (signal: AbortSignal) => this.leave(signal),
+      close: () => this.close(),
+      counters: () => this.counts(),
+    };
+  }
+}
+
+/** The facade's key rotation, over this member's keyring. */
+function keyringControl(keyring: Keyring) {
   return {
-    self: { id: input.self.id, address, metadata: input.self.metadata },
-    async sync() {
-      if (transportFailure) throw new Error(transportFailure);
-      const state = health(core);
-      const peers = [...core.members.values()]
-        .filter((m) => (m.status === 'alive' || m.status === 'suspect') && m.name !== input.self.id)
-        .map(toPeer);
-      if (!state.joined && input.seedPeers.length > 0) {
-        return { peers, degraded: `No seed reachable yet (${input.seedPeers.join(', ')})` };
-      }
-      if (state.recentProbeFailureRatio > 0.5) {
-        return { peers, degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
-      }
-      return { peers };
+    install: (key: string) => keyring.install(key),
+    use: (key: string) => keyring.use(key),
+    remove: (key: string) => {
+      if (!keyring.list().includes(Buffer.from(key, 'base64').toString('base64'))) throw new Error('an installed key');
+      keyring.remove(key);
     },
-    setMetadata(metadata: Record<string, string>) {
-      step({ type: 'setMeta', meta: metadata });
-    },
-    join(seeds: readonly string[]) {
-      step({ type: 'join', seeds: [...seeds] });
-    },
-    leave,
-    close,
-    counters: () => {
-      const net = transport.counters();
-      let left = 0;
-      let failed = 0;
-      for (const m of core.members.values()) {
-        if (m.status === 'left') left++;
-        else if (m.status === 'dead') failed++;
-      }
-      return {
-        ...net,
-        ...counters,
-        malformedStreams: counters.malformedStreams + net.malformedStreams,
-        members: core.members.size,
-        membersLeft: left,
-        membersFailed: failed,
-        suspicions: core.stats.suspicions,
-        refutations: core.stats.refutations,
-      };
-    },
-    probeRttMs: () => Object.fromEntries(core.probeRttMs),
+    list: () => keyring.list(),
   };
 }
