@@ -24,14 +24,18 @@ interface Member {
   lines: Record<string, unknown>[];
 }
 
-let nextPort = 47100 + Math.floor(Math.random() * 1000);
 const members: Member[] = [];
 
+/** Starts a member on a free port (0), learnt from its `ready` line: fixed ports collide with other runs on the machine. */
 function start(name: string, seeds: number[]): Member {
-  const port = nextPort++;
-  const child = spawn(process.execPath, [fixture, name, String(port), ...seeds.map((p) => `127.0.0.1:${p}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const member = { name, port, child, lines: [] as Record<string, unknown>[] };
-  readLines(child.stdout!, (line) => typeof line === 'object' && member.lines.push(line));
+  const child = spawn(process.execPath, [fixture, name, '0', ...seeds.map((p) => `127.0.0.1:${p}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const member = { name, port: 0, child, lines: [] as Record<string, unknown>[] };
+  readLines(child.stdout!, (line) => {
+    if (typeof line !== 'object' || line === null) return;
+    const record = line as Record<string, unknown>;
+    if (record.type === 'ready') member.port = Number(String((record.self as { address: string }).address).split(':').pop());
+    member.lines.push(record);
+  });
   members.push(member);
   return member;
 }
