@@ -116,7 +116,7 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
 
 /** The protocol, codec and sockets load when a gossip adapter starts, not when the facade is imported. */
 const loadGossip = () =>
-  Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js'), import('./gossip/transport.js')]);
+  Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js'), import('./gossip/net_transport.js')]);
 
 /** What the member counts besides the transport's and the codec's counters. */
 interface MemberCounters {

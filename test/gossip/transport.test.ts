@@ -11,7 +11,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { openTransport, type PeerGoneReason, type Transport, type TransportOptions } from '../../src/discovery/gossip/transport.js';
+import { openTransport } from '../../src/discovery/gossip/net_transport.js';
+import type { PeerGoneReason, Transport, TransportOptions } from '../../src/discovery/gossip/transport.js';
 import { eventually, sleep, unwrap } from '../support.js';
 
 const HOST = '127.0.0.1';
