@@ -16,9 +16,9 @@ import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './go
 import type { Core, MemberEvent, MemberState } from './gossip/core.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
-import type { Transport } from './gossip/transport.js';
+import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
-import type { AdapterOptions, DiscoveryError, PeerInfo } from './types.js';
+import type { AdapterOptions, DiscoveryError, PeerInfo, Result } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -114,9 +114,13 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
   return queries;
 }
 
-/** The protocol, codec and sockets load when a gossip adapter starts, not when the facade is imported. */
-const loadGossip = () =>
-  Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js'), import('./gossip/net_transport.js')]);
+/** The protocol and codec load when a gossip adapter starts, not when the facade is imported. */
+const loadGossip = () => Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js')]);
+
+/** Opens the member's transport: sockets by default, a `MemoryNetwork`'s in tests. */
+export type TransportOpener = (options: TransportOptions) => Promise<Result<Transport, TransportError>>;
+
+const openSockets: TransportOpener = async (options) => (await import('./gossip/net_transport.js')).openTransport(options);
 
 /** What the member counts besides the transport's and the codec's counters. */
 interface MemberCounters {
@@ -126,12 +130,21 @@ interface MemberCounters {
   dnsSeedFailures: number;
 }
 
-async function startGossip(context: BackendContext, options: GossipAdapterOptions) {
-  const [core, driver, sealed, transport] = await loadGossip();
+/**
+ * Starts one gossip member over the transport `open` gives: what
+ * {@link gossipAdapter} runs, with sockets. Tests pass a `MemoryNetwork`'s
+ * opener to run members in process.
+ *
+ * @example
+ * const network = new MemoryNetwork();
+ * const adapter = defineAdapter('gossip', (context) => startGossip(context, { profile: 'local' }, network.opener()));
+ */
+export async function startGossip(context: BackendContext, options: GossipAdapterOptions, open: TransportOpener = openSockets) {
+  const [core, driver, sealed] = await loadGossip();
   const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
   const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
-  const opened = await transport.openTransport({
+  const opened = await open({
     bindHost: bind.host,
     bindPort: bind.port,
     ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),

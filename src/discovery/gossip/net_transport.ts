@@ -29,6 +29,7 @@ import type {
   TransportLogger,
   TransportOptions,
 } from './transport.js';
+import { zeroCounters } from './transport.js';
 import { Watches } from './watches.js';
 
 /** How long `close()` waits for UDP sends already handed to the socket (a goodbye must not be cut off). */
@@ -61,30 +62,10 @@ export async function openTransport(options: TransportOptions = {}): Promise<Res
   return { ok: true, value: new SocketTransport(settings.value, host.value, sockets.value) };
 }
 
-const newCounters = (): TransportCounters => ({
-  packetsIn: 0,
-  packetsOut: 0,
-  bytesIn: 0,
-  bytesOut: 0,
-  oversizedPackets: 0,
-  oversizedSends: 0,
-  malformedStreams: 0,
-  handlerErrors: 0,
-  streamsIn: 0,
-  streamsOut: 0,
-  watchEvents: 0,
-  watchersRefused: 0,
-  streamsShed: 0,
-  watchersIn: 0,
-  streamsOpenIn: 0,
-  bufferedBytes: 0,
-  socketsOpen: 0,
-});
-
 class SocketTransport implements Transport, Shared {
   readonly address: Endpoint;
   readonly bound: Endpoint;
-  readonly stats = newCounters();
+  readonly stats = zeroCounters();
   readonly log: TransportLogger;
   private readonly server: Server;
   private readonly udp: UdpSocket;

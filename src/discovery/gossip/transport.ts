@@ -219,3 +219,32 @@ export interface Transport {
   /** Closes every socket and timer; pending requests resolve `Closed`. Idempotent; later calls get the same promise. */
   close(): Promise<void>;
 }
+
+/**
+ * Every counter at zero, as a transport opens.
+ *
+ * @example
+ * const stats = zeroCounters();
+ * stats.packetsOut++;
+ */
+export function zeroCounters(): TransportCounters {
+  return {
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    oversizedPackets: 0,
+    oversizedSends: 0,
+    malformedStreams: 0,
+    handlerErrors: 0,
+    streamsIn: 0,
+    streamsOut: 0,
+    watchEvents: 0,
+    watchersRefused: 0,
+    streamsShed: 0,
+    watchersIn: 0,
+    streamsOpenIn: 0,
+    bufferedBytes: 0,
+    socketsOpen: 0,
+  };
+}
