@@ -160,6 +160,15 @@ describe('suspicion math (Lifeguard)', () => {
     expect(s.deadline).toBe(100 + suspicionMinMs(lan, 3));
   });
 
+  it('gives the figures its documentation examples quote for the lan profile', () => {
+    const lan = lanProfile();
+    expect(suspicionMinMs(lan, 1000)).toBeCloseTo(3000);
+    expect(suspicionMaxMs(lan, 1000)).toBeCloseTo(9000);
+    expect(expectedConfirmations(lan, 3)).toBe(0);
+    expect(expectedConfirmations(lan, 4)).toBe(2);
+    expect(startSuspicion(lan, 100, 'b', 0).deadline).toBeCloseTo(6000);
+  });
+
   it('does not count the first reporter, nor anyone twice', () => {
     const s = startSuspicion(lanProfile(), 100, 'b', 0);
     expect(confirmSuspicion(s, 'b')).toBe(false);

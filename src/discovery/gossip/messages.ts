@@ -83,12 +83,6 @@ export interface Dead {
 /** A message sent over UDP. */
 export type PacketMessage = Ping | IndirectPing | Ack | Nack | Alive | Suspect | Dead;
 
-/** The broadcasts, which are piggybacked and gossiped. */
-export type Broadcast = Alive | Suspect | Dead;
-
-/** What one UDP packet carries: the primary message first, then piggybacked broadcasts. */
-export type Compound = readonly PacketMessage[];
-
 /**
  * A full state exchange over TCP: the sender's whole member table. The
  * request (`join` true when the sender is joining through a seed) and the

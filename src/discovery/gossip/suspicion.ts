@@ -28,7 +28,7 @@ export interface Suspicion {
  * `suspicionMult × max(1, log10(n)) × probeIntervalMs`.
  *
  * @example
- * suspicionMinMs(lanProfile(), 1000); // 1.5 × 3 × 1000 = 4500
+ * suspicionMinMs(lanProfile(), 1000); // 1 × 3 × 1000 = 3000
  */
 export function suspicionMinMs(config: GossipConfig, n: number): number {
   return config.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * config.probeIntervalMs;
@@ -38,7 +38,7 @@ export function suspicionMinMs(config: GossipConfig, n: number): number {
  * The longest suspicion timeout in a cluster of `n`: `suspicionMaxTimeoutMult × min`.
  *
  * @example
- * suspicionMaxMs(lanProfile(), 1000); // 5 × 4500 = 22500
+ * suspicionMaxMs(lanProfile(), 1000); // 3 × 3000 = 9000
  */
 export function suspicionMaxMs(config: GossipConfig, n: number): number {
   return config.suspicionMaxTimeoutMult * suspicionMinMs(config, n);
@@ -50,7 +50,8 @@ export function suspicionMaxMs(config: GossipConfig, n: number): number {
  * exist (then the timeout is the shortest from the start).
  *
  * @example
- * expectedConfirmations(lanProfile(), 4); // 0: only 2 others could confirm
+ * expectedConfirmations(lanProfile(), 3); // 0: only 1 other could confirm
+ * expectedConfirmations(lanProfile(), 4); // 2
  */
 export function expectedConfirmations(config: GossipConfig, n: number): number {
   return n - 2 < config.suspicionConfirmations ? 0 : config.suspicionConfirmations;
@@ -76,7 +77,7 @@ export function suspicionTimeoutMs(minMs: number, maxMs: number, confirmations: 
  *
  * @example
  * const s = startSuspicion(lanProfile(), 100, 'b', 0);
- * s.deadline; // suspicionMaxMs(lanProfile(), 100) = 15000
+ * s.deadline; // suspicionMaxMs(lanProfile(), 100) = 3 × 2 × 1000 = 6000
  */
 export function startSuspicion(config: GossipConfig, n: number, from: string, now: number): Suspicion {
   const minMs = suspicionMinMs(config, n);
