@@ -1,0 +1,203 @@
+/** What each message means for the member table: alive, suspect and dead news, refutation, conflicts. */
+import { adjustAwareness } from './awareness.js';
+import { MAX_INCARNATION } from './codec.js';
+import { withPiggyback, sendUrgent } from './dissemination.js';
+import type { Alive, Dead, MemberState, PacketMessage, Suspect } from './messages.js';
+import { nextSeq, recordProbe } from './probing.js';
+import { pushPullMessage } from './pushpull.js';
+import { isLive, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
+import { confirmSuspicion, startSuspicion } from './suspicion.js';
+
+export function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx: Effects): void {
+  switch (msg.type) {
+    case 'ping': {
+      // A ping for another name reached a reused address: stay silent, the prober will suspect that name.
+      if (msg.target !== core.self.name || core.leaving) return;
+      fx.packets.push({ to: from, msgs: withPiggyback(core, { type: 'ack', seq: msg.seq }) });
+      // A member unknown to us, or one we hold dead, knows us: our views differ, so
+      // exchange them now rather than at the next periodic push-pull.
+      const sender = core.members.get(msg.from);
+      if ((!sender || !isLive(sender.status)) && !core.exchanging.has(from)) {
+        core.exchanging.add(from);
+        fx.streams.push({ to: from, msg: pushPullMessage(core, false) });
+      }
+      return;
+    }
+    case 'indirect': {
+      if (core.leaving) return;
+      const seq = nextSeq(core);
+      core.relays.set(seq, { origin: from, originSeq: msg.seq, deadline: now + core.config.nackTimeoutMs, nack: msg.nack });
+      fx.packets.push({ to: msg.targetAddr, msgs: [{ type: 'ping', seq, target: msg.target, from: core.self.name }] });
+      return;
+    }
+    case 'ack': {
+      const relay = core.relays.get(msg.seq);
+      if (relay) {
+        core.relays.delete(msg.seq);
+        fx.packets.push({ to: relay.origin, msgs: [{ type: 'ack', seq: relay.originSeq }] });
+        return;
+      }
+      if (core.probes.delete(msg.seq)) {
+        recordProbe(core, true);
+        core.awareness = adjustAwareness(core.awareness, -1, core.config.awarenessMaxMultiplier);
+      }
+      return;
+    }
+    case 'nack': {
+      const probe = core.probes.get(msg.seq);
+      if (probe) probe.nacks++;
+      return;
+    }
+    case 'alive':
+      onAlive(core, msg, now, fx, true);
+      return;
+    case 'suspect':
+    case 'dead':
+      if (isStale(core, msg)) correct(core, msg.name, from, fx);
+      else if (msg.type === 'suspect') onSuspect(core, msg, now, fx);
+      else onDead(core, msg, now, fx);
+      return;
+  }
+}
+
+/** Whether a verdict is about an incarnation older than one we know alive. */
+function isStale(core: Core, msg: Suspect | Dead): boolean {
+  const m = core.members.get(msg.name);
+  return m !== undefined && m.status === 'alive' && msg.incarnation < m.incarnation;
+}
+
+/**
+ * Answers stale news with the newer alive, straight to its sender. A member
+ * that missed a refutation while the wave passed would otherwise keep its
+ * suspicion until the timeout and declare a live member dead; the news it
+ * passes on reaches members who know better, and they set it right.
+ */
+function correct(core: Core, name: string, to: string, fx: Effects): void {
+  const m = core.members.get(name)!;
+  fx.packets.push({ to, msgs: [{ type: 'alive', name: m.name, addr: m.addr, incarnation: m.incarnation, meta: m.meta }] });
+}
+
+function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** Reports a claim on `existing`'s name from another address, once per claiming address. */
+function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): void {
+  if (core.conflicts.get(msg.name) === msg.addr) return;
+  core.conflicts.set(msg.name, msg.addr);
+  fx.events.push({ type: 'conflict', existing: snapshotOf(existing), incoming: { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta } });
+}
+
+/**
+ * Raises our incarnation above `seen` and tells everyone we are alive. Never
+ * past the codec's bound: an incarnation beyond it would make every message
+ * about us malformed to the others, silencing us for good.
+ */
+function refute(core: Core, seen: number, now: number, fx: Effects): void {
+  const next = Math.max(core.self.incarnation, seen) + 1;
+  if (next > MAX_INCARNATION) return;
+  core.self = { ...core.self, incarnation: next };
+  core.members.set(core.self.name, core.self);
+  announceSelf(core, now, fx);
+}
+
+export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroadcast: boolean): void {
+  if (msg.name === core.self.name) {
+    if (core.leaving) return;
+    if (msg.addr !== core.self.addr) {
+      // Someone else claims our name: report it, and outrank the claim so the cluster keeps us.
+      conflict(core, core.self, msg, fx);
+      if (msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
+    } else if (msg.incarnation > core.self.incarnation) {
+      // The cluster holds a newer incarnation of us than we do (we restarted with a slow clock).
+      refute(core, msg.incarnation, now, fx);
+    }
+    return;
+  }
+  const m = core.members.get(msg.name);
+  if (!m) {
+    const record: MemberRecord = { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta, changedAt: now };
+    put(core, record, undefined);
+    // New members go at a random place in the rest of this probe round, so each is probed soon.
+    core.probeOrder.splice(core.probeIndex + core.rng.int(core.probeOrder.length - core.probeIndex + 1), 0, msg.name);
+    fx.events.push({ type: 'join', member: snapshotOf(record) });
+    if (rebroadcast) core.broadcasts.push(msg.name, msg);
+    return;
+  }
+  const wasLive = isLive(m.status);
+  if (wasLive && msg.addr !== m.addr) {
+    // Two live members with one name: report it and keep the one we know, until it is declared dead.
+    conflict(core, m, msg, fx);
+    return;
+  }
+  if (msg.incarnation <= m.incarnation) return;
+  const changed = !sameMeta(m.meta, msg.meta) || m.addr !== msg.addr;
+  const record: MemberRecord = {
+    name: m.name,
+    addr: msg.addr,
+    incarnation: msg.incarnation,
+    status: 'alive',
+    meta: changed ? msg.meta : m.meta,
+    changedAt: m.status === 'alive' ? m.changedAt : now,
+  };
+  put(core, record, m);
+  core.suspicions.delete(m.name);
+  if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
+  else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
+  core.broadcasts.push(m.name, msg);
+}
+
+export function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {
+  if (msg.name === core.self.name) {
+    if (core.leaving || msg.incarnation < core.self.incarnation) return;
+    // Being suspected hints that we are the slow one: raise awareness, then refute.
+    core.awareness = adjustAwareness(core.awareness, 1, core.config.awarenessMaxMultiplier);
+    refute(core, msg.incarnation, now, fx);
+    return;
+  }
+  const m = core.members.get(msg.name);
+  if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
+  if (m.status === 'suspect') {
+    const suspicion = core.suspicions.get(m.name);
+    if (msg.incarnation > m.incarnation) put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
+    if (!suspicion) {
+      core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
+      return;
+    }
+    // A new independent confirmation shortens our timer; passing it on shortens the others'.
+    if (confirmSuspicion(suspicion, msg.from)) core.broadcasts.push(m.name, msg);
+    return;
+  }
+  put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
+  core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
+  core.broadcasts.push(m.name, msg);
+}
+
+export function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {
+  if (msg.name === core.self.name) {
+    // Our own goodbye coming back is expected; anyone else's verdict on us is refuted.
+    if (!core.leaving && msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
+    return;
+  }
+  const m = core.members.get(msg.name);
+  if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
+  const left = msg.from === msg.name;
+  const record = withStatus(m, left ? 'left' : 'dead', msg.incarnation, now);
+  put(core, record, m);
+  // A member that left is not coming back at that address; a failed one may be just cut off.
+  if (left) core.reconnect.delete(m.name);
+  else core.reconnect.set(m.name, { addr: m.addr, failedAt: now });
+  core.suspicions.delete(m.name);
+  fx.events.push({ type: left ? 'leave' : 'fail', member: snapshotOf(record) });
+  core.broadcasts.push(m.name, msg);
+}
+
+export function announceSelf(core: Core, now: number, fx: Effects): void {
+  const self = core.self;
+  core.broadcasts.push(self.name, { type: 'alive', name: self.name, addr: self.addr, incarnation: self.incarnation, meta: self.meta });
+  sendUrgent(core, now, fx);
+}

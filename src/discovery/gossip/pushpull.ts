@@ -1,0 +1,33 @@
+/** Push-pull: the full state exchange over TCP, and merging a table received. */
+import { onAlive, onSuspect, onDead } from './membership.js';
+import type { Alive, PushPull } from './messages.js';
+import type { Effects, Core } from './state.js';
+
+export function pushPullMessage(core: Core, join: boolean): PushPull {
+  // Records are immutable and hold the MemberState fields; the codec reads only those.
+  return { type: 'pushPull', join, from: core.self.name, members: [...core.members.values()] };
+}
+
+export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
+  for (const remote of msg.members) {
+    switch (remote.status) {
+      case 'alive': {
+        // While joining, the members the sender knows of are known to the others too: no need to
+        // gossip them again. Once joined, a member new to us is news to our side as well (two
+        // halves of a healed partition meeting), as are the sender and any change to one we know.
+        const news = core.joined || remote.name === msg.from || core.members.has(remote.name);
+        const alive: Alive = { type: 'alive', name: remote.name, addr: remote.addr, incarnation: remote.incarnation, meta: remote.meta };
+        onAlive(core, alive, now, fx, news);
+        break;
+      }
+      case 'left':
+        onDead(core, { type: 'dead', name: remote.name, incarnation: remote.incarnation, from: remote.name }, now, fx);
+        break;
+      // Another node's suspicion or verdict is only a suspicion here, so a live member can still refute it.
+      case 'suspect':
+      case 'dead':
+        onSuspect(core, { type: 'suspect', name: remote.name, incarnation: remote.incarnation, from: msg.from }, now, fx);
+        break;
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
+import type { BroadcastQueue } from './broadcasts.js';
+import type { GossipConfig } from './config.js';
+import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
+import type { Rng } from './rng.js';
+import type { Suspicion } from './suspicion.js';
+
+/** A membership change this node observed. */
+export type MemberEvent =
+  /** A member became alive to us: new, or back after being dead or gone. */
+  | { readonly type: 'join'; readonly member: MemberState }
+  /** A live member's metadata or address changed (a newer incarnation). */
+  | { readonly type: 'update'; readonly member: MemberState }
+  /** A member left gracefully. */
+  | { readonly type: 'leave'; readonly member: MemberState }
+  /** A member was declared dead: its suspicion timed out unrefuted, or its process is known to be gone. */
+  | { readonly type: 'fail'; readonly member: MemberState }
+  /** Two live members claim one name at different addresses; the one already known is kept. */
+  | { readonly type: 'conflict'; readonly existing: MemberState; readonly incoming: MemberState };
+
+/** What the core can be told. */
+export type Input =
+  /** Timers: call at or after `nextDeadline(core)`. */
+  | { readonly type: 'tick' }
+  /** A decoded UDP packet from `from` (`host:port`). */
+  | { readonly type: 'packet'; readonly from: string; readonly msgs: readonly PacketMessage[] }
+  /** An incoming push-pull; `Effects.reply` holds the answer to send back on the same stream. */
+  | { readonly type: 'stream'; readonly from: string; readonly msg: PushPull }
+  /** The answer to a push-pull this core asked for (`Effects.streams`), from the address it was sent to. */
+  | { readonly type: 'streamReply'; readonly from: string; readonly msg: PushPull }
+  /** A push-pull this core asked for failed (refused, timed out, unreadable answer). */
+  | { readonly type: 'streamFailed'; readonly to: string; readonly error: string }
+  /**
+   * Join through these seeds, retrying with backoff until one push-pull
+   * succeeds. Each attempt asks for them through `Effects.resolveSeeds`.
+   */
+  | { readonly type: 'join'; readonly seeds: readonly string[] }
+  /** The answer to `Effects.resolveSeeds`: the seeds' `host:port` addresses now; push-pulls go to each. */
+  | { readonly type: 'seedAddresses'; readonly addrs: readonly string[] }
+  /** Leave gracefully; `Effects.leaveDone` says when the goodbye has gone out. */
+  | { readonly type: 'leave' }
+  /** Publish new metadata (bounded as the codec requires; the facade checks it). */
+  | { readonly type: 'setMeta'; readonly meta: Readonly<Record<string, string>> }
+  /** The transport knows this member's process is gone (its host refused a reconnect): declare it dead now. */
+  | { readonly type: 'peerGone'; readonly name: string }
+  /** The transport saw something odd about this member (a reset, a timeout): probe it now. */
+  | { readonly type: 'probeNow'; readonly name: string };
+
+/** What to do after an input. */
+export interface Effects {
+  /**
+   * UDP packets: each entry's messages fit one packet of `udpBufferSize`
+   * with 64 bytes to spare for sealing. The first is the primary message;
+   * piggybacked broadcasts follow, already encoded.
+   */
+  readonly packets: { readonly to: string; readonly msgs: (PacketMessage | Uint8Array)[] }[];
+  /** TCP push-pull requests to make; answer each with `streamReply` or `streamFailed`. */
+  readonly streams: { readonly to: string; readonly msg: PushPull }[];
+  /** The answer to an incoming `stream`. */
+  reply: PushPull | undefined;
+  /** Membership changes, in order. */
+  readonly events: MemberEvent[];
+  /** Set once, after a `leave`, when the goodbye has been sent on enough (or `leaveTimeoutMs` passed). */
+  leaveDone: boolean;
+  /**
+   * A join or rejoin attempt: the configured seeds, which may be names. The
+   * driver resolves them to `host:port` addresses (again each time, as they
+   * may move) and answers with `{ type: 'seedAddresses', addrs }`.
+   */
+  resolveSeeds: readonly string[] | undefined;
+  /**
+   * The addresses to watch over TCP from now on, when the choice changed:
+   * the next `watchPeers` live members after this one in id order, so that
+   * the death of any process is noticed at once by those watching it.
+   */
+  watch: readonly string[] | undefined;
+}
+
+/** What a node holds about one member. Replaced, never changed in place, so many cores may share one. */
+export interface MemberRecord extends MemberState {
+  /** When the status last changed, for gossip to the dead and forgetting the dead. */
+  readonly changedAt: number;
+}
+
+/** A probe under way. */
+export interface Probe {
+  readonly target: string;
+  readonly directDeadline: number;
+  readonly endDeadline: number;
+  indirectSent: boolean;
+  expectedNacks: number;
+  nacks: number;
+}
+
+/** An indirect probe we are making for someone else. */
+interface Relay {
+  readonly origin: string;
+  readonly originSeq: number;
+  readonly deadline: number;
+  readonly nack: boolean;
+}
+
+/** The state of one node's protocol. Opaque: read it through the functions of this module. */
+export interface Core {
+  readonly config: GossipConfig;
+  readonly rng: Rng;
+  /** This node's own record (replaced on every change). */
+  self: MemberRecord;
+  /** Every member known, self included, by name. */
+  readonly members: Map<string, MemberRecord>;
+  /** Names of dead and left members, to forget them after `deadReclaimMs` without scanning everyone. */
+  readonly gone: Set<string>;
+  /** Members declared dead (not left), by name: tried now and then until `reconnectTimeoutMs` after the failure. */
+  readonly reconnect: Map<string, { readonly addr: string; readonly failedAt: number }>;
+  /** Members alive or suspect, self included: the `n` of every formula. */
+  live: number;
+  readonly broadcasts: BroadcastQueue;
+  readonly suspicions: Map<string, Suspicion>;
+  readonly probes: Map<number, Probe>;
+  readonly relays: Map<number, Relay>;
+  /** Addresses with a push-pull under way that we started because our views differed. */
+  readonly exchanging: Set<string>;
+  /** Conflicts already reported, name → incoming address, so a repeated claim is reported once. */
+  readonly conflicts: Map<string, string>;
+  probeOrder: string[];
+  probeIndex: number;
+  probeNext: string | undefined;
+  seq: number;
+  /** Lifeguard local-health score, 0 (healthy) to `awarenessMaxMultiplier − 1`. */
+  awareness: number;
+  nextProbeAt: number;
+  nextGossipAt: number;
+  nextPushPullAt: number;
+  nextReclaimAt: number;
+  /** Seeds as configured (they may be names). */
+  seeds: readonly string[];
+  /** The seeds' addresses when last resolved, this node's own left out. */
+  seedAddrs: ReadonlySet<string>;
+  joined: boolean;
+  joinAttempts: number;
+  nextJoinAt: number;
+  leaving: boolean;
+  leaveDeadline: number;
+  leaveReported: boolean;
+  /** Outcomes of the last probes (true = answered), oldest first. */
+  readonly recentProbes: boolean[];
+  /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
+  watching: readonly string[];
+}
+
+/** Probes remembered for `recentProbeFailureRatio`. */
+export const RECENT_PROBES = 16;
+
+/** Bytes of each packet kept free of piggybacked broadcasts: the packet header and a seal (nonce, tag, version). */
+export const PACKET_RESERVE_BYTES = 64;
+
+export const isLive = (status: MemberStatus) => status === 'alive' || status === 'suspect';
+
+export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined });
+
+export function snapshotOf(m: MemberState): MemberState {
+  return { name: m.name, addr: m.addr, incarnation: m.incarnation, status: m.status, meta: m.meta };
+}
+
+/** Puts a new record for a member, keeping the live count and the set of the gone. */
+export function put(core: Core, next: MemberRecord, previous: MemberRecord | undefined): void {
+  const wasLive = previous !== undefined && isLive(previous.status);
+  const nowLive = isLive(next.status);
+  core.live += (nowLive ? 1 : 0) - (wasLive ? 1 : 0);
+  if (nowLive) {
+    core.gone.delete(next.name);
+    core.reconnect.delete(next.name);
+  } else {
+    core.gone.add(next.name);
+  }
+  core.members.set(next.name, next);
+}
+
+export function withStatus(m: MemberRecord, status: MemberStatus, incarnation: number, now: number): MemberRecord {
+  return { name: m.name, addr: m.addr, incarnation, status, meta: m.meta, changedAt: m.status === status ? m.changedAt : now };
+}
