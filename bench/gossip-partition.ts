@@ -42,7 +42,7 @@ function trial(n: number, seed: number): Trial {
 
   let firstContact = Number.NaN;
   sim.onEvent((e) => {
-    if (Number.isNaN(firstContact) && e.event.type === 'join' && left.has(e.observer) !== left.has(e.event.member.name)) firstContact = e.at;
+    if (Number.isNaN(firstContact) && e.event.type === 'join' && left.has(e.observer) !== left.has(e.event.member.id)) firstContact = e.at;
   });
   const healedAt = sim.now;
   sim.heal();

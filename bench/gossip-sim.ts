@@ -76,9 +76,9 @@ function trial(n: number, seed: number): Trial {
   let doneAt = Number.NaN;
   let joinSeen = 0;
   sim.onEvent((e) => {
-    if (e.event.type === 'join' && e.event.member.name === 'newcomer') joinSeen++;
+    if (e.event.type === 'join' && e.event.member.id === 'newcomer') joinSeen++;
     if (e.event.type !== 'fail') return;
-    if (e.event.member.name !== victim) falseFailures++;
+    if (e.event.member.id !== victim) falseFailures++;
     else if (++failedVictim === sim.members.size - 2) doneAt = e.at;
   });
 

@@ -54,7 +54,7 @@ export interface GossipAdapterOptions {
 export const DEFAULT_GOSSIP_PORT = 7946;
 
 function toPeer(member: MemberState): PeerInfo {
-  return { id: member.name, address: member.addr, metadata: member.meta };
+  return { id: member.id, address: member.address, metadata: member.metadata };
 }
 
 function toChange(event: Exclude<MemberEvent, { type: 'conflict' }>): MembershipChange {
@@ -63,11 +63,11 @@ function toChange(event: Exclude<MemberEvent, { type: 'conflict' }>): Membership
     case 'update':
       return { type: 'up', peer: toPeer(event.member) };
     case 'leave':
-      return { type: 'down', id: event.member.name, reason: { type: 'Left' } };
+      return { type: 'down', id: event.member.id, reason: { type: 'Left' } };
     case 'fail':
       return {
         type: 'down',
-        id: event.member.name,
+        id: event.member.id,
         reason: { type: 'Failed', message: 'Stopped answering probes and was declared dead' },
       };
   }
@@ -158,7 +158,7 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
   const member = new GossipMember(context, options, config, net, keyring, address, {
-    core: core.createCore({ config, self: { name: context.input.self.id, addr: address, meta: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
+    core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
     codec: new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log }),
     newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0) }),
     queries: core,
@@ -228,7 +228,7 @@ class GossipMember {
       now: () => Date.now(),
       sendPacket: (to, bytes) => this.transport.sendPacket(to, this.codec.seal(bytes)),
       openStream: (to, msg) => void this.exchange(to, this.codec.sealStream(msg)),
-      resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addrs) => this.driver.step({ type: 'seedAddresses', addrs })),
+      resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addresses) => this.driver.step({ type: 'seedAddresses', addresses })),
       schedule: (at) => this.schedule(at),
       report: (events) => this.report(events),
       watch: (to) => this.transport.watch(to),
@@ -272,7 +272,7 @@ class GossipMember {
     const member = this.queries.liveMemberAt(this.core, to);
     if (!member) return;
     this.counters.peerGoneHints++;
-    this.driver.step(why === 'refused' ? { type: 'peerGone', name: member.name } : { type: 'probeNow', name: member.name });
+    this.driver.step(why === 'refused' ? { type: 'peerGone', id: member.id } : { type: 'probeNow', id: member.id });
   }
 
   private schedule(at: number): void {
@@ -289,8 +289,8 @@ class GossipMember {
       if (event.type === 'conflict') {
         this.counters.conflicts++;
         this.context.log.warn(
-          { name: event.existing.name, existing: event.existing.addr, incoming: event.incoming.addr },
-          'Two live members claim one name; keeping the one already known',
+          { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
+          'Two live members claim one id; keeping the one already known',
         );
         continue;
       }
@@ -388,7 +388,7 @@ class GossipMember {
     return {
       self: { id: self.id, address: this.address, metadata: self.metadata },
       sync: async () => this.sync(),
-      setMetadata: (metadata: Record<string, string>) => this.driver.step({ type: 'setMeta', meta: metadata }),
+      setMetadata: (metadata: Record<string, string>) => this.driver.step({ type: 'setMetadata', metadata: metadata }),
       join: (seeds: readonly string[]) => this.driver.step({ type: 'join', seeds: [...seeds] }),
       leave: (signal: AbortSignal) => this.leave(signal),
       close: () => this.close(),

@@ -19,12 +19,12 @@ import { pack } from '../../src/discovery/gossip/msgpack.js';
 
 const all: PacketMessage[] = [
   { type: 'ping', seq: 1, target: 'b', from: 'a' },
-  { type: 'indirect', seq: 2, target: 'c', targetAddr: '10.0.0.3:7946', nack: true },
+  { type: 'indirect', seq: 2, target: 'c', targetAddress: '10.0.0.3:7946', nack: true },
   { type: 'ack', seq: 3 },
   { type: 'nack', seq: 4 },
-  { type: 'alive', name: 'd', addr: '[::1]:7946', incarnation: 1_795_000_000, meta: { role: 'db', zone: 'eu-1' } },
-  { type: 'suspect', name: 'e', incarnation: 9, from: 'a' },
-  { type: 'dead', name: 'f', incarnation: 9, from: 'f' },
+  { type: 'alive', id: 'd', address: '[::1]:7946', incarnation: 1_795_000_000, metadata: { role: 'db', zone: 'eu-1' } },
+  { type: 'suspect', id: 'e', incarnation: 9, from: 'a' },
+  { type: 'dead', id: 'f', incarnation: 9, from: 'f' },
 ];
 
 const pushPull: PushPull = {
@@ -32,10 +32,10 @@ const pushPull: PushPull = {
   join: true,
   from: 'a',
   members: [
-    { name: 'a', addr: 'h:1', incarnation: 1, status: 'alive', meta: {} },
-    { name: 'b', addr: 'h:2', incarnation: 2, status: 'left', meta: { x: 'y' } },
-    { name: 'c', addr: 'h:3', incarnation: 3, status: 'suspect', meta: {} },
-    { name: 'd', addr: 'h:4', incarnation: 2 ** 40, status: 'dead', meta: { 'ключ': 'значение' } },
+    { id: 'a', address: 'h:1', incarnation: 1, status: 'alive', metadata: {} },
+    { id: 'b', address: 'h:2', incarnation: 2, status: 'left', metadata: { x: 'y' } },
+    { id: 'c', address: 'h:3', incarnation: 3, status: 'suspect', metadata: {} },
+    { id: 'd', address: 'h:4', incarnation: 2 ** 40, status: 'dead', metadata: { 'ключ': 'значение' } },
   ],
 };
 
@@ -51,7 +51,7 @@ describe('codec', () => {
 
   it('packs a primary message and as many piggybacked broadcasts as fit under the budget', () => {
     const broadcasts = Array.from({ length: 60 }, (_, i) =>
-      encodeMessage({ type: 'alive', name: `member-${i}`, addr: `10.0.${i}.1:7946`, incarnation: i, meta: { zone: 'eu-west-1' } }),
+      encodeMessage({ type: 'alive', id: `member-${i}`, address: `10.0.${i}.1:7946`, incarnation: i, metadata: { zone: 'eu-west-1' } }),
     );
     const primary: PacketMessage = { type: 'ping', seq: 9, target: 'b', from: 'a' };
     const bytes = encodePacket([primary, ...broadcasts], 1400)!;
@@ -67,7 +67,7 @@ describe('codec', () => {
   });
 
   it('splits messages over packets that stay under the size limit', () => {
-    const many: PacketMessage[] = Array.from({ length: 200 }, (_, i) => ({ type: 'alive', name: `member-${i}`, addr: `10.0.${i}.1:7946`, incarnation: i, meta: { k: 'v' } }));
+    const many: PacketMessage[] = Array.from({ length: 200 }, (_, i) => ({ type: 'alive', id: `member-${i}`, address: `10.0.${i}.1:7946`, incarnation: i, metadata: { k: 'v' } }));
     const packets = encodePackets(many, 1400);
     expect(packets.length).toBeGreaterThan(1);
     for (const p of packets) expect(p.length).toBeLessThanOrEqual(1400);
@@ -79,7 +79,7 @@ describe('codec', () => {
   });
 
   it('carries a 10,000-member push-pull within the default frame bound', () => {
-    const members: MemberState[] = Array.from({ length: 10_000 }, (_, i) => ({ name: `node-${i}`, addr: `10.${i >> 8}.${i & 255}.1:7946`, incarnation: 1_795_000_000 + i, status: 'alive', meta: { zone: 'eu-1' } }));
+    const members: MemberState[] = Array.from({ length: 10_000 }, (_, i) => ({ id: `node-${i}`, address: `10.${i >> 8}.${i & 255}.1:7946`, incarnation: 1_795_000_000 + i, status: 'alive', metadata: { zone: 'eu-1' } }));
     const bytes = encodeStream({ type: 'pushPull', join: false, from: 'node-0', members });
     expect(bytes.length).toBeLessThan(4 * 1024 * 1024);
     const decoded = decodeStream(bytes);
@@ -159,7 +159,7 @@ describe('codec', () => {
       ok: true,
       value: [
         { type: 'ack', seq: 7 },
-        { type: 'alive', name: 'd', addr: 'h:1', incarnation: MAX_INCARNATION, meta: {} },
+        { type: 'alive', id: 'd', address: 'h:1', incarnation: MAX_INCARNATION, metadata: {} },
       ],
       skipped: 2,
     });

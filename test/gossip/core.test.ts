@@ -11,8 +11,8 @@ import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs
 const config = localProfile();
 
 function node(name: string, others: string[] = [], now = 0, seed = 42): Core {
-  const core = createCore({ config, self: { name, addr: `${name}:1`, meta: {} }, seed, now });
-  bootstrap(core, others.map((o) => toRecord({ name: o, addr: `${o}:1`, incarnation: 5, status: 'alive', meta: {} }, now)));
+  const core = createCore({ config, self: { id: name, address: `${name}:1`, metadata: {} }, seed, now });
+  bootstrap(core, others.map((o) => toRecord({ id: o, address: `${o}:1`, incarnation: 5, status: 'alive', metadata: {} }, now)));
   return core;
 }
 
@@ -51,22 +51,22 @@ function runTimers(core: Core, from: number, until: number, silent: readonly str
   return events;
 }
 
-const failed = (events: MemberEvent[]) => events.flatMap((e) => (e.type === 'fail' ? [e.member.name] : []));
+const failed = (events: MemberEvent[]) => events.flatMap((e) => (e.type === 'fail' ? [e.member.id] : []));
 
 describe('suspicion and refutation', () => {
   it('a suspected member refutes with a higher incarnation, and the others take it back as alive', () => {
     const a = node('a', ['b', 'c']);
     const b = node('b', ['a', 'c']);
-    const suspected = handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 10);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 10);
     expect(status(a, 'b')).toBe('suspect');
     // Suspicion is reported apart from membership events, and counted.
     expect(suspected.events).toEqual([]);
     expect(suspected.suspicion).toEqual([{ name: 'b', suspect: true }]);
     expect(a.stats.suspicions).toBe(1);
     // b hears it is suspected at its own incarnation and refutes with a higher one.
-    const refute = handle(b, packet({ type: 'suspect', name: 'b', incarnation: b.self.incarnation, from: 'c' }), 10);
-    const alive = sent(refute).find((m) => m.type === 'alive' && m.name === 'b');
-    expect(alive).toMatchObject({ type: 'alive', name: 'b', incarnation: 1 });
+    const refute = handle(b, packet({ type: 'suspect', id: 'b', incarnation: b.self.incarnation, from: 'c' }), 10);
+    const alive = sent(refute).find((m) => m.type === 'alive' && m.id === 'b');
+    expect(alive).toMatchObject({ type: 'alive', id: 'b', incarnation: 1 });
     expect(b.awareness).toBe(1); // being suspected hints the trouble may be ours
     // a holds b at incarnation 5; the refutation must outrank that.
     const back = handle(a, packet({ ...(alive as PacketMessage & { type: 'alive' }), incarnation: 6 }), 20);
@@ -79,7 +79,7 @@ describe('suspicion and refutation', () => {
 
   it('an unrefuted suspicion ends in dead after the longest timeout, with one fail event', () => {
     const a = node('a', ['b', 'c', 'd']);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 0);
     const max = suspicionMaxMs(config, 4);
     expect(failed(runTimers(a, 0, max - 1))).toEqual([]);
     expect(failed(runTimers(a, max - 1, max + 1))).toEqual(['b']);
@@ -88,17 +88,17 @@ describe('suspicion and refutation', () => {
 
   it('independent confirmations bring the deadline in; a repeated reporter does not', () => {
     const a = node('a', ['b', 'c', 'd', 'e', 'f']);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 0);
     const first = a.suspicions.get('b')!.deadline;
     expect(first).toBe(suspicionMaxMs(config, 6));
     // The first reporter again: no confirmation, nothing passed on.
-    const again = handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 1);
+    const again = handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 1);
     expect(a.suspicions.get('b')!.deadline).toBe(first);
     expect(sent(again)).toEqual([]);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'd' }), 2);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'd' }), 2);
     const second = a.suspicions.get('b')!.deadline;
     expect(second).toBeLessThan(first);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'e' }), 3);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'e' }), 3);
     expect(a.suspicions.get('b')!.deadline).toBe(suspicionMinMs(config, 6));
     expect(failed(runTimers(a, 3, suspicionMinMs(config, 6) + 1))).toEqual(['b']);
   });
@@ -106,27 +106,27 @@ describe('suspicion and refutation', () => {
   it('answers stale news with the newer alive, straight to its sender', () => {
     const a = node('a', ['b', 'c'], 10_000);
     expect(a.self.incarnation).toBe(10);
-    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 10_000);
+    handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: {} }), 10_000);
     // c missed b's refutation and still passes on a suspicion of incarnation 5.
-    const fx = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }] }, 10_001);
+    const fx = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }] }, 10_001);
     expect(status(a, 'b')).toBe('alive');
-    expect(fx.packets).toEqual([{ to: 'c:1', msgs: [{ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }] }]);
+    expect(fx.packets).toEqual([{ to: 'c:1', msgs: [{ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: {} }] }]);
     // The same for stale news about itself.
-    const self = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'dead', name: 'a', incarnation: 9, from: 'c' }] }, 10_002);
-    expect(self.packets).toEqual([{ to: 'c:1', msgs: [expect.objectContaining({ type: 'alive', name: 'a', incarnation: 10 })] }]);
+    const self = handle(a, { type: 'packet', from: 'c:1', msgs: [{ type: 'dead', id: 'a', incarnation: 9, from: 'c' }] }, 10_002);
+    expect(self.packets).toEqual([{ to: 'c:1', msgs: [expect.objectContaining({ type: 'alive', id: 'a', incarnation: 10 })] }]);
     expect(a.self.incarnation).toBe(10); // no need to refute: the news is already outranked
   });
 
   it('ignores suspicion about an older incarnation', () => {
     const a = node('a', ['b', 'c']);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 4, from: 'c' }), 0);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 4, from: 'c' }), 0);
     expect(status(a, 'b')).toBe('alive');
   });
 
   it('a refutation that arrives before the deadline cancels the timer', () => {
     const a = node('a', ['b', 'c', 'd']);
-    handle(a, packet({ type: 'suspect', name: 'b', incarnation: 5, from: 'c' }), 0);
-    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 100);
+    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: {} }), 100);
     expect(failed(runTimers(a, 100, suspicionMaxMs(config, 4) * 2))).toEqual([]);
     expect(status(a, 'b')).toBe('alive');
   });
@@ -211,52 +211,52 @@ describe('local health (awareness)', () => {
 describe('incarnation ordering', () => {
   it('alive overrides only with a newer incarnation; dead overrides alive at the same one', () => {
     const a = node('a', ['b']);
-    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 5, meta: { v: 'stale' } }), 0);
-    expect(a.members.get('b')!.meta).toEqual({});
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 5, metadata: { v: 'stale' } }), 0);
+    expect(a.members.get('b')!.metadata).toEqual({});
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
     expect(status(a, 'b')).toBe('dead');
     // An alive at the same incarnation cannot bring it back; a newer one can (a restart).
-    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 5, meta: {} }), 0);
+    handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 5, metadata: {} }), 0);
     expect(status(a, 'b')).toBe('dead');
-    const back = handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 0);
+    const back = handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: {} }), 0);
     expect(status(a, 'b')).toBe('alive');
     expect(back.events.map((e) => e.type)).toEqual(['join']);
   });
 
   it('a dead message about an older incarnation is ignored', () => {
     const a = node('a', ['b']);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 4, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 4, from: 'c' }), 0);
     expect(status(a, 'b')).toBe('alive');
   });
 
   it('a new member starts at an incarnation taken from the clock, so a restart outranks its past self', () => {
-    expect(createCore({ config, self: { name: 'x', addr: 'x:1', meta: {} }, seed: 1, now: 5_000_000 }).self.incarnation).toBe(5000);
+    expect(createCore({ config, self: { id: 'x', address: 'x:1', metadata: {} }, seed: 1, now: 5_000_000 }).self.incarnation).toBe(5000);
   });
 
   it('refuses a name or metadata the codec could not carry', () => {
-    expect(() => createCore({ config, self: { name: 'x'.repeat(256), addr: 'x:1', meta: {} }, seed: 1, now: 0 })).toThrow(RangeError);
-    expect(() => createCore({ config, self: { name: 'x', addr: 'x:1', meta: { k: 'v'.repeat(600) } }, seed: 1, now: 0 })).toThrow(/512 bytes/);
+    expect(() => createCore({ config, self: { id: 'x'.repeat(256), address: 'x:1', metadata: {} }, seed: 1, now: 0 })).toThrow(RangeError);
+    expect(() => createCore({ config, self: { id: 'x', address: 'x:1', metadata: { k: 'v'.repeat(600) } }, seed: 1, now: 0 })).toThrow(/512 bytes/);
   });
 });
 
 describe('metadata updates', () => {
   it('are ordered by incarnation: an update event for the newer one, the older one ignored', () => {
     const a = node('a', ['b']);
-    const first = handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 7, meta: { v: '2' } }), 0);
-    expect(first.events).toEqual([{ type: 'update', member: expect.objectContaining({ name: 'b', meta: { v: '2' } }) }]);
-    const late = handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: { v: '1' } }), 0);
+    const first = handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 7, metadata: { v: '2' } }), 0);
+    expect(first.events).toEqual([{ type: 'update', member: expect.objectContaining({ id: 'b', metadata: { v: '2' } }) }]);
+    const late = handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: { v: '1' } }), 0);
     expect(late.events).toEqual([]);
-    expect(a.members.get('b')!.meta).toEqual({ v: '2' });
+    expect(a.members.get('b')!.metadata).toEqual({ v: '2' });
   });
 
-  it('setMeta bumps our incarnation and sends the news at once', () => {
+  it('setMetadata bumps our incarnation and sends the news at once', () => {
     const a = node('a', ['b', 'c']);
     const before = a.self.incarnation;
-    const fx = handle(a, { type: 'setMeta', meta: { role: 'db' } }, 0);
+    const fx = handle(a, { type: 'setMetadata', metadata: { role: 'db' } }, 0);
     expect(a.self.incarnation).toBe(before + 1);
     expect(new Set(fx.packets.map((p) => p.to))).toEqual(new Set(['b:1', 'c:1']));
-    expect(sent(fx).filter((m) => m.type === 'alive')).toContainEqual({ type: 'alive', name: 'a', addr: 'a:1', incarnation: before + 1, meta: { role: 'db' } });
-    expect(members(a).find((m) => m.name === 'a')?.meta).toEqual({ role: 'db' });
+    expect(sent(fx).filter((m) => m.type === 'alive')).toContainEqual({ type: 'alive', id: 'a', address: 'a:1', incarnation: before + 1, metadata: { role: 'db' } });
+    expect(members(a).find((m) => m.id === 'a')?.metadata).toEqual({ role: 'db' });
   });
 });
 
@@ -266,7 +266,7 @@ describe('leave', () => {
     const b = node('b', ['a', 'c']);
     const fx = handle(b, { type: 'leave' }, 0);
     const goodbye = sent(fx).find((m) => m.type === 'dead');
-    expect(goodbye).toEqual({ type: 'dead', name: 'b', incarnation: b.self.incarnation, from: 'b' });
+    expect(goodbye).toEqual({ type: 'dead', id: 'b', incarnation: b.self.incarnation, from: 'b' });
     // A leaving member no longer answers pings.
     expect(sent(handle(b, packet({ type: 'ping', seq: 1, target: 'b', from: 'a' }), 1))).toEqual([]);
     const seen = handle(a, packet({ ...(goodbye as PacketMessage & { type: 'dead' }), incarnation: 5 }), 1);
@@ -297,22 +297,22 @@ describe('leave', () => {
   it('a member hearing itself declared dead while not leaving refutes', () => {
     const a = node('a', ['b']);
     const inc = a.self.incarnation;
-    const fx = handle(a, packet({ type: 'dead', name: 'a', incarnation: inc, from: 'b' }), 0);
+    const fx = handle(a, packet({ type: 'dead', id: 'a', incarnation: inc, from: 'b' }), 0);
     expect(a.self.incarnation).toBe(inc + 1);
-    expect(sent(fx).some((m) => m.type === 'alive' && m.name === 'a')).toBe(true);
+    expect(sent(fx).some((m) => m.type === 'alive' && m.id === 'a')).toBe(true);
   });
 });
 
 describe('the incarnation bound', () => {
   it('refutes up to the bound and never past it, so no message about us becomes one the codec rejects', () => {
     const a = node('a', ['b']);
-    const fx = handle(a, packet({ type: 'suspect', name: 'a', incarnation: MAX_INCARNATION - 1, from: 'b' }), 0);
+    const fx = handle(a, packet({ type: 'suspect', id: 'a', incarnation: MAX_INCARNATION - 1, from: 'b' }), 0);
     expect(a.self.incarnation).toBe(MAX_INCARNATION);
-    expect(sent(fx)).toContainEqual(expect.objectContaining({ type: 'alive', name: 'a', incarnation: MAX_INCARNATION }));
-    const past = handle(a, packet({ type: 'dead', name: 'a', incarnation: MAX_INCARNATION, from: 'b' }), 1);
+    expect(sent(fx)).toContainEqual(expect.objectContaining({ type: 'alive', id: 'a', incarnation: MAX_INCARNATION }));
+    const past = handle(a, packet({ type: 'dead', id: 'a', incarnation: MAX_INCARNATION, from: 'b' }), 1);
     expect(a.self.incarnation).toBe(MAX_INCARNATION);
     expect(sent(past).filter((m) => m.type === 'alive' && m.incarnation > MAX_INCARNATION)).toEqual([]);
-    handle(a, { type: 'setMeta', meta: { k: 'v' } }, 2);
+    handle(a, { type: 'setMetadata', metadata: { k: 'v' } }, 2);
     expect(a.self.incarnation).toBe(MAX_INCARNATION);
   });
 });
@@ -320,31 +320,31 @@ describe('the incarnation bound', () => {
 describe('conflicts and hints', () => {
   it('reports two live members claiming one name once, keeping the one it knows', () => {
     const a = node('a', ['b']);
-    const claim = packet({ type: 'alive', name: 'b', addr: 'elsewhere:9', incarnation: 9, meta: {} });
+    const claim = packet({ type: 'alive', id: 'b', address: 'elsewhere:9', incarnation: 9, metadata: {} });
     const fx = handle(a, claim, 0);
-    expect(fx.events).toEqual([{ type: 'conflict', existing: expect.objectContaining({ addr: 'b:1' }), incoming: expect.objectContaining({ addr: 'elsewhere:9' }) }]);
-    expect(a.members.get('b')!.addr).toBe('b:1');
+    expect(fx.events).toEqual([{ type: 'conflict', existing: expect.objectContaining({ address: 'b:1' }), incoming: expect.objectContaining({ address: 'elsewhere:9' }) }]);
+    expect(a.members.get('b')!.address).toBe('b:1');
     expect(handle(a, claim, 1).events).toEqual([]);
   });
 
   it('a member whose own name is claimed elsewhere reports it and outranks the claim', () => {
     const a = node('a', ['b']);
-    const fx = handle(a, packet({ type: 'alive', name: 'a', addr: 'other:2', incarnation: 50, meta: {} }), 0);
+    const fx = handle(a, packet({ type: 'alive', id: 'a', address: 'other:2', incarnation: 50, metadata: {} }), 0);
     expect(fx.events.map((e) => e.type)).toEqual(['conflict']);
     expect(a.self.incarnation).toBe(51);
-    expect(a.self.addr).toBe('a:1');
+    expect(a.self.address).toBe('a:1');
   });
 
   it('a dead member may come back at a new address with a newer incarnation', () => {
     const a = node('a', ['b']);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
-    const fx = handle(a, packet({ type: 'alive', name: 'b', addr: 'new:2', incarnation: 6, meta: {} }), 1);
-    expect(fx.events).toEqual([{ type: 'join', member: expect.objectContaining({ addr: 'new:2' }) }]);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
+    const fx = handle(a, packet({ type: 'alive', id: 'b', address: 'new:2', incarnation: 6, metadata: {} }), 1);
+    expect(fx.events).toEqual([{ type: 'join', member: expect.objectContaining({ address: 'new:2' }) }]);
   });
 
   it('a peerGone hint marks the member dead at once and tells many', () => {
     const a = node('a', ['b', 'c', 'd']);
-    const fx = handle(a, { type: 'peerGone', name: 'b' }, 0);
+    const fx = handle(a, { type: 'peerGone', id: 'b' }, 0);
     expect(fx.events.map((e) => e.type)).toEqual(['fail']);
     // The others hear it at once (and b too: were it alive after all, it would refute).
     expect(new Set(fx.packets.map((p) => p.to))).toEqual(new Set(['b:1', 'c:1', 'd:1']));
@@ -353,7 +353,7 @@ describe('conflicts and hints', () => {
 
   it('a probeNow hint probes that member at once', () => {
     const a = node('a', ['b', 'c', 'd']);
-    const fx = handle(a, { type: 'probeNow', name: 'c' }, 3);
+    const fx = handle(a, { type: 'probeNow', id: 'c' }, 3);
     expect(fx.packets.map((p) => p.to)).toEqual(['c:1']);
     expect(sent(fx)[0]).toMatchObject({ type: 'ping', target: 'c' });
   });
@@ -366,7 +366,7 @@ describe('conflicts and hints', () => {
 
   it('a ping from a member it holds dead starts a push-pull, as views differ', () => {
     const a = node('a', ['b']);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
     const fx = handle(a, { type: 'packet', from: 'b:1', msgs: [{ type: 'ping', seq: 1, target: 'a', from: 'b' }] }, 1);
     expect(fx.streams.map((s) => s.to)).toEqual(['b:1']);
   });
@@ -402,14 +402,14 @@ describe('probing', () => {
 
   it('relays an indirect probe: forwards the ack, or nacks after nackTimeoutMs', () => {
     const r = node('r', ['a', 'b']);
-    const fx = handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 77, target: 'b', targetAddr: 'b:1', nack: true }] }, 0);
+    const fx = handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 77, target: 'b', targetAddress: 'b:1', nack: true }] }, 0);
     const ping = sent(fx)[0]!;
     expect(fx.packets[0]!.to).toBe('b:1');
     expect(ping).toMatchObject({ type: 'ping', target: 'b', from: 'r' });
     const forwarded = handle(r, packet({ type: 'ack', seq: ping.type === 'ping' ? ping.seq : -1 }), 5);
     expect(forwarded.packets).toEqual([{ to: 'a:1', msgs: [{ type: 'ack', seq: 77 }] }]);
     // Again, and the target stays silent.
-    handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 78, target: 'b', targetAddr: 'b:1', nack: true }] }, 10);
+    handle(r, { type: 'packet', from: 'a:1', msgs: [{ type: 'indirect', seq: 78, target: 'b', targetAddress: 'b:1', nack: true }] }, 10);
     expect(nextDeadline(r)).toBeLessThanOrEqual(10 + config.nackTimeoutMs);
     const nack = handle(r, { type: 'tick' }, 10 + config.nackTimeoutMs);
     expect(nack.packets).toContainEqual({ to: 'a:1', msgs: [{ type: 'nack', seq: 78 }] });
@@ -449,11 +449,11 @@ describe('probing', () => {
 
 describe('joining', () => {
   it('retries unreachable seeds with growing delays until a push-pull succeeds', () => {
-    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 3, now: 0 });
+    const a = createCore({ config, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 3, now: 0 });
     const asked = handle(a, { type: 'join', seeds: ['s1:1', 's2:1', 'a:1'] }, 0);
     expect(asked.resolveSeeds).toEqual(['s1:1', 's2:1']);
     // The driver resolves them (names may stand for several addresses) and answers.
-    const fx = handle(a, { type: 'seedAddresses', addrs: ['s1:1', 's2:1', 's3:1', 'a:1'] }, 0);
+    const fx = handle(a, { type: 'seedAddresses', addresses: ['s1:1', 's2:1', 's3:1', 'a:1'] }, 0);
     expect(fx.streams.map((s) => s.to)).toEqual(['s1:1', 's2:1', 's3:1']);
     expect(fx.streams[0]!.msg.join).toBe(true);
     expect(health(a).joined).toBe(false);
@@ -468,12 +468,12 @@ describe('joining', () => {
     expect(gaps[0]).toBeGreaterThanOrEqual(config.joinRetryMs);
     expect(gaps[1]).toBeGreaterThan(gaps[0]! * 1.5);
     expect(Math.max(...gaps)).toBeLessThanOrEqual(config.joinRetryMaxMs * 1.25);
-    const reply: PushPull = { type: 'pushPull', join: false, from: 's1', members: [{ name: 's1', addr: 's1:1', incarnation: 1, status: 'alive', meta: {} }] };
+    const reply: PushPull = { type: 'pushPull', join: false, from: 's1', members: [{ id: 's1', address: 's1:1', incarnation: 1, status: 'alive', metadata: {} }] };
     const joined = handle(a, { type: 'streamReply', from: 's1:1', msg: reply }, now + 5);
     expect(health(a).joined).toBe(true);
     expect(joined.events.map((e) => e.type)).toEqual(['join']);
     // It announces itself to the members it now knows.
-    expect(sent(joined)).toContainEqual(expect.objectContaining({ type: 'alive', name: 'a' }));
+    expect(sent(joined)).toContainEqual(expect.objectContaining({ type: 'alive', id: 'a' }));
     expect(a.nextJoinAt).toBe(Number.POSITIVE_INFINITY);
   });
 });
@@ -481,8 +481,8 @@ describe('joining', () => {
 describe('broadcast queue', () => {
   it('sends each broadcast a limited number of times, newest news replacing old', () => {
     const q = new BroadcastQueue();
-    q.push('b', { type: 'suspect', name: 'b', incarnation: 1, from: 'c' });
-    q.push('b', { type: 'alive', name: 'b', addr: 'b:1', incarnation: 2, meta: {} });
+    q.push('b', { type: 'suspect', id: 'b', incarnation: 1, from: 'c' });
+    q.push('b', { type: 'alive', id: 'b', address: 'b:1', incarnation: 2, metadata: {} });
     expect(q.size).toBe(1);
     const limit = retransmitLimit(config, 10);
     expect(limit).toBe(config.retransmitMult * 2);
@@ -496,7 +496,7 @@ describe('broadcast queue', () => {
 
   it('keeps within the byte budget, least-sent first', () => {
     const q = new BroadcastQueue();
-    for (let i = 0; i < 100; i++) q.push(`m${i}`, { type: 'alive', name: `m${i}`, addr: 'h:1', incarnation: i, meta: { k: 'v'.repeat(20) } });
+    for (let i = 0; i < 100; i++) q.push(`m${i}`, { type: 'alive', id: `m${i}`, address: 'h:1', incarnation: i, metadata: { k: 'v'.repeat(20) } });
     const first = q.take(500, 4);
     expect(first.reduce((n, b) => n + b.length, 0)).toBeLessThanOrEqual(500);
     expect(first.length).toBeGreaterThan(5);
@@ -517,10 +517,10 @@ describe('broadcast queue', () => {
 describe('push-pull', () => {
   it('answers a stream with its full state and merges the sender', () => {
     const a = node('a', ['b']);
-    const fx = handle(a, { type: 'stream', from: 'z:1', msg: { type: 'pushPull', join: true, from: 'z', members: [{ name: 'z', addr: 'z:1', incarnation: 1, status: 'alive', meta: {} }] } }, 0);
-    expect(fx.reply?.members.map((m) => m.name).sort()).toEqual(['a', 'b', 'z']);
+    const fx = handle(a, { type: 'stream', from: 'z:1', msg: { type: 'pushPull', join: true, from: 'z', members: [{ id: 'z', address: 'z:1', incarnation: 1, status: 'alive', metadata: {} }] } }, 0);
+    expect(fx.reply?.members.map((m) => m.id).sort()).toEqual(['a', 'b', 'z']);
     expect(fx.events.map((e) => e.type)).toEqual(['join']);
-    expect(members(a).find((m) => m.name === 'z')?.status).toBe('alive');
+    expect(members(a).find((m) => m.id === 'z')?.status).toBe('alive');
   });
 
   it('takes another node’s dead verdict as a suspicion only, and a left as left', () => {
@@ -530,8 +530,8 @@ describe('push-pull', () => {
       join: false,
       from: 'x',
       members: [
-        { name: 'b', addr: 'b:1', incarnation: 5, status: 'dead', meta: {} },
-        { name: 'c', addr: 'c:1', incarnation: 5, status: 'left', meta: {} },
+        { id: 'b', address: 'b:1', incarnation: 5, status: 'dead', metadata: {} },
+        { id: 'c', address: 'c:1', incarnation: 5, status: 'left', metadata: {} },
       ],
     };
     const fx = handle(a, { type: 'streamReply', from: 'x:1', msg }, 0);
@@ -542,10 +542,10 @@ describe('push-pull', () => {
 
   it('keeps trying a failed member long after forgetting it, until reconnectTimeoutMs', () => {
     const cfg = resolveGossipConfig({ deadReclaimMs: 1000, pushPullIntervalMs: 2000, reconnectTimeoutMs: 60_000 }, 'local');
-    const a = createCore({ config: cfg, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 5, now: 0 });
-    bootstrap(a, ['b', 'c'].map((o) => toRecord({ name: o, addr: `${o}:1`, incarnation: 5, status: 'alive', meta: {} }, 0)));
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
-    handle(a, packet({ type: 'dead', name: 'c', incarnation: 5, from: 'c' }), 0); // c left: never tried
+    const a = createCore({ config: cfg, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 5, now: 0 });
+    bootstrap(a, ['b', 'c'].map((o) => toRecord({ id: o, address: `${o}:1`, incarnation: 5, status: 'alive', metadata: {} }, 0)));
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', id: 'c', incarnation: 5, from: 'c' }), 0); // c left: never tried
     const tried = (from: number, until: number) => {
       const to: string[] = [];
       for (let now = from; now <= until; now = Math.max(now + 1, nextDeadline(a))) to.push(...handle(a, { type: 'tick' }, now).streams.map((s) => s.to));
@@ -560,27 +560,27 @@ describe('push-pull', () => {
 
   it('a member that comes back is no longer tried as failed', () => {
     const a = node('a', ['b', 'c']);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
     expect(a.reconnect.has('b')).toBe(true);
-    handle(a, packet({ type: 'alive', name: 'b', addr: 'b:1', incarnation: 6, meta: {} }), 1);
+    handle(a, packet({ type: 'alive', id: 'b', address: 'b:1', incarnation: 6, metadata: {} }), 1);
     expect(a.reconnect.has('b')).toBe(false);
   });
 
   it('a later join adds its seeds to those already known, for rejoins too', () => {
-    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 9, now: 0 });
+    const a = createCore({ config, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 9, now: 0 });
     handle(a, { type: 'join', seeds: ['s1:1'] }, 0);
     expect(handle(a, { type: 'join', seeds: ['s2:1', 's1:1'] }, 1).resolveSeeds).toEqual(['s1:1', 's2:1']);
   });
 
   it('joins through the seeds again, resolved again, whenever no seed is a live member', () => {
-    const a = createCore({ config, self: { name: 'a', addr: 'a:1', meta: {} }, seed: 9, now: 0 });
+    const a = createCore({ config, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 9, now: 0 });
     handle(a, { type: 'join', seeds: ['seed.example:1'] }, 0);
-    handle(a, { type: 'seedAddresses', addrs: ['s:1'] }, 0);
+    handle(a, { type: 'seedAddresses', addresses: ['s:1'] }, 0);
     const reply: PushPull = {
       type: 'pushPull',
       join: false,
       from: 's',
-      members: ['s', 'b'].map((n) => ({ name: n, addr: `${n}:1`, incarnation: 1, status: 'alive' as const, meta: {} })),
+      members: ['s', 'b'].map((n) => ({ id: n, address: `${n}:1`, incarnation: 1, status: 'alive' as const, metadata: {} })),
     };
     handle(a, { type: 'streamReply', from: 's:1', msg: reply }, 1);
     const pushPulls = (from: number, until: number) => {
@@ -596,13 +596,13 @@ describe('push-pull', () => {
     expect(pushPulls(2, 3 * config.pushPullIntervalMs)).toBe(0);
     // The seed fails (b is still there, so we are not alone): each interval asks for the seeds again.
     const at = 3 * config.pushPullIntervalMs + 1;
-    handle(a, packet({ type: 'dead', name: 's', incarnation: 1, from: 'b' }), at);
+    handle(a, packet({ type: 'dead', id: 's', incarnation: 1, from: 'b' }), at);
     expect(pushPulls(at, at + 3 * config.pushPullIntervalMs)).toBeGreaterThanOrEqual(2);
   });
 
   it('forgets dead members after deadReclaimMs', () => {
     const a = node('a', ['b', 'c']);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), 0);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
     runTimers(a, 0, config.deadReclaimMs / 2);
     expect(a.members.has('b')).toBe(true);
     runTimers(a, config.deadReclaimMs / 2, config.deadReclaimMs * 1.5);

@@ -45,9 +45,9 @@ describe('incarnations at the edge of exact numbers', () => {
     });
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
     const poison = [
-      encodeMessage({ type: 'suspect', name: 'a', incarnation: EDGE, from: 'b' }),
-      encodeMessage({ type: 'dead', name: 'a', incarnation: EDGE, from: 'c' }),
-      encodeMessage({ type: 'alive', name: 'b', addr: addr('b'), incarnation: EDGE, meta: {} }),
+      encodeMessage({ type: 'suspect', id: 'a', incarnation: EDGE, from: 'b' }),
+      encodeMessage({ type: 'dead', id: 'a', incarnation: EDGE, from: 'c' }),
+      encodeMessage({ type: 'alive', id: 'b', address: addr('b'), incarnation: EDGE, metadata: {} }),
     ];
     try {
       for (const [i, bad] of poison.entries()) {

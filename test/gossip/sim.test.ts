@@ -15,7 +15,7 @@ function joinAll(sim: SimNetwork, n: number): string[] {
 }
 
 const about = (events: readonly ObservedEvent[], name: string, type: string) =>
-  events.filter((e) => e.event.type === type && e.event.type !== 'conflict' && e.event.member.name === name);
+  events.filter((e) => e.event.type === type && e.event.type !== 'conflict' && e.event.member.id === name);
 
 describe('simulated clusters', () => {
   it('50 members joining one by one converge, with no failure on the way', () => {
@@ -68,7 +68,7 @@ describe('simulated clusters', () => {
     sim.heal();
     const healedFrom = sim.now;
     expect(sim.runUntil(() => sim.unconverged().length === 0, 300_000, 1000)).toBe(true);
-    const rejoined = sim.events.filter((e) => e.at >= healedFrom && e.event.type === 'join' && a.includes(e.observer) && b.includes(e.event.member.name));
+    const rejoined = sim.events.filter((e) => e.at >= healedFrom && e.event.type === 'join' && a.includes(e.observer) && b.includes(e.event.member.id));
     expect(rejoined.length).toBe(25 * 25);
   });
 
@@ -122,7 +122,7 @@ describe('simulated clusters', () => {
     const others = names.filter((n) => n !== 'm3');
     expect(sim.runUntil(() => others.every((n) => sim.sees(n, 'm3', 'left')), 5000, 5)).toBe(true);
     sim.runFor(60_000);
-    const aboutM3 = sim.events.filter((e) => e.event.type !== 'conflict' && e.event.member.name === 'm3');
+    const aboutM3 = sim.events.filter((e) => e.event.type !== 'conflict' && e.event.member.id === 'm3');
     expect(aboutM3.length).toBe(others.length);
     expect(aboutM3.every((e) => e.event.type === 'leave')).toBe(true);
   });
@@ -148,7 +148,7 @@ describe('simulated clusters', () => {
     sim.runFor(1000);
     sim.setMetadata('m4', { role: 'leader' });
     const others = names.filter((n) => n !== 'm4');
-    expect(sim.runUntil(() => others.every((n) => sim.member(n).core.members.get('m4')!.meta.role === 'leader'), 5000, 5)).toBe(true);
+    expect(sim.runUntil(() => others.every((n) => sim.member(n).core.members.get('m4')!.metadata.role === 'leader'), 5000, 5)).toBe(true);
     sim.runFor(10_000);
     expect(sim.events.filter((e) => e.event.type === 'update').length).toBe(others.length);
   });

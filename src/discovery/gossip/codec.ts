@@ -66,17 +66,17 @@ function tuple(msg: PacketMessage): unknown[] {
     case 'ping':
       return [CODES.ping, msg.seq, msg.target, msg.from];
     case 'indirect':
-      return [CODES.indirect, msg.seq, msg.target, msg.targetAddr, msg.nack];
+      return [CODES.indirect, msg.seq, msg.target, msg.targetAddress, msg.nack];
     case 'ack':
       return [CODES.ack, msg.seq];
     case 'nack':
       return [CODES.nack, msg.seq];
     case 'alive':
-      return [CODES.alive, msg.name, msg.addr, msg.incarnation, msg.meta];
+      return [CODES.alive, msg.id, msg.address, msg.incarnation, msg.metadata];
     case 'suspect':
-      return [CODES.suspect, msg.name, msg.incarnation, msg.from];
+      return [CODES.suspect, msg.id, msg.incarnation, msg.from];
     case 'dead':
-      return [CODES.dead, msg.name, msg.incarnation, msg.from];
+      return [CODES.dead, msg.id, msg.incarnation, msg.from];
   }
 }
 
@@ -171,7 +171,7 @@ export function encodePackets(msgs: readonly (PacketMessage | Uint8Array)[], max
  * decodeStream(bytes); // { ok: true, value: { type: 'pushPull', join: true, from: 'a', members: [] } }
  */
 export function encodeStream(msg: PushPull): Uint8Array {
-  const members = msg.members.map((m) => [m.name, m.addr, m.incarnation, STATUS_CODES[m.status], m.meta]);
+  const members = msg.members.map((m) => [m.id, m.address, m.incarnation, STATUS_CODES[m.status], m.metadata]);
   const body = pack([CODES.pushPull, msg.join, msg.from, members]);
   const out = new Uint8Array(1 + body.length);
   out[0] = PROTOCOL_VERSION;
@@ -239,7 +239,7 @@ function message(value: unknown): PacketMessage {
         type: 'indirect',
         seq: uint(t[1], 'seq'),
         target: str(t[2], 'target', MAX_NAME_BYTES),
-        targetAddr: str(t[3], 'targetAddr', MAX_ADDR_BYTES),
+        targetAddress: str(t[3], 'targetAddr', MAX_ADDR_BYTES),
         nack: t[4] as boolean,
       };
     case CODES.ack:
@@ -252,17 +252,17 @@ function message(value: unknown): PacketMessage {
       arity(t, 5, 'alive');
       return {
         type: 'alive',
-        name: str(t[1], 'name', MAX_NAME_BYTES),
-        addr: str(t[2], 'addr', MAX_ADDR_BYTES),
+        id: str(t[1], 'name', MAX_NAME_BYTES),
+        address: str(t[2], 'addr', MAX_ADDR_BYTES),
         incarnation: incarnation(t[3]),
-        meta: meta(t[4]),
+        metadata: meta(t[4]),
       };
     case CODES.suspect:
     case CODES.dead:
       arity(t, 4, t[0] === CODES.suspect ? 'suspect' : 'dead');
       return {
         type: t[0] === CODES.suspect ? 'suspect' : 'dead',
-        name: str(t[1], 'name', MAX_NAME_BYTES),
+        id: str(t[1], 'name', MAX_NAME_BYTES),
         incarnation: incarnation(t[2]),
         from: str(t[3], 'from', MAX_NAME_BYTES),
       };
@@ -368,11 +368,11 @@ export function decodeStream(data: Uint8Array, maxBytes = MAX_STREAM_BYTES): Dec
       const status = STATUSES[uint(m[3], 'status')];
       if (!status) return fail(`unknown status ${JSON.stringify(m[3])}`);
       return {
-        name: str(m[0], 'name', MAX_NAME_BYTES),
-        addr: str(m[1], 'addr', MAX_ADDR_BYTES),
+        id: str(m[0], 'name', MAX_NAME_BYTES),
+        address: str(m[1], 'addr', MAX_ADDR_BYTES),
         incarnation: incarnation(m[2]),
         status,
-        meta: meta(m[4]),
+        metadata: meta(m[4]),
       };
     });
     return { type: 'pushPull', join: t[1] as boolean, from: str(t[2], 'from', MAX_NAME_BYTES), members };

@@ -35,14 +35,14 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s);
 }
 
-function checkSelf(self: { name: string; addr: string; meta: Readonly<Record<string, string>> }): void {
-  if (self.name.length === 0 || byteLength(self.name) > MAX_NAME_BYTES) {
-    throw new RangeError(`Invalid member name ${JSON.stringify(self.name)}; expected 1 to ${MAX_NAME_BYTES} UTF-8 bytes`);
+function checkSelf(self: { id: string; address: string; metadata: Readonly<Record<string, string>> }): void {
+  if (self.id.length === 0 || byteLength(self.id) > MAX_NAME_BYTES) {
+    throw new RangeError(`Invalid member id ${JSON.stringify(self.id)}; expected 1 to ${MAX_NAME_BYTES} UTF-8 bytes`);
   }
-  if (self.addr.length === 0 || byteLength(self.addr) > MAX_ADDR_BYTES) {
-    throw new RangeError(`Invalid member address ${JSON.stringify(self.addr)}; expected host:port of at most ${MAX_ADDR_BYTES} bytes`);
+  if (self.address.length === 0 || byteLength(self.address) > MAX_ADDR_BYTES) {
+    throw new RangeError(`Invalid member address ${JSON.stringify(self.address)}; expected host:port of at most ${MAX_ADDR_BYTES} bytes`);
   }
-  const entries = Object.entries(self.meta);
+  const entries = Object.entries(self.metadata);
   const bytes = entries.reduce((sum, [k, v]) => sum + byteLength(k) + byteLength(v), 0);
   if (entries.length > MAX_META_ENTRIES || bytes > MAX_META_BYTES) {
     throw new RangeError(`Invalid metadata: ${entries.length} entries, ${bytes} bytes; expected at most ${MAX_META_ENTRIES} entries and ${MAX_META_BYTES} bytes`);
@@ -52,27 +52,27 @@ function checkSelf(self: { name: string; addr: string; meta: Readonly<Record<str
 /**
  * A new core for `self`. Its incarnation starts at `now` in seconds, so a
  * restarted member outranks what the cluster remembers of its past self.
- * Throws a `RangeError` when the name, address or metadata are beyond the
+ * Throws a `RangeError` when the id, address or metadata are beyond the
  * codec's bounds.
  *
  * @example
- * const core = createCore({ config: lanProfile(), self: { name: 'a', addr: '10.0.0.1:7946', meta: {} }, seed: 1, now: Date.now() });
+ * const core = createCore({ config: lanProfile(), self: { id: 'a', address: '10.0.0.1:7946', metadata: {} }, seed: 1, now: Date.now() });
  * handle(core, { type: 'join', seeds: ['10.0.0.2:7946'] }, Date.now()); // Effects with a push-pull to the seed
  */
 export function createCore(options: {
   config: GossipConfig;
-  self: { name: string; addr: string; meta: Readonly<Record<string, string>> };
+  self: { id: string; address: string; metadata: Readonly<Record<string, string>> };
   seed: number;
   now: number;
 }): Core {
   const { config, now } = options;
   checkSelf(options.self);
   const self: MemberRecord = {
-    name: options.self.name,
-    addr: options.self.addr,
+    id: options.self.id,
+    address: options.self.address,
     incarnation: Math.floor(now / 1000),
     status: 'alive',
-    meta: options.self.meta,
+    metadata: options.self.metadata,
     changedAt: now,
   };
   const rng = new Rng(options.seed);
@@ -80,7 +80,7 @@ export function createCore(options: {
     config,
     rng,
     self,
-    members: new Map([[self.name, self]]),
+    members: new Map([[self.id, self]]),
     gone: new Set(),
     reconnect: new Map(),
     live: 1,
@@ -102,7 +102,7 @@ export function createCore(options: {
     nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
     nextReclaimAt: now + config.deadReclaimMs,
     seeds: [],
-    seedAddrs: new Set(),
+    seedAddresses: new Set(),
     joined: true,
     joinAttempts: 0,
     nextJoinAt: Number.POSITIVE_INFINITY,
@@ -118,10 +118,10 @@ export function createCore(options: {
  * A member record for {@link bootstrap}: `state` as known since `now`.
  *
  * @example
- * toRecord({ name: 'b', addr: 'h:2', incarnation: 1, status: 'alive', meta: {} }, 0);
+ * toRecord({ id: 'b', address: 'h:2', incarnation: 1, status: 'alive', metadata: {} }, 0);
  */
 export function toRecord(state: MemberState, now: number): MemberRecord {
-  return { name: state.name, addr: state.addr, incarnation: state.incarnation, status: state.status, meta: state.meta, changedAt: now };
+  return { id: state.id, address: state.address, incarnation: state.incarnation, status: state.status, metadata: state.metadata, changedAt: now };
 }
 
 /**
@@ -135,10 +135,10 @@ export function toRecord(state: MemberState, now: number): MemberRecord {
  */
 export function bootstrap(core: Core, known: readonly MemberRecord[]): void {
   for (const record of known) {
-    if (record.name === core.self.name || core.members.has(record.name)) continue;
-    core.members.set(record.name, record);
+    if (record.id === core.self.id || core.members.has(record.id)) continue;
+    core.members.set(record.id, record);
     if (isLive(record.status)) core.live++;
-    else core.gone.add(record.name);
+    else core.gone.add(record.id);
   }
   core.probeOrder = core.rng.shuffle([...core.members.keys()]);
   core.probeIndex = 0;
@@ -152,7 +152,7 @@ export function bootstrap(core: Core, known: readonly MemberRecord[]): void {
  * they are forgotten.
  *
  * @example
- * members(core).filter((m) => m.status === 'alive').map((m) => m.name);
+ * members(core).filter((m) => m.status === 'alive').map((m) => m.id);
  */
 export function members(core: Core): MemberState[] {
   const out: MemberState[] = [];
@@ -186,11 +186,11 @@ export function selfOf(core: Core): MemberRecord {
  *
  * @example
  * const m = liveMemberAt(core, '10.0.0.2:7946');
- * if (m) handle(core, { type: 'probeNow', name: m.name }, Date.now());
+ * if (m) handle(core, { type: 'probeNow', id: m.id }, Date.now());
  */
 export function liveMemberAt(core: Core, address: string): MemberState | undefined {
   let found: MemberState | undefined;
-  for (const m of core.members.values()) if (m.addr === address && m.status === 'alive' && m !== core.self) found = m;
+  for (const m of core.members.values()) if (m.address === address && m.status === 'alive' && m !== core.self) found = m;
   return found;
 }
 
@@ -309,16 +309,16 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
       core.exchanging.delete(input.to);
       return;
     case 'seedAddresses':
-      core.seedAddrs = new Set(input.addrs.filter((addr) => addr !== core.self.addr));
+      core.seedAddresses = new Set(input.addresses.filter((address) => address !== core.self.address));
       if (core.leaving) return;
-      for (const addr of core.seedAddrs) fx.streams.push({ to: addr, msg: pushPullMessage(core, true) });
+      for (const address of core.seedAddresses) fx.streams.push({ to: address, msg: pushPullMessage(core, true) });
       return;
     case 'join':
       return onJoin(core, input.seeds, now, fx);
     case 'leave':
       return leave(core, now, fx);
-    case 'setMeta':
-      return onSetMeta(core, input.meta, now, fx);
+    case 'setMetadata':
+      return onSetMetadata(core, input.metadata, now, fx);
     case 'peerGone':
     case 'probeNow':
       return onHint(core, input, now, fx);
@@ -338,7 +338,7 @@ function onStreamReply(core: Core, from: string, msg: PushPull, now: number, fx:
 
 function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects): void {
   // Added to the seeds already known: a later join (the facade's) does not make the configured ones forgotten.
-  core.seeds = [...new Set([...core.seeds, ...seeds])].filter((s) => s !== core.self.addr);
+  core.seeds = [...new Set([...core.seeds, ...seeds])].filter((s) => s !== core.self.address);
   if (core.seeds.length > 0 && !core.leaving) {
     core.joined = false;
     core.joinAttempts = 0;
@@ -347,24 +347,24 @@ function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects):
   }
 }
 
-function onSetMeta(core: Core, meta: Readonly<Record<string, string>>, now: number, fx: Effects): void {
+function onSetMetadata(core: Core, metadata: Readonly<Record<string, string>>, now: number, fx: Effects): void {
   if (core.leaving || core.self.incarnation >= MAX_INCARNATION) return;
-  core.self = { ...core.self, meta, incarnation: core.self.incarnation + 1 };
-  core.members.set(core.self.name, core.self);
+  core.self = { ...core.self, metadata, incarnation: core.self.incarnation + 1 };
+  core.members.set(core.self.id, core.self);
   announceSelf(core, now, fx);
 }
 
 /** What the transport learnt about a member's process. */
 function onHint(core: Core, input: Extract<Input, { type: 'peerGone' | 'probeNow' }>, now: number, fx: Effects): void {
-  const m = core.members.get(input.name);
+  const m = core.members.get(input.id);
   if (!m || m === core.self || !isLive(m.status) || core.leaving) return;
   if (input.type === 'peerGone') {
     // Its host refused a connection to its port: the process is gone, no need to suspect first.
-    onDead(core, { type: 'dead', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
+    onDead(core, { type: 'dead', id: m.id, incarnation: m.incarnation, from: core.self.id }, now, fx);
     sendUrgent(core, now, fx);
     return;
   }
-  core.probeNext = input.name;
+  core.probeNext = input.id;
   core.nextProbeAt = now;
   tick(core, now, fx);
 }

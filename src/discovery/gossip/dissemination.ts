@@ -34,7 +34,7 @@ export function gossip(core: Core, now: number, fx: Effects): void {
   for (const target of targets) {
     const msgs = core.broadcasts.take(piggybackBudget(core), retransmits(core));
     if (msgs.length === 0) break;
-    fx.packets.push({ to: target.addr, msgs });
+    fx.packets.push({ to: target.address, msgs });
   }
 }
 
@@ -49,7 +49,7 @@ export function sendUrgent(core: Core, now: number, fx: Effects): void {
   if (targets.length === 0) return;
   const queued = core.broadcasts.take(piggybackBudget(core), Number.POSITIVE_INFINITY);
   if (queued.length === 0) return;
-  for (const target of targets) fx.packets.push({ to: target.addr, msgs: queued });
+  for (const target of targets) fx.packets.push({ to: target.address, msgs: queued });
 }
 
 export function leave(core: Core, now: number, fx: Effects): void {
@@ -57,7 +57,7 @@ export function leave(core: Core, now: number, fx: Effects): void {
   core.leaving = true;
   core.nextJoinAt = Number.POSITIVE_INFINITY;
   const self = core.self;
-  core.broadcasts.push(self.name, { type: 'dead', name: self.name, incarnation: self.incarnation, from: self.name });
+  core.broadcasts.push(self.id, { type: 'dead', id: self.id, incarnation: self.incarnation, from: self.id });
   sendUrgent(core, now, fx);
   core.leaveDeadline = now + core.config.leaveTimeoutMs;
   if (core.live <= 1) {
@@ -66,7 +66,7 @@ export function leave(core: Core, now: number, fx: Effects): void {
   }
   // Keep passing the goodbye on through gossip until it has been sent enough or the deadline passes.
   gossip(core, now, fx);
-  if (!core.broadcasts.has(self.name)) reportLeft(core, fx);
+  if (!core.broadcasts.has(self.id)) reportLeft(core, fx);
 }
 
 export function reportLeft(core: Core, fx: Effects): void {

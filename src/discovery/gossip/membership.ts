@@ -11,8 +11,8 @@ import { confirmSuspicion, startSuspicion } from './suspicion.js';
 export function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx: Effects): void {
   switch (msg.type) {
     case 'ping': {
-      // A ping for another name reached a reused address: stay silent, the prober will suspect that name.
-      if (msg.target !== core.self.name || core.leaving) return;
+      // A ping for another id reached a reused address: stay silent, the prober will suspect that id.
+      if (msg.target !== core.self.id || core.leaving) return;
       fx.packets.push({ to: from, msgs: withPiggyback(core, { type: 'ack', seq: msg.seq }) });
       // A member unknown to us, or one we hold dead, knows us: our views differ, so
       // exchange them now rather than at the next periodic push-pull.
@@ -27,7 +27,7 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
       if (core.leaving) return;
       const seq = nextSeq(core);
       core.relays.set(seq, { origin: from, originSeq: msg.seq, deadline: now + core.config.nackTimeoutMs, nack: msg.nack });
-      fx.packets.push({ to: msg.targetAddr, msgs: [{ type: 'ping', seq, target: msg.target, from: core.self.name }] });
+      fx.packets.push({ to: msg.targetAddress, msgs: [{ type: 'ping', seq, target: msg.target, from: core.self.id }] });
       return;
     }
     case 'ack': {
@@ -53,7 +53,7 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
       return;
     case 'suspect':
     case 'dead':
-      if (isStale(core, msg)) correct(core, msg.name, from, fx);
+      if (isStale(core, msg)) correct(core, msg.id, from, fx);
       else if (msg.type === 'suspect') onSuspect(core, msg, now, fx);
       else onDead(core, msg, now, fx);
       return;
@@ -62,7 +62,7 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
 
 /** Whether a verdict is about an incarnation older than one we know alive. */
 function isStale(core: Core, msg: Suspect | Dead): boolean {
-  const m = core.members.get(msg.name);
+  const m = core.members.get(msg.id);
   return m !== undefined && m.status === 'alive' && msg.incarnation < m.incarnation;
 }
 
@@ -72,9 +72,9 @@ function isStale(core: Core, msg: Suspect | Dead): boolean {
  * suspicion until the timeout and declare a live member dead; the news it
  * passes on reaches members who know better, and they set it right.
  */
-function correct(core: Core, name: string, to: string, fx: Effects): void {
-  const m = core.members.get(name)!;
-  fx.packets.push({ to, msgs: [{ type: 'alive', name: m.name, addr: m.addr, incarnation: m.incarnation, meta: m.meta }] });
+function correct(core: Core, id: string, to: string, fx: Effects): void {
+  const m = core.members.get(id)!;
+  fx.packets.push({ to, msgs: [{ type: 'alive', id: m.id, address: m.address, incarnation: m.incarnation, metadata: m.metadata }] });
 }
 
 function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
@@ -85,11 +85,11 @@ function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string
   return true;
 }
 
-/** Reports a claim on `existing`'s name from another address, once per claiming address. */
+/** Reports a claim on `existing`'s id from another address, once per claiming address. */
 function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): void {
-  if (core.conflicts.get(msg.name) === msg.addr) return;
-  core.conflicts.set(msg.name, msg.addr);
-  fx.events.push({ type: 'conflict', existing: snapshotOf(existing), incoming: { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta } });
+  if (core.conflicts.get(msg.id) === msg.address) return;
+  core.conflicts.set(msg.id, msg.address);
+  fx.events.push({ type: 'conflict', existing: snapshotOf(existing), incoming: { id: msg.id, address: msg.address, incarnation: msg.incarnation, status: 'alive', metadata: msg.metadata } });
 }
 
 /**
@@ -101,15 +101,15 @@ function refute(core: Core, seen: number, now: number, fx: Effects): void {
   const next = Math.max(core.self.incarnation, seen) + 1;
   if (next > MAX_INCARNATION) return;
   core.self = { ...core.self, incarnation: next };
-  core.members.set(core.self.name, core.self);
+  core.members.set(core.self.id, core.self);
   announceSelf(core, now, fx);
 }
 
 export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroadcast: boolean): void {
-  if (msg.name === core.self.name) {
+  if (msg.id === core.self.id) {
     if (core.leaving) return;
-    if (msg.addr !== core.self.addr) {
-      // Someone else claims our name: report it, and outrank the claim so the cluster keeps us.
+    if (msg.address !== core.self.address) {
+      // Someone else claims our id: report it, and outrank the claim so the cluster keeps us.
       conflict(core, core.self, msg, fx);
       if (msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
     } else if (msg.incarnation > core.self.incarnation) {
@@ -118,86 +118,86 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
     }
     return;
   }
-  const m = core.members.get(msg.name);
+  const m = core.members.get(msg.id);
   if (!m) {
-    const record: MemberRecord = { name: msg.name, addr: msg.addr, incarnation: msg.incarnation, status: 'alive', meta: msg.meta, changedAt: now };
+    const record: MemberRecord = { id: msg.id, address: msg.address, incarnation: msg.incarnation, status: 'alive', metadata: msg.metadata, changedAt: now };
     put(core, record, undefined);
     // New members go at a random place in the rest of this probe round, so each is probed soon.
-    core.probeOrder.splice(core.probeIndex + core.rng.int(core.probeOrder.length - core.probeIndex + 1), 0, msg.name);
+    core.probeOrder.splice(core.probeIndex + core.rng.int(core.probeOrder.length - core.probeIndex + 1), 0, msg.id);
     fx.events.push({ type: 'join', member: snapshotOf(record) });
-    if (rebroadcast) core.broadcasts.push(msg.name, msg);
+    if (rebroadcast) core.broadcasts.push(msg.id, msg);
     return;
   }
   const wasLive = isLive(m.status);
-  if (wasLive && msg.addr !== m.addr) {
-    // Two live members with one name: report it and keep the one we know, until it is declared dead.
+  if (wasLive && msg.address !== m.address) {
+    // Two live members with one id: report it and keep the one we know, until it is declared dead.
     conflict(core, m, msg, fx);
     return;
   }
   if (msg.incarnation <= m.incarnation) return;
-  const changed = !sameMeta(m.meta, msg.meta) || m.addr !== msg.addr;
+  const changed = !sameMeta(m.metadata, msg.metadata) || m.address !== msg.address;
   const record: MemberRecord = {
-    name: m.name,
-    addr: msg.addr,
+    id: m.id,
+    address: msg.address,
     incarnation: msg.incarnation,
     status: 'alive',
-    meta: changed ? msg.meta : m.meta,
+    metadata: changed ? msg.metadata : m.metadata,
     changedAt: m.status === 'alive' ? m.changedAt : now,
   };
   put(core, record, m);
-  core.suspicions.delete(m.name);
+  core.suspicions.delete(m.id);
   if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
   else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
-  core.broadcasts.push(m.name, msg);
+  core.broadcasts.push(m.id, msg);
 }
 
 export function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {
-  if (msg.name === core.self.name) {
+  if (msg.id === core.self.id) {
     if (core.leaving || msg.incarnation < core.self.incarnation) return;
     // Being suspected hints that we are the slow one: raise awareness, then refute.
     core.awareness = adjustAwareness(core.awareness, 1, core.config.awarenessMaxMultiplier);
     refute(core, msg.incarnation, now, fx);
     return;
   }
-  const m = core.members.get(msg.name);
+  const m = core.members.get(msg.id);
   if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
   if (m.status === 'suspect') {
-    const suspicion = core.suspicions.get(m.name);
+    const suspicion = core.suspicions.get(m.id);
     if (msg.incarnation > m.incarnation) put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
     if (!suspicion) {
-      core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
+      core.suspicions.set(m.id, startSuspicion(core.config, core.live, msg.from, now));
       return;
     }
     // A new independent confirmation shortens our timer; passing it on shortens the others'.
-    if (confirmSuspicion(suspicion, msg.from)) core.broadcasts.push(m.name, msg);
+    if (confirmSuspicion(suspicion, msg.from)) core.broadcasts.push(m.id, msg);
     return;
   }
   put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
-  core.suspicions.set(m.name, startSuspicion(core.config, core.live, msg.from, now));
-  core.broadcasts.push(m.name, msg);
+  core.suspicions.set(m.id, startSuspicion(core.config, core.live, msg.from, now));
+  core.broadcasts.push(m.id, msg);
 }
 
 export function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {
-  if (msg.name === core.self.name) {
+  if (msg.id === core.self.id) {
     // Our own goodbye coming back is expected; anyone else's verdict on us is refuted.
     if (!core.leaving && msg.incarnation >= core.self.incarnation) refute(core, msg.incarnation, now, fx);
     return;
   }
-  const m = core.members.get(msg.name);
+  const m = core.members.get(msg.id);
   if (!m || msg.incarnation < m.incarnation || !isLive(m.status)) return;
-  const left = msg.from === msg.name;
+  const left = msg.from === msg.id;
   const record = withStatus(m, left ? 'left' : 'dead', msg.incarnation, now);
   put(core, record, m);
   // A member that left is not coming back at that address; a failed one may be just cut off.
-  if (left) core.reconnect.delete(m.name);
-  else core.reconnect.set(m.name, { addr: m.addr, failedAt: now });
-  core.suspicions.delete(m.name);
+  if (left) core.reconnect.delete(m.id);
+  else core.reconnect.set(m.id, { address: m.address, failedAt: now });
+  core.suspicions.delete(m.id);
   fx.events.push({ type: left ? 'leave' : 'fail', member: snapshotOf(record) });
-  core.broadcasts.push(m.name, msg);
+  core.broadcasts.push(m.id, msg);
 }
 
 export function announceSelf(core: Core, now: number, fx: Effects): void {
   const self = core.self;
-  core.broadcasts.push(self.name, { type: 'alive', name: self.name, addr: self.addr, incarnation: self.incarnation, meta: self.meta });
+  core.broadcasts.push(self.id, { type: 'alive', id: self.id, address: self.address, incarnation: self.incarnation, metadata: self.metadata });
   sendUrgent(core, now, fx);
 }

@@ -13,13 +13,13 @@ export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
 
 /** What the cluster knows of one member. */
 export interface MemberState {
-  readonly name: string;
+  readonly id: string;
   /** `host:port` of its UDP and TCP listener. */
-  readonly addr: string;
+  readonly address: string;
   /** Raised only by the member itself, to refute suspicion or publish new metadata; orders all news about it. */
   readonly incarnation: number;
   readonly status: MemberStatus;
-  readonly meta: Readonly<Record<string, string>>;
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
 /** Are you there, `target`? Answer `ack` with `seq`. `target` guards against a new process at a reused address. */
@@ -39,7 +39,7 @@ export interface IndirectPing {
   readonly type: 'indirect';
   readonly seq: number;
   readonly target: string;
-  readonly targetAddr: string;
+  readonly targetAddress: string;
   readonly nack: boolean;
 }
 
@@ -55,27 +55,27 @@ export interface Nack {
   readonly seq: number;
 }
 
-/** `name` is alive at `incarnation`, with this address and metadata. Also how a new member announces itself. */
+/** `id` is alive at `incarnation`, with this address and metadata. Also how a new member announces itself. */
 export interface Alive {
   readonly type: 'alive';
-  readonly name: string;
-  readonly addr: string;
+  readonly id: string;
+  readonly address: string;
   readonly incarnation: number;
-  readonly meta: Readonly<Record<string, string>>;
+  readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** `from` could not reach `name` at `incarnation`. */
+/** `from` could not reach `id` at `incarnation`. */
 export interface Suspect {
   readonly type: 'suspect';
-  readonly name: string;
+  readonly id: string;
   readonly incarnation: number;
   readonly from: string;
 }
 
-/** `from` declares `name` dead at `incarnation`; `from === name` means the member left gracefully. */
+/** `from` declares `id` dead at `incarnation`; `from === id` means the member left gracefully. */
 export interface Dead {
   readonly type: 'dead';
-  readonly name: string;
+  readonly id: string;
   readonly incarnation: number;
   readonly from: string;
 }

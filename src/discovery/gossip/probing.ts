@@ -28,14 +28,14 @@ export function probe(core: Core, now: number, fx: Effects): void {
   const { config } = core;
   const seq = nextSeq(core);
   core.probes.set(seq, {
-    target: target.name,
+    target: target.id,
     directDeadline: now + scaleByAwareness(config.probeTimeoutMs, core.awareness),
     endDeadline: now + scaleByAwareness(config.probeIntervalMs, core.awareness),
     indirectSent: false,
     expectedNacks: 0,
     nacks: 0,
   });
-  fx.packets.push({ to: target.addr, msgs: withPiggyback(core, { type: 'ping', seq, target: target.name, from: core.self.name }) });
+  fx.packets.push({ to: target.address, msgs: withPiggyback(core, { type: 'ping', seq, target: target.id, from: core.self.id }) });
 }
 
 export function nextSeq(core: Core): number {
@@ -47,13 +47,13 @@ export function indirectProbe(core: Core, seq: number, probe: Probe, fx: Effects
   probe.indirectSent = true;
   const target = core.members.get(probe.target);
   if (!target) return;
-  const relays = randomMembers(core, core.config.indirectChecks, (m) => m.status === 'alive' && m.name !== target.name);
+  const relays = randomMembers(core, core.config.indirectChecks, (m) => m.status === 'alive' && m.id !== target.id);
   probe.expectedNacks = relays.length;
   for (const relay of relays) {
-    fx.packets.push({ to: relay.addr, msgs: [{ type: 'indirect', seq, target: target.name, targetAddr: target.addr, nack: true }] });
+    fx.packets.push({ to: relay.address, msgs: [{ type: 'indirect', seq, target: target.id, targetAddress: target.address, nack: true }] });
   }
   // Also retry directly: a lost packet, not a lost member, is the common case.
-  fx.packets.push({ to: target.addr, msgs: [{ type: 'ping', seq, target: target.name, from: core.self.name }] });
+  fx.packets.push({ to: target.address, msgs: [{ type: 'ping', seq, target: target.id, from: core.self.id }] });
 }
 
 export function recordProbe(core: Core, ok: boolean): void {
@@ -68,5 +68,5 @@ export function probeFailed(core: Core, seq: number, probe: Probe, now: number, 
   core.awareness = adjustAwareness(core.awareness, failedProbePenalty(probe.expectedNacks, probe.nacks), core.config.awarenessMaxMultiplier);
   const m = core.members.get(probe.target);
   // Also for a member already suspected: our failure is an independent confirmation worth telling.
-  if (m && isLive(m.status)) onSuspect(core, { type: 'suspect', name: m.name, incarnation: m.incarnation, from: core.self.name }, now, fx);
+  if (m && isLive(m.status)) onSuspect(core, { type: 'suspect', id: m.id, incarnation: m.incarnation, from: core.self.id }, now, fx);
 }

@@ -5,7 +5,7 @@ import type { Effects, Core } from './state.js';
 
 export function pushPullMessage(core: Core, join: boolean): PushPull {
   // Records are immutable and hold the MemberState fields; the codec reads only those.
-  return { type: 'pushPull', join, from: core.self.name, members: [...core.members.values()] };
+  return { type: 'pushPull', join, from: core.self.id, members: [...core.members.values()] };
 }
 
 export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
@@ -15,18 +15,18 @@ export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void
         // While joining, the members the sender knows of are known to the others too: no need to
         // gossip them again. Once joined, a member new to us is news to our side as well (two
         // halves of a healed partition meeting), as are the sender and any change to one we know.
-        const news = core.joined || remote.name === msg.from || core.members.has(remote.name);
-        const alive: Alive = { type: 'alive', name: remote.name, addr: remote.addr, incarnation: remote.incarnation, meta: remote.meta };
+        const news = core.joined || remote.id === msg.from || core.members.has(remote.id);
+        const alive: Alive = { type: 'alive', id: remote.id, address: remote.address, incarnation: remote.incarnation, metadata: remote.metadata };
         onAlive(core, alive, now, fx, news);
         break;
       }
       case 'left':
-        onDead(core, { type: 'dead', name: remote.name, incarnation: remote.incarnation, from: remote.name }, now, fx);
+        onDead(core, { type: 'dead', id: remote.id, incarnation: remote.incarnation, from: remote.id }, now, fx);
         break;
       // Another node's suspicion or verdict is only a suspicion here, so a live member can still refute it.
       case 'suspect':
       case 'dead':
-        onSuspect(core, { type: 'suspect', name: remote.name, incarnation: remote.incarnation, from: msg.from }, now, fx);
+        onSuspect(core, { type: 'suspect', id: remote.id, incarnation: remote.incarnation, from: msg.from }, now, fx);
         break;
     }
   }

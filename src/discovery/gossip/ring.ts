@@ -18,22 +18,22 @@ export function rewatch(core: Core, fx: Effects): void {
 export function watchTargets(core: Core): string[] {
   const k = core.config.watchPeers;
   if (k === 0) return [];
-  const selfId = core.self.name;
+  const selfId = core.self.id;
   const after: MemberRecord[] = [];
   const upTo: MemberRecord[] = [];
   for (const m of core.members.values()) {
     if (m === core.self || m.status !== 'alive') continue;
-    keepSmallest(m.name > selfId ? after : upTo, m, k);
+    keepSmallest(m.id > selfId ? after : upTo, m, k);
   }
-  return [...after, ...upTo].slice(0, k).map((m) => m.addr);
+  return [...after, ...upTo].slice(0, k).map((m) => m.address);
 }
 
 /** Inserts `m` into `list` (sorted by id) and keeps only its `k` smallest. */
 function keepSmallest(list: MemberRecord[], m: MemberRecord, k: number): void {
-  if (list.length === k && list[k - 1]!.name < m.name) return;
+  if (list.length === k && list[k - 1]!.id < m.id) return;
   let i = list.length;
   list.push(m);
-  while (i > 0 && list[i - 1]!.name > m.name) {
+  while (i > 0 && list[i - 1]!.id > m.id) {
     list[i] = list[i - 1]!;
     i--;
   }

@@ -173,9 +173,9 @@ export class SimNetwork {
    * Adds a member now; with `seeds` (member names) it joins through them,
    * retrying until one answers.
    */
-  addMember(name: string, options: { seeds?: readonly string[]; meta?: Record<string, string> } = {}): SimMember {
+  addMember(name: string, options: { seeds?: readonly string[]; metadata?: Record<string, string> } = {}): SimMember {
     if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
-    const core = createCore({ config: this.config, self: { name, addr: name, meta: options.meta ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
+    const core = createCore({ config: this.config, self: { id: name, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
     let driver: GossipDriver | undefined;
     const member: SimMember = {
       name,
@@ -210,7 +210,7 @@ export class SimNetwork {
       sendPacket: (to, bytes) => this.sendPacket(m, to, bytes),
       openStream: (to, msg) => this.openStream(m, to, msg),
       // Sim addresses are names: the seeds resolve to themselves, at once.
-      resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addrs: seeds }),
+      resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addresses: seeds }),
       schedule: (at) => this.reschedule(m, at),
       report: (events) => this.observe(m, events),
       watch: (address) => m.watching.add(address),
@@ -265,7 +265,7 @@ export class SimNetwork {
     victim.killed = true;
     for (const watcher of this.members.values()) {
       if (watcher.crashed || isLeaving(watcher.core) || !watcher.watching.has(name)) continue;
-      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher.name, input: { type: 'peerGone', name } });
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher.name, input: { type: 'peerGone', id: name } });
     }
   }
 
@@ -280,8 +280,8 @@ export class SimNetwork {
   }
 
   /** New metadata for a member, published as it would be by the adapter. */
-  setMetadata(name: string, meta: Record<string, string>): void {
-    this.member(name).driver.step({ type: 'setMeta', meta });
+  setMetadata(name: string, metadata: Record<string, string>): void {
+    this.member(name).driver.step({ type: 'setMetadata', metadata });
   }
 
   /** The loss probability of links without their own. */

@@ -15,7 +15,7 @@ export type MemberEvent =
   | { readonly type: 'leave'; readonly member: MemberState }
   /** A member was declared dead: its suspicion timed out unrefuted, or its process is known to be gone. */
   | { readonly type: 'fail'; readonly member: MemberState }
-  /** Two live members claim one name at different addresses; the one already known is kept. */
+  /** Two live members claim one id at different addresses; the one already known is kept. */
   | { readonly type: 'conflict'; readonly existing: MemberState; readonly incoming: MemberState };
 
 /** What the core can be told. */
@@ -36,15 +36,15 @@ export type Input =
    */
   | { readonly type: 'join'; readonly seeds: readonly string[] }
   /** The answer to `Effects.resolveSeeds`: the seeds' `host:port` addresses now; push-pulls go to each. */
-  | { readonly type: 'seedAddresses'; readonly addrs: readonly string[] }
+  | { readonly type: 'seedAddresses'; readonly addresses: readonly string[] }
   /** Leave gracefully; `Effects.leaveDone` says when the goodbye has gone out. */
   | { readonly type: 'leave' }
   /** Publish new metadata (bounded as the codec requires; the facade checks it). */
-  | { readonly type: 'setMeta'; readonly meta: Readonly<Record<string, string>> }
+  | { readonly type: 'setMetadata'; readonly metadata: Readonly<Record<string, string>> }
   /** The transport knows this member's process is gone (its host refused a reconnect): declare it dead now. */
-  | { readonly type: 'peerGone'; readonly name: string }
+  | { readonly type: 'peerGone'; readonly id: string }
   /** The transport saw something odd about this member (a reset, a timeout): probe it now. */
-  | { readonly type: 'probeNow'; readonly name: string };
+  | { readonly type: 'probeNow'; readonly id: string };
 
 /** What to do after an input. */
 export interface Effects {
@@ -65,7 +65,7 @@ export interface Effects {
   /**
    * A join or rejoin attempt: the configured seeds, which may be names. The
    * driver resolves them to `host:port` addresses (again each time, as they
-   * may move) and answers with `{ type: 'seedAddresses', addrs }`.
+   * may move) and answers with `{ type: 'seedAddresses', addresses }`.
    */
   resolveSeeds: readonly string[] | undefined;
   /**
@@ -106,12 +106,12 @@ export interface Core {
   readonly rng: Rng;
   /** This node's own record (replaced on every change). */
   self: MemberRecord;
-  /** Every member known, self included, by name. */
+  /** Every member known, self included, by id. */
   readonly members: Map<string, MemberRecord>;
   /** Names of dead and left members, to forget them after `deadReclaimMs` without scanning everyone. */
   readonly gone: Set<string>;
-  /** Members declared dead (not left), by name: tried now and then until `reconnectTimeoutMs` after the failure. */
-  readonly reconnect: Map<string, { readonly addr: string; readonly failedAt: number }>;
+  /** Members declared dead (not left), by id: tried now and then until `reconnectTimeoutMs` after the failure. */
+  readonly reconnect: Map<string, { readonly address: string; readonly failedAt: number }>;
   /** Members alive or suspect, self included: the `n` of every formula. */
   live: number;
   readonly broadcasts: BroadcastQueue;
@@ -120,7 +120,7 @@ export interface Core {
   readonly relays: Map<number, Relay>;
   /** Addresses with a push-pull under way that we started because our views differed. */
   readonly exchanging: Set<string>;
-  /** Conflicts already reported, name → incoming address, so a repeated claim is reported once. */
+  /** Conflicts already reported, id → incoming address, so a repeated claim is reported once. */
   readonly conflicts: Map<string, string>;
   probeOrder: string[];
   probeIndex: number;
@@ -135,7 +135,7 @@ export interface Core {
   /** Seeds as configured (they may be names). */
   seeds: readonly string[];
   /** The seeds' addresses when last resolved, this node's own left out. */
-  seedAddrs: ReadonlySet<string>;
+  seedAddresses: ReadonlySet<string>;
   joined: boolean;
   joinAttempts: number;
   nextJoinAt: number;
@@ -159,7 +159,7 @@ export const isLive = (status: MemberStatus) => status === 'alive' || status ===
 export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined });
 
 export function snapshotOf(m: MemberState): MemberState {
-  return { name: m.name, addr: m.addr, incarnation: m.incarnation, status: m.status, meta: m.meta };
+  return { id: m.id, address: m.address, incarnation: m.incarnation, status: m.status, metadata: m.metadata };
 }
 
 /** Puts a new record for a member, keeping the live count and the set of the gone. */
@@ -168,14 +168,14 @@ export function put(core: Core, next: MemberRecord, previous: MemberRecord | und
   const nowLive = isLive(next.status);
   core.live += (nowLive ? 1 : 0) - (wasLive ? 1 : 0);
   if (nowLive) {
-    core.gone.delete(next.name);
-    core.reconnect.delete(next.name);
+    core.gone.delete(next.id);
+    core.reconnect.delete(next.id);
   } else {
-    core.gone.add(next.name);
+    core.gone.add(next.id);
   }
-  core.members.set(next.name, next);
+  core.members.set(next.id, next);
 }
 
 export function withStatus(m: MemberRecord, status: MemberStatus, incarnation: number, now: number): MemberRecord {
-  return { name: m.name, addr: m.addr, incarnation, status, meta: m.meta, changedAt: m.status === status ? m.changedAt : now };
+  return { id: m.id, address: m.address, incarnation, status, metadata: m.metadata, changedAt: m.status === status ? m.changedAt : now };
 }

@@ -10,7 +10,7 @@ import { isLive, type Effects, type Core } from './state.js';
 export function tick(core: Core, now: number, fx: Effects): void {
   const { config } = core;
   if (core.leaving) {
-    if (!core.leaveReported && (now >= core.leaveDeadline || !core.broadcasts.has(core.self.name))) reportLeft(core, fx);
+    if (!core.leaveReported && (now >= core.leaveDeadline || !core.broadcasts.has(core.self.id))) reportLeft(core, fx);
     // A leaving member only passes its goodbye on.
     if (now >= core.nextGossipAt) gossip(core, now, fx);
     if (now >= core.nextPushPullAt) core.nextPushPullAt = Number.POSITIVE_INFINITY;
@@ -31,11 +31,11 @@ export function tick(core: Core, now: number, fx: Effects): void {
     core.relays.delete(seq);
     if (relay.nack) fx.packets.push({ to: relay.origin, msgs: [{ type: 'nack', seq: relay.originSeq }] });
   }
-  for (const [name, suspicion] of core.suspicions) {
+  for (const [id, suspicion] of core.suspicions) {
     if (now < suspicion.deadline) continue;
-    core.suspicions.delete(name);
-    const m = core.members.get(name);
-    if (m?.status === 'suspect') onDead(core, { type: 'dead', name, incarnation: m.incarnation, from: core.self.name }, now, fx);
+    core.suspicions.delete(id);
+    const m = core.members.get(id);
+    if (m?.status === 'suspect') onDead(core, { type: 'dead', id, incarnation: m.incarnation, from: core.self.id }, now, fx);
   }
   if (now >= core.nextProbeAt) {
     probe(core, now, fx);
@@ -61,12 +61,12 @@ function joinAttempt(core: Core, now: number, fx: Effects): void {
 function periodicPushPull(core: Core, now: number, fx: Effects): void {
   core.nextPushPullAt = now + pushPullIntervalFor(core.config, core.live);
   const target = randomMembers(core, 1, (m) => m.status === 'alive')[0];
-  if (target) fx.streams.push({ to: target.addr, msg: pushPullMessage(core, false) });
+  if (target) fx.streams.push({ to: target.address, msg: pushPullMessage(core, false) });
   // Also try one member that failed (not one that left), even one already forgotten: after a
   // partition each side holds the other dead and nobody probes the dead, so this is how the
   // halves meet again, however long they were apart.
   const lost = randomReconnect(core, now);
-  if (lost && lost !== target?.addr) fx.streams.push({ to: lost, msg: pushPullMessage(core, false) });
+  if (lost && lost !== target?.address) fx.streams.push({ to: lost, msg: pushPullMessage(core, false) });
   // No seed among the live members (they restarted, moved, or we were cut off): join through them again.
   if (core.seeds.length > 0 && !anySeedAlive(core)) fx.resolveSeeds = core.seeds;
 }
@@ -81,14 +81,14 @@ function randomReconnect(core: Core, now: number): string | undefined {
       reconnect.delete(name);
       continue;
     }
-    if (skip-- <= 0) return entry.addr;
+    if (skip-- <= 0) return entry.address;
   }
   return undefined;
 }
 
 function anySeedAlive(core: Core): boolean {
-  if (core.seedAddrs.size === 0) return false;
-  for (const m of core.members.values()) if (m !== core.self && m.status === 'alive' && core.seedAddrs.has(m.addr)) return true;
+  if (core.seedAddresses.size === 0) return false;
+  for (const m of core.members.values()) if (m !== core.self && m.status === 'alive' && core.seedAddresses.has(m.address)) return true;
   return false;
 }
 
