@@ -4,7 +4,7 @@ import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src
 import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/broadcasts.js';
 import { decodePacket, encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
 import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/config.js';
-import { bootstrap, createCore, handle, health, members, nextDeadline, toRecord, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
+import { bootstrap, createCore, handle, health, liveMemberAt, memberOf, members, nextDeadline, toRecord, watching, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
 import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
 import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs, suspicionMinMs, suspicionTimeoutMs } from '../../src/discovery/gossip/suspicion.js';
 
@@ -17,7 +17,7 @@ function node(name: string, others: string[] = [], now = 0, seed = 42): Core {
 }
 
 const packet = (...msgs: PacketMessage[]): Input => ({ type: 'packet', from: 'x:1', msgs });
-const status = (core: Core, name: string) => core.members.get(name)?.status;
+const status = (core: Core, name: string) => memberOf(core, name)?.status;
 
 /** Every message a set of effects sends, decoded as the wire would carry it. */
 function sent(fx: Effects): PacketMessage[] {
@@ -637,5 +637,23 @@ describe('config', () => {
     expect(pushPullIntervalFor(lan, 32)).toBe(lan.pushPullIntervalMs);
     expect(pushPullIntervalFor(lan, 1000)).toBe(lan.pushPullIntervalMs * 6);
     expect(pushPullIntervalFor(lan, 10_000)).toBe(lan.pushPullIntervalMs * 10);
+  });
+});
+
+describe('whom to watch', () => {
+  it('chooses the next watchPeers alive members after itself in id order, wrapping, and says so when the choice moves', () => {
+    expect(config.watchPeers).toBe(2);
+    const c = node('c', ['a', 'b', 'd', 'e']);
+    expect(watching(c)).toEqual(['d:1', 'e:1']);
+    // d fails: the ring closes over it and wraps to the start.
+    const gone = handle(c, { type: 'peerGone', id: 'd' }, 1);
+    expect(gone.watch).toEqual(['e:1', 'a:1']);
+    expect(watching(c)).toEqual(['e:1', 'a:1']);
+    // A member joining outside the window changes nothing, so no watch effect.
+    const joined = handle(c, packet({ type: 'alive', id: 'bb', address: 'bb:1', incarnation: 1, metadata: {} }), 2);
+    expect(joined.events).toHaveLength(1);
+    expect(joined.watch).toBeUndefined();
+    expect(liveMemberAt(c, 'e:1')?.id).toBe('e');
+    expect(liveMemberAt(c, 'd:1')).toBeUndefined();
   });
 });
