@@ -39,15 +39,15 @@ export const MAX_META_BYTES = 512;
  */
 export const MAX_INCARNATION = 2 ** 48;
 /** Most messages in one packet. */
-export const MAX_MESSAGES_PER_PACKET = 255;
+const MAX_MESSAGES_PER_PACKET = 255;
 /** Most members in one push-pull frame. */
-export const MAX_MEMBERS_PER_STREAM = 100_000;
+const MAX_MEMBERS_PER_STREAM = 100_000;
 /** Largest UDP payload there can be; the default bound on a packet to decode. */
-export const MAX_PACKET_BYTES = 65_507;
+const MAX_PACKET_BYTES = 65_507;
 /** Default bound on a push-pull frame to decode: the default `maxStreamBytes`. */
-export const MAX_STREAM_BYTES = 4 * 1024 * 1024;
+const MAX_STREAM_BYTES = 4 * 1024 * 1024;
 /** Bytes a packet adds around its messages: the version byte and an array header of up to 3 bytes. */
-export const PACKET_OVERHEAD_BYTES = 4;
+const PACKET_OVERHEAD_BYTES = 4;
 
 /** Why bytes were not accepted as a packet or frame. */
 export type DecodeError = {

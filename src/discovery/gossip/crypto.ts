@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** First byte of a sealed message; a later scheme gets a new number. */
-export const SEAL_VERSION = 1;
+const SEAL_VERSION = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** Bytes a sealed message adds to its plaintext. */

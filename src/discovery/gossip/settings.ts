@@ -8,12 +8,12 @@ import { MAX_FRAME_LIMIT } from './framing.js';
 import type { TransportCounters, TransportError, TransportLogger, TransportOptions } from './transport.js';
 
 /** Largest UDP payload over IPv4. */
-export const MAX_UDP_PAYLOAD = 65_507;
+const MAX_UDP_PAYLOAD = 65_507;
 /** Largest delay Node's timers accept. */
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** Defaults of {@link TransportOptions}, merged once when the transport opens. */
-export const TRANSPORT_DEFAULTS = {
+const TRANSPORT_DEFAULTS = {
   bindHost: '0.0.0.0',
   bindPort: 0,
   maxPacketBytes: 1400,
