@@ -263,9 +263,11 @@ export class SimNetwork {
     const victim = this.member(name);
     victim.crashed = true;
     victim.killed = true;
-    for (const watcher of this.members.values()) {
-      if (watcher.crashed || isLeaving(watcher.core) || !watcher.watching.has(name)) continue;
-      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher.name, input: { type: 'peerGone', id: name } });
+    const watchers = [...this.members.values()].filter((w) => !w.crashed && !isLeaving(w.core) && w.watching.has(name)).map((w) => w.name);
+    // Nearest first, going back around the ring, so the random delays are drawn in one fixed order.
+    watchers.sort((a, b) => (a < name) !== (b < name) ? (a < name ? -1 : 1) : a < b ? 1 : -1);
+    for (const watcher of watchers) {
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', id: name } });
     }
   }
 
