@@ -13,7 +13,7 @@ import { errorMessage, type Adapter, type BackendContext, type MembershipChange,
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
-import type { Core, MemberEvent, MemberState } from './gossip/core.js';
+import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
@@ -171,7 +171,8 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
 interface CoreQueries {
   health(core: Core): { readonly joined: boolean; readonly recentProbeFailureRatio: number };
   liveMemberAt(core: Core, address: string): MemberState | undefined;
-  memberCount(core: Core): number;
+  tally(core: Core): CoreTally;
+  probeRtts(core: Core): Record<string, number>;
 }
 
 /** One running gossip member: the driver's I/O over a transport, and the backend the machine talks to. */
@@ -230,7 +231,7 @@ class GossipMember {
       openStream: (to, msg) => void this.exchange(to, this.codec.sealStream(msg)),
       resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addresses) => this.driver.step({ type: 'seedAddresses', addresses })),
       schedule: (at) => this.schedule(at),
-      report: (events) => this.report(events),
+      report: (events, suspicion) => this.report(events, suspicion),
       watch: (to) => this.transport.watch(to),
       unwatch: (to) => this.transport.unwatch(to),
       leaveDone: () => this.leaveSent?.(),
@@ -283,7 +284,7 @@ class GossipMember {
   }
 
   /** Membership changes go to the machine as they happen: the only way they reach the peer table. */
-  private report(events: readonly MemberEvent[]): void {
+  private report(events: readonly MemberEvent[], suspicion: Effects['suspicion']): void {
     const changes: MembershipChange[] = [];
     for (const event of events) {
       if (event.type === 'conflict') {
@@ -296,6 +297,7 @@ class GossipMember {
       }
       changes.push(toChange(event));
     }
+    for (const { id, suspect } of suspicion) changes.push({ type: 'suspect', id, suspect });
     if (changes.length > 0) this.context.report(changes);
   }
 
@@ -378,8 +380,18 @@ class GossipMember {
   counts(): Record<string, number> {
     const net = this.transport.counters();
     const codec = this.codec.counters;
-    const members = this.queries.memberCount(this.core);
-    return { ...net, ...codec, ...this.counters, malformedStreams: codec.malformedStreams + net.malformedStreams, members };
+    const t = this.queries.tally(this.core);
+    return {
+      ...net,
+      ...codec,
+      ...this.counters,
+      malformedStreams: codec.malformedStreams + net.malformedStreams,
+      members: t.members,
+      membersLeft: t.left,
+      membersFailed: t.failed,
+      suspicions: t.suspicions,
+      refutations: t.refutations,
+    };
   }
 
   /** What the adapter machine drives. */
@@ -393,6 +405,7 @@ class GossipMember {
       leave: (signal: AbortSignal) => this.leave(signal),
       close: () => this.close(),
       counters: () => this.counts(),
+      probeRttMs: () => this.queries.probeRtts(this.core),
     };
   }
 }

@@ -57,11 +57,11 @@ describe('suspicion and refutation', () => {
   it('a suspected member refutes with a higher incarnation, and the others take it back as alive', () => {
     const a = node('a', ['b', 'c']);
     const b = node('b', ['a', 'c']);
-    handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 10);
+    const suspected = handle(a, packet({ type: 'suspect', id: 'b', incarnation: 5, from: 'c' }), 10);
     expect(status(a, 'b')).toBe('suspect');
     // Suspicion is reported apart from membership events, and counted.
     expect(suspected.events).toEqual([]);
-    expect(suspected.suspicion).toEqual([{ name: 'b', suspect: true }]);
+    expect(suspected.suspicion).toEqual([{ id: 'b', suspect: true }]);
     expect(a.stats.suspicions).toBe(1);
     // b hears it is suspected at its own incarnation and refutes with a higher one.
     const refute = handle(b, packet({ type: 'suspect', id: 'b', incarnation: b.self.incarnation, from: 'c' }), 10);
@@ -72,7 +72,7 @@ describe('suspicion and refutation', () => {
     const back = handle(a, packet({ ...(alive as PacketMessage & { type: 'alive' }), incarnation: 6 }), 20);
     expect(status(a, 'b')).toBe('alive');
     expect(back.events).toEqual([]); // suspect → alive is no membership change
-    expect(back.suspicion).toEqual([{ name: 'b', suspect: false }]);
+    expect(back.suspicion).toEqual([{ id: 'b', suspect: false }]);
     expect(a.suspicions.has('b')).toBe(false);
     expect(b.stats.refutations).toBe(1);
   });
@@ -396,7 +396,7 @@ describe('probing', () => {
     const ping = sent(handle(a, { type: 'tick' }, start))[0]!;
     handle(a, packet({ type: 'ack', seq: ping.type === 'ping' ? ping.seq : -1 }), start + 3.5);
     expect(a.probeRttMs.get('b')).toBe(3.5);
-    handle(a, packet({ type: 'dead', name: 'b', incarnation: 5, from: 'c' }), start + 10);
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), start + 10);
     expect(a.probeRttMs.has('b')).toBe(false);
   });
 

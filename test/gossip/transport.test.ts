@@ -585,7 +585,8 @@ describe('resource bounds', () => {
     expect(held.bufferedBytes).toBe(4 * (limit - 1));
     expect(held.bufferedBytes).toBeLessThanOrEqual(4 * limit);
     expect(held.streamsOpenIn).toBe(4);
-    expect(stalled.closed()).toBeGreaterThanOrEqual(44);
+    // The server counts a shed connection before its client sees the close.
+    await eventually(() => stalled.closed() >= 44, 5000, 'the shed clients to see their connection closed');
 
     // Stalled past streamTimeoutMs, the rest are dropped and their bytes released.
     await eventually(() => server.counters().bufferedBytes === 0, 10_000, 'the stalled frames to be released');

@@ -110,6 +110,8 @@ export function createCore(options: {
     leaveDeadline: Number.POSITIVE_INFINITY,
     leaveReported: false,
     recentProbes: [],
+    probeRttMs: new Map(),
+    stats: { suspicions: 0, refutations: 0 },
     watching: [],
   };
 }
@@ -194,14 +196,45 @@ export function liveMemberAt(core: Core, address: string): MemberState | undefin
   return found;
 }
 
+/** What {@link tally} counts. */
+export interface CoreTally {
+  /** Members held, this node and the not yet forgotten dead included. */
+  readonly members: number;
+  /** Of those, members that left. */
+  readonly left: number;
+  /** Of those, members declared dead. */
+  readonly failed: number;
+  /** Members this node started to suspect. */
+  readonly suspicions: number;
+  /** Times this node refuted a suspicion of itself. */
+  readonly refutations: number;
+}
+
 /**
- * How many members this node holds, itself and the not yet forgotten dead included.
+ * Counts for metrics: the table's size, the left and failed in it, and
+ * suspicions and refutations so far.
  *
  * @example
- * memberCount(core); // 1 for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0 } for a new core
  */
-export function memberCount(core: Core): number {
-  return core.members.size;
+export function tally(core: Core): CoreTally {
+  let left = 0;
+  let failed = 0;
+  for (const m of core.members.values()) {
+    if (m.status === 'left') left++;
+    else if (m.status === 'dead') failed++;
+  }
+  return { members: core.members.size, left, failed, ...core.stats };
+}
+
+/**
+ * The round-trip time of the last direct probe each live member answered, in ms, by id.
+ *
+ * @example
+ * probeRtts(core); // { b: 0.8, c: 1.2 }
+ */
+export function probeRtts(core: Core): Record<string, number> {
+  return Object.fromEntries(core.probeRttMs);
 }
 
 /**

@@ -22,8 +22,8 @@ export interface GossipIO {
   resolveSeeds(seeds: readonly string[]): void;
   /** The one timer: feed a `tick` at or after `at` (`Infinity`: nothing is ever due). Replaces the previous one. */
   schedule(at: number): void;
-  /** Membership changes, in order, as the core observed them. */
-  report(events: readonly MemberEvent[]): void;
+  /** Membership changes, in order, as the core observed them, then suspicions started or cleared. */
+  report(events: readonly MemberEvent[], suspicion: Effects['suspicion']): void;
   /** Starts keeping a liveness stream to `address`. */
   watch(address: string): void;
   /** Stops the liveness stream to `address`. */
@@ -83,7 +83,7 @@ export class GossipDriver {
     }
     for (const stream of fx.streams) this.io.openStream(stream.to, stream.msg);
     if (fx.resolveSeeds) this.io.resolveSeeds(fx.resolveSeeds);
-    if (fx.events.length > 0) this.io.report(fx.events);
+    if (fx.events.length > 0 || fx.suspicion.length > 0) this.io.report(fx.events, fx.suspicion);
     if (fx.watch) this.rewatch(fx.watch);
     if (fx.leaveDone) this.io.leaveDone();
     if (!this.stopped) this.io.schedule(nextDeadline(this.core));

@@ -37,7 +37,11 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
         fx.packets.push({ to: relay.origin, msgs: [{ type: 'ack', seq: relay.originSeq }] });
         return;
       }
-      if (core.probes.delete(msg.seq)) {
+      const probe = core.probes.get(msg.seq);
+      if (probe) {
+        core.probes.delete(msg.seq);
+        // Only a direct answer measures the path to the member itself.
+        if (!probe.indirectSent) core.probeRttMs.set(probe.target, now - probe.sentAt);
         recordProbe(core, true);
         core.awareness = adjustAwareness(core.awareness, -1, core.config.awarenessMaxMultiplier);
       }
@@ -100,6 +104,7 @@ function conflict(core: Core, existing: MemberState, msg: Alive, fx: Effects): v
 function refute(core: Core, seen: number, now: number, fx: Effects): void {
   const next = Math.max(core.self.incarnation, seen) + 1;
   if (next > MAX_INCARNATION) return;
+  core.stats.refutations++;
   core.self = { ...core.self, incarnation: next };
   core.members.set(core.self.id, core.self);
   announceSelf(core, now, fx);
@@ -146,6 +151,7 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
   };
   put(core, record, m);
   core.suspicions.delete(m.id);
+  if (m.status === 'suspect') fx.suspicion.push({ id: m.id, suspect: false });
   if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
   else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
   core.broadcasts.push(m.id, msg);
@@ -175,6 +181,8 @@ export function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): v
   put(core, withStatus(m, 'suspect', msg.incarnation, now), m);
   core.suspicions.set(m.id, startSuspicion(core.config, core.live, msg.from, now));
   core.broadcasts.push(m.id, msg);
+  core.stats.suspicions++;
+  fx.suspicion.push({ id: m.id, suspect: true });
 }
 
 export function onDead(core: Core, msg: Dead, now: number, fx: Effects): void {

@@ -29,6 +29,7 @@ export function probe(core: Core, now: number, fx: Effects): void {
   const seq = nextSeq(core);
   core.probes.set(seq, {
     target: target.id,
+    sentAt: now,
     directDeadline: now + scaleByAwareness(config.probeTimeoutMs, core.awareness),
     endDeadline: now + scaleByAwareness(config.probeIntervalMs, core.awareness),
     indirectSent: false,

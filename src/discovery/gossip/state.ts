@@ -69,6 +69,11 @@ export interface Effects {
    */
   resolveSeeds: readonly string[] | undefined;
   /**
+   * Members that became suspect, or were cleared of a suspicion, in order. Not
+   * membership changes (a suspect is still a member), so not in `events`.
+   */
+  readonly suspicion: { readonly id: string; readonly suspect: boolean }[];
+  /**
    * The addresses to watch over TCP from now on, when the choice changed:
    * the next `watchPeers` live members after this one in id order, so that
    * the death of any process is noticed at once by those watching it.
@@ -85,6 +90,8 @@ export interface MemberRecord extends MemberState {
 /** A probe under way. */
 export interface Probe {
   readonly target: string;
+  /** When the ping went out, for the round-trip time. */
+  readonly sentAt: number;
   readonly directDeadline: number;
   readonly endDeadline: number;
   indirectSent: boolean;
@@ -144,6 +151,10 @@ export interface Core {
   leaveReported: boolean;
   /** Outcomes of the last probes (true = answered), oldest first. */
   readonly recentProbes: boolean[];
+  /** Round-trip time of the last direct probe each live member answered, in ms. */
+  readonly probeRttMs: Map<string, number>;
+  /** Members this node started to suspect, and times it refuted a suspicion of itself. */
+  readonly stats: { suspicions: number; refutations: number };
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
 }
@@ -156,7 +167,7 @@ export const PACKET_RESERVE_BYTES = 64;
 
 export const isLive = (status: MemberStatus) => status === 'alive' || status === 'suspect';
 
-export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined });
+export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined, suspicion: [] });
 
 export function snapshotOf(m: MemberState): MemberState {
   return { id: m.id, address: m.address, incarnation: m.incarnation, status: m.status, metadata: m.metadata };
@@ -172,6 +183,7 @@ export function put(core: Core, next: MemberRecord, previous: MemberRecord | und
     core.reconnect.delete(next.id);
   } else {
     core.gone.add(next.id);
+    core.probeRttMs.delete(next.id);
   }
   core.members.set(next.id, next);
 }
