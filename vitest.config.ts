@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: {
     // Tests import the package by its public name, as users do.
     alias: {
+      // The longer name first: an alias also matches the start of a longer import.
+      'distribute/discovery/internals': fileURLToPath(new URL('./src/internals.ts', import.meta.url)),
       'distribute/discovery': fileURLToPath(new URL('./src/discovery.ts', import.meta.url)),
     },
   },

@@ -7,13 +7,14 @@
  *      │                   └─ down
  *      └──────── stop / start failure ────▶ stopping ──▶ stopped
  *
- * Pure logic: the backend (I/O) is invoked actor logic, the registrar and the
- * log hook are provided by `src/discovery/adapter.ts`. Time enters only through
- * delays (so a SimulatedClock drives it in tests) and through the timestamps
- * the backend puts on its reports.
+ * Pure logic: the backend (I/O) is invoked actor logic and the log hook is
+ * provided by `src/discovery/adapter.ts`. Time enters only through delays (so
+ * a SimulatedClock drives it in tests) and through the timestamps the backend
+ * puts on its reports; randomness (retry jitter) only through `input.seed`.
+ * Read its context through `./selectors.ts`.
  */
-import { and, assign, cancel, enqueueActions, fromCallback, sendTo, setup, type ActorRefFrom, type AnyEventObject } from 'xstate';
-import type { BackendCommand, BackendInput, BackendReport, MembershipChange } from '../src/discovery/behaviour.js';
+import { and, assign, cancel, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
+import type { BackendCommand, BackendInput, BackendReport, MembershipChange } from '../src/discovery/backend.js';
 import { DiscoveryErrors } from '../src/discovery/types.js';
 import type {
   DiscoveryError,
@@ -24,6 +25,7 @@ import type {
   PeerSuspicionEvent,
   RetryConfig,
 } from '../src/discovery/types.js';
+import { Rng } from '../src/discovery/gossip/rng.js';
 import { emptyTable, getPeer, listPeers, removePeer, samePeer, setPeer, type PeerTable } from './peer-table.js';
 
 /** Plain-data configuration of the machine (no functions: the inspector shows it). */
@@ -38,6 +40,8 @@ export interface AdapterMachineInput {
   readonly custom: Readonly<Record<string, string>>;
   /** Prefix of log events and metric names. */
   readonly telemetryPrefix: string;
+  /** Seeds the retry jitter, so the machine stays pure and a run repeats. Default 0. */
+  readonly seed?: number;
 }
 
 export interface AdapterContext {
@@ -74,10 +78,7 @@ export type AdapterCommand =
   /** Sync now instead of waiting for the interval. */
   | { readonly type: 'sync' };
 
-type InternalEvent =
-  | { readonly type: 'sync.tick' }
-  | { readonly type: 'sync.timeout'; readonly seq: number }
-  | { readonly type: 'registry.conflict'; readonly message: string };
+type InternalEvent = { readonly type: 'sync.tick' } | { readonly type: 'sync.timeout'; readonly seq: number };
 
 export type AdapterEvent = AdapterCommand | BackendReport | InternalEvent;
 
@@ -186,7 +187,6 @@ const base = setup({
     backend: fromCallback<BackendCommand, BackendInput>(({ sendBack }) => {
       sendBack({ type: 'backend.startFailed', message: 'No backend provided' });
     }),
-    registrar: fromCallback<AnyEventObject, { name: string }>(() => undefined),
   },
   actions: {
     /** The log hook; `src/discovery/adapter.ts` provides one that writes to pino. */
@@ -253,6 +253,11 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
   enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay: context.config.syncIntervalMs });
 });
 
+/** A number in [0, 1) for this sync's retry jitter: a function of the seed and the sync number, so no call to Math.random. */
+function jitterRandom(context: AdapterContext): number {
+  return new Rng(((context.config.seed ?? 0) ^ Math.imul(context.syncSeq, 0x9e3779b1)) >>> 0).next();
+}
+
 const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
   // A sync the backend did not answer in time is the Timeout variant, carrying how long it waited.
   const error =
@@ -279,7 +284,7 @@ const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
         : `Sync failed (${failures} of ${retry.maxAttempts} attempts): ${failure.message}`,
   });
   enqueue({ type: 'log', params: { kind: 'sync.failure', error, consecutiveFailures: failures } });
-  const delay = backoffDelay(retry, failures, retry.jitter > 0 ? Math.random() : 0.5);
+  const delay = backoffDelay(retry, failures, retry.jitter > 0 ? jitterRandom(context) : 0.5);
   enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay });
 });
 
@@ -321,27 +326,20 @@ export const adapterMachine = base.createMachine({
     startError: undefined,
     stopTimedOut: false,
   }),
-  invoke: [
-    { id: 'registrar', src: 'registrar', input: ({ context }) => ({ name: context.config.name }) },
-    {
-      id: 'backend',
-      src: 'backend',
-      input: ({ context }): BackendInput => ({
-        name: context.config.name,
-        self: context.self,
-        seedPeers: context.config.seedPeers,
-        syncTimeoutMs: context.config.syncTimeoutMs,
-        stopTimeoutMs: context.config.stopTimeoutMs,
-        custom: context.config.custom,
-      }),
-    },
-  ],
+  invoke: {
+    id: 'backend',
+    src: 'backend',
+    input: ({ context }): BackendInput => ({
+      name: context.config.name,
+      self: context.self,
+      seedPeers: context.config.seedPeers,
+      syncTimeoutMs: context.config.syncTimeoutMs,
+      stopTimeoutMs: context.config.stopTimeoutMs,
+      custom: context.config.custom,
+    }),
+  },
   on: {
     'backend.changes': { actions: applyReportedChanges },
-    'registry.conflict': {
-      target: '.stopped',
-      actions: assign({ startError: ({ event }) => event.message }),
-    },
     setMetadata: {
       actions: [
         assign({ self: ({ context, event }) => ({ ...context.self, metadata: event.metadata }) }),

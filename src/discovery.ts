@@ -17,10 +17,22 @@
  *
  * @module
  */
-import type { ActorSystem, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
-import { createActor } from 'xstate';
-import { getPeer, listPeers } from '../machines/peer-table.js';
-import type { AdapterContext } from '../machines/adapter.machine.js';
+import type { ActorSystem } from 'xstate';
+import { createActor, waitFor } from 'xstate';
+import type { AdapterCommand } from '../machines/adapter.machine.js';
+import {
+  isRunning,
+  isSettled,
+  selectConfig,
+  selectHealth,
+  selectHealthInfo,
+  selectMetrics,
+  selectPeer,
+  selectPeers,
+  selectSelf,
+  selectStartError,
+  type AdapterSnapshot,
+} from '../machines/selectors.js';
 import {
   adapterLogger,
   buildAdapterLogic,
@@ -29,10 +41,11 @@ import {
   validateMetadata,
   type AdapterOptionsInput,
 } from './discovery/adapter.js';
-import type { Adapter } from './discovery/behaviour.js';
+import type { Adapter } from './discovery/backend.js';
+import { QueuedEventStream, type EventStream } from './discovery/event_stream.js';
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
 import { keyFunctions, type KeyList } from './discovery/keys.js';
-import { isNameTaken, lookupRegistration, nameTakenMessage, release, type Registration } from './discovery/registry.js';
+import { isNameTaken, lookupRegistration, nameTakenMessage, register, release } from './discovery/registry.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
   DiscoveryErrors,
@@ -53,22 +66,12 @@ import {
 } from './discovery/types.js';
 
 export * from './discovery/types.js';
-export type {
-  Adapter,
-  BackendCommand,
-  BackendContext,
-  BackendInput,
-  BackendLogic,
-  BackendReport,
-  BackendSession,
-  MembershipChange,
-  SyncResult,
-} from './discovery/behaviour.js';
+// The kit for writing an adapter; the backend protocol itself is in `distribute/discovery/internals`.
+export type { Adapter, BackendContext, BackendLog, BackendSession, MembershipChange, SyncResult } from './discovery/backend.js';
 export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
+export type { EventStream } from './discovery/event_stream.js';
 export type { AdapterOptionsInput } from './discovery/adapter.js';
 export type { DiscoveryInput, DiscoveryLogic, DiscoveryOptions, RestartPolicy } from './discovery/supervisor.js';
-export type { AdapterContext } from '../machines/adapter.machine.js';
-export { adapterMachine } from '../machines/adapter.machine.js';
 export {
   defaultAdapterName,
   defaultOptions,
@@ -108,66 +111,6 @@ export interface DiscoveryTarget {
   readonly system?: ActorSystem<any>;
 }
 
-const NOT_FOUND = 'Discovery process not found';
-
-interface Running {
-  readonly actor: DiscoveryActorRef;
-  readonly context: AdapterContext;
-  readonly registration: Registration | undefined;
-}
-
-function notRunning(name: string): string {
-  return `Discovery is not running: no adapter named ${JSON.stringify(name)}`;
-}
-
-function findRunning(target: DiscoveryTarget): Running | undefined {
-  const name = target.name ?? defaultAdapterName;
-  const registration = lookupRegistration(name);
-  const actor: DiscoveryActorRef | undefined = target.system ? target.system.get(name) : registration?.actor;
-  if (!actor) return undefined;
-  const snapshot = actor.getSnapshot();
-  if (snapshot.status !== 'active') return undefined;
-  return { actor, context: snapshot.context, registration };
-}
-
-function statusOf(actor: DiscoveryActorRef): HealthStatus {
-  const snapshot = actor.getSnapshot();
-  const context = snapshot.context;
-  if (snapshot.status !== 'active') {
-    return { type: 'Down', reason: snapshot.status === 'error' ? `Adapter crashed: ${String(snapshot.error)}` : context?.reason || 'Stopped' };
-  }
-  if (snapshot.hasTag('up')) return { type: 'Up' };
-  if (snapshot.hasTag('degraded')) return { type: 'Degraded', reason: context.reason };
-  return { type: 'Down', reason: context.reason };
-}
-
-function waitUntil(
-  actor: DiscoveryActorRef,
-  predicate: (snapshot: SnapshotFrom<DiscoveryActorRef>) => boolean,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (predicate(actor.getSnapshot())) return resolve(true);
-    if (signal?.aborted) return resolve(false);
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () => finish(false);
-    const finish = (value: boolean) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      subscription.unsubscribe();
-      resolve(value);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const subscription = actor.subscribe({
-      next: (snapshot) => predicate(snapshot) && finish(true),
-      error: () => finish(predicate(actor.getSnapshot())),
-      complete: () => finish(predicate(actor.getSnapshot())),
-    });
-    timer = setTimeout(() => finish(false), timeoutMs);
-  });
-}
-
 /** The functions of the facade, bound to one adapter. */
 export interface Discovery {
   readonly name: string;
@@ -194,12 +137,6 @@ export interface Discovery {
   listKeys(): Result<KeyList>;
 }
 
-/** Live events as an async iterator; `close()` (or `break`, or the end of an `await using` scope) ends it. */
-export interface EventStream extends AsyncIterableIterator<DiscoveryEvent> {
-  close(): void;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
 /** A subscription as an object: `unsubscribe()` ends it, and so does the end of a `using` scope. */
 export interface Subscription {
   readonly id: SubscriptionId;
@@ -207,6 +144,212 @@ export interface Subscription {
   unsubscribe(): Result<void>;
   [Symbol.dispose](): void;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+const NOT_FOUND = 'Discovery process not found';
+
+/** Checks subscribe options once; `SubscriptionFailed` says which is wrong. */
+function checkSubscriber(callback: unknown, options: SubscribeOptions): Result<{ maxPending: number; maxPendingAgeMs: number }> {
+  if (typeof callback !== 'function') {
+    return err(DiscoveryErrors.subscriptionFailed(`The callback must be a function, got ${callback === null ? 'null' : typeof callback}`));
+  }
+  const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+  if (!(Number.isInteger(maxPending) && maxPending > 0)) {
+    return err(DiscoveryErrors.subscriptionFailed(`maxPending must be a positive integer, got ${String(maxPending)}`));
+  }
+  const maxPendingAgeMs = options.maxPendingAgeMs ?? DEFAULT_MAX_PENDING_AGE_MS;
+  if (!(Number.isFinite(maxPendingAgeMs) && maxPendingAgeMs > 0)) {
+    return err(DiscoveryErrors.subscriptionFailed(`maxPendingAgeMs must be a positive number of milliseconds, got ${String(maxPendingAgeMs)}`));
+  }
+  return ok({ maxPending, maxPendingAgeMs });
+}
+
+/** A subscription id as an object whose end is idempotent. */
+function subscriptionObject(id: SubscriptionId, unsubscribe: (id: SubscriptionId) => Result<void>): Subscription {
+  let ended: Result<void> | undefined;
+  const end = () => (ended ??= unsubscribe(id));
+  return { id, unsubscribe: end, [Symbol.dispose]: () => void end(), [Symbol.asyncDispose]: async () => void end() };
+}
+
+/**
+ * The facade bound to one adapter: short methods that find the adapter, read
+ * it through the machine's selectors, and turn what they find into a `Result`.
+ */
+export class DiscoveryImpl implements Discovery {
+  readonly name: string;
+  private readonly keys: ReturnType<typeof keyFunctions>;
+
+  constructor(private readonly target: DiscoveryTarget = {}) {
+    this.name = target.name ?? defaultAdapterName;
+    this.keys = keyFunctions(this.name);
+  }
+
+  /** The adapter actor under this name, running or not. */
+  private actor(): DiscoveryActorRef | undefined {
+    return this.target.system ? this.target.system.get(this.name) : lookupRegistration(this.name)?.actor;
+  }
+
+  /** The adapter's snapshot while it runs; otherwise an error of the given kind. */
+  private running(fail: (message: string) => DiscoveryError = DiscoveryErrors.syncFailed): Result<AdapterSnapshot> {
+    const snapshot = this.actor()?.getSnapshot();
+    if (snapshot && isRunning(snapshot)) return ok(snapshot);
+    return err(fail(`Discovery is not running: no adapter named ${JSON.stringify(this.name)}`));
+  }
+
+  private read<T>(select: (snapshot: AdapterSnapshot) => T): Result<T> {
+    const running = this.running();
+    return running.ok ? ok(select(running.value)) : running;
+  }
+
+  private send(command: AdapterCommand): Result<void> {
+    const actor = this.actor();
+    const running = this.running();
+    if (!running.ok || !actor) return running.ok ? err(DiscoveryErrors.syncFailed(NOT_FOUND)) : running;
+    actor.send(command);
+    return ok(undefined);
+  }
+
+  async stop(timeoutMs?: number): Promise<Result<void>> {
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      return err(DiscoveryErrors.invalidConfiguration('timeoutMs', timeoutMs, 'a positive number of milliseconds'));
+    }
+    const running = this.running(DiscoveryErrors.stopFailed);
+    const actor = this.actor();
+    if (!running.ok || !actor) return running.ok ? err(DiscoveryErrors.stopFailed(NOT_FOUND)) : running;
+    // By default, wait for the adapter's own bound on a graceful leave, plus a little.
+    const bound = timeoutMs ?? selectConfig(running.value).stopTimeoutMs + 1000;
+    const root = lookupRegistration(this.name)?.root ?? false;
+    const finished = settle(actor, (s) => !isRunning(s), bound);
+    actor.send({ type: 'stop' });
+    const stopped = await finished;
+    // Subscribers hear nothing once stop has resolved.
+    release(this.name);
+    if (stopped) return ok(undefined);
+    // A root adapter is stopped outright; an invoked one ends with its leave timeout.
+    if (root) actor.stop();
+    return err(DiscoveryErrors.shutdownTimeout(bound));
+  }
+
+  subscribe(callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<SubscriptionId> {
+    return this.addSubscriber(callback, options);
+  }
+
+  subscription(callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<Subscription> {
+    const subscribed = this.addSubscriber(callback, options);
+    return subscribed.ok ? ok(subscriptionObject(subscribed.value, (id) => this.unsubscribe(id))) : subscribed;
+  }
+
+  unsubscribe(id: SubscriptionId): Result<void> {
+    const hub = lookupRegistration(this.name)?.hub;
+    if (!hub) return err(DiscoveryErrors.subscriptionFailed(this.notRunning()));
+    // As in the Gleam module, removing a subscription that is not there is not a failure.
+    hub.remove(id);
+    return ok(undefined);
+  }
+
+  events(options: SubscribeOptions = {}): Result<EventStream> {
+    const stream = new QueuedEventStream();
+    const subscribed = this.addSubscriber(stream.deliver, options, stream.closed);
+    if (!subscribed.ok) return subscribed;
+    stream.attach(() => void this.unsubscribe(subscribed.value));
+    return ok(stream);
+  }
+
+  snapshot(): Result<PeerInfo[]> {
+    return this.read(selectPeers);
+  }
+
+  lookup(peerId: string): Result<PeerInfo> {
+    const running = this.running();
+    if (!running.ok) return running;
+    const peer = typeof peerId === 'string' ? selectPeer(running.value, peerId) : undefined;
+    return peer ? ok(peer) : err(DiscoveryErrors.peerNotFound(String(peerId)));
+  }
+
+  health(): HealthStatus {
+    const actor = this.actor();
+    return actor ? selectHealth(actor.getSnapshot()) : { type: 'Down', reason: NOT_FOUND };
+  }
+
+  healthInfo(): Result<HealthInfo> {
+    return this.read(selectHealthInfo);
+  }
+
+  metrics(): Result<DiscoveryMetrics> {
+    return this.read(selectMetrics);
+  }
+
+  self(): Result<PeerInfo> {
+    return this.read(selectSelf);
+  }
+
+  setMetadata(metadata: PeerMetadata): Result<void> {
+    const valid = validateMetadata(metadata);
+    return valid.ok ? this.send({ type: 'setMetadata', metadata: valid.value }) : valid;
+  }
+
+  join(seeds: readonly string[]): Result<void> {
+    if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every((s) => typeof s === 'string' && s.length > 0)) {
+      return err(DiscoveryErrors.invalidConfiguration('seeds', seeds, 'a non-empty array of host:port strings'));
+    }
+    return this.send({ type: 'join', seeds: [...seeds] });
+  }
+
+  installKey(key: string): Result<void> {
+    return this.keys.installKey(key);
+  }
+
+  useKey(key: string): Result<void> {
+    return this.keys.useKey(key);
+  }
+
+  removeKey(key: string): Result<void> {
+    return this.keys.removeKey(key);
+  }
+
+  listKeys(): Result<KeyList> {
+    return this.keys.listKeys();
+  }
+
+  private notRunning(): string {
+    return `Discovery is not running: no adapter named ${JSON.stringify(this.name)}`;
+  }
+
+  private addSubscriber(
+    callback: DiscoveryCallback,
+    options: SubscribeOptions,
+    onClose?: (cutOff: Error | undefined) => void,
+  ): Result<SubscriptionId> {
+    const checked = checkSubscriber(callback, options);
+    if (!checked.ok) return checked;
+    const running = this.running(DiscoveryErrors.subscriptionFailed);
+    const hub = lookupRegistration(this.name)?.hub;
+    if (!running.ok || !hub) return running.ok ? err(DiscoveryErrors.subscriptionFailed(this.notRunning())) : running;
+    // Reading the table and adding the subscriber happen in one synchronous step,
+    // so no event can fall between the replayed peers and the live ones.
+    const initial: DiscoveryEvent[] = options.replay ? selectPeers(running.value).map((peer) => ({ type: 'PeerUp', peer })) : [];
+    return ok(hub.add(callback, initial, checked.value.maxPending, onClose, checked.value.maxPendingAgeMs));
+  }
+}
+
+/**
+ * Waits, with XState's `waitFor`, until `predicate` holds for the actor's
+ * snapshot; false when `timeoutMs` passes, the signal aborts, or the actor
+ * ends without it holding.
+ */
+async function settle(
+  actor: DiscoveryActorRef,
+  predicate: (snapshot: AdapterSnapshot) => boolean,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  try {
+    await waitFor(actor, predicate, { timeout: timeoutMs, ...(signal ? { signal } : {}) });
+    return true;
+  } catch {
+    // An actor that crashed or completed may still satisfy it (e.g. "no longer running").
+    return !signal?.aborted && predicate(actor.getSnapshot());
+  }
 }
 
 /**
@@ -220,210 +363,7 @@ export interface Subscription {
  * ```
  */
 export function bind(target: DiscoveryTarget = {}): Discovery {
-  const name = target.name ?? defaultAdapterName;
-
-  const stop = async (timeoutMs?: number): Promise<Result<void>> => {
-    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
-      return err(DiscoveryErrors.invalidConfiguration('timeoutMs', timeoutMs, 'a positive number of milliseconds'));
-    }
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.stopFailed(notRunning(name)));
-    const { actor } = running;
-    // By default, wait for the adapter's own bound on a graceful leave, plus a little.
-    timeoutMs ??= running.context.config.stopTimeoutMs + 1000;
-    const finished = waitUntil(actor, (s) => s.status !== 'active', timeoutMs);
-    actor.send({ type: 'stop' });
-    const stopped = await finished;
-    // Subscribers hear nothing once stop has resolved.
-    release(name);
-    if (!stopped) {
-      // A root adapter is stopped outright; an invoked one ends with its leave timeout.
-      if (!actor._parent) actor.stop();
-      return err(DiscoveryErrors.shutdownTimeout(timeoutMs));
-    }
-    return ok(undefined);
-  };
-
-  const addSubscriber = (
-    callback: DiscoveryCallback,
-    options: SubscribeOptions,
-    onClose?: () => void,
-  ): Result<SubscriptionId> => {
-    if (typeof callback !== 'function') {
-      return err(DiscoveryErrors.subscriptionFailed(`The callback must be a function, got ${callback === null ? 'null' : typeof callback}`));
-    }
-    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
-    if (!(Number.isInteger(maxPending) && maxPending > 0)) {
-      return err(DiscoveryErrors.subscriptionFailed(`maxPending must be a positive integer, got ${String(maxPending)}`));
-    }
-    const maxPendingAgeMs = options.maxPendingAgeMs ?? DEFAULT_MAX_PENDING_AGE_MS;
-    if (!(Number.isFinite(maxPendingAgeMs) && maxPendingAgeMs > 0)) {
-      return err(DiscoveryErrors.subscriptionFailed(`maxPendingAgeMs must be a positive number of milliseconds, got ${String(maxPendingAgeMs)}`));
-    }
-    const running = findRunning(target);
-    const hub = running?.registration?.hub ?? lookupRegistration(name)?.hub;
-    if (!running || !hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
-    // Reading the table and adding the subscriber happen in one synchronous step,
-    // so no event can fall between the replayed peers and the live ones.
-    const initial: DiscoveryEvent[] = options.replay
-      ? listPeers(running.context.peers).map((peer) => ({ type: 'PeerUp', peer }))
-      : [];
-    return ok(hub.add(callback, initial, maxPending, onClose, maxPendingAgeMs));
-  };
-
-  const subscribe = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<SubscriptionId> =>
-    addSubscriber(callback, options);
-
-  const subscription = (callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<Subscription> => {
-    const subscribed = addSubscriber(callback, options);
-    if (!subscribed.ok) return subscribed;
-    const id = subscribed.value;
-    let ended: Result<void> | undefined;
-    const end = () => (ended ??= unsubscribe(id));
-    return ok({
-      id,
-      unsubscribe: end,
-      [Symbol.dispose]: () => void end(),
-      [Symbol.asyncDispose]: async () => void end(),
-    });
-  };
-
-  const unsubscribe = (id: SubscriptionId): Result<void> => {
-    const hub = lookupRegistration(name)?.hub;
-    if (!hub) return err(DiscoveryErrors.subscriptionFailed(notRunning(name)));
-    // As in the Gleam module, removing a subscription that is not there is not a failure.
-    hub.remove(id);
-    return ok(undefined);
-  };
-
-  const events = (options: SubscribeOptions = {}): Result<EventStream> => {
-    const buffer: DiscoveryEvent[] = [];
-    const limit = options.maxPending ?? DEFAULT_MAX_PENDING;
-    let waiting: ((result: IteratorResult<DiscoveryEvent>) => void) | undefined;
-    let failure: Error | undefined;
-    let ended = false;
-    const finish = () => {
-      ended = true;
-      waiting?.({ value: undefined, done: true });
-      waiting = undefined;
-    };
-    // The hub closes the subscription when the adapter stops: the stream ends then too.
-    const subscribed = addSubscriber(
-      (event) => {
-        if (waiting) {
-          const wake = waiting;
-          waiting = undefined;
-          wake({ value: event, done: false });
-        } else if (buffer.length >= limit) {
-          failure = new Error(`Event stream fell more than ${limit} events behind and was closed`);
-          close();
-        } else {
-          buffer.push(event);
-        }
-      },
-      options,
-      finish,
-    );
-    if (!subscribed.ok) return subscribed;
-    const id = subscribed.value;
-    const close = () => {
-      if (ended) return;
-      unsubscribe(id);
-      finish();
-    };
-    const stream: EventStream = {
-      next() {
-        if (buffer.length > 0) return Promise.resolve({ value: buffer.shift()!, done: false });
-        if (failure) return Promise.reject(failure);
-        if (ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => (waiting = resolve));
-      },
-      return() {
-        close();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-      close,
-      [Symbol.asyncIterator]() {
-        return stream;
-      },
-      [Symbol.asyncDispose]: async () => close(),
-    };
-    return ok(stream);
-  };
-
-  const snapshot = (): Result<PeerInfo[]> => {
-    const running = findRunning(target);
-    return running ? ok(listPeers(running.context.peers)) : err(DiscoveryErrors.syncFailed(notRunning(name)));
-  };
-
-  const lookup = (peerId: string): Result<PeerInfo> => {
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
-    const peer = typeof peerId === 'string' ? getPeer(running.context.peers, peerId) : undefined;
-    return peer ? ok(peer) : err(DiscoveryErrors.peerNotFound(String(peerId)));
-  };
-
-  const health = (): HealthStatus => {
-    const actor = target.system ? target.system.get(name) : lookupRegistration(name)?.actor;
-    return actor ? statusOf(actor) : { type: 'Down', reason: NOT_FOUND };
-  };
-
-  const healthInfo = (): Result<HealthInfo> => {
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
-    const { context } = running;
-    return ok({
-      status: statusOf(running.actor),
-      lastSyncTimeMs: context.lastSyncTimeMs,
-      lastError: context.lastError,
-      knownPeersCount: context.peers.size,
-      consecutiveFailures: context.consecutiveFailures,
-    });
-  };
-
-  const metrics = (): Result<DiscoveryMetrics> => {
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
-    const { context } = running;
-    return ok({
-      syncCount: context.syncCount,
-      syncFailures: context.syncFailures,
-      lastSyncDurationMs: context.lastSyncDurationMs,
-      syncDurationTotalMs: context.syncDurationTotalMs,
-      eventsEmitted: context.eventsEmitted,
-      knownPeersCount: context.peers.size,
-      errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,
-      backend: context.backendCounters,
-      eventsByType: context.eventsByType,
-      probeRttMs: context.probeRttMs,
-    });
-  };
-
-  const self = (): Result<PeerInfo> => {
-    const running = findRunning(target);
-    return running ? ok(running.context.self) : err(DiscoveryErrors.syncFailed(notRunning(name)));
-  };
-
-  const setMetadata = (metadata: PeerMetadata): Result<void> => {
-    const valid = validateMetadata(metadata);
-    if (!valid.ok) return valid;
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
-    running.actor.send({ type: 'setMetadata', metadata: valid.value });
-    return ok(undefined);
-  };
-
-  const join = (seeds: readonly string[]): Result<void> => {
-    if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every((s) => typeof s === 'string' && s.length > 0)) {
-      return err(DiscoveryErrors.invalidConfiguration('seeds', seeds, 'a non-empty array of host:port strings'));
-    }
-    const running = findRunning(target);
-    if (!running) return err(DiscoveryErrors.syncFailed(notRunning(name)));
-    running.actor.send({ type: 'join', seeds: [...seeds] });
-    return ok(undefined);
-  };
-
-  return { name, stop, subscribe, subscription, unsubscribe, events, snapshot, lookup, health, healthInfo, metrics, self, setMetadata, join, ...keyFunctions(name) };
+  return new DiscoveryImpl(target);
 }
 
 const defaultDiscovery = bind();
@@ -450,8 +390,10 @@ export function childSpec(options: DiscoveryInput = {}) {
 }
 
 /**
- * The adapter as an actor, not started: for users who spawn or inspect it
- * themselves. Prefer `startLink` or `childSpec`.
+ * The adapter as an actor, not started: for users who run or inspect it
+ * themselves. Prefer `startLink` or `childSpec`. It is not registered: the
+ * facade finds it once its creator calls `register` from
+ * `distribute/discovery/internals`, which also feeds its events to subscribers.
  *
  * @example
  * ```ts
@@ -492,41 +434,46 @@ export async function startLink(options: StartOptions = {}): Promise<Result<Adap
   const prepared = prepare(discoveryOptions);
   if (!prepared.ok) return prepared;
   const resolved = prepared.value.options;
-  const { name } = resolved;
-  if (isNameTaken(name)) {
-    return err(DiscoveryErrors.startFailed(nameTakenMessage(name)));
-  }
+  if (isNameTaken(resolved.name)) return err(DiscoveryErrors.startFailed(nameTakenMessage(resolved.name)));
   const actor = createAdapterActor(resolved, prepared.value.adapter, options.inspect);
   const logger = adapterLogger(resolved);
   // An error observer keeps a crash from becoming an uncaught exception.
-  actor.subscribe({
-    error: (error) => logger.error({ err: error }, 'Discovery adapter crashed'),
-  });
+  actor.subscribe({ error: (error) => logger.error({ err: error }, 'Discovery adapter crashed') });
+  // The creator wires the actor's events to the name's hub.
+  register(resolved.name, actor, { log: logger, root: true, onPeerUp: resolved.onPeerUp });
   actor.start();
-  const started = await waitUntil(actor, (s) => s.status !== 'active' || !s.matches('starting'), resolved.syncTimeoutMs, signal);
-  const snapshot = actor.getSnapshot();
-  if (!started || snapshot.status !== 'active' || signal?.aborted) {
-    const reason = signal?.aborted
-      ? abortedMessage(signal)
-      : !started
-      ? `Adapter did not start within ${resolved.syncTimeoutMs} ms`
-      : snapshot.status === 'error'
-        ? `Adapter crashed while starting: ${String(snapshot.error)}`
-        : (snapshot.context.startError ?? 'Adapter stopped while starting');
+  const started = await settle(actor, isSettled, resolved.syncTimeoutMs, signal);
+  const failure = startFailure(actor, started, resolved.syncTimeoutMs, signal);
+  if (failure !== undefined) {
     actor.stop();
-    return err(DiscoveryErrors.startFailed(reason));
+    return err(DiscoveryErrors.startFailed(failure));
   }
+  return ok(adapterHandle(resolved.name, actor));
+}
+
+/** Why a start did not happen, or undefined when the adapter runs. */
+function startFailure(actor: DiscoveryActorRef, started: boolean, timeoutMs: number, signal: AbortSignal | undefined): string | undefined {
+  const snapshot = actor.getSnapshot();
+  if (signal?.aborted) return abortedMessage(signal);
+  if (!started) return `Adapter did not start within ${timeoutMs} ms`;
+  if (snapshot.status === 'error') return `Adapter crashed while starting: ${String(snapshot.error)}`;
+  if (!isRunning(snapshot)) return selectStartError(snapshot) ?? 'Adapter stopped while starting';
+  return undefined;
+}
+
+/** The handle `startLink` returns for a running adapter. */
+function adapterHandle(name: string, actor: DiscoveryActorRef): AdapterHandle {
   const bound = bind({ name });
-  return ok({
+  return {
     name,
-    self: snapshot.context.self,
+    self: selectSelf(actor.getSnapshot()),
     actor,
     stop: (timeoutMs?: number) => bound.stop(timeoutMs),
     // `await using` stops it at the end of the scope; an adapter already stopped is no error there.
     [Symbol.asyncDispose]: async () => {
-      if (findRunning({ name })?.actor === actor) await bound.stop();
+      if (lookupRegistration(name)?.actor === actor && isRunning(actor.getSnapshot())) await bound.stop();
     },
-  });
+  };
 }
 
 const abortedMessage = (signal: AbortSignal) =>

@@ -10,7 +10,7 @@ import { createTestModel } from '@xstate/graph';
 import { assign, createActor, setup, SimulatedClock } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, type SyncResult } from 'distribute/discovery';
-import { buildAdapterLogic, machineInput, resolveOptions } from '../src/discovery/adapter.js';
+import { adapterLogger, buildAdapterLogic, machineInput, register, resolveOptions } from 'distribute/discovery/internals';
 import { unwrap } from './support.js';
 
 const MAX_ATTEMPTS = 3;
@@ -84,6 +84,8 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
   );
   const clock = new SimulatedClock();
   const actor = createActor(buildAdapterLogic(options, adapter), { input: machineInput(options), clock });
+  // Whoever creates the actor registers it, so the facade finds it.
+  register(options.name, actor, { log: adapterLogger(options), root: true });
   const facade = discovery.bind({ name: options.name });
   actor.start();
   await flush();

@@ -1,8 +1,9 @@
 /** `childSpec()` inside a user's machine: registration, restarts, duplicates. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, createMachine, fromCallback, type AnyActor } from 'xstate';
+import { SimulatedClock, createActor, createMachine, fromCallback, type AnyActor } from 'xstate';
 import * as discovery from 'distribute/discovery';
-import { DiscoveryFailure, memoryAdapter, type Adapter, type BackendCommand, type BackendInput } from 'distribute/discovery';
+import { DiscoveryFailure, memoryAdapter, type Adapter } from 'distribute/discovery';
+import type { BackendCommand, BackendInput } from 'distribute/discovery/internals';
 import { eventually, sleep, unwrap } from './support.js';
 
 const actors: AnyActor[] = [];
@@ -82,6 +83,44 @@ describe('childSpec', () => {
     expect((failure as DiscoveryFailure).error.type).toBe('StartFailed');
     expect((failure as DiscoveryFailure).error.message).toMatch(/crashed more than 2 times/);
     expect(discovery.health()).toEqual({ type: 'Down', reason: 'Discovery process not found' });
+  });
+
+  it('counts restarts on the system clock: crashes spread beyond withinMs never give up', async () => {
+    // Each start syncs once, fine, then crashes on the next sync, which the simulated clock brings.
+    const state = { starts: 0 };
+    const adapter: Adapter = {
+      kind: 'crashing-later',
+      backend: () =>
+        fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
+          state.starts++;
+          let syncs = 0;
+          sendBack({ type: 'backend.ready', self: input.self });
+          receive((command) => {
+            if (command.type === 'backend.sync' && ++syncs > 1) throw new Error('crash');
+            if (command.type === 'backend.sync') sendBack({ type: 'backend.synced', seq: command.seq, at: 0, durationMs: 0 });
+            if (command.type === 'backend.leave') sendBack({ type: 'backend.left' });
+          });
+        }),
+    };
+    const failures: unknown[] = [];
+    const clock = new SimulatedClock();
+    const app = createMachine({
+      invoke: {
+        ...discovery.childSpec({ adapter, syncIntervalMs: 1000, restart: { maxRestarts: 2, withinMs: 5000 } }),
+        onError: { actions: ({ event }) => failures.push(event.error) },
+      },
+    });
+    const actor = createActor(app, { clock });
+    actors.push(actor);
+    actor.start();
+    // Each crash comes 6 s (simulated) after the one before: the window never holds more than one.
+    for (let crash = 1; crash <= 4; crash++) {
+      await eventually(() => state.starts === crash, 3000, `start ${crash}`);
+      clock.increment(6000);
+    }
+    await sleep(10);
+    await eventually(() => state.starts === 5, 3000, 'a fifth start');
+    expect(failures).toEqual([]);
   });
 
   it('fails cleanly when the name is taken, without touching the running adapter', async () => {

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import * as discovery from 'distribute/discovery';
 import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
+import { selectConfig } from 'distribute/discovery/internals';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
 import { killAll, startCli } from './cli-support.js';
 import { collector, eventually, unwrap } from './support.js';
@@ -47,7 +48,7 @@ describe('dns adapter: bad options', () => {
   it('intervalMs sets the sync interval unless syncIntervalMs is given', () => {
     const interval = (options: discovery.DiscoveryOptions) => {
       const created = unwrap(discovery.adapterActor(options));
-      return created.getSnapshot().context.config.syncIntervalMs;
+      return selectConfig(created.getSnapshot()).syncIntervalMs;
     };
     expect(interval({ adapter: dnsAdapter({ name: 'members.test', port: 7946, intervalMs: 250 }) })).toBe(250);
     expect(interval({ adapter: dnsAdapter({ name: 'members.test', port: 7946, intervalMs: 250 }), syncIntervalMs: 700 })).toBe(700);

@@ -138,6 +138,17 @@ describe('event delivery', () => {
     expect(control.left && control.closed).toBe(true);
   });
 
+  it('an event stream has the hub queue only: not read for maxPendingAgeMs, it is cut off and says so', async () => {
+    const control = await start();
+    const stream = unwrap(discovery.events({ maxPendingAgeMs: 50 }));
+    control.up(peer('p1'), peer('p2'));
+    await sleep(120);
+    control.up(peer('p3'));
+    // The event handed over before the cut-off is still read; then the stream fails with the reason.
+    expect(await stream.next()).toMatchObject({ done: false, value: { type: 'PeerUp', peer: { id: 'p1' } } });
+    await expect(stream.next()).rejects.toThrow(/fell too far behind/);
+  });
+
   it('cuts off a subscriber that falls too far behind, and only it', async () => {
     const { records, logger } = captureLogs();
     const control = await start({ logger });

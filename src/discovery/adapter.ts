@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { fromCallback, type AnyEventObject } from 'xstate';
+import { fromCallback } from 'xstate';
 import { adapterMachine, type AdapterLogRecord, type AdapterMachineInput } from '../../machines/adapter.machine.js';
 import {
   errorMessage,
@@ -19,9 +19,8 @@ import {
   type BackendReport,
   type BackendRuntime,
   type BackendSession,
-} from './behaviour.js';
-import { DEFAULT_MAX_PENDING } from './hub.js';
-import { attach, detach } from './registry.js';
+  type SyncResult,
+} from './backend.js';
 import { warningLogger } from './warnings.js';
 import {
   DiscoveryErrors,
@@ -225,160 +224,173 @@ function until(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
  * ```
  */
 export function defineAdapter(kind: string, start: (context: BackendContext) => Promise<BackendSession>): Adapter {
-  const backend = ({ log }: BackendRuntime) => fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
-    const report = (event: BackendReport) => sendBack(event);
-    let session: BackendSession | undefined;
-    // Set once the actor is stopped or the session has left: no reports, no more commands.
-    let ended = false;
-    // Set when `leave` is received: later commands are dropped, the leave runs last.
-    let leaving = false;
-    let closing: Promise<void> | undefined;
-    let syncAbort: AbortController | undefined;
-    // Cuts a graceful leave short when the actor is stopped under it.
-    const stopped = new AbortController();
-    // Counts reported changes: a full list from a sync during which changes were
-    // reported may predate them, so it is not applied (the next sync reconciles).
-    let changeEpoch = 0;
+  const backend = ({ log }: BackendRuntime) =>
+    fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
+      const runner = new SessionRunner(input, log, (event) => sendBack(event));
+      runner.start(start);
+      receive((command) => runner.command(command));
+      return () => runner.stop();
+    });
+  return { kind, backend };
+}
 
-    const closeOnce = (): Promise<void> => {
-      if (!session) return Promise.resolve();
-      const current = session;
-      closing ??= Promise.resolve()
-        .then(() => current.close())
-        .catch((error: unknown) => log.error({ err: error }, 'Backend close failed'));
-      return closing;
-    };
+/** One backend session behind its command queue; see `defineAdapter`. */
+class SessionRunner {
+  private session: BackendSession | undefined;
+  /** Set once the actor is stopped or the session has left: no reports, no more commands. */
+  private ended = false;
+  /** Set when `leave` is received: later commands are dropped, the leave runs last. */
+  private leaving = false;
+  private closing: Promise<void> | undefined;
+  private syncAbort: AbortController | undefined;
+  /** Cuts a graceful leave short when the actor is stopped under it. */
+  private readonly stopped = new AbortController();
+  /** The session's one queue: `start` first, then every command in the order received. */
+  private queue: Promise<void> = Promise.resolve();
 
+  constructor(
+    private readonly input: BackendInput,
+    private readonly log: BackendLog,
+    private readonly report: (event: BackendReport) => void,
+  ) {}
+
+  start(start: (context: BackendContext) => Promise<BackendSession>): void {
     const context: BackendContext = {
-      input,
-      log,
+      input: this.input,
+      log: this.log,
       report: (changes) => {
-        if (ended || changes.length === 0) return;
-        changeEpoch++;
-        report({ type: 'backend.changes', changes });
+        if (!this.ended && changes.length > 0) this.report({ type: 'backend.changes', changes });
       },
       lost: (message) => {
-        if (!ended) report({ type: 'backend.lost', message });
+        if (!this.ended) this.report({ type: 'backend.lost', message });
       },
     };
-
-    // The session's one queue: `start` first, then every command in the order received.
-    let queue: Promise<void> = start(context).then(
+    this.queue = start(context).then(
       (started) => {
-        session = started;
-        if (!ended) report({ type: 'backend.ready', self: started.self });
+        this.session = started;
+        if (!this.ended) this.report({ type: 'backend.ready', self: started.self });
       },
       (error: unknown) => {
-        if (!ended) report({ type: 'backend.startFailed', message: errorMessage(error) });
+        if (!this.ended) this.report({ type: 'backend.startFailed', message: errorMessage(error) });
       },
     );
-    const enqueue = (task: (current: BackendSession) => Promise<void>, whenNoSession?: () => void) => {
-      queue = queue
-        .then(() => {
-          if (!session) return whenNoSession?.();
-          return task(session);
-        })
-        .catch((error: unknown) => log.error({ err: error }, 'Backend command failed'));
-    };
+  }
 
-    const sync = (current: BackendSession, seq: number, abort: AbortController): Promise<void> => {
-      if (ended || abort.signal.aborted) return Promise.resolve();
-      const started = performance.now();
-      const epoch = changeEpoch;
-      const timeout = AbortSignal.timeout(input.syncTimeoutMs);
-      const signal = AbortSignal.any([abort.signal, timeout]);
-      // The machine's own timer bounds a sync and records the Timeout; a late answer is not reported.
-      const silenced = () => ended || signal.aborted;
-      const work = Promise.resolve()
-        .then(() => current.sync(signal))
-        .then(
-          (result) => {
-            if (silenced()) return;
-            report({
-              type: 'backend.synced',
-              seq,
-              at: Date.now(),
-              durationMs: performance.now() - started,
-              ...(result.peers && epoch === changeEpoch ? { peers: result.peers } : {}),
-              ...(result.missingReason ? { missingReason: result.missingReason } : {}),
-              ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
-              ...(current.counters ? { counters: current.counters() } : {}),
-              ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
-            });
-          },
-          (error: unknown) => {
-            if (silenced()) return;
-            report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
-          },
-        );
-      return until(work, signal);
-    };
-
-    const setMetadata = (current: BackendSession, metadata: PeerMetadata): Promise<void> => {
-      if (ended) return Promise.resolve();
-      const work = Promise.resolve()
-        .then(() => current.setMetadata?.(metadata))
-        .catch((error: unknown) => log.error({ err: error }, 'Backend failed to publish metadata'));
-      return until(work, AbortSignal.any([stopped.signal, AbortSignal.timeout(input.syncTimeoutMs)]));
-    };
-
-    const leave = async (current: BackendSession | undefined): Promise<void> => {
-      if (current?.leave && !ended) {
-        const signal = AbortSignal.any([stopped.signal, AbortSignal.timeout(input.stopTimeoutMs)]);
-        await until(
-          Promise.resolve()
-            .then(() => current.leave!(signal))
-            .catch((error: unknown) => log.warn({ err: error }, 'Graceful leave failed')),
-          signal,
-        );
+  command(command: BackendCommand): void {
+    if (this.ended || this.leaving) return;
+    switch (command.type) {
+      case 'backend.sync': {
+        // A newer sync supersedes one still running or waiting.
+        this.syncAbort?.abort();
+        const abort = new AbortController();
+        this.syncAbort = abort;
+        this.enqueue((current) => this.sync(current, command.seq, abort));
+        break;
       }
-      await closeOnce();
-      if (ended) return;
-      ended = true;
-      report({ type: 'backend.left' });
-    };
+      case 'backend.setMetadata':
+        this.enqueue((current) => this.setMetadata(current, command.metadata));
+        break;
+      case 'backend.join':
+        this.enqueue((current) => this.join(current, command.seeds));
+        break;
+      case 'backend.leave':
+        this.leaving = true;
+        // A sync in flight no longer matters; do not make the leave wait for it.
+        this.syncAbort?.abort();
+        this.enqueue((current) => this.leave(current), () => void this.leave(undefined));
+        break;
+    }
+  }
 
-    receive((command) => {
-      if (ended || leaving) return;
-      switch (command.type) {
-        case 'backend.sync': {
-          // A newer sync supersedes one still running or waiting.
-          syncAbort?.abort();
-          const abort = new AbortController();
-          syncAbort = abort;
-          enqueue((current) => sync(current, command.seq, abort));
-          break;
-        }
-        case 'backend.setMetadata':
-          enqueue((current) => setMetadata(current, command.metadata));
-          break;
-        case 'backend.join':
-          enqueue(async (current) => {
-            if (ended) return;
-            await Promise.resolve()
-              .then(() => current.join?.(command.seeds))
-              .catch((error: unknown) => log.error({ err: error }, 'Backend failed to join'));
-          });
-          break;
-        case 'backend.leave':
-          leaving = true;
-          // A sync in flight no longer matters; do not make the leave wait for it.
-          syncAbort?.abort();
-          enqueue(leave, () => void leave(undefined));
-          break;
-      }
-    });
+  stop(): void {
+    if (this.ended && this.closing) return;
+    this.ended = true;
+    this.syncAbort?.abort();
+    this.stopped.abort();
+    // Close after the command that is running, skipping those still waiting.
+    this.enqueue(() => this.closeOnce());
+  }
 
-    return () => {
-      if (ended && closing) return;
-      ended = true;
-      syncAbort?.abort();
-      stopped.abort();
-      // Close after the command that is running, skipping those still waiting.
-      enqueue(closeOnce);
-    };
-  });
-  return { kind, backend };
+  private enqueue(task: (current: BackendSession) => Promise<void>, whenNoSession?: () => void): void {
+    this.queue = this.queue
+      .then(() => (this.session ? task(this.session) : whenNoSession?.()))
+      .catch((error: unknown) => this.log.error({ err: error }, 'Backend command failed'));
+  }
+
+  private closeOnce(): Promise<void> {
+    const current = this.session;
+    if (!current) return Promise.resolve();
+    this.closing ??= Promise.resolve()
+      .then(() => current.close())
+      .catch((error: unknown) => this.log.error({ err: error }, 'Backend close failed'));
+    return this.closing;
+  }
+
+  private sync(current: BackendSession, seq: number, abort: AbortController): Promise<void> {
+    if (this.ended || abort.signal.aborted) return Promise.resolve();
+    const started = performance.now();
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(this.input.syncTimeoutMs)]);
+    // The machine's own timer bounds a sync and records the Timeout; a late answer is not reported.
+    const silenced = () => this.ended || signal.aborted;
+    const work = Promise.resolve()
+      .then(() => current.sync(signal))
+      .then(
+        (result) => {
+          if (!silenced()) this.report(syncedReport(current, result, seq, performance.now() - started));
+        },
+        (error: unknown) => {
+          if (silenced()) return;
+          this.report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
+        },
+      );
+    return until(work, signal);
+  }
+
+  private setMetadata(current: BackendSession, metadata: PeerMetadata): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    const work = Promise.resolve()
+      .then(() => current.setMetadata?.(metadata))
+      .catch((error: unknown) => this.log.error({ err: error }, 'Backend failed to publish metadata'));
+    return until(work, AbortSignal.any([this.stopped.signal, AbortSignal.timeout(this.input.syncTimeoutMs)]));
+  }
+
+  private async join(current: BackendSession, seeds: readonly string[]): Promise<void> {
+    if (this.ended) return;
+    await Promise.resolve()
+      .then(() => current.join?.(seeds))
+      .catch((error: unknown) => this.log.error({ err: error }, 'Backend failed to join'));
+  }
+
+  private async leave(current: BackendSession | undefined): Promise<void> {
+    if (current?.leave && !this.ended) {
+      const signal = AbortSignal.any([this.stopped.signal, AbortSignal.timeout(this.input.stopTimeoutMs)]);
+      await until(
+        Promise.resolve()
+          .then(() => current.leave!(signal))
+          .catch((error: unknown) => this.log.warn({ err: error }, 'Graceful leave failed')),
+        signal,
+      );
+    }
+    await this.closeOnce();
+    if (this.ended) return;
+    this.ended = true;
+    this.report({ type: 'backend.left' });
+  }
+}
+
+/** The `backend.synced` report of one sync's result. */
+function syncedReport(current: BackendSession, result: SyncResult, seq: number, durationMs: number): BackendReport {
+  return {
+    type: 'backend.synced',
+    seq,
+    at: Date.now(),
+    durationMs,
+    ...(result.peers ? { peers: result.peers } : {}),
+    ...(result.missingReason ? { missingReason: result.missingReason } : {}),
+    ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
+    ...(current.counters ? { counters: current.counters() } : {}),
+    ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
+  };
 }
 
 /** The options the machine keeps in context: plain data only. */
@@ -393,6 +405,7 @@ export function machineInput(options: AdapterOptions): AdapterMachineInput {
     retry: options.retryConfig,
     custom: options.custom,
     telemetryPrefix: options.telemetryPrefix,
+    seed: randomBytes(4).readUInt32LE(),
   };
 }
 
@@ -440,25 +453,6 @@ export function buildAdapterLogic(options: AdapterOptions, adapter: Adapter) {
   return adapterMachine.provide({
     actors: {
       backend: adapter.backend({ log }),
-      registrar: fromCallback<AnyEventObject, { name: string }>(({ input, self, sendBack }) => {
-        const adapterRef = self._parent;
-        if (!adapterRef) return;
-        const attached = attach(input.name, adapterRef, log);
-        if (!attached.ok) {
-          sendBack({ type: 'registry.conflict', message: attached.message });
-          return;
-        }
-        const { onPeerUp } = options;
-        const hook = onPeerUp
-          ? attached.hub.add((event) => (event.type === 'PeerUp' ? onPeerUp(event.peer) : undefined), [], DEFAULT_MAX_PENDING)
-          : undefined;
-        return () => {
-          if (hook) attached.hub.remove(hook);
-          // A crashed adapter keeps its subscribers for the restart; any other end drops them.
-          const status = adapterRef.getSnapshot().status;
-          detach(input.name, adapterRef, status === 'error');
-        };
-      }),
     },
     actions: {
       log: (_, record: AdapterLogRecord) => logRecord(logger, prefix, record),

@@ -12,7 +12,7 @@
  */
 import { formatAddress, parseAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
-import type { Adapter } from './behaviour.js';
+import type { Adapter } from './backend.js';
 import { checkDnsQuery, checkDnsServers, describeDnsQuery, resolveDns, type DnsQuery, type DnsRecordType } from './dns.js';
 import { DiscoveryErrors, type DiscoveryError, type PeerInfo } from './types.js';
 

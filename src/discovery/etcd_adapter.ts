@@ -9,7 +9,7 @@
  */
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession } from './behaviour.js';
+import type { Adapter, BackendContext, BackendSession } from './backend.js';
 import {
   checkUrl,
   decodeEntry,

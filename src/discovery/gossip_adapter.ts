@@ -9,7 +9,7 @@
  */
 import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
-import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './behaviour.js';
+import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';

@@ -4,7 +4,7 @@
  * itself, and no callback ever runs inside a state transition.
  */
 import { randomUUID } from 'node:crypto';
-import type { BackendLog } from './behaviour.js';
+import type { BackendLog } from './backend.js';
 import type { DiscoveryEvent, PeerSuspicionEvent, SubscriptionId } from './types.js';
 
 /** A subscriber callback: may return a promise, which is awaited before its next event. */
@@ -61,7 +61,7 @@ class Subscriber {
     private readonly maxPendingAgeMs: number,
     private readonly log: BackendLog,
     private readonly onCutOff: (id: SubscriptionId) => void,
-    private readonly onClose: (() => void) | undefined,
+    private readonly onClose: ((cutOff: Error | undefined) => void) | undefined,
     private readonly withSuspicion: boolean,
   ) {}
 
@@ -75,7 +75,7 @@ class Subscriber {
         { subscription: this.id, pending, maxPending: this.maxPending, oldestWaitedMs: waitedMs, maxPendingAgeMs: this.maxPendingAgeMs },
         'Subscriber cut off: it fell too far behind',
       );
-      this.close();
+      this.close(new Error(`Subscriber fell too far behind (${pending} events pending, the oldest ${waitedMs} ms old) and was cut off`));
       this.onCutOff(this.id);
       return;
     }
@@ -87,13 +87,14 @@ class Subscriber {
     }
   }
 
-  close(): void {
+  /** Ends the subscription; `cutOff` says why when it fell behind. */
+  close(cutOff?: Error): void {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
     this.queuedAt = [];
     this.head = 0;
-    this.onClose?.();
+    this.onClose?.(cutOff);
   }
 
   private async drain(): Promise<void> {
@@ -160,13 +161,14 @@ export class EventHub {
 
   /**
    * Adds a subscriber; `initial` events are queued before any later one.
-   * `onClose` runs once when the subscription ends for any reason.
+   * `onClose` runs once when the subscription ends for any reason, with an
+   * error when the subscriber was cut off for falling behind.
    */
   add(
     callback: DiscoveryCallback,
     initial: readonly DiscoveryEvent[],
     maxPending: number,
-    onClose?: () => void,
+    onClose?: (cutOff: Error | undefined) => void,
     maxPendingAgeMs = DEFAULT_MAX_PENDING_AGE_MS,
   ): SubscriptionId {
     // A plain subscriber never receives a suspicion change, so its narrower callback is safe here.
@@ -174,7 +176,12 @@ export class EventHub {
   }
 
   /** As `add`, and the subscriber also receives `PeerSuspicion`, in order with the rest (for views). */
-  addWithSuspicion(callback: HubCallback, initial: readonly DiscoveryEvent[], maxPending: number, onClose?: () => void): SubscriptionId {
+  addWithSuspicion(
+    callback: HubCallback,
+    initial: readonly DiscoveryEvent[],
+    maxPending: number,
+    onClose?: (cutOff: Error | undefined) => void,
+  ): SubscriptionId {
     return this.addSubscriber(callback, initial, maxPending, DEFAULT_MAX_PENDING_AGE_MS, onClose, true);
   }
 
@@ -183,7 +190,7 @@ export class EventHub {
     initial: readonly DiscoveryEvent[],
     maxPending: number,
     maxPendingAgeMs: number,
-    onClose: (() => void) | undefined,
+    onClose: ((cutOff: Error | undefined) => void) | undefined,
     withSuspicion: boolean,
   ): SubscriptionId {
     const id = randomUUID() as SubscriptionId;

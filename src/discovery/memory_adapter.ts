@@ -4,7 +4,7 @@
  * leaving, crashing and metadata changes behave as they do over a network.
  */
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext } from './behaviour.js';
+import type { Adapter, BackendContext } from './backend.js';
 import type { PeerInfo } from './types.js';
 
 interface Member {
@@ -64,7 +64,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): Adapter {
 
     return {
       self: me.info,
-      sync: async () => ({ peers: others(members, self.id) }),
+      // Push-style: every change is reported as it happens, so a sync has no list to add.
+      sync: async () => ({}),
       setMetadata: (metadata) => {
         // A member that has left stays gone: late metadata must not bring it back.
         if (members.get(self.id) !== me) return;

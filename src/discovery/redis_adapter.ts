@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Redis, RedisOptions } from 'ioredis';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, MembershipChange } from './behaviour.js';
+import type { Adapter, BackendContext, BackendSession, MembershipChange } from './backend.js';
 import {
   checkUrl,
   decodeEntry,

@@ -1,21 +1,26 @@
 /**
- * The process-wide registry of running adapters, by name. XState has no
- * global system (each root actor makes its own), so the facade finds the
- * singleton here. Each name also owns an `EventHub`, which outlives a crashed
- * adapter so that subscribers carry over to its restart.
+ * The process-wide registry of running adapters: a map from name to handle.
+ * XState has no global system (each root actor makes its own), so the facade
+ * finds the singleton here. Each name also owns an `EventHub`, which outlives
+ * a crashed adapter so that subscribers carry over to its restart.
+ *
+ * Whoever creates an adapter actor (`startLink`, the supervisor) calls
+ * `register`, which feeds the actor's emitted events to the hub; the actor
+ * itself knows nothing of the registry.
  */
-import type { AnyActorRef } from 'xstate';
-import type { BackendLog } from './behaviour.js';
-import { EventHub } from './hub.js';
-import type { DiscoveryEvent, PeerSuspicionEvent } from './types.js';
+import type { AdapterActorRef } from '../../machines/adapter.machine.js';
+import type { BackendLog } from './backend.js';
+import { DEFAULT_MAX_PENDING, EventHub } from './hub.js';
+import type { DiscoveryEvent, PeerInfo, PeerSuspicionEvent } from './types.js';
 
+/** A registered name: its running adapter (if any) and its subscribers. */
 export interface Registration {
   readonly name: string;
   /** The running adapter, or undefined while a crashed one awaits restart. */
-  actor: AnyActorRef | undefined;
+  actor: AdapterActorRef | undefined;
+  /** Whether the actor is a root actor (stopped outright on a stop timeout) or a supervised child. */
+  root: boolean;
   readonly hub: EventHub;
-  /** Removes the listener that feeds the hub from the actor's emitted events. */
-  unlisten: (() => void) | undefined;
 }
 
 const registrations = new Map<string, Registration>();
@@ -43,38 +48,51 @@ export function isNameTaken(name: string): boolean {
   return actor !== undefined && actor.getSnapshot().status === 'active';
 }
 
-/** Registers `actor` under `name` and routes its emitted events to the name's hub. */
-export function attach(
-  name: string,
-  actor: AnyActorRef,
-  log: BackendLog,
-): { ok: true; hub: EventHub } | { ok: false; message: string } {
+/** What `register` needs besides the actor. */
+export interface RegisterOptions {
+  readonly log: BackendLog;
+  /** Whether the creator owns the actor as a root (see `Registration.root`). */
+  readonly root: boolean;
+  /** Called for every `PeerUp`, through the hub like any subscriber. */
+  readonly onPeerUp?: ((peer: PeerInfo) => void) | undefined;
+}
+
+/**
+ * Registers `actor` under `name` (the caller has checked `isNameTaken`),
+ * feeds its emitted events to the name's hub, and unregisters it when it
+ * ends. A crash keeps the hub for a restart; any other end closes it.
+ */
+export function register(name: string, actor: AdapterActorRef, options: RegisterOptions): Registration {
   let registration = registrations.get(name);
-  if (registration?.actor && registration.actor !== actor && registration.actor.getSnapshot().status === 'active') {
-    return { ok: false, message: nameTakenMessage(name) };
-  }
   if (!registration) {
-    registration = { name, actor: undefined, hub: new EventHub(log), unlisten: undefined };
+    registration = { name, actor: undefined, root: options.root, hub: new EventHub(options.log) };
     registrations.set(name, registration);
   }
-  registration.unlisten?.();
   registration.actor = actor;
-  const hub = registration.hub;
+  registration.root = options.root;
+  const { hub } = registration;
   // Suspicion changes go through the hub too, in order, but only to subscribers that asked for them.
-  const subscription = actor.on('*', (event: DiscoveryEvent | PeerSuspicionEvent) => hub.publish(event));
-  registration.unlisten = () => subscription.unsubscribe();
-  return { ok: true, hub };
+  const listener = actor.on('*', (event: DiscoveryEvent | PeerSuspicionEvent) => hub.publish(event));
+  const { onPeerUp } = options;
+  const hook = onPeerUp
+    ? hub.add((event) => (event.type === 'PeerUp' ? onPeerUp(event.peer) : undefined), [], DEFAULT_MAX_PENDING)
+    : undefined;
+  const end = (crashed: boolean) => {
+    listener.unsubscribe();
+    if (hook) hub.remove(hook);
+    detach(name, actor, crashed);
+  };
+  actor.subscribe({ complete: () => end(false), error: () => end(true) });
+  return registration;
 }
 
 /**
  * Releases `name` if `actor` holds it. With `keepSubscribers` (a crash that a
  * supervisor may restart) the hub stays; otherwise it is closed and dropped.
  */
-export function detach(name: string, actor: AnyActorRef, keepSubscribers: boolean): void {
+function detach(name: string, actor: AdapterActorRef, keepSubscribers: boolean): void {
   const registration = registrations.get(name);
   if (!registration || (registration.actor !== undefined && registration.actor !== actor)) return;
-  registration.unlisten?.();
-  registration.unlisten = undefined;
   registration.actor = undefined;
   if (!keepSubscribers) {
     registration.hub.close();
@@ -86,7 +104,6 @@ export function detach(name: string, actor: AnyActorRef, keepSubscribers: boolea
 export function release(name: string): void {
   const registration = registrations.get(name);
   if (!registration) return;
-  registration.unlisten?.();
   registration.hub.close();
   registrations.delete(name);
 }

@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import { parseAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, MembershipChange } from './behaviour.js';
+import type { Adapter, MembershipChange } from './backend.js';
 import type { PeerInfo, PeerMetadata } from './types.js';
 
 /** A static peer: its address, and optionally an id (default: the address) and metadata. */

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { validateMetadata } from './adapter.js';
-import type { BackendLog, MembershipChange } from './behaviour.js';
+import type { BackendLog, MembershipChange } from './backend.js';
 import { DiscoveryErrors, type DiscoveryError, type PeerDownReason, type PeerInfo, type PeerMetadata } from './types.js';
 
 /** Largest entry a member writes or reads, in bytes; anything bigger is skipped unread. */

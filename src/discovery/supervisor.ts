@@ -2,17 +2,18 @@
  * The supervising actor logic behind `discoveryLogic` and `childSpec()`: it
  * takes the options as its input, spawns the adapter under its registered
  * name and restarts it when it crashes, at most `maxRestarts` times within
- * `withinMs` (OTP's restart intensity). A start that cannot happen (invalid
+ * `withinMs` (OTP's restart intensity), counted on the actor system's clock
+ * (so a SimulatedClock drives it). A start that cannot happen (invalid
  * options, the name taken, the backend refusing to start) makes the
  * supervisor fail with a `DiscoveryFailure`, which the user's machine sees as
  * the invoke's error.
  */
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
-import type { AdapterMachineInput } from '../../machines/adapter.machine.js';
-import type { Adapter } from './behaviour.js';
-import { buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
+import type { AdapterActorRef, AdapterMachineInput } from '../../machines/adapter.machine.js';
+import type { Adapter } from './backend.js';
+import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
 import { gossipAdapter } from './gossip_adapter.js';
-import { isNameTaken, nameTakenMessage } from './registry.js';
+import { isNameTaken, nameTakenMessage, register } from './registry.js';
 import { DiscoveryErrors, err, ok, type AdapterOptions, type DiscoveryError, type Result } from './types.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
@@ -72,18 +73,48 @@ export interface SupervisorContext {
   readonly name: string;
   readonly policy: RestartPolicy;
   readonly failure: DiscoveryError | undefined;
-  /** Times (epoch ms) of recent restarts, for the intensity check. */
-  readonly restarts: readonly number[];
+  /** Restarts within the last `policy.withinMs`: each one is forgotten by a delayed event, on the system's clock. */
+  readonly recentRestarts: number;
+}
+
+/** What a supervisor spawns, built once from its resolved options. */
+interface Plan {
+  readonly logic: AdapterLogic;
+  readonly input: AdapterMachineInput;
+  readonly options: AdapterOptions;
 }
 
 // What each supervisor spawns. Kept beside the context, not in it, so the
 // context stays plain data for the inspector.
-const spawnables = new WeakMap<AnyActorRef, { logic: AdapterLogic; input: AdapterMachineInput }>();
+const plans = new WeakMap<AnyActorRef, Plan>();
 
 const ADAPTER_ID = 'adapter';
 
+/** The done event of the adapter child: its output says whether it ever ran. */
+type AdapterDone = { readonly type: `xstate.done.actor.${typeof ADAPTER_ID}`; readonly output?: { readonly startError?: string } };
+/** The error event of the adapter child. */
+type AdapterCrash = { readonly type: `xstate.error.actor.${typeof ADAPTER_ID}`; readonly error: unknown };
+
 function crashMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Why a supervisor cannot start, or the plan it spawns; options are resolved here, once. */
+function planFor(input: DiscoveryInput | void, system: AnyActorRef['system']): { plan?: Plan; name: string; failure?: DiscoveryError } {
+  const { restart: _restart, ...options } = input ?? {};
+  // An invoked actor is inspected through its system's root (`createActor(app, { inspect })`), never on its own.
+  const inspect = (options as { inspect?: unknown }).inspect;
+  if (inspect !== undefined) {
+    return { name: '', failure: DiscoveryErrors.invalidConfiguration('inspect', typeof inspect, 'no inspect here: pass it to createActor() of your root machine') };
+  }
+  const prepared = prepare(options);
+  if (!prepared.ok) return { name: '', failure: prepared.error };
+  const { name } = prepared.value.options;
+  if (isNameTaken(name) || system.get(name) !== undefined) {
+    return { name, failure: DiscoveryErrors.startFailed(nameTakenMessage(name)) };
+  }
+  const plan = { logic: buildAdapterLogic(prepared.value.options, prepared.value.adapter), input: machineInput(prepared.value.options), options: prepared.value.options };
+  return { name, plan };
 }
 
 /**
@@ -103,55 +134,40 @@ export const discoveryLogic = setup({
     context: {} as SupervisorContext,
     // `void`, not `undefined`: setup() would drop `undefined`, and then every invoke would need an input.
     input: {} as DiscoveryInput | void,
+    events: {} as AdapterDone | AdapterCrash | { readonly type: 'restart.forget' },
   },
   actions: {
-    spawnAdapter: enqueueActions(({ context, self, enqueue }) => {
-      const spawnable = spawnables.get(self);
-      if (!spawnable) return;
+    // The creator wires the adapter's events to the hub: spawned here, registered here.
+    spawnAdapter: assign(({ context, self, spawn }) => {
+      const plan = plans.get(self);
+      if (!plan) return {};
       // XState's types allow an id only for logic named in `actors`; this is that actor, built per input.
-      const spawnChild = enqueue.spawnChild as unknown as (
-        logic: AdapterLogic,
-        options: { id: string; systemId: string; input: AdapterMachineInput },
-      ) => void;
-      spawnChild(spawnable.logic, { id: ADAPTER_ID, systemId: context.name, input: spawnable.input });
+      const spawnAny = spawn as unknown as (logic: AdapterLogic, options: { id: string; systemId: string; input: AdapterMachineInput }) => AdapterActorRef;
+      const actor = spawnAny(plan.logic, { id: ADAPTER_ID, systemId: context.name, input: plan.input });
+      register(context.name, actor, { log: adapterLogger(plan.options), root: false, onPeerUp: plan.options.onPeerUp });
+      return {};
     }),
     stopAdapter: stopChild(ADAPTER_ID),
+    countRestart: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ recentRestarts: context.recentRestarts + 1 });
+      enqueue.raise({ type: 'restart.forget' }, { delay: context.policy.withinMs });
+    }),
   },
   guards: {
     failed: ({ context }) => context.failure !== undefined,
-    mayRestart: ({ context }) => {
-      const now = Date.now();
-      return context.restarts.filter((at) => now - at < context.policy.withinMs).length < context.policy.maxRestarts;
-    },
-    neverRan: ({ event }) => (event as { output?: { startError?: string } }).output?.startError !== undefined,
+    mayRestart: ({ context }) => context.recentRestarts < context.policy.maxRestarts,
+    neverRan: ({ event }) => event.type === `xstate.done.actor.${ADAPTER_ID}` && event.output?.startError !== undefined,
   },
 }).createMachine({
   id: 'discoverySupervisor',
   context: ({ input, self }) => {
-    const { restart, ...options } = input ?? {};
-    const policy = { ...defaultRestartPolicy, ...restart };
-    // An invoked actor is inspected through its system's root (`createActor(app, { inspect })`), never on its own.
-    const inspect = (options as { inspect?: unknown }).inspect;
-    if (inspect !== undefined) {
-      const failure = DiscoveryErrors.invalidConfiguration('inspect', typeof inspect, 'no inspect here: pass it to createActor() of your root machine');
-      return { name: '', policy, failure, restarts: [] };
-    }
-    const prepared = prepare(options);
-    if (!prepared.ok) return { name: '', policy, failure: prepared.error, restarts: [] };
-    const { name } = prepared.value.options;
-    if (isNameTaken(name) || self.system.get(name) !== undefined) {
-      return {
-        name,
-        policy,
-        failure: DiscoveryErrors.startFailed(nameTakenMessage(name)),
-        restarts: [],
-      };
-    }
-    spawnables.set(self, {
-      logic: buildAdapterLogic(prepared.value.options, prepared.value.adapter),
-      input: machineInput(prepared.value.options),
-    });
-    return { name, policy, failure: undefined, restarts: [] };
+    const policy = { ...defaultRestartPolicy, ...input?.restart };
+    const { plan, name, failure } = planFor(input, self.system);
+    if (plan) plans.set(self, plan);
+    return { name, policy, failure, recentRestarts: 0 };
+  },
+  on: {
+    'restart.forget': { actions: assign({ recentRestarts: ({ context }) => Math.max(0, context.recentRestarts - 1) }) },
   },
   initial: 'checking',
   states: {
@@ -168,31 +184,20 @@ export const discoveryLogic = setup({
             guard: 'neverRan',
             target: 'failed',
             actions: assign({
-              failure: ({ event }) =>
-                DiscoveryErrors.startFailed((event as unknown as { output: { startError: string } }).output.startError),
+              failure: ({ event }) => DiscoveryErrors.startFailed((event as AdapterDone).output?.startError ?? 'Adapter stopped while starting'),
             }),
           },
           { target: 'stopped' },
         ],
         [`xstate.error.actor.${ADAPTER_ID}`]: [
-          {
-            guard: 'mayRestart',
-            target: 'running',
-            reenter: true,
-            actions: assign({
-              restarts: ({ context }) => [
-                ...context.restarts.filter((at) => Date.now() - at < context.policy.withinMs),
-                Date.now(),
-              ],
-            }),
-          },
+          { guard: 'mayRestart', target: 'running', reenter: true, actions: 'countRestart' },
           {
             target: 'failed',
             actions: assign({
               failure: ({ context, event }) =>
                 DiscoveryErrors.startFailed(
                   `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
-                    (event as unknown as { error: unknown }).error,
+                    (event as AdapterCrash).error,
                   )}`,
                 ),
             }),

@@ -5,7 +5,7 @@
  * a recording context (its neighbour); members run over a MemoryNetwork.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendContext, MembershipChange } from '../../src/discovery/behaviour.js';
+import type { BackendContext, MembershipChange } from '../../src/discovery/backend.js';
 import { MemoryNetwork } from '../../src/discovery/gossip/memory_transport.js';
 import { startGossip } from '../../src/discovery/gossip_adapter.js';
 import { eventually } from '../support.js';

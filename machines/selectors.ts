@@ -1,0 +1,81 @@
+/**
+ * The only way anyone outside the machine reads its state: small functions
+ * of a snapshot, like XState's `useSelector` selectors. The facade, the CLI
+ * and the HTTP handler go through these, never through `snapshot.context`.
+ *
+ * @example
+ * ```ts fragment
+ * const peers = selectPeers(actor.getSnapshot());
+ * ```
+ */
+import type { SnapshotFrom } from 'xstate';
+import type { DiscoveryMetrics, HealthInfo, HealthStatus, PeerInfo } from '../src/discovery/types.js';
+import type { AdapterMachine, AdapterMachineInput } from './adapter.machine.js';
+import { getPeer, listPeers } from './peer-table.js';
+
+/** A snapshot of the adapter actor. */
+export type AdapterSnapshot = SnapshotFrom<AdapterMachine>;
+
+/** Whether the actor still runs (not stopped, not crashed). */
+export const isRunning = (snapshot: AdapterSnapshot): boolean => snapshot.status === 'active';
+
+/** Whether the adapter is past `starting`: bound and running, or ended. */
+export const isSettled = (snapshot: AdapterSnapshot): boolean => !isRunning(snapshot) || !snapshot.matches('starting');
+
+/** `Up`, `Degraded(reason)` or `Down(reason)`, from the state's tags and the context's reason. */
+export function selectHealth(snapshot: AdapterSnapshot): HealthStatus {
+  const reason = snapshot.context?.reason;
+  if (!isRunning(snapshot)) {
+    return { type: 'Down', reason: snapshot.status === 'error' ? `Adapter crashed: ${String(snapshot.error)}` : reason || 'Stopped' };
+  }
+  if (snapshot.hasTag('up')) return { type: 'Up' };
+  if (snapshot.hasTag('degraded')) return { type: 'Degraded', reason };
+  return { type: 'Down', reason };
+}
+
+/** Health with its facts: last sync, last error, peer count. */
+export function selectHealthInfo(snapshot: AdapterSnapshot): HealthInfo {
+  const { context } = snapshot;
+  return {
+    status: selectHealth(snapshot),
+    lastSyncTimeMs: context.lastSyncTimeMs,
+    lastError: context.lastError,
+    knownPeersCount: context.peers.size,
+    consecutiveFailures: context.consecutiveFailures,
+  };
+}
+
+/** Sync and event counters, with the backend's own. */
+export function selectMetrics(snapshot: AdapterSnapshot): DiscoveryMetrics {
+  const { context } = snapshot;
+  return {
+    syncCount: context.syncCount,
+    syncFailures: context.syncFailures,
+    lastSyncDurationMs: context.lastSyncDurationMs,
+    syncDurationTotalMs: context.syncDurationTotalMs,
+    eventsEmitted: context.eventsEmitted,
+    knownPeersCount: context.peers.size,
+    errorRate: context.syncCount === 0 ? 0 : context.syncFailures / context.syncCount,
+    backend: context.backendCounters,
+    eventsByType: context.eventsByType,
+    probeRttMs: context.probeRttMs,
+  };
+}
+
+/** The known peers (self excluded), as a fresh array. */
+export const selectPeers = (snapshot: AdapterSnapshot): PeerInfo[] => listPeers(snapshot.context.peers);
+
+/** One peer by id, if known. */
+export const selectPeer = (snapshot: AdapterSnapshot, id: string): PeerInfo | undefined => getPeer(snapshot.context.peers, id);
+
+/** How many peers are known. */
+export const selectPeerCount = (snapshot: AdapterSnapshot): number => snapshot.context.peers.size;
+
+/** This node as the cluster sees it. */
+export const selectSelf = (snapshot: AdapterSnapshot): PeerInfo => snapshot.context.self;
+
+/** The plain-data configuration the machine was started with. */
+export const selectConfig = (snapshot: AdapterSnapshot): AdapterMachineInput => snapshot.context.config;
+
+/** Why the adapter ended without ever running, if it did. */
+export const selectStartError = (snapshot: AdapterSnapshot): string | undefined => snapshot.context?.startError;
