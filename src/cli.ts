@@ -159,15 +159,17 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
   return n;
 }
 
-async function agent(args: string[]): Promise<number> {
-  // `--inspect` takes an optional URL: lift it out before strict parsing.
-  let inspect: string | undefined;
+/** `--inspect` takes an optional URL: lift it out before strict parsing. */
+function liftInspect(args: string[]): { inspect: string | undefined; rest: string[] } {
   const at = args.indexOf('--inspect');
-  if (at >= 0) {
-    const next = args[at + 1];
-    inspect = next !== undefined && !next.startsWith('--') ? next : DEFAULT_INSPECT_URL;
-    args = [...args.slice(0, at), ...args.slice(at + (next !== undefined && !next.startsWith('--') ? 2 : 1))];
-  }
+  if (at < 0) return { inspect: undefined, rest: args };
+  const next = args[at + 1];
+  const withUrl = next !== undefined && !next.startsWith('--');
+  return { inspect: withUrl ? next : DEFAULT_INSPECT_URL, rest: [...args.slice(0, at), ...args.slice(at + (withUrl ? 2 : 1))] };
+}
+
+async function agent(argv: string[]): Promise<number> {
+  const { inspect, rest: args } = liftInspect(argv);
   const { values, positionals } = parse(args, agentFlags);
   if (values.help) {
     process.stdout.write(HELP);

@@ -49,6 +49,7 @@ import { isNameTaken, lookupRegistration, nameTakenMessage, register, release } 
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
   DiscoveryErrors,
+  attempt,
   err,
   ok,
   type AdapterHandle,
@@ -80,7 +81,7 @@ export {
   MAX_METADATA_BYTES,
   MAX_METADATA_ENTRIES,
 } from './discovery/adapter.js';
-export { DiscoveryFailure, defaultAdapter, discoveryLogic } from './discovery/supervisor.js';
+export { defaultAdapter, discoveryLogic } from './discovery/supervisor.js';
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
 export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
 export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/gossip_adapter.js';
@@ -284,7 +285,7 @@ export class DiscoveryImpl implements Discovery {
   }
 
   setMetadata(metadata: PeerMetadata): Result<void> {
-    const valid = validateMetadata(metadata);
+    const valid = attempt(() => validateMetadata(metadata));
     return valid.ok ? this.send({ type: 'setMetadata', metadata: valid.value }) : valid;
   }
 
@@ -402,7 +403,7 @@ export function childSpec(options: DiscoveryInput = {}) {
  * ```
  */
 export function adapterActor(options: DiscoveryOptions = {}) {
-  const prepared = prepare(options);
+  const prepared = attempt(() => prepare(options));
   if (!prepared.ok) return prepared;
   return ok(createAdapterActor(prepared.value.options, prepared.value.adapter, options.inspect));
 }
@@ -431,7 +432,7 @@ export async function startLink(options: StartOptions = {}): Promise<Result<Adap
     return err(DiscoveryErrors.invalidConfiguration('signal', signal, 'an AbortSignal'));
   }
   if (signal?.aborted) return err(DiscoveryErrors.startFailed(abortedMessage(signal)));
-  const prepared = prepare(discoveryOptions);
+  const prepared = attempt(() => prepare(discoveryOptions));
   if (!prepared.ok) return prepared;
   const resolved = prepared.value.options;
   if (isNameTaken(resolved.name)) return err(DiscoveryErrors.startFailed(nameTakenMessage(resolved.name)));

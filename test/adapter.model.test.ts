@@ -79,9 +79,7 @@ const flush = async () => {
 
 async function runPath(events: ModelEvent[], expectations: { value: unknown; failures: number }[]) {
   const { adapter, pending, lose } = handDrivenAdapter();
-  const options = unwrap(
-    resolveOptions({ name: `model-${Math.random()}`, syncIntervalMs: SYNC_INTERVAL, syncTimeoutMs: SYNC_TIMEOUT, retryConfig, stopTimeoutMs: 1000 }),
-  );
+  const options = resolveOptions({ name: `model-${Math.random()}`, syncIntervalMs: SYNC_INTERVAL, syncTimeoutMs: SYNC_TIMEOUT, retryConfig, stopTimeoutMs: 1000 });
   const clock = new SimulatedClock();
   const actor = createActor(buildAdapterLogic(options, adapter), { input: machineInput(options), clock });
   // Whoever creates the actor registers it, so the facade finds it.

@@ -4,7 +4,7 @@
  * gracefully on SIGINT/SIGTERM.
  */
 import * as discovery from '../discovery.js';
-import type { Adapter, DiscoveryEvent } from '../discovery.js';
+import type { Adapter, DiscoveryEvent, PeerInfo } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
 import { agentControl } from './agent-control.js';
 import { startControl, type ControlServer } from './control.js';
@@ -38,15 +38,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const { print, log } = options.output;
   const startedAt = performance.now();
   // Signals are handled from the first moment: one that arrives while starting stops the agent once it runs.
-  let signalled: LeaveCause | undefined;
-  let onSignal = (signal: LeaveCause) => {
-    if (signalled && signal === 'control') return;
-    if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
-    signalled = signal;
-  };
-  const dispatch = (signal: LeaveCause) => onSignal(signal);
-  process.on('SIGINT', dispatch);
-  process.on('SIGTERM', dispatch);
+  const signals = new Signals();
+  const dispatch = signals.dispatch;
   const inspector: AttachedInspector | undefined = options.inspect ? await attachInspector(options.inspect, log) : undefined;
   const table = new MemberTable();
   let control: ControlServer | undefined;
@@ -92,18 +85,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     throw error;
   }
 
-  print(
-    {
-      event: 'AgentStarted',
-      node: self.id,
-      address: self.address ?? null,
-      adapter: options.adapterKind,
-      control: formatAddress(control.address),
-      metadata: self.metadata,
-      ms: Math.round(performance.now() - startedAt),
-    },
-    `agent ${self.id} started (${options.adapterKind}) on ${self.address ?? '-'}, control on ${formatAddress(control.address)}`,
-  );
+  printStarted(print, self, options.adapterKind, formatAddress(control.address), startedAt);
 
   let joined: () => void = () => {};
   const firstPeer = new Promise<void>((resolve) => (joined = resolve));
@@ -115,52 +97,106 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     },
     { replay: true },
   );
-
-  const reportJoined = () => {
-    const peers = discovery.snapshot();
-    print(
-      { event: 'Joined', seeds: options.seeds, members: (peers.ok ? peers.value.length : 0) + 1, ms: Math.round(performance.now() - startedAt) },
-      `joined the cluster through ${options.seeds.join(', ')}: ${(peers.ok ? peers.value.length : 0) + 1} members`,
-    );
-  };
-  if (options.seeds.length > 0 && options.joinTimeoutMs === 0) {
-    // No deadline: keep looking for peers (DNS seeds of a cluster still starting up).
-    void firstPeer.then(reportJoined);
-  } else if (options.seeds.length > 0) {
-    const timedOut = Symbol('timeout');
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      firstPeer,
-      new Promise<symbol>((resolve) => (timer = setTimeout(() => resolve(timedOut), options.joinTimeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (outcome === timedOut) {
-      await shutdown(1);
-      throw failure(`cannot reach any seed (${options.seeds.join(', ')}) within ${options.joinTimeoutMs} ms`);
-    }
-    reportJoined();
+  const reached = await awaitJoin(options, firstPeer, startedAt);
+  if (!reached) {
+    await shutdown(1);
+    throw failure(`cannot reach any seed (${options.seeds.join(', ')}) within ${options.joinTimeoutMs} ms`);
   }
 
+  return untilLeave(print, signals, () => shutdown(0));
+}
+
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, adapterKind: string, control: string, startedAt: number): void {
+  print(
+    {
+      event: 'AgentStarted',
+      node: self.id,
+      address: self.address ?? null,
+      adapter: adapterKind,
+      control,
+      metadata: self.metadata,
+      ms: Math.round(performance.now() - startedAt),
+    },
+    `agent ${self.id} started (${adapterKind}) on ${self.address ?? '-'}, control on ${control}`,
+  );
+}
+
+/**
+ * Waits for the first peer when there are seeds, and prints `Joined`; false
+ * when `joinTimeoutMs` passes first. With `joinTimeoutMs` 0 it does not wait:
+ * it keeps looking (DNS seeds of a cluster still starting up) and prints
+ * `Joined` when a peer comes.
+ */
+async function awaitJoin(options: AgentOptions, firstPeer: Promise<void>, startedAt: number): Promise<boolean> {
+  const { print } = options.output;
+  const reportJoined = () => {
+    const peers = discovery.snapshot();
+    const members = (peers.ok ? peers.value.length : 0) + 1;
+    print(
+      { event: 'Joined', seeds: options.seeds, members, ms: Math.round(performance.now() - startedAt) },
+      `joined the cluster through ${options.seeds.join(', ')}: ${members} members`,
+    );
+  };
+  if (options.seeds.length === 0) return true;
+  if (options.joinTimeoutMs === 0) {
+    void firstPeer.then(reportJoined);
+    return true;
+  }
+  const timedOut = Symbol('timeout');
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    firstPeer,
+    new Promise<symbol>((resolve) => (timer = setTimeout(() => resolve(timedOut), options.joinTimeoutMs))),
+  ]);
+  clearTimeout(timer);
+  if (outcome === timedOut) return false;
+  reportJoined();
+  return true;
+}
+
+/** Signals and leave requests: the first is kept until the agent runs; a second signal exits at once. */
+class Signals {
+  cause: LeaveCause | undefined;
+  private onLeave: ((cause: LeaveCause) => void) | undefined;
+
+  constructor() {
+    process.on('SIGINT', this.dispatch);
+    process.on('SIGTERM', this.dispatch);
+  }
+
+  readonly dispatch = (signal: LeaveCause): void => {
+    // A second signal: do not wait for the graceful leave (a second leave request changes nothing).
+    if (this.cause && signal === 'control') return;
+    if (this.cause) process.exit(signal === 'SIGINT' ? 130 : 143);
+    this.cause = signal;
+    this.onLeave?.(signal);
+  };
+
+  /** Calls `leave` for the first cause: at once if one came already. */
+  whenLeaving(leave: (cause: LeaveCause) => void): void {
+    this.onLeave = leave;
+    if (this.cause) leave(this.cause);
+  }
+
+  detach(): void {
+    process.off('SIGINT', this.dispatch);
+    process.off('SIGTERM', this.dispatch);
+  }
+}
+
+/** Resolves with the exit code once a signal or a leave request has stopped the agent. */
+function untilLeave(print: AgentOptions['output']['print'], signals: Signals, shutdown: () => Promise<number>): Promise<number> {
   return new Promise<number>((resolve) => {
-    const leave = (cause: LeaveCause) => {
+    signals.whenLeaving((cause) => {
       print(
         { event: 'Leaving', ...(cause === 'control' ? { requested: 'control' } : { signal: cause }) },
         cause === 'control' ? 'asked to leave through the control endpoint, leaving the cluster' : `received ${cause}, leaving the cluster`,
       );
-      void shutdown(0).then((code) => {
-        process.off('SIGINT', dispatch);
-        process.off('SIGTERM', dispatch);
+      void shutdown().then((code) => {
+        signals.detach();
         print({ event: 'Stopped' }, 'left the cluster, exiting');
         resolve(code);
       });
-    };
-    onSignal = (signal) => {
-      // A second signal: do not wait for the graceful leave (a second leave request changes nothing).
-      if (signalled && signal === 'control') return;
-      if (signalled) process.exit(signal === 'SIGINT' ? 130 : 143);
-      signalled = signal;
-      leave(signal);
-    };
-    if (signalled) leave(signalled);
+    });
   });
 }

@@ -24,13 +24,11 @@ import {
 import { warningLogger } from './warnings.js';
 import {
   DiscoveryErrors,
-  err,
-  ok,
+  DiscoveryFailure,
   type AdapterOptions,
   type DiscoveryError,
   type DiscoveryLogger,
   type PeerMetadata,
-  type Result,
   type RetryConfig,
 } from './types.js';
 
@@ -106,36 +104,32 @@ function nonEmptyString(field: string, value: unknown): DiscoveryError | undefin
 
 /**
  * Checks metadata: a plain object of at most `MAX_METADATA_ENTRIES` string
- * values, keys non-empty, at most `MAX_METADATA_BYTES` bytes in all.
+ * values, keys non-empty, at most `MAX_METADATA_BYTES` bytes in all. The one
+ * metadata-limit check; throws a `DiscoveryFailure` naming what is wrong.
  */
-export function validateMetadata(value: unknown, field = 'metadata'): Result<PeerMetadata> {
-  if (!isRecord(value)) return err(DiscoveryErrors.invalidConfiguration(field, value, 'an object of string values'));
+export function validateMetadata(value: unknown, field = 'metadata'): PeerMetadata {
+  const fail = (at: string, shown: unknown, expected: string) => {
+    throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration(at, shown, expected));
+  };
+  if (!isRecord(value)) return fail(field, value, 'an object of string values');
   const entries = Object.entries(value);
-  if (entries.length > MAX_METADATA_ENTRIES) {
-    return err(
-      DiscoveryErrors.invalidConfiguration(field, `${entries.length} entries`, `at most ${MAX_METADATA_ENTRIES} entries`),
-    );
-  }
+  if (entries.length > MAX_METADATA_ENTRIES) fail(field, `${entries.length} entries`, `at most ${MAX_METADATA_ENTRIES} entries`);
   let bytes = 0;
   for (const [key, entry] of entries) {
-    if (key.length === 0) return err(DiscoveryErrors.invalidConfiguration(`${field} key`, key, 'a non-empty key'));
-    if (typeof entry !== 'string') {
-      return err(DiscoveryErrors.invalidConfiguration(`${field}.${key}`, entry, 'a string'));
-    }
+    if (key.length === 0) fail(`${field} key`, key, 'a non-empty key');
+    if (typeof entry !== 'string') return fail(`${field}.${key}`, entry, 'a string');
     bytes += Buffer.byteLength(key) + Buffer.byteLength(entry);
   }
-  if (bytes > MAX_METADATA_BYTES) {
-    return err(DiscoveryErrors.invalidConfiguration(field, `${bytes} bytes`, `at most ${MAX_METADATA_BYTES} bytes of keys and values`));
-  }
-  return ok(Object.freeze({ ...(value as Record<string, string>) }));
+  if (bytes > MAX_METADATA_BYTES) fail(field, `${bytes} bytes`, `at most ${MAX_METADATA_BYTES} bytes of keys and values`);
+  return Object.freeze({ ...(value as Record<string, string>) });
 }
 
-/** Merges `input` over the defaults once, then validates every field. */
-export function resolveOptions(input: AdapterOptionsInput = {}): Result<AdapterOptions> {
-  if (!isRecord(input)) return err(DiscoveryErrors.invalidConfiguration('options', input, 'an object'));
+/** Merges `input` over the defaults once, then validates every field; throws a `DiscoveryFailure` naming the first wrong one. */
+export function resolveOptions(input: AdapterOptionsInput = {}): AdapterOptions {
+  if (!isRecord(input)) throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration('options', input, 'an object'));
   const defaults = defaultOptions(input.name ?? defaultAdapterName);
   if (input.retryConfig !== undefined && !isRecord(input.retryConfig)) {
-    return err(DiscoveryErrors.invalidConfiguration('retryConfig', input.retryConfig, 'an object'));
+    throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration('retryConfig', input.retryConfig, 'an object'));
   }
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const options: AdapterOptions = {
@@ -181,10 +175,8 @@ export function resolveOptions(input: AdapterOptionsInput = {}): Result<AdapterO
     (options.logger === undefined || (isRecord(options.logger) && typeof options.logger.child === 'function')
       ? undefined
       : DiscoveryErrors.invalidConfiguration('logger', options.logger, 'a pino logger (or an object with its methods)'));
-  if (problem) return err(problem);
-  const metadata = validateMetadata(options.metadata);
-  if (!metadata.ok) return metadata;
-  return ok({ ...options, metadata: metadata.value, seedPeers: [...options.seedPeers] });
+  if (problem) throw new DiscoveryFailure(problem);
+  return { ...options, metadata: validateMetadata(options.metadata), seedPeers: [...options.seedPeers] };
 }
 
 /** The logger an adapter writes to: the user's, scoped to the adapter, or one that shows errors as warnings. */
@@ -438,21 +430,16 @@ function logRecord(logger: DiscoveryLogger, prefix: string, record: AdapterLogRe
 }
 
 /**
- * The adapter statechart with this adapter's backend, the registrar and the
- * logger provided. Create it with `input: machineInput(options)` and
+ * The adapter statechart with this adapter's backend and the logger
+ * provided. Create it with `input: machineInput(options)` and
  * `systemId: options.name`.
  */
 export function buildAdapterLogic(options: AdapterOptions, adapter: Adapter) {
   const logger = adapterLogger(options);
   const prefix = options.telemetryPrefix;
-  const log: BackendLog = {
-    debug: (data, message) => logger.debug(data, message),
-    warn: (data, message) => logger.warn(data, message),
-    error: (data, message) => logger.error(data, message),
-  };
   return adapterMachine.provide({
     actors: {
-      backend: adapter.backend({ log }),
+      backend: adapter.backend({ log: logger }),
     },
     actions: {
       log: (_, record: AdapterLogRecord) => logRecord(logger, prefix, record),

@@ -10,7 +10,7 @@
  * @module
  */
 import type { CallbackActorLogic } from 'xstate';
-import type { AdapterOptions, DiscoveryError, PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
+import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
 
 /** A change a push-style backend reports as it happens. */
 export type MembershipChange =
@@ -41,7 +41,7 @@ export type BackendReport =
       /** Epoch ms when the sync finished. */
       readonly at: number;
       readonly durationMs: number;
-      /** The full membership, for poll-style backends; absent when deltas keep the table. */
+      /** The full membership, for poll-style backends only; push-style ones report `backend.changes`. */
       readonly peers?: readonly PeerInfo[];
       /** Why peers missing from `peers` are down. */
       readonly missingReason?: PeerDownReason;
@@ -109,15 +109,16 @@ export interface BackendContext {
   readonly log: BackendLog;
 }
 
-/** The few log methods a backend uses. */
-export interface BackendLog {
-  debug(data: object, message: string): void;
-  warn(data: object, message: string): void;
-  error(data: object, message: string): void;
-}
+/** The few methods of the adapter's logger (`DiscoveryLogger`) a backend uses. */
+export type BackendLog = Pick<DiscoveryLogger, 'debug' | 'warn' | 'error'>;
 
 /** The result of one sync of a session. */
 export interface SyncResult {
+  /**
+   * The full membership, from poll-style backends only (static lists, DNS).
+   * Push-style backends (gossip, etcd watch, Redis pub/sub) leave it out and
+   * report changes through `BackendContext.report`; never both.
+   */
   readonly peers?: readonly PeerInfo[];
   readonly missingReason?: PeerDownReason;
   readonly degraded?: string;

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { validateMetadata } from './adapter.js';
 import type { BackendLog, MembershipChange } from './backend.js';
-import { DiscoveryErrors, type DiscoveryError, type PeerDownReason, type PeerInfo, type PeerMetadata } from './types.js';
+import { DiscoveryErrors, attempt, type DiscoveryError, type PeerDownReason, type PeerInfo, type PeerMetadata } from './types.js';
 
 /** Largest entry a member writes or reads, in bytes; anything bigger is skipped unread. */
 export const MAX_ENTRY_BYTES = 4096;
@@ -47,7 +47,7 @@ export function decodeEntry(raw: string | Buffer): { entry: StoreEntry } | { pro
   }
   if (typeof started !== 'number' || !Number.isFinite(started)) return { problem: 'entry has no valid start stamp' };
   if (leaving !== undefined && leaving !== true) return { problem: 'entry has an invalid leaving mark' };
-  const meta = validateMetadata(metadata ?? {});
+  const meta = attempt(() => validateMetadata(metadata ?? {}));
   if (!meta.ok) return { problem: `entry metadata: ${meta.error.message}` };
   return { entry: { address, metadata: meta.value, started, ...(leaving ? { leaving } : {}) } };
 }

@@ -14,7 +14,7 @@ import type { Adapter } from './backend.js';
 import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
 import { gossipAdapter } from './gossip_adapter.js';
 import { isNameTaken, nameTakenMessage, register } from './registry.js';
-import { DiscoveryErrors, err, ok, type AdapterOptions, type DiscoveryError, type Result } from './types.js';
+import { DiscoveryErrors, DiscoveryFailure, attempt, type AdapterOptions, type DiscoveryError } from './types.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
 export type DiscoveryOptions = AdapterOptionsInput & {
@@ -24,13 +24,7 @@ export type DiscoveryOptions = AdapterOptionsInput & {
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 };
 
-/** The error a supervised adapter fails with; `error` says why. */
-export class DiscoveryFailure extends Error {
-  constructor(readonly error: DiscoveryError) {
-    super(error.message);
-    this.name = 'DiscoveryFailure';
-  }
-}
+export { DiscoveryFailure };
 
 /** Restart intensity: more than `maxRestarts` crashes within `withinMs` and the supervisor gives up. */
 export interface RestartPolicy {
@@ -53,19 +47,22 @@ export function defaultAdapter(): Adapter {
   return gossipAdapter();
 }
 
-/** Resolves the options once and picks the adapter; `InvalidConfiguration` names what is wrong. */
-export function prepare(options: DiscoveryOptions | undefined): Result<{ options: AdapterOptions; adapter: Adapter }> {
+/**
+ * Resolves the options once and picks the adapter: the one place options are
+ * read from raw input. Throws a `DiscoveryFailure` (`InvalidConfiguration`
+ * naming what is wrong).
+ */
+export function prepare(options: DiscoveryOptions | undefined): { options: AdapterOptions; adapter: Adapter } {
   const { adapter = defaultAdapter(), inspect: _inspect, ...rest } = options ?? {};
   if (!adapter || typeof adapter.backend !== 'function') {
-    return err(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
+    throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration('adapter', adapter, 'an adapter, e.g. memoryAdapter() or staticAdapter()'));
   }
   // An adapter may ask for a sync interval (a poll interval); an explicit syncIntervalMs wins.
   const asked = adapter.syncIntervalMs;
   const resolved = resolveOptions(asked !== undefined && rest.syncIntervalMs === undefined ? { ...rest, syncIntervalMs: asked } : rest);
-  if (!resolved.ok) return resolved;
-  const problem = adapter.validate?.(resolved.value);
-  if (problem) return err(problem);
-  return ok({ options: resolved.value, adapter });
+  const problem = adapter.validate?.(resolved);
+  if (problem) throw new DiscoveryFailure(problem);
+  return { options: resolved, adapter };
 }
 
 export interface SupervisorContext {
@@ -107,7 +104,7 @@ function planFor(input: DiscoveryInput | void, system: AnyActorRef['system']): {
   if (inspect !== undefined) {
     return { name: '', failure: DiscoveryErrors.invalidConfiguration('inspect', typeof inspect, 'no inspect here: pass it to createActor() of your root machine') };
   }
-  const prepared = prepare(options);
+  const prepared = attempt(() => prepare(options));
   if (!prepared.ok) return { name: '', failure: prepared.error };
   const { name } = prepared.value.options;
   if (isNameTaken(name) || system.get(name) !== undefined) {

@@ -203,6 +203,36 @@ export type Result<T, E = DiscoveryError> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly error: E };
 
+/**
+ * A `DiscoveryError` as a thrown error: the one error shape inside the
+ * library (and what a supervised adapter fails its invoke with); the facade
+ * turns it into a `Result` once, at its edge.
+ */
+export class DiscoveryFailure extends Error {
+  constructor(readonly error: DiscoveryError) {
+    super(error.message);
+    this.name = 'DiscoveryFailure';
+  }
+}
+
+/**
+ * Runs `work` and turns a `DiscoveryFailure` it throws into a failed `Result`;
+ * anything else thrown is a bug and propagates.
+ *
+ * @example
+ * ```ts fragment
+ * const options = attempt(() => resolveOptions(input));
+ * ```
+ */
+export function attempt<T>(work: () => T): Result<T> {
+  try {
+    return { ok: true, value: work() };
+  } catch (error) {
+    if (error instanceof DiscoveryFailure) return { ok: false, error: error.error };
+    throw error;
+  }
+}
+
 /** Wraps a value as a successful `Result`. */
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 /** Wraps an error as a failed `Result`. */
