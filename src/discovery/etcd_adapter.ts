@@ -9,7 +9,7 @@
  */
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession } from './backend.js';
+import type { Adapter, BackendContext, BackendSession, SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -117,10 +117,8 @@ class CappedBackoff {
 
 const etcdModule = (): Promise<typeof import('etcd3')> => loadClient('etcd3', 'etcd', importModule);
 
-async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<BackendSession> {
-  const { input, log } = context;
-  const { Etcd3: Client, isRecoverableError } = await etcdModule();
-  const clientOptions: IOptions = {
+function clientOptions(config: EtcdConfig, isRecoverableError: (error: Error) => boolean): IOptions {
+  return {
     hosts: [...config.endpoints],
     dialTimeout: config.requestTimeoutMs,
     defaultCallOptions: (call) => (call.isStream ? {} : { deadline: Date.now() + config.requestTimeoutMs }),
@@ -134,78 +132,185 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
     // Reconnect soon after etcd is back; the statechart owns the longer backoff.
     grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000, ...config.grpcOptions },
   };
-  const client: Etcd3 = new Client(clientOptions);
-  const selfId = input.self.id;
-  const membersPrefix = `${config.prefix}/${config.cluster ?? input.name}/members/`;
-  const key = membersPrefix + selfId;
-  const known = new KnownPeers();
-  const skipped = new SkippedEntries(log);
-  const counters = { relists: 0, registrations: 0, watchErrors: 0, keepalives: 0, keepaliveFailures: 0 };
-  let entry: StoreEntry = { address: config.address, metadata: input.self.metadata, started: Date.now() };
-  let lease: string | undefined;
-  let leaseTtlMs = config.ttlMs;
-  let watcher: Watcher | undefined;
-  let generation = 0;
-  let recovering = false;
-  let closed = false;
-  // Set by a graceful leave: a sync still running must not register this member again.
-  let left = false;
-  let stopKeepalive: (() => void) | undefined;
+}
 
-  const idOf = (kv: IKeyValue) => kv.key.toString().slice(membersPrefix.length);
+async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<BackendSession> {
+  const { Etcd3: Client, isRecoverableError } = await etcdModule();
+  const session = new EtcdSession(context, config, new Client(clientOptions(config, isRecoverableError)));
+  await session.open();
+  return session;
+}
 
-  /** Puts our entry on a fresh lease; refuses when a live member at another address holds the id. */
-  async function register(): Promise<void> {
-    const granted = await client.leaseClient.leaseGrant({ TTL: Math.ceil(config.ttlMs / 1000) });
-    const id = granted.ID;
+/** One member's entry in etcd, its lease, and the watch over the others. */
+class EtcdSession implements BackendSession {
+  readonly self: PeerInfo;
+  private readonly selfId: string;
+  private readonly membersPrefix: string;
+  private readonly key: string;
+  private readonly known = new KnownPeers();
+  private readonly skipped: SkippedEntries;
+  private readonly counts = { relists: 0, registrations: 0, watchErrors: 0, keepalives: 0, keepaliveFailures: 0 };
+  private entry: StoreEntry;
+  private lease: string | undefined;
+  private leaseTtlMs: number;
+  private watcher: Watcher | undefined;
+  private generation = 0;
+  private recovering = false;
+  private closed = false;
+  /** Set by a graceful leave: a sync still running must not register this member again. */
+  private left = false;
+  private stopKeepalive: (() => void) | undefined;
+
+  constructor(
+    private readonly context: BackendContext,
+    private readonly config: EtcdConfig,
+    private readonly client: Etcd3,
+  ) {
+    const { input } = context;
+    this.selfId = input.self.id;
+    this.membersPrefix = `${config.prefix}/${config.cluster ?? input.name}/members/`;
+    this.key = this.membersPrefix + this.selfId;
+    this.skipped = new SkippedEntries(context.log);
+    this.entry = { address: config.address, metadata: input.self.metadata, started: Date.now() };
+    this.leaseTtlMs = config.ttlMs;
+    this.self = { id: this.selfId, address: config.address, metadata: input.self.metadata };
+  }
+
+  /** Registers and lists; on failure releases everything before rethrowing. */
+  async open(): Promise<void> {
     try {
-      for (let attempt = 0; ; attempt++) {
-        const existing = (await client.get(key).exec()).kvs[0];
-        const holder = existing ? decodeEntry(existing.value) : undefined;
-        if (holder && 'entry' in holder && holder.entry.address !== config.address && !holder.entry.leaving) {
-          throw new Error(
-            `Node id ${JSON.stringify(selfId)} is held by a live member at ${holder.entry.address} ` +
-              `(registered ${new Date(holder.entry.started).toISOString()}); stop it or choose another id`,
-          );
-        }
-        if (left || closed) throw new Error('The member has left');
-        const put = await client
-          .if(key, 'Mod', '==', existing?.mod_revision ?? '0')
-          .then(client.put(key).value(encodeEntry(entry)).lease(id))
-          .commit();
-        if (put.succeeded) {
-          // The same member restarted: its old lease holds nothing now, so let it go at once.
-          if (existing && existing.lease !== '0' && existing.lease !== id) {
-            await client.leaseClient.leaseRevoke({ ID: existing.lease }).catch(() => undefined);
-          }
-          break;
-        }
-        if (attempt >= 2) throw new Error(`Could not register ${JSON.stringify(selfId)}: the entry kept changing`);
-      }
-      // A leave that ran meanwhile wins: the new lease (and the entry on it) goes.
-      if (left || closed) throw new Error('The member has left');
+      await this.register();
+      await this.relist();
     } catch (error) {
-      await client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
+      this.stopKeepalive?.();
+      this.generation++;
+      void this.watcher?.cancel().catch(() => undefined);
+      this.client.close();
       throw error;
     }
-    lease = id;
-    leaseTtlMs = Number(granted.TTL) * 1000 || config.ttlMs;
-    counters.registrations++;
-    restartKeepalive();
   }
 
-  function restartKeepalive(): void {
-    stopKeepalive?.();
-    stopKeepalive = every(Math.max(200, Math.floor(leaseTtlMs / 3)), keepalive);
-  }
-
-  async function keepalive(): Promise<void> {
-    const id = lease;
-    if (!id || closed) return;
+  async sync(): Promise<SyncResult> {
     try {
-      const stream = await client.leaseClient.leaseKeepAlive();
+      if (!this.lease) await this.register();
+      const own = (await this.client.get(this.key).exec()).kvs[0];
+      if (!own || own.lease !== this.lease) {
+        // Our entry is gone (lease expired while etcd was away): register again and reconcile.
+        this.lease = undefined;
+        await this.register();
+        await this.relist();
+      } else if (!this.watcher || this.recovering) {
+        await this.relist();
+      }
+      this.recovering = false;
+      return {};
+    } catch (error) {
+      this.recovering = true;
+      throw error;
+    }
+  }
+
+  async setMetadata(metadata: PeerMetadata): Promise<void> {
+    this.entry = { ...this.entry, metadata };
+    if (this.lease) await this.writeEntry(this.lease, this.entry);
+  }
+
+  async leave(): Promise<void> {
+    this.left = true;
+    this.stopKeepalive?.();
+    const id = this.lease;
+    if (!id) return;
+    this.lease = undefined;
+    try {
+      await this.writeEntry(id, { ...this.entry, leaving: true });
+    } finally {
+      // Even when the mark did not go out, the entry goes now rather than after the TTL.
+      await this.client.leaseClient.leaseRevoke({ ID: id });
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.generation++;
+    this.stopKeepalive?.();
+    const current = this.watcher;
+    this.watcher = undefined;
+    void (current ? current.cancel().catch(() => undefined) : Promise.resolve()).finally(() => this.client.close());
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    return { ...this.counts, skippedEntries: this.skipped.count, members: this.known.size };
+  }
+
+  private idOf(kv: IKeyValue): string {
+    return kv.key.toString().slice(this.membersPrefix.length);
+  }
+
+  /** Only over our own entry: one taken over by a restart of this member stays as it is. */
+  private async writeEntry(id: string, next: StoreEntry): Promise<void> {
+    const { client, key } = this;
+    await client.if(key, 'Lease', '==', id).then(client.put(key).value(encodeEntry(next)).lease(id)).commit();
+  }
+
+  /** Puts our entry on a fresh lease; refuses when a live member at another address holds the id. */
+  private async register(): Promise<void> {
+    const granted = await this.client.leaseClient.leaseGrant({ TTL: Math.ceil(this.config.ttlMs / 1000) });
+    const id = granted.ID;
+    try {
+      await this.putEntry(id);
+      // A leave that ran meanwhile wins: the new lease (and the entry on it) goes.
+      if (this.left || this.closed) throw new Error('The member has left');
+    } catch (error) {
+      await this.client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
+      throw error;
+    }
+    this.lease = id;
+    this.leaseTtlMs = Number(granted.TTL) * 1000 || this.config.ttlMs;
+    this.counts.registrations++;
+    this.restartKeepalive();
+  }
+
+  /** Writes our entry on lease `id` unless a live member at another address holds the id; retries a lost race twice. */
+  private async putEntry(id: string): Promise<void> {
+    const { client, key } = this;
+    for (let attempt = 0; ; attempt++) {
+      const existing = (await client.get(key).exec()).kvs[0];
+      const holder = existing ? decodeEntry(existing.value) : undefined;
+      if (holder && 'entry' in holder && holder.entry.address !== this.config.address && !holder.entry.leaving) {
+        throw new Error(
+          `Node id ${JSON.stringify(this.selfId)} is held by a live member at ${holder.entry.address} ` +
+            `(registered ${new Date(holder.entry.started).toISOString()}); stop it or choose another id`,
+        );
+      }
+      if (this.left || this.closed) throw new Error('The member has left');
+      const put = await client
+        .if(key, 'Mod', '==', existing?.mod_revision ?? '0')
+        .then(client.put(key).value(encodeEntry(this.entry)).lease(id))
+        .commit();
+      if (put.succeeded) {
+        // The same member restarted: its old lease holds nothing now, so let it go at once.
+        if (existing && existing.lease !== '0' && existing.lease !== id) {
+          await client.leaseClient.leaseRevoke({ ID: existing.lease }).catch(() => undefined);
+        }
+        return;
+      }
+      if (attempt >= 2) throw new Error(`Could not register ${JSON.stringify(this.selfId)}: the entry kept changing`);
+    }
+  }
+
+  private restartKeepalive(): void {
+    this.stopKeepalive?.();
+    this.stopKeepalive = every(Math.max(200, Math.floor(this.leaseTtlMs / 3)), () => this.keepalive());
+  }
+
+  private async keepalive(): Promise<void> {
+    const id = this.lease;
+    if (!id || this.closed) return;
+    try {
+      const stream = await this.client.leaseClient.leaseKeepAlive();
       const ttl = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('Lease keepalive timed out')), config.requestTimeoutMs);
+        const timer = setTimeout(() => reject(new Error('Lease keepalive timed out')), this.config.requestTimeoutMs);
         stream.on('data', (res) => {
           clearTimeout(timer);
           resolve(Number(res.TTL));
@@ -216,143 +321,87 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
         });
         stream.write({ ID: id });
       }).finally(() => stream.end());
-      counters.keepalives++;
+      this.counts.keepalives++;
       // TTL 0: the lease expired (etcd was away too long); the next sync registers again.
-      if (ttl <= 0 && lease === id) lease = undefined;
+      if (ttl <= 0 && this.lease === id) this.lease = undefined;
     } catch (error) {
-      counters.keepaliveFailures++;
-      log.debug({ err: error }, 'Lease keepalive failed');
+      this.counts.keepaliveFailures++;
+      this.context.log.debug({ err: error }, 'Lease keepalive failed');
     }
   }
 
-  function onPut(kv: IKeyValue): void {
-    const id = idOf(kv);
-    if (id === selfId) return;
+  private onPut(kv: IKeyValue): void {
+    const id = this.idOf(kv);
+    if (id === this.selfId) return;
     const decoded = decodeEntry(kv.value);
+    const { known } = this;
     if ('problem' in decoded) {
-      skipped.skip(kv.key.toString(), decoded.problem, kv.value);
+      this.skipped.skip(kv.key.toString(), decoded.problem, kv.value);
       // A member that was known and now writes garbage is no longer a member we can describe.
-      context.report(known.down(id, { type: 'Failed', message: `Entry became unreadable: ${decoded.problem}` }));
+      this.context.report(known.down(id, { type: 'Failed', message: `Entry became unreadable: ${decoded.problem}` }));
       return;
     }
-    context.report(decoded.entry.leaving ? known.down(id, { type: 'Left' }) : known.up(entryPeer(id, decoded.entry)));
+    this.context.report(decoded.entry.leaving ? known.down(id, { type: 'Left' }) : known.up(entryPeer(id, decoded.entry)));
   }
 
-  function onDelete(kv: IKeyValue): void {
-    const id = idOf(kv);
-    if (id === selfId) return;
-    context.report(known.down(id, { type: 'Failed', message: 'Lease expired: the member stopped renewing its entry' }));
+  private onDelete(kv: IKeyValue): void {
+    const id = this.idOf(kv);
+    if (id === this.selfId) return;
+    this.context.report(this.known.down(id, { type: 'Failed', message: 'Lease expired: the member stopped renewing its entry' }));
   }
 
-  /** Lists the members, reconciles, then watches from the listed revision + 1. */
-  async function relist(): Promise<void> {
-    const gen = ++generation;
-    const previous = watcher;
-    watcher = undefined;
-    if (previous) await previous.cancel().catch(() => undefined);
-    const listing = await client.getAll().prefix(membersPrefix).exec();
-    if (gen !== generation || closed) return;
-    counters.relists++;
+  /** The live members in a listing (self and unreadable entries left out). */
+  private listed(kvs: readonly IKeyValue[]): Map<string, PeerInfo> {
     const listed = new Map<string, PeerInfo>();
-    for (const kv of listing.kvs) {
-      const id = idOf(kv);
-      if (id === selfId) continue;
+    for (const kv of kvs) {
+      const id = this.idOf(kv);
+      if (id === this.selfId) continue;
       const decoded = decodeEntry(kv.value);
       if ('problem' in decoded) {
-        skipped.skip(kv.key.toString(), decoded.problem, kv.value);
+        this.skipped.skip(kv.key.toString(), decoded.problem, kv.value);
         continue;
       }
       if (!decoded.entry.leaving) listed.set(id, entryPeer(id, decoded.entry));
     }
-    const next = await client
+    return listed;
+  }
+
+  /** Lists the members, reconciles, then watches from the listed revision + 1. */
+  private async relist(): Promise<void> {
+    const gen = ++this.generation;
+    const previous = this.watcher;
+    this.watcher = undefined;
+    if (previous) await previous.cancel().catch(() => undefined);
+    const listing = await this.client.getAll().prefix(this.membersPrefix).exec();
+    if (gen !== this.generation || this.closed) return;
+    this.counts.relists++;
+    const listed = this.listed(listing.kvs);
+    const next = await this.client
       .watch()
-      .prefix(membersPrefix)
+      .prefix(this.membersPrefix)
       .startRevision(String(BigInt(listing.header.revision) + 1n))
       .create();
-    if (gen !== generation || closed) {
+    if (gen !== this.generation || this.closed) {
       void next.cancel().catch(() => undefined);
       return;
     }
-    // Reconciled only once the watch holds, so a failed attach leaves the table for the retry.
-    context.report(known.reconcile(listed, true, 'Entry gone from etcd'));
-    watcher = next;
-    next.on('put', (kv) => watcher === next && onPut(kv));
-    next.on('delete', (kv) => watcher === next && onDelete(kv));
+    // Reconciled only once the watch holds, so a failed attach leaves the table for the retry;
+    // the reconcile reports only the differences from what was reported before.
+    this.context.report(this.known.reconcile(listed, true, 'Entry gone from etcd'));
+    this.attachWatch(next);
+  }
+
+  private attachWatch(next: Watcher): void {
+    this.watcher = next;
+    next.on('put', (kv) => this.watcher === next && this.onPut(kv));
+    next.on('delete', (kv) => this.watcher === next && this.onDelete(kv));
     next.on('error', (error) => {
-      if (watcher !== next) return;
+      if (this.watcher !== next) return;
       // Cancelled by etcd, e.g. its revision was compacted while reconnecting: list again.
-      counters.watchErrors++;
-      log.warn({ err: error }, 'etcd watch cancelled; listing again');
-      watcher = undefined;
-      relist().catch((e: unknown) => log.debug({ err: e }, 'Re-list failed; the next sync retries'));
+      this.counts.watchErrors++;
+      this.context.log.warn({ err: error }, 'etcd watch cancelled; listing again');
+      this.watcher = undefined;
+      this.relist().catch((e: unknown) => this.context.log.debug({ err: e }, 'Re-list failed; the next sync retries'));
     });
   }
-
-  try {
-    await register();
-    await relist();
-  } catch (error) {
-    stopKeepalive?.();
-    generation++;
-    void watcher?.cancel().catch(() => undefined);
-    client.close();
-    throw error;
-  }
-
-  // Only over our own entry: one taken over by a restart of this member stays as it is.
-  const writeEntry = async (id: string, next: StoreEntry) => {
-    await client.if(key, 'Lease', '==', id).then(client.put(key).value(encodeEntry(next)).lease(id)).commit();
-  };
-
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    generation++;
-    stopKeepalive?.();
-    const current = watcher;
-    watcher = undefined;
-    void (current ? current.cancel().catch(() => undefined) : Promise.resolve()).finally(() => client.close());
-  };
-
-  return {
-    self: { id: selfId, address: config.address, metadata: input.self.metadata },
-    async sync() {
-      try {
-        if (!lease) await register();
-        const own = (await client.get(key).exec()).kvs[0];
-        if (!own || own.lease !== lease) {
-          // Our entry is gone (lease expired while etcd was away): register again and reconcile.
-          lease = undefined;
-          await register();
-          await relist();
-        } else if (!watcher || recovering) {
-          await relist();
-        }
-        recovering = false;
-        return {};
-      } catch (error) {
-        recovering = true;
-        throw error;
-      }
-    },
-    async setMetadata(metadata: PeerMetadata) {
-      entry = { ...entry, metadata };
-      if (lease) await writeEntry(lease, entry);
-    },
-    async leave() {
-      left = true;
-      stopKeepalive?.();
-      const id = lease;
-      if (!id) return;
-      lease = undefined;
-      try {
-        await writeEntry(id, { ...entry, leaving: true });
-      } finally {
-        // Even when the mark did not go out, the entry goes now rather than after the TTL.
-        await client.leaseClient.leaseRevoke({ ID: id });
-      }
-    },
-    close,
-    counters: () => ({ ...counters, skippedEntries: skipped.count, members: known.size }),
-  };
 }

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Redis, RedisOptions } from 'ioredis';
 import { defineAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, MembershipChange } from './backend.js';
+import type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -195,10 +195,8 @@ function parseMessage(text: string): Message | undefined {
 
 const redisModule = (): Promise<typeof import('ioredis')> => loadClient('ioredis', 'redis', importModule);
 
-async function startRedis(context: BackendContext, config: RedisConfig): Promise<BackendSession> {
-  const { input, log } = context;
-  const { Redis: Client } = await redisModule();
-  const clientOptions: RedisOptions = {
+function clientOptionsOf(config: RedisConfig): RedisOptions {
+  return {
     lazyConnect: true,
     // Fail at once while disconnected: the statechart counts failures and backs off.
     enableOfflineQueue: false,
@@ -209,209 +207,256 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
     ...(config.tls ? { tls: config.tls } : {}),
     ...(config.clientOptions as RedisOptions),
   };
-  const redis: Redis = new Client(config.url, clientOptions);
-  const sub: Redis = redis.duplicate();
-  const base = `${config.prefix}:${config.cluster ?? input.name}:`;
-  const keys = [`${base}members`, `${base}entries`, `${base}seq`];
-  const channel = `${base}events`;
-  const selfId = input.self.id;
-  const refreshMs = Math.max(100, Math.floor(config.ttlMs / 3));
-  const known = new KnownPeers();
-  const skipped = new SkippedEntries(log);
-  const counters = { lists: 0, refreshes: 0, reregistrations: 0, sweeps: 0, malformedMessages: 0, reconnects: 0 };
-  let entry: StoreEntry = { address: config.address, metadata: input.self.metadata, started: Date.now() };
-  let closed = false;
-  let left = false;
-  let graceUntil = 0;
-  let disconnected = false;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let graceTimer: NodeJS.Timeout | undefined;
-  // Messages that arrive while a list is in flight wait for it, then only those after its seq apply.
-  let buffered: Message[] | undefined;
-  let listGeneration = 0;
+}
 
-  const run = async (which: Script, args: (string | number)[]): Promise<unknown> => {
-    const all = [...keys, channel, ...args];
+async function startRedis(context: BackendContext, config: RedisConfig): Promise<BackendSession> {
+  const { Redis: Client } = await redisModule();
+  const redis: Redis = new Client(config.url, clientOptionsOf(config));
+  const session = new RedisSession(context, config, redis, redis.duplicate());
+  await session.open();
+  return session;
+}
+
+/** One member's entry in Redis, its refresh, and the pub/sub feed of the others. */
+class RedisSession implements BackendSession {
+  readonly self: PeerInfo;
+  private readonly keys: string[];
+  private readonly channel: string;
+  private readonly selfId: string;
+  private readonly refreshMs: number;
+  private readonly known = new KnownPeers();
+  private readonly skipped: SkippedEntries;
+  private readonly counts = { lists: 0, refreshes: 0, reregistrations: 0, sweeps: 0, malformedMessages: 0, reconnects: 0 };
+  private entry: StoreEntry;
+  private closed = false;
+  private left = false;
+  private graceUntil = 0;
+  private disconnected = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** Messages that arrive while a list is in flight wait for it, then only those after its seq apply. */
+  private buffered: Message[] | undefined;
+  private listGeneration = 0;
+  private lastError: Error | undefined;
+  private stopRefresh: (() => void) | undefined;
+
+  constructor(
+    private readonly context: BackendContext,
+    private readonly config: RedisConfig,
+    private readonly redis: Redis,
+    private readonly sub: Redis,
+  ) {
+    const { input } = context;
+    const base = `${config.prefix}:${config.cluster ?? input.name}:`;
+    this.keys = [`${base}members`, `${base}entries`, `${base}seq`];
+    this.channel = `${base}events`;
+    this.selfId = input.self.id;
+    this.refreshMs = Math.max(100, Math.floor(config.ttlMs / 3));
+    this.skipped = new SkippedEntries(context.log);
+    this.entry = { address: config.address, metadata: input.self.metadata, started: Date.now() };
+    this.self = { id: this.selfId, address: config.address, metadata: input.self.metadata };
+    this.listen();
+  }
+
+  /** Connects, subscribes, registers, lists; on failure releases everything before rethrowing. */
+  async open(): Promise<void> {
     try {
-      return await redis.evalsha(which.sha, keys.length, ...all);
+      await this.redis.connect();
+      await this.sub.connect();
+      await this.sub.subscribe(this.channel);
+      await this.register();
+      await this.list();
+      await this.sweep();
+    } catch (error) {
+      this.close();
+      // A refused password closes the connection; the reason is in the last connection error.
+      const last = this.lastError;
+      if (last && last !== error) throw new Error(`${(error as Error).message} (${last.message})`);
+      throw error;
+    }
+    this.stopRefresh = every(this.refreshMs, () => this.refresh());
+  }
+
+  async sync(): Promise<SyncResult> {
+    await this.list();
+    return {};
+  }
+
+  async setMetadata(metadata: PeerMetadata): Promise<void> {
+    this.entry = { ...this.entry, metadata };
+    await this.run(scripts.update, [this.selfId, encodeEntry(this.entry), this.config.ttlMs]);
+  }
+
+  async leave(): Promise<void> {
+    this.left = true;
+    this.stopRefresh?.();
+    await this.run(scripts.leave, [this.selfId]);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopRefresh?.();
+    clearTimeout(this.sweepTimer);
+    clearTimeout(this.graceTimer);
+    this.redis.disconnect();
+    this.sub.disconnect();
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    return { ...this.counts, skippedEntries: this.skipped.count, members: this.known.size };
+  }
+
+  private async register(): Promise<void> {
+    const { selfId, config } = this;
+    const reply = (await this.run(scripts.register, [selfId, encodeEntry(this.entry), config.ttlMs, config.address])) as [string, string];
+    if (reply[0] !== 'held') return;
+    const holder = decodeEntry(reply[1]);
+    const where = 'entry' in holder ? `${holder.entry.address} (registered ${new Date(holder.entry.started).toISOString()})` : 'another address';
+    throw new Error(`Node id ${JSON.stringify(selfId)} is held by a live member at ${where}; stop it or choose another id`);
+  }
+
+  private listen(): void {
+    this.sub.on('message', (from: string, text: string) => this.onMessage(from, text));
+    // After any disconnect: register again at once, list (adds only), and trust removals one refresh later.
+    this.redis.on('close', () => {
+      if (!this.closed) this.disconnected = true;
+    });
+    this.redis.on('ready', () => this.onReady());
+    // Errors are reported through failing syncs; without a listener ioredis would print them.
+    const onError = (error: Error) => {
+      this.lastError = error;
+      this.context.log.debug({ err: error }, 'Redis connection error');
+    };
+    this.redis.on('error', onError);
+    this.sub.on('error', onError);
+  }
+
+  private onMessage(from: string, text: string): void {
+    if (from !== this.channel || this.closed) return;
+    const message = parseMessage(text);
+    if (!message) {
+      this.counts.malformedMessages++;
+      return;
+    }
+    if (this.buffered) this.buffered.push(message);
+    else this.context.report(this.apply(message));
+  }
+
+  private onReady(): void {
+    if (this.closed || !this.disconnected) return;
+    this.disconnected = false;
+    this.counts.reconnects++;
+    this.listGeneration++;
+    this.buffered = undefined;
+    this.graceUntil = performance.now() + this.refreshMs + 250;
+    void this.refresh().then(() => this.list().catch(() => undefined));
+    clearTimeout(this.graceTimer);
+    this.graceTimer = setTimeout(() => void this.list().catch(() => undefined), this.refreshMs + 300);
+  }
+
+  private async run(which: Script, args: (string | number)[]): Promise<unknown> {
+    const { keys } = this;
+    const all = [...keys, this.channel, ...args];
+    try {
+      return await this.redis.evalsha(which.sha, keys.length, ...all);
     } catch (error) {
       if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-      return redis.eval(which.source, keys.length, ...all);
+      return this.redis.eval(which.source, keys.length, ...all);
     }
-  };
+  }
 
-  const apply = (message: Message): MembershipChange[] => {
-    if (message.id === selfId) return [];
-    if (message.t === 'left') return known.down(message.id, { type: 'Left' });
+  private apply(message: Message): MembershipChange[] {
+    if (message.id === this.selfId) return [];
+    if (message.t === 'left') return this.known.down(message.id, { type: 'Left' });
     if (message.t === 'expired') {
-      return known.down(message.id, { type: 'Failed', message: 'TTL expired: the member stopped refreshing its entry' });
+      return this.known.down(message.id, { type: 'Failed', message: 'TTL expired: the member stopped refreshing its entry' });
     }
     const decoded = decodeEntry(message.e!);
     if ('problem' in decoded) {
-      skipped.skip(message.id, decoded.problem, message.e!);
+      this.skipped.skip(message.id, decoded.problem, message.e!);
       return [];
     }
-    return known.up(entryPeer(message.id, decoded.entry));
-  };
+    return this.known.up(entryPeer(message.id, decoded.entry));
+  }
 
   /** Schedules a sweep for when the earliest entry expires, by the server's clock. */
-  const scheduleSweep = (serverNow: string, first: string | null) => {
-    clearTimeout(sweepTimer);
-    if (closed || first === null) return;
+  private scheduleSweep(serverNow: string, first: string | null): void {
+    clearTimeout(this.sweepTimer);
+    if (this.closed || first === null) return;
     const delay = Math.max(0, Number(first) - Number(serverNow)) + 20;
-    sweepTimer = setTimeout(() => void sweep(), delay);
-  };
+    this.sweepTimer = setTimeout(() => void this.sweep(), delay);
+  }
 
-  async function sweep(): Promise<void> {
-    if (closed) return;
-    if (performance.now() < graceUntil) {
-      sweepTimer = setTimeout(() => void sweep(), graceUntil - performance.now() + 20);
+  private async sweep(): Promise<void> {
+    if (this.closed) return;
+    if (performance.now() < this.graceUntil) {
+      this.sweepTimer = setTimeout(() => void this.sweep(), this.graceUntil - performance.now() + 20);
       return;
     }
     try {
-      const [count, now, first] = (await run(scripts.sweep, [])) as [number, string, string | null];
-      if (count > 0) counters.sweeps++;
-      scheduleSweep(now, first);
+      const [count, now, first] = (await this.run(scripts.sweep, [])) as [number, string, string | null];
+      if (count > 0) this.counts.sweeps++;
+      this.scheduleSweep(now, first);
     } catch (error) {
-      log.debug({ err: error }, 'Sweep failed');
+      this.context.log.debug({ err: error }, 'Sweep failed');
     }
   }
 
-  async function refresh(): Promise<void> {
-    if (closed || left) return;
+  private async refresh(): Promise<void> {
+    if (this.closed || this.left) return;
     try {
-      const [readded, now, first] = (await run(scripts.refresh, [selfId, encodeEntry(entry), config.ttlMs])) as [
-        number,
-        string,
-        string | null,
-      ];
-      counters.refreshes++;
-      if (readded) counters.reregistrations++;
-      scheduleSweep(now, first);
+      const reply = (await this.run(scripts.refresh, [this.selfId, encodeEntry(this.entry), this.config.ttlMs])) as [number, string, string | null];
+      const [readded, now, first] = reply;
+      this.counts.refreshes++;
+      if (readded) this.counts.reregistrations++;
+      this.scheduleSweep(now, first);
     } catch (error) {
-      log.debug({ err: error }, 'Refresh failed');
+      this.context.log.debug({ err: error }, 'Refresh failed');
     }
   }
 
-  /** Lists the live members and reconciles; removals only once any grace has passed. */
-  async function list(): Promise<void> {
-    const generation = ++listGeneration;
-    buffered ??= [];
-    let reply: [string, string, [string, string | null, number][]];
-    try {
-      reply = (await run(scripts.list, [MAX_ENTRY_BYTES])) as typeof reply;
-    } catch (error) {
-      if (generation === listGeneration) buffered = undefined;
-      throw error;
-    }
-    if (generation !== listGeneration || closed) return;
-    const [seq, , rows] = reply;
-    counters.lists++;
+  /** The live members in a listing (self, oversized and unreadable entries left out). */
+  private listed(rows: readonly [string, string | null, number][]): Map<string, PeerInfo> {
     const listed = new Map<string, PeerInfo>();
     for (const [id, raw, size] of rows) {
-      if (id === selfId) continue;
+      if (id === this.selfId) continue;
       if (raw === null) {
-        if (size > 0) skipped.skip(id, `entry of ${size} bytes exceeds ${MAX_ENTRY_BYTES}`, '');
+        if (size > 0) this.skipped.skip(id, `entry of ${size} bytes exceeds ${MAX_ENTRY_BYTES}`, '');
         continue;
       }
       const decoded = decodeEntry(raw);
       if ('problem' in decoded) {
-        skipped.skip(id, decoded.problem, raw);
+        this.skipped.skip(id, decoded.problem, raw);
         continue;
       }
       listed.set(id, entryPeer(id, decoded.entry));
     }
-    const trustRemovals = performance.now() >= graceUntil;
-    const changes = known.reconcile(listed, trustRemovals, 'Entry gone from Redis');
-    const after = buffered ?? [];
-    buffered = undefined;
-    for (const message of after) if (message.s > Number(seq)) changes.push(...apply(message));
-    context.report(changes);
+    return listed;
   }
 
-  sub.on('message', (from: string, text: string) => {
-    if (from !== channel || closed) return;
-    const message = parseMessage(text);
-    if (!message) {
-      counters.malformedMessages++;
-      return;
+  /**
+   * Lists the live members and reports only the differences from what was
+   * reported before (removals only once any grace has passed), then the
+   * messages that came during the list.
+   */
+  private async list(): Promise<void> {
+    const generation = ++this.listGeneration;
+    this.buffered ??= [];
+    let reply: [string, string, [string, string | null, number][]];
+    try {
+      reply = (await this.run(scripts.list, [MAX_ENTRY_BYTES])) as typeof reply;
+    } catch (error) {
+      if (generation === this.listGeneration) this.buffered = undefined;
+      throw error;
     }
-    if (buffered) buffered.push(message);
-    else context.report(apply(message));
-  });
-
-  // After any disconnect: register again at once, list (adds only), and trust removals one refresh later.
-  const onClose = () => {
-    if (!closed) disconnected = true;
-  };
-  const onReady = () => {
-    if (closed || !disconnected) return;
-    disconnected = false;
-    counters.reconnects++;
-    listGeneration++;
-    buffered = undefined;
-    graceUntil = performance.now() + refreshMs + 250;
-    void refresh().then(() => list().catch(() => undefined));
-    clearTimeout(graceTimer);
-    graceTimer = setTimeout(() => void list().catch(() => undefined), refreshMs + 300);
-  };
-  redis.on('close', onClose);
-  redis.on('ready', onReady);
-  // Errors are reported through failing syncs; without a listener ioredis would print them.
-  let lastError: Error | undefined;
-  const onError = (error: Error) => {
-    lastError = error;
-    log.debug({ err: error }, 'Redis connection error');
-  };
-  redis.on('error', onError);
-  sub.on('error', onError);
-
-  let stopRefresh: (() => void) | undefined;
-  const shutdown = () => {
-    closed = true;
-    stopRefresh?.();
-    clearTimeout(sweepTimer);
-    clearTimeout(graceTimer);
-    redis.disconnect();
-    sub.disconnect();
-  };
-
-  try {
-    await redis.connect();
-    await sub.connect();
-    await sub.subscribe(channel);
-    const reply = (await run(scripts.register, [selfId, encodeEntry(entry), config.ttlMs, config.address])) as [string, string];
-    if (reply[0] === 'held') {
-      const holder = decodeEntry(reply[1]);
-      const where = 'entry' in holder ? `${holder.entry.address} (registered ${new Date(holder.entry.started).toISOString()})` : 'another address';
-      throw new Error(`Node id ${JSON.stringify(selfId)} is held by a live member at ${where}; stop it or choose another id`);
-    }
-    await list();
-    await sweep();
-  } catch (error) {
-    shutdown();
-    // A refused password closes the connection; the reason is in the last connection error.
-    if (lastError && lastError !== error) throw new Error(`${(error as Error).message} (${lastError.message})`);
-    throw error;
+    if (generation !== this.listGeneration || this.closed) return;
+    const [seq, , rows] = reply;
+    this.counts.lists++;
+    const trustRemovals = performance.now() >= this.graceUntil;
+    const changes = this.known.reconcile(this.listed(rows), trustRemovals, 'Entry gone from Redis');
+    const after = this.buffered ?? [];
+    this.buffered = undefined;
+    for (const message of after) if (message.s > Number(seq)) changes.push(...this.apply(message));
+    this.context.report(changes);
   }
-  stopRefresh = every(refreshMs, refresh);
-
-  return {
-    self: { id: selfId, address: config.address, metadata: input.self.metadata },
-    async sync() {
-      await list();
-      return {};
-    },
-    async setMetadata(metadata: PeerMetadata) {
-      entry = { ...entry, metadata };
-      await run(scripts.update, [selfId, encodeEntry(entry), config.ttlMs]);
-    },
-    async leave() {
-      left = true;
-      stopRefresh?.();
-      await run(scripts.leave, [selfId]);
-    },
-    close: shutdown,
-    counters: () => ({ ...counters, skippedEntries: skipped.count, members: known.size }),
-  };
 }
