@@ -181,7 +181,7 @@ export const discoveryLogic = setup({
             guard: 'neverRan',
             target: 'failed',
             actions: assign({
-              failure: ({ event }) => DiscoveryErrors.startFailed((event as AdapterDone).output?.startError ?? 'Adapter stopped while starting'),
+              failure: ({ event }) => DiscoveryErrors.startFailed(event.output?.startError ?? 'Adapter stopped while starting'),
             }),
           },
           { target: 'stopped' },
@@ -194,7 +194,7 @@ export const discoveryLogic = setup({
               failure: ({ context, event }) =>
                 DiscoveryErrors.startFailed(
                   `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
-                    (event as AdapterCrash).error,
+                    event.error,
                   )}`,
                 ),
             }),
