@@ -1,7 +1,7 @@
 /**
  * Adapter utilities: defaults, option validation, `defineAdapter` for
  * writing backends, and the builder that turns options into the adapter
- * statechart with its backend, registrar and logger in place.
+ * statechart with its backend and logger in place.
  *
  * @module
  */
