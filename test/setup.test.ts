@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, setup, spawnChild, type AnyActor } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { DiscoveryFailure, discoveryLogic, memoryAdapter, type DiscoveryActorRef } from 'distribute/discovery';
+import { selectSelf } from 'distribute/discovery/internals';
 import { eventually, unwrap } from './support.js';
 
 const actors: AnyActor[] = [];
@@ -35,7 +36,7 @@ describe('discoveryLogic in setup()', () => {
     const adapter: DiscoveryActorRef | undefined = actor.system.get(discovery.defaultAdapterName);
     expect(adapter).toBeDefined();
     await eventually(() => adapter!.getSnapshot().hasTag('up'), 3000, 'the adapter to be up');
-    expect(adapter!.getSnapshot().context.self.id).toBe('node1');
+    expect(selectSelf(adapter!.getSnapshot()).id).toBe('node1');
     expect(unwrap(discovery.self()).id).toBe('node1');
     expect(discovery.health()).toEqual({ type: 'Up' });
   });
