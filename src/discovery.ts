@@ -39,7 +39,6 @@ import {
   defaultAdapterName,
   machineInput,
   validateMetadata,
-  type AdapterOptionsInput,
 } from './discovery/adapter.js';
 import type { Adapter } from './discovery/backend.js';
 import { QueuedEventStream, type EventStream } from './discovery/event_stream.js';
