@@ -148,6 +148,12 @@ export interface Subscription {
 
 const NOT_FOUND = 'Discovery process not found';
 
+/** A running adapter and the snapshot it was found with. */
+interface Live {
+  readonly actor: DiscoveryActorRef;
+  readonly snapshot: AdapterSnapshot;
+}
+
 /** Checks subscribe options once; `SubscriptionFailed` says which is wrong. */
 function checkSubscriber(callback: unknown, options: SubscribeOptions): Result<{ maxPending: number; maxPendingAgeMs: number }> {
   if (typeof callback !== 'function') {
@@ -189,35 +195,34 @@ export class DiscoveryImpl implements Discovery {
     return this.target.system ? this.target.system.get(this.name) : lookupRegistration(this.name)?.actor;
   }
 
-  /** The adapter's snapshot while it runs; otherwise an error of the given kind. */
-  private running(fail: (message: string) => DiscoveryError = DiscoveryErrors.syncFailed): Result<AdapterSnapshot> {
-    const snapshot = this.actor()?.getSnapshot();
-    if (snapshot && isRunning(snapshot)) return ok(snapshot);
-    return err(fail(`Discovery is not running: no adapter named ${JSON.stringify(this.name)}`));
+  /** The adapter and its snapshot while it runs; otherwise an error of the given kind. */
+  private live(fail: (message: string) => DiscoveryError = DiscoveryErrors.syncFailed): Result<Live> {
+    const actor = this.actor();
+    const snapshot = actor?.getSnapshot();
+    if (actor && snapshot && isRunning(snapshot)) return ok({ actor, snapshot });
+    return err(fail(this.notRunning()));
   }
 
   private read<T>(select: (snapshot: AdapterSnapshot) => T): Result<T> {
-    const running = this.running();
-    return running.ok ? ok(select(running.value)) : running;
+    const live = this.live();
+    return live.ok ? ok(select(live.value.snapshot)) : live;
   }
 
   private send(command: AdapterCommand): Result<void> {
-    const actor = this.actor();
-    const running = this.running();
-    if (!running.ok || !actor) return running.ok ? err(DiscoveryErrors.syncFailed(NOT_FOUND)) : running;
-    actor.send(command);
-    return ok(undefined);
+    const live = this.live();
+    if (live.ok) live.value.actor.send(command);
+    return live.ok ? ok(undefined) : live;
   }
 
   async stop(timeoutMs?: number): Promise<Result<void>> {
     if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
       return err(DiscoveryErrors.invalidConfiguration('timeoutMs', timeoutMs, 'a positive number of milliseconds'));
     }
-    const running = this.running(DiscoveryErrors.stopFailed);
-    const actor = this.actor();
-    if (!running.ok || !actor) return running.ok ? err(DiscoveryErrors.stopFailed(NOT_FOUND)) : running;
+    const live = this.live(DiscoveryErrors.stopFailed);
+    if (!live.ok) return live;
+    const { actor, snapshot } = live.value;
     // By default, wait for the adapter's own bound on a graceful leave, plus a little.
-    const bound = timeoutMs ?? selectConfig(running.value).stopTimeoutMs + 1000;
+    const bound = timeoutMs ?? selectConfig(snapshot).stopTimeoutMs + 1000;
     const root = lookupRegistration(this.name)?.root ?? false;
     const finished = settle(actor, (s) => !isRunning(s), bound);
     actor.send({ type: 'stop' });
@@ -260,9 +265,9 @@ export class DiscoveryImpl implements Discovery {
   }
 
   lookup(peerId: string): Result<PeerInfo> {
-    const running = this.running();
-    if (!running.ok) return running;
-    const peer = typeof peerId === 'string' ? selectPeer(running.value, peerId) : undefined;
+    const live = this.live();
+    if (!live.ok) return live;
+    const peer = typeof peerId === 'string' ? selectPeer(live.value.snapshot, peerId) : undefined;
     return peer ? ok(peer) : err(DiscoveryErrors.peerNotFound(String(peerId)));
   }
 
@@ -322,12 +327,13 @@ export class DiscoveryImpl implements Discovery {
   ): Result<SubscriptionId> {
     const checked = checkSubscriber(callback, options);
     if (!checked.ok) return checked;
-    const running = this.running(DiscoveryErrors.subscriptionFailed);
+    const live = this.live(DiscoveryErrors.subscriptionFailed);
     const hub = lookupRegistration(this.name)?.hub;
-    if (!running.ok || !hub) return running.ok ? err(DiscoveryErrors.subscriptionFailed(this.notRunning())) : running;
+    if (!live.ok) return live;
+    if (!hub) return err(DiscoveryErrors.subscriptionFailed(this.notRunning()));
     // Reading the table and adding the subscriber happen in one synchronous step,
     // so no event can fall between the replayed peers and the live ones.
-    const initial: DiscoveryEvent[] = options.replay ? selectPeers(running.value).map((peer) => ({ type: 'PeerUp', peer })) : [];
+    const initial: DiscoveryEvent[] = options.replay ? selectPeers(live.value.snapshot).map((peer) => ({ type: 'PeerUp', peer })) : [];
     return ok(hub.add(callback, initial, checked.value.maxPending, onClose, checked.value.maxPendingAgeMs));
   }
 }
