@@ -77,5 +77,11 @@ export const selectSelf = (snapshot: AdapterSnapshot): PeerInfo => snapshot.cont
 /** The plain-data configuration the machine was started with. */
 export const selectConfig = (snapshot: AdapterSnapshot): AdapterMachineInput => snapshot.context.config;
 
+/** The statechart state: `starting`, `up`, `degraded`, `down`, `stopping` or `stopped`. */
+export const selectState = (snapshot: AdapterSnapshot): string => String(snapshot.value);
+
+/** Prefix of log events and metric names. */
+export const selectTelemetryPrefix = (snapshot: AdapterSnapshot): string => snapshot.context.config.telemetryPrefix;
+
 /** Why the adapter ended without ever running, if it did. */
 export const selectStartError = (snapshot: AdapterSnapshot): string | undefined => snapshot.context?.startError;

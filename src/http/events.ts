@@ -7,10 +7,9 @@
  * `maxBufferedBytes` wait for it; the adapter never waits for a client.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AnyActorRef } from 'xstate';
 import type { Discovery } from '../discovery.js';
-import type { AdapterContext } from '../../machines/adapter.machine.js';
-import { listPeers } from '../../machines/peer-table.js';
+import type { AdapterActorRef } from '../../machines/adapter.machine.js';
+import { selectPeers, selectSelf, selectState } from '../../machines/selectors.js';
 import type { EventHub } from '../discovery/hub.js';
 import type { DiscoveryEvent, HealthStatus, PeerInfo, PeerSuspicionEvent } from '../discovery/types.js';
 
@@ -35,10 +34,9 @@ function frame(event: DiscoveryEvent | PeerSuspicionEvent | HealthEvent): string
   return `event: ${event.type}\ndata: ${JSON.stringify({ ...event, at: Date.now() })}\n\n`;
 }
 
-function healthOf(discovery: Discovery, actor: AnyActorRef): HealthEvent {
+function healthOf(discovery: Discovery, actor: AdapterActorRef): HealthEvent {
   const snapshot = actor.getSnapshot();
-  const context = snapshot.context as AdapterContext;
-  return { type: 'Health', state: String(snapshot.value), status: discovery.health(), self: context.self };
+  return { type: 'Health', state: selectState(snapshot), status: discovery.health(), self: selectSelf(snapshot) };
 }
 
 /**
@@ -48,7 +46,7 @@ function healthOf(discovery: Discovery, actor: AnyActorRef): HealthEvent {
 export function streamEvents(
   discovery: Discovery,
   hub: EventHub,
-  actor: AnyActorRef,
+  actor: AdapterActorRef,
   req: IncomingMessage,
   res: ServerResponse,
   options: StreamOptions,
@@ -82,7 +80,7 @@ export function streamEvents(
   send(frame(last));
   // The facade's replay, with suspicion changes besides: the table is read and the subscriber
   // added in one synchronous step, so nothing falls between them, and one queue keeps the order.
-  const replay = listPeers((actor.getSnapshot().context as AdapterContext).peers).map((peer): DiscoveryEvent => ({ type: 'PeerUp', peer }));
+  const replay = selectPeers(actor.getSnapshot()).map((peer): DiscoveryEvent => ({ type: 'PeerUp', peer }));
   // Delivery is synchronous, so the queue only holds one burst; the byte bound is what limits a client.
   const id = hub.addWithSuspicion((event) => send(frame(event)), replay, 1_000_000, () => queueMicrotask(() => close(false)));
   cleanups.push(() => hub.remove(id));

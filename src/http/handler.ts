@@ -6,13 +6,12 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AnyActorRef } from 'xstate';
-import { adapterMachine, type AdapterContext } from '../../machines/adapter.machine.js';
+import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
+import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
 import { bind, type DiscoveryTarget } from '../discovery.js';
 import { defaultAdapterName } from '../discovery/adapter.js';
 import { lookupRegistration } from '../discovery/registry.js';
-import { DiscoveryFailure } from '../discovery/supervisor.js';
-import { DiscoveryErrors } from '../discovery/types.js';
+import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
 import { pageAssets } from './assets.js';
 import { streamEvents } from './events.js';
 import { memberRow, type MemberRow } from './members.js';
@@ -92,9 +91,9 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
   const registries = new Map<string, Registry>();
   const statechart = JSON.stringify(statechartOf(adapterMachine));
 
-  const runningActor = (): AnyActorRef | undefined => {
-    const actor = options.system ? options.system.get(name) : lookupRegistration(name)?.actor;
-    return actor?.getSnapshot().status === 'active' ? actor : undefined;
+  const runningActor = (): AdapterActorRef | undefined => {
+    const actor: AdapterActorRef | undefined = options.system ? options.system.get(name) : lookupRegistration(name)?.actor;
+    return actor && isRunning(actor.getSnapshot()) ? actor : undefined;
   };
 
   const authorized = (req: IncomingMessage, url: URL): boolean => {
@@ -114,7 +113,7 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
 
   const scrape = async (res: ServerResponse, head: boolean) => {
     const actor = runningActor();
-    const prefix = (actor?.getSnapshot().context as AdapterContext | undefined)?.config.telemetryPrefix ?? 'discovery';
+    const prefix = actor ? selectTelemetryPrefix(actor.getSnapshot()) : 'discovery';
     let registry = registries.get(prefix);
     if (!registry) {
       const client = await loadPromClient();
@@ -139,7 +138,7 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
       case '/v1/health': {
         const status = discovery.health();
         const actor = runningActor();
-        const state = actor ? String(actor.getSnapshot().value) : 'stopped';
+        const state = actor ? selectState(actor.getSnapshot()) : 'stopped';
         return sendJson(res, status.type === 'Up' ? 200 : 503, { ...status, state }, head);
       }
       case '/v1/members':
