@@ -66,20 +66,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   };
 
   try {
-    const source = agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, () => dispatch('control'));
-    control = await startControl(
-      options.control,
-      {
-        handler: discovery.httpHandler({
-          ...(options.controlToken !== undefined ? { token: options.controlToken } : {}),
-          // The agent also remembers who left or failed, which the adapter forgets.
-          members: () => source.members(),
-        }),
-        source,
-        token: options.controlToken,
-      },
-      options.controlIsDefault,
-    );
+    control = await serveControl(options, table, self, () => dispatch('control'));
   } catch (error) {
     await shutdown(1);
     throw error;
@@ -104,6 +91,24 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
 
   return untilLeave(print, signals, () => shutdown(0));
+}
+
+/** The control endpoint: the HTTP handler, and the agent's own member table for `members`. */
+function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo, leave: () => void): Promise<ControlServer> {
+  const source = agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, leave);
+  return startControl(
+    options.control,
+    {
+      handler: discovery.httpHandler({
+        ...(options.controlToken !== undefined ? { token: options.controlToken } : {}),
+        // The agent also remembers who left or failed, which the adapter forgets.
+        members: () => source.members(),
+      }),
+      source,
+      token: options.controlToken,
+    },
+    options.controlIsDefault,
+  );
 }
 
 function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, adapterKind: string, control: string, startedAt: number): void {

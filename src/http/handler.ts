@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
 import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
-import { bind, type DiscoveryTarget } from '../discovery.js';
+import { bind, type Discovery, type DiscoveryTarget } from '../discovery.js';
 import { defaultAdapterName } from '../discovery/adapter.js';
 import { lookupRegistration } from '../discovery/registry.js';
 import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
@@ -78,100 +78,50 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * ```
  */
 export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
-  const { token, maxBufferedBytes = 8 * 1024 * 1024, heartbeatMs = 15_000 } = options ?? {};
+  const routes = new HttpRoutes(resolveHttpOptions(options ?? {}));
+  return (req, res) => routes.handle(req, res);
+}
+
+/** The handler's options, checked once. */
+interface ResolvedHttpOptions {
+  readonly target: DiscoveryTarget;
+  readonly name: string;
+  /** Digest of the token, when one is required. */
+  readonly expected: Buffer | undefined;
+  readonly maxBufferedBytes: number;
+  readonly heartbeatMs: number;
+  readonly members: (() => readonly MemberRow[]) | undefined;
+}
+
+function resolveHttpOptions(options: HttpHandlerOptions): ResolvedHttpOptions {
+  const { token, maxBufferedBytes = 8 * 1024 * 1024, heartbeatMs = 15_000 } = options;
   if (token !== undefined && (typeof token !== 'string' || token.length === 0 || /\s/.test(token))) {
     invalid('token', token, 'a non-empty string without spaces');
   }
   if (!(Number.isInteger(maxBufferedBytes) && maxBufferedBytes > 0)) invalid('maxBufferedBytes', maxBufferedBytes, 'a positive whole number of bytes');
   if (!(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) invalid('heartbeatMs', heartbeatMs, 'a positive number of milliseconds');
   if (options.members !== undefined && typeof options.members !== 'function') invalid('members', options.members, 'a function');
-  const name = options.name ?? defaultAdapterName;
-  const discovery = bind(options);
-  const expected = token === undefined ? undefined : digest(token);
-  const registries = new Map<string, Registry>();
-  const statechart = JSON.stringify(statechartOf(adapterMachine));
-
-  const runningActor = (): AdapterActorRef | undefined => {
-    const actor: AdapterActorRef | undefined = options.system ? options.system.get(name) : lookupRegistration(name)?.actor;
-    return actor && isRunning(actor.getSnapshot()) ? actor : undefined;
+  return {
+    target: options,
+    name: options.name ?? defaultAdapterName,
+    expected: token === undefined ? undefined : digest(token),
+    maxBufferedBytes,
+    heartbeatMs,
+    members: options.members,
   };
+}
 
-  const authorized = (req: IncomingMessage, url: URL): boolean => {
-    if (!expected) return true;
-    const header = req.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
-    return timingSafeEqual(digest(given), expected);
-  };
+/** The routes of one handler, each a short method over the facade and the selectors. */
+class HttpRoutes {
+  private readonly discovery: Discovery;
+  private readonly registries = new Map<string, Registry>();
+  private readonly statechart = JSON.stringify(statechartOf(adapterMachine));
 
-  const members = (): MemberRow[] => {
-    if (options.members) return [...options.members()];
-    const self = discovery.self();
-    const peers = discovery.snapshot();
-    if (!self.ok || !peers.ok) return [];
-    return [memberRow(self.value), ...peers.value.map(memberRow).sort((a, b) => a.name.localeCompare(b.name))];
-  };
+  constructor(private readonly options: ResolvedHttpOptions) {
+    this.discovery = bind(options.target);
+  }
 
-  const scrape = async (res: ServerResponse, head: boolean) => {
-    const actor = runningActor();
-    const prefix = actor ? selectTelemetryPrefix(actor.getSnapshot()) : 'discovery';
-    let registry = registries.get(prefix);
-    if (!registry) {
-      const client = await loadPromClient();
-      registry = createMetricsRegistry(client, prefix, {
-        read: () => {
-          const metrics = discovery.metrics();
-          const peers = discovery.snapshot();
-          const info = discovery.healthInfo();
-          if (!metrics.ok || !peers.ok || !info.ok) return undefined;
-          return { peers: peers.value, metrics: metrics.value, health: info.value.status, lastSyncAt: info.value.lastSyncTimeMs };
-        },
-      });
-      registries.set(prefix, registry);
-    }
-    const text = await registry.metrics();
-    res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-    res.end(head ? undefined : text);
-  };
-
-  const api = (path: string, req: IncomingMessage, res: ServerResponse, head: boolean) => {
-    switch (path) {
-      case '/v1/health': {
-        const status = discovery.health();
-        const actor = runningActor();
-        const state = actor ? selectState(actor.getSnapshot()) : 'stopped';
-        return sendJson(res, status.type === 'Up' ? 200 : 503, { ...status, state }, head);
-      }
-      case '/v1/members':
-        return sendJson(res, 200, members(), head);
-      case '/v1/statechart':
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(statechart) });
-        return res.end(head ? undefined : statechart);
-      case '/v1/metrics': {
-        const metrics = discovery.metrics();
-        const info = discovery.healthInfo();
-        if (!metrics.ok) return sendJson(res, 503, { error: metrics.error.message }, head);
-        if (!info.ok) return sendJson(res, 503, { error: info.error.message }, head);
-        return sendJson(res, 200, { metrics: metrics.value, health: info.value }, head);
-      }
-      case '/metrics':
-        return void scrape(res, head).catch((error: unknown) => {
-          if (!res.headersSent) sendJson(res, 501, { error: (error as Error).message });
-          else res.destroy();
-        });
-      case '/v1/events': {
-        const actor = runningActor();
-        const hub = lookupRegistration(name)?.hub;
-        if (!actor || !hub) return sendJson(res, 503, { error: `Discovery is not running: no adapter named ${JSON.stringify(name)}` });
-        if (head) {
-          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-          return res.end();
-        }
-        return streamEvents(discovery, hub, actor, req, res, { maxBufferedBytes, heartbeatMs });
-      }
-    }
-  };
-
-  return (req, res) => {
+  handle(req: IncomingMessage, res: ServerResponse): void {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -186,22 +136,117 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
       res.setHeader('allow', 'GET, HEAD');
       return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use GET` });
     }
-    if (file) {
-      const asset = pageAssets()?.get(file);
-      if (!asset) return sendJson(res, 500, { error: 'The page was not built: run npm run build' });
-      res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' });
-      return res.end(head ? undefined : asset.body);
-    }
-    if (!authorized(req, url)) {
+    if (file) return this.asset(file, res, head);
+    if (!this.authorized(req, url)) {
       res.setHeader('www-authenticate', 'Bearer');
       return sendJson(res, 401, { error: 'A bearer token is required' });
     }
     try {
-      api(path, req, res, head);
+      this.api(path, req, res, head);
     } catch (error) {
       // A failing `members` callback (the user's code) answers 500; it never takes the server down.
       if (!res.headersSent) sendJson(res, 500, { error: (error as Error).message ?? String(error) });
       else res.destroy();
     }
-  };
+  }
+
+  private asset(file: string, res: ServerResponse, head: boolean): void {
+    const asset = pageAssets()?.get(file);
+    if (!asset) return sendJson(res, 500, { error: 'The page was not built: run npm run build' });
+    res.writeHead(200, { 'content-type': asset.type, 'content-length': asset.body.length, 'cache-control': 'no-cache' });
+    res.end(head ? undefined : asset.body);
+  }
+
+  private runningActor(): AdapterActorRef | undefined {
+    const { target, name } = this.options;
+    const actor: AdapterActorRef | undefined = target.system ? target.system.get(name) : lookupRegistration(name)?.actor;
+    return actor && isRunning(actor.getSnapshot()) ? actor : undefined;
+  }
+
+  private authorized(req: IncomingMessage, url: URL): boolean {
+    const { expected } = this.options;
+    if (!expected) return true;
+    const header = req.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
+    return timingSafeEqual(digest(given), expected);
+  }
+
+  private members(): MemberRow[] {
+    if (this.options.members) return [...this.options.members()];
+    const self = this.discovery.self();
+    const peers = this.discovery.snapshot();
+    if (!self.ok || !peers.ok) return [];
+    return [memberRow(self.value), ...peers.value.map(memberRow).sort((a, b) => a.name.localeCompare(b.name))];
+  }
+
+  private async registry(): Promise<Registry> {
+    const actor = this.runningActor();
+    const prefix = actor ? selectTelemetryPrefix(actor.getSnapshot()) : 'discovery';
+    const known = this.registries.get(prefix);
+    if (known) return known;
+    const discovery = this.discovery;
+    const registry = createMetricsRegistry(await loadPromClient(), prefix, {
+      read: () => {
+        const metrics = discovery.metrics();
+        const peers = discovery.snapshot();
+        const info = discovery.healthInfo();
+        if (!metrics.ok || !peers.ok || !info.ok) return undefined;
+        return { peers: peers.value, metrics: metrics.value, health: info.value.status, lastSyncAt: info.value.lastSyncTimeMs };
+      },
+    });
+    this.registries.set(prefix, registry);
+    return registry;
+  }
+
+  private async scrape(res: ServerResponse, head: boolean): Promise<void> {
+    const registry = await this.registry();
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(head ? undefined : text);
+  }
+
+  private api(path: string, req: IncomingMessage, res: ServerResponse, head: boolean): void {
+    switch (path) {
+      case '/v1/health': {
+        const status = this.discovery.health();
+        const actor = this.runningActor();
+        const state = actor ? selectState(actor.getSnapshot()) : 'stopped';
+        return sendJson(res, status.type === 'Up' ? 200 : 503, { ...status, state }, head);
+      }
+      case '/v1/members':
+        return sendJson(res, 200, this.members(), head);
+      case '/v1/statechart':
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(this.statechart) });
+        return void res.end(head ? undefined : this.statechart);
+      case '/v1/metrics':
+        return this.metrics(res, head);
+      case '/metrics':
+        return void this.scrape(res, head).catch((error: unknown) => {
+          if (!res.headersSent) sendJson(res, 501, { error: (error as Error).message });
+          else res.destroy();
+        });
+      case '/v1/events':
+        return this.events(req, res, head);
+    }
+  }
+
+  private metrics(res: ServerResponse, head: boolean): void {
+    const metrics = this.discovery.metrics();
+    const info = this.discovery.healthInfo();
+    if (!metrics.ok) return sendJson(res, 503, { error: metrics.error.message }, head);
+    if (!info.ok) return sendJson(res, 503, { error: info.error.message }, head);
+    sendJson(res, 200, { metrics: metrics.value, health: info.value }, head);
+  }
+
+  private events(req: IncomingMessage, res: ServerResponse, head: boolean): void {
+    const { name, maxBufferedBytes, heartbeatMs } = this.options;
+    const actor = this.runningActor();
+    const hub = lookupRegistration(name)?.hub;
+    if (!actor || !hub) return sendJson(res, 503, { error: `Discovery is not running: no adapter named ${JSON.stringify(name)}` });
+    if (head) {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      return void res.end();
+    }
+    streamEvents(this.discovery, hub, actor, req, res, { maxBufferedBytes, heartbeatMs });
+  }
 }
