@@ -61,7 +61,8 @@ describe.skipIf(suite.skip)(suite.title, () => {
       unwrap(b.facade.setMetadata({ role: 'db' }));
       unwrap(await c.handle.stop());
       const d = await inProcessMember('d', adapter({ id: 'd' }));
-      await eventually(() => d.peers().join() === 'b', 5000, 'd sees b');
+      // d lists b, and a too until a's lease (5 s, unrenewed since the cut) expires.
+      await eventually(() => d.peers().join() === 'b', 15_000, "d sees b, a's lease expired");
       const latest = (await client.get('anything').exec()).header.revision;
       await client.kv.compact({ revision: latest, physical: true });
       proxy.restore();
