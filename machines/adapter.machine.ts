@@ -25,7 +25,7 @@ import type {
   PeerSuspicionEvent,
   RetryConfig,
 } from '../src/discovery/types.js';
-import { Rng } from '../src/discovery/gossip/rng.js';
+import { Rng } from '../src/discovery/rng.js';
 import { emptyTable, getPeer, listPeers, removePeer, samePeer, setPeer, type PeerTable } from './peer-table.js';
 
 /** Plain-data configuration of the machine (no functions: the inspector shows it). */

@@ -14,7 +14,7 @@ import {
   type Decoded,
 } from '../../src/discovery/gossip/codec.js';
 import type { MemberState, PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
-import { Rng } from '../../src/discovery/gossip/rng.js';
+import { Rng } from '../../src/discovery/rng.js';
 import { pack } from '../../src/discovery/gossip/msgpack.js';
 
 const all: PacketMessage[] = [

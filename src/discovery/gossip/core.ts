@@ -24,7 +24,7 @@ import { onMessage, onDead, announceSelf } from './membership.js';
 import type { MemberState, PushPull } from './messages.js';
 import { pushPullMessage, merge } from './pushpull.js';
 import { rewatch, watchTargets } from './ring.js';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 import { isLive, newEffects, snapshotOf, type Input, type Effects, type MemberRecord, type Core } from './state.js';
 import { tick } from './timers.js';
 

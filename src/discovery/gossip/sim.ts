@@ -16,7 +16,7 @@ import { lanProfile, type GossipConfig } from './config.js';
 import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Input, type MemberEvent, type MemberStatus } from './core.js';
 import { GossipDriver, type GossipIO } from './driver.js';
 import type { PushPull } from './messages.js';
-import { Rng } from './rng.js';
+import { Rng } from '../rng.js';
 
 /** How the simulated network behaves. */
 export interface SimOptions {

@@ -2,7 +2,7 @@
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
 import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../rng.js';
 import type { Suspicion } from './suspicion.js';
 
 /** A membership change this node observed. */

@@ -1,6 +1,7 @@
 /**
- * A small seeded random number generator (mulberry32), so that the protocol
- * core and the simulation repeat exactly for a seed.
+ * A small seeded random number generator (mulberry32), so that the gossip
+ * core, the simulation and the adapter machine's retry jitter repeat exactly
+ * for a seed.
  *
  * @example
  * const rng = new Rng(42);
