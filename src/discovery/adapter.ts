@@ -31,14 +31,12 @@ import {
   type PeerMetadata,
   type RetryConfig,
 } from './types.js';
+import { metadataProblem } from './metadata.js';
 
 /** The registered name of the default (singleton) adapter. */
 export const defaultAdapterName = 'distribute_discovery_adapter';
 
-/** Largest metadata a node may publish: UTF-8 bytes of all keys and values together. */
-export const MAX_METADATA_BYTES = 512;
-/** Most metadata entries a node may publish. */
-export const MAX_METADATA_ENTRIES = 32;
+export { MAX_METADATA_BYTES, MAX_METADATA_ENTRIES } from './metadata.js';
 
 /** The retry defaults: 3 attempts, 100 ms first delay, 5000 ms at most, doubling, no jitter. */
 export const defaultRetryConfig: RetryConfig = {
@@ -108,19 +106,8 @@ function nonEmptyString(field: string, value: unknown): DiscoveryError | undefin
  * metadata-limit check; throws a `DiscoveryFailure` naming what is wrong.
  */
 export function validateMetadata(value: unknown, field = 'metadata'): PeerMetadata {
-  const fail = (at: string, shown: unknown, expected: string) => {
-    throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration(at, shown, expected));
-  };
-  if (!isRecord(value)) return fail(field, value, 'an object of string values');
-  const entries = Object.entries(value);
-  if (entries.length > MAX_METADATA_ENTRIES) fail(field, `${entries.length} entries`, `at most ${MAX_METADATA_ENTRIES} entries`);
-  let bytes = 0;
-  for (const [key, entry] of entries) {
-    if (key.length === 0) fail(`${field} key`, key, 'a non-empty key');
-    if (typeof entry !== 'string') return fail(`${field}.${key}`, entry, 'a string');
-    bytes += Buffer.byteLength(key) + Buffer.byteLength(entry);
-  }
-  if (bytes > MAX_METADATA_BYTES) fail(field, `${bytes} bytes`, `at most ${MAX_METADATA_BYTES} bytes of keys and values`);
+  const problem = metadataProblem(value);
+  if (problem) throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration(`${field}${problem.at}`, problem.found, problem.expected));
   return Object.freeze({ ...(value as Record<string, string>) });
 }
 

@@ -8,12 +8,12 @@ import {
   encodePackets,
   encodeStream,
   MAX_INCARNATION,
-  MAX_META_BYTES,
   MAX_NAME_BYTES,
   PROTOCOL_VERSION,
   type Decoded,
 } from '../../src/discovery/gossip/codec.js';
 import type { MemberState, PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
+import { MAX_METADATA_BYTES } from '../../src/discovery/metadata.js';
 import { Rng } from '../../src/discovery/rng.js';
 import { pack } from '../../src/discovery/gossip/msgpack.js';
 
@@ -120,7 +120,7 @@ describe('codec', () => {
       [[3, '1']],
       [[5, 'd', 'h:1', 1, { k: 7 }]],
       [[5, 'd', 'h:1', 1, { '': 'v' }]],
-      [[5, 'd', 'h:1', 1, { big: 'x'.repeat(MAX_META_BYTES) }]],
+      [[5, 'd', 'h:1', 1, { big: 'x'.repeat(MAX_METADATA_BYTES) }]],
       [[5, 'd', 'h:1', 1, Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, '']))]],
       [[5, 'd', 'h:1', 1, ['not', 'a', 'map']]],
       [[5, 'x'.repeat(MAX_NAME_BYTES + 1), 'h:1', 1, {}]],

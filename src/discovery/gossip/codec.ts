@@ -15,8 +15,9 @@
  *          [7, name, incarnation, from]          dead (from = name: left)
  * Frame:   [version] [8, join, from, [[name, addr, incarnation, status 0-3, meta], …]]
  */
+import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { MsgpackError, pack, unpack as unpackValue } from './msgpack.js';
-import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
+import type { MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
 
 /** The first byte of every packet and frame. */
 export const PROTOCOL_VERSION = 1;
@@ -25,10 +26,6 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_NAME_BYTES = 255;
 /** Longest `host:port`, in UTF-8 bytes: a full DNS name and a port. */
 export const MAX_ADDR_BYTES = 300;
-/** Most metadata entries per member. */
-export const MAX_META_ENTRIES = 32;
-/** Most metadata bytes per member, keys and values together. */
-export const MAX_META_BYTES = 512;
 /**
  * Largest incarnation on the wire. Far below 2^53 (where JavaScript numbers
  * stop being exact and MessagePack writers switch to floats) yet far above
@@ -58,8 +55,8 @@ export type DecodeError = {
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DecodeError };
 
 const CODES = { ping: 1, indirect: 2, ack: 3, nack: 4, alive: 5, suspect: 6, dead: 7, pushPull: 8 } as const;
-const STATUS_CODES: Record<MemberStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
-const STATUSES: readonly MemberStatus[] = ['alive', 'suspect', 'dead', 'left'];
+const STATUS_CODES: Record<ProtocolStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };
+const STATUSES: readonly ProtocolStatus[] = ['alive', 'suspect', 'dead', 'left'];
 
 function tuple(msg: PacketMessage): unknown[] {
   switch (msg.type) {
@@ -198,20 +195,14 @@ function uint(value: unknown, what: string): number {
 }
 
 function meta(value: unknown): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('meta is not a map');
-  const entries = Object.entries(value);
-  if (entries.length > MAX_META_ENTRIES) return fail(`meta has over ${MAX_META_ENTRIES} entries`);
-  let bytes = 0;
+  const problem = metadataProblem(value);
+  if (problem) return fail(describeMetadataProblem(problem, 'meta'));
   const out: Record<string, string> = {};
-  for (const [k, v] of entries) {
-    if (k.length === 0) return fail('meta has an empty key');
+  for (const [k, v] of Object.entries(value as Record<string, string>)) {
     // Would set the prototype of the plain object built here, not a key.
     if (k === '__proto__') return fail('meta key __proto__ is not allowed');
-    if (typeof v !== 'string') return fail(`meta value of ${JSON.stringify(k)} is not a string`);
-    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
     out[k] = v;
   }
-  if (bytes > MAX_META_BYTES) return fail(`meta is over ${MAX_META_BYTES} bytes`);
   return out;
 }
 

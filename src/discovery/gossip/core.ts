@@ -17,7 +17,8 @@
  * answers queries about them, and routes each input.
  */
 import { BroadcastQueue } from './broadcasts.js';
-import { MAX_ADDR_BYTES, MAX_INCARNATION, MAX_META_BYTES, MAX_META_ENTRIES, MAX_NAME_BYTES } from './codec.js';
+import { MAX_ADDR_BYTES, MAX_INCARNATION, MAX_NAME_BYTES } from './codec.js';
+import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import { sendUrgent, leave } from './dissemination.js';
 import { onMessage, onDead, announceSelf } from './membership.js';
@@ -28,7 +29,7 @@ import { Rng } from '../rng.js';
 import { isLive, newEffects, snapshotOf, type Input, type Effects, type MemberRecord, type Core } from './state.js';
 import { tick } from './timers.js';
 
-export type { MemberState, MemberStatus } from './messages.js';
+export type { MemberState, ProtocolStatus } from './messages.js';
 export type { Core, Effects, Input, MemberEvent, MemberRecord } from './state.js';
 
 function byteLength(s: string): number {
@@ -42,11 +43,8 @@ function checkSelf(self: { id: string; address: string; metadata: Readonly<Recor
   if (self.address.length === 0 || byteLength(self.address) > MAX_ADDR_BYTES) {
     throw new RangeError(`Invalid member address ${JSON.stringify(self.address)}; expected host:port of at most ${MAX_ADDR_BYTES} bytes`);
   }
-  const entries = Object.entries(self.metadata);
-  const bytes = entries.reduce((sum, [k, v]) => sum + byteLength(k) + byteLength(v), 0);
-  if (entries.length > MAX_META_ENTRIES || bytes > MAX_META_BYTES) {
-    throw new RangeError(`Invalid metadata: ${entries.length} entries, ${bytes} bytes; expected at most ${MAX_META_ENTRIES} entries and ${MAX_META_BYTES} bytes`);
-  }
+  const problem = metadataProblem(self.metadata);
+  if (problem) throw new RangeError(`Invalid ${describeMetadataProblem(problem)}`);
 }
 
 /**

@@ -9,7 +9,11 @@
  * member table.
  */
 
-export type MemberStatus = 'alive' | 'suspect' | 'dead' | 'left';
+/**
+ * A member's state inside the protocol. The peer view (`MemberStatus`) shows
+ * `dead` as `failed`.
+ */
+export type ProtocolStatus = 'alive' | 'suspect' | 'dead' | 'left';
 
 /** What the cluster knows of one member. */
 export interface MemberState {
@@ -18,7 +22,7 @@ export interface MemberState {
   readonly address: string;
   /** Raised only by the member itself, to refute suspicion or publish new metadata; orders all news about it. */
   readonly incarnation: number;
-  readonly status: MemberStatus;
+  readonly status: ProtocolStatus;
   readonly metadata: Readonly<Record<string, string>>;
 }
 

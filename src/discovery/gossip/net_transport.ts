@@ -26,9 +26,9 @@ import type {
   TransportCounters,
   TransportError,
   TransportErrorHandler,
-  TransportLogger,
   TransportOptions,
 } from './transport.js';
+import type { BackendLog } from '../backend.js';
 import { zeroCounters } from './transport.js';
 import { Watches } from './watches.js';
 
@@ -66,7 +66,7 @@ class SocketTransport implements Transport, Shared {
   readonly address: Endpoint;
   readonly bound: Endpoint;
   readonly stats = zeroCounters();
-  readonly log: TransportLogger;
+  readonly log: BackendLog;
   private readonly server: Server;
   private readonly udp: UdpSocket;
   private readonly udp6: boolean;

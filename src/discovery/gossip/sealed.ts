@@ -3,6 +3,7 @@
  * sealed; what comes in is opened then decoded, in one place, and whatever
  * does not open or decode is counted and dropped.
  */
+import type { BackendLog } from '../backend.js';
 import { decodePacket, decodeStream, encodeStream } from './codec.js';
 import type { Keyring } from './crypto.js';
 import type { PacketMessage, PushPull } from './messages.js';
@@ -20,10 +21,6 @@ export interface SealedCounters {
 }
 
 /** Where a dropped packet or frame is logged. */
-export interface SealedLogger {
-  debug(fields: Record<string, unknown>, message: string): void;
-}
-
 /** A packet's messages or a push-pull, or why it was dropped. */
 export type Unsealed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -44,7 +41,7 @@ export class SealedCodec {
       readonly keyring: Keyring | undefined;
       readonly label: string;
       readonly maxStreamBytes: number;
-      readonly log: SealedLogger;
+      readonly log: Pick<BackendLog, 'debug'>;
     },
   ) {}
 

@@ -5,7 +5,8 @@
 import type { Socket } from 'node:net';
 import type { Result } from '../types.js';
 import { MAX_FRAME_LIMIT } from './framing.js';
-import type { TransportCounters, TransportError, TransportLogger, TransportOptions } from './transport.js';
+import type { TransportCounters, TransportError, TransportOptions } from './transport.js';
+import type { BackendLog } from '../backend.js';
 
 /** Largest UDP payload over IPv4. */
 const MAX_UDP_PAYLOAD = 65_507;
@@ -32,10 +33,10 @@ export type Settings = {
   readonly maxBufferedBytes: number;
   readonly advertiseHost: string | undefined;
   readonly advertisePort: number | undefined;
-  readonly logger: TransportLogger;
+  readonly logger: BackendLog;
 };
 
-const quiet: TransportLogger = { debug() {}, warn() {}, error() {} };
+const quiet: BackendLog = { debug() {}, warn() {}, error() {} };
 
 function invalid(option: keyof TransportOptions, value: unknown, expected: string): Result<never, TransportError> {
   return { ok: false, error: { type: 'InvalidOption', option, value, message: `${option} must be ${expected}, got ${String(value)}` } };
@@ -83,7 +84,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 export interface Shared {
   readonly settings: Settings;
   readonly stats: TransportCounters;
-  readonly log: TransportLogger;
+  readonly log: BackendLog;
   /** True once `close` began. */
   closed(): boolean;
   /** Counts an open TCP socket until it closes, and ends it on `close`. */

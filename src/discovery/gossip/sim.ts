@@ -13,7 +13,7 @@
  */
 import { decodePacket, encodeStream } from './codec.js';
 import { lanProfile, type GossipConfig } from './config.js';
-import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Input, type MemberEvent, type MemberStatus } from './core.js';
+import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Input, type MemberEvent, type ProtocolStatus } from './core.js';
 import { GossipDriver, type GossipIO } from './driver.js';
 import type { PushPull } from './messages.js';
 import { Rng } from '../rng.js';
@@ -341,17 +341,17 @@ export class SimNetwork {
   }
 
   /** The status `observer` holds for `name`, or undefined when it knows no such member. */
-  statusOf(observer: string, name: string): MemberStatus | undefined {
+  statusOf(observer: string, name: string): ProtocolStatus | undefined {
     return memberOf(this.member(observer).core, name)?.status;
   }
 
   /** Whether `observer` holds `name` in `status`. */
-  sees(observer: string, name: string, status: MemberStatus): boolean {
+  sees(observer: string, name: string, status: ProtocolStatus): boolean {
     return this.statusOf(observer, name) === status;
   }
 
   /** Whether every running member other than `name` holds it in `status`. */
-  seenByAll(name: string, status: MemberStatus): boolean {
+  seenByAll(name: string, status: ProtocolStatus): boolean {
     for (const m of this.running()) if (m.name !== name && memberOf(m.core, name)?.status !== status) return false;
     return true;
   }

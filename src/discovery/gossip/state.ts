@@ -1,7 +1,7 @@
 /** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
-import type { MemberState, MemberStatus, PacketMessage, PushPull } from './messages.js';
+import type { MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
 import type { Rng } from '../rng.js';
 import type { Suspicion } from './suspicion.js';
 
@@ -165,7 +165,7 @@ export const RECENT_PROBES = 16;
 /** Bytes of each packet kept free of piggybacked broadcasts: the packet header and a seal (nonce, tag, version). */
 export const PACKET_RESERVE_BYTES = 64;
 
-export const isLive = (status: MemberStatus) => status === 'alive' || status === 'suspect';
+export const isLive = (status: ProtocolStatus) => status === 'alive' || status === 'suspect';
 
 export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined, suspicion: [] });
 
@@ -188,6 +188,6 @@ export function put(core: Core, next: MemberRecord, previous: MemberRecord | und
   core.members.set(next.id, next);
 }
 
-export function withStatus(m: MemberRecord, status: MemberStatus, incarnation: number, now: number): MemberRecord {
+export function withStatus(m: MemberRecord, status: ProtocolStatus, incarnation: number, now: number): MemberRecord {
   return { id: m.id, address: m.address, incarnation, status, metadata: m.metadata, changedAt: m.status === status ? m.changedAt : now };
 }

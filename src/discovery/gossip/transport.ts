@@ -18,16 +18,11 @@
  *   one reconnect then tells a dead process (refused) from a dropped link.
  */
 import type { Endpoint } from '../address.js';
+import type { BackendLog } from '../backend.js';
 import type { Result } from '../types.js';
 
 export type { Endpoint } from '../address.js';
 
-/** The log methods the transport uses; a pino logger fits. */
-export interface TransportLogger {
-  debug(data: object, message: string): void;
-  warn(data: object, message: string): void;
-  error(data: object, message: string): void;
-}
 
 /** Options of `openTransport` (net_transport.ts); every field has a default. */
 export interface TransportOptions {
@@ -80,7 +75,7 @@ export interface TransportOptions {
    */
   readonly maxBufferedBytes?: number;
   /** Default: logs nothing. */
-  readonly logger?: TransportLogger;
+  readonly logger?: BackendLog;
 }
 
 /** Why `openTransport` (net_transport.ts) failed. */
