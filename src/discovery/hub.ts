@@ -65,9 +65,9 @@ class Subscriber {
     private readonly withSuspicion: boolean,
   ) {}
 
-  push(event: HubEvent): void {
+  /** Queues one event; `now` is `performance.now()`, read once per publish rather than once per subscriber. */
+  push(event: HubEvent, now: number): void {
     if (this.closed || (event.type === 'PeerSuspicion' && !this.withSuspicion)) return;
-    const now = performance.now();
     const pending = this.queue.length - this.head;
     const waitedMs = pending > 0 ? Math.round(now - this.queuedAt[this.head]!) : 0;
     if (pending >= this.maxPending || waitedMs > this.maxPendingAgeMs) {
@@ -156,7 +156,8 @@ export class EventHub {
 
   /** Queues `event` for every subscriber. Never runs a callback itself. */
   publish(event: HubEvent): void {
-    for (const subscriber of this.subscribers.values()) subscriber.push(event);
+    const now = performance.now();
+    for (const subscriber of this.subscribers.values()) subscriber.push(event, now);
   }
 
   /**
@@ -205,7 +206,8 @@ export class EventHub {
       withSuspicion,
     );
     this.subscribers.set(id, subscriber);
-    for (const event of initial) subscriber.push(event);
+    const now = performance.now();
+    for (const event of initial) subscriber.push(event, now);
     return id;
   }
 
