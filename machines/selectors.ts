@@ -68,9 +68,6 @@ export const selectPeers = (snapshot: AdapterSnapshot): PeerInfo[] => listPeers(
 /** One peer by id, if known. */
 export const selectPeer = (snapshot: AdapterSnapshot, id: string): PeerInfo | undefined => getPeer(snapshot.context.peers, id);
 
-/** How many peers are known. */
-export const selectPeerCount = (snapshot: AdapterSnapshot): number => snapshot.context.peers.size;
-
 /** This node as the cluster sees it. */
 export const selectSelf = (snapshot: AdapterSnapshot): PeerInfo => snapshot.context.self;
 

@@ -189,7 +189,7 @@ export interface ControlClient {
 }
 
 /** The token for the agent's control endpoint: the given one, else DISTRIBUTE_CONTROL_TOKEN. */
-export const controlTokenFromEnv = (): string | undefined => process.env.DISTRIBUTE_CONTROL_TOKEN || undefined;
+const controlTokenFromEnv = (): string | undefined => process.env.DISTRIBUTE_CONTROL_TOKEN || undefined;
 
 /**
  * One request to the agent's control endpoint, as a Response: no agent is a

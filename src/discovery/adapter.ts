@@ -213,6 +213,21 @@ export function defineAdapter(kind: string, start: (context: BackendContext) => 
   return { kind, backend };
 }
 
+/**
+ * An adapter built from options that are wrong: its `validate` names the
+ * problem, so `startLink` and `childSpec` answer `InvalidConfiguration`
+ * before anything starts.
+ *
+ * @example
+ * ```ts
+ * const problem = DiscoveryErrors.invalidConfiguration('url', 'ftp://x', 'a redis:// URL');
+ * invalidAdapter('redis', problem).validate?.(defaultOptions()); // problem
+ * ```
+ */
+export function invalidAdapter(kind: string, problem: DiscoveryError): Adapter {
+  return { ...defineAdapter(kind, () => Promise.reject(new Error(problem.message))), validate: () => problem };
+}
+
 /** One backend session behind its command queue; see `defineAdapter`. */
 class SessionRunner {
   private session: BackendSession | undefined;

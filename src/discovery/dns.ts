@@ -42,7 +42,7 @@ const EMPTY_ANSWER = new Set(['ENOTFOUND', 'ENODATA']);
  * isDnsName('bad..name'); // false
  * ```
  */
-export function isDnsName(name: string): boolean {
+function isDnsName(name: string): boolean {
   const bare = name.endsWith('.') ? name.slice(0, -1) : name;
   if (bare.length === 0 || bare.length > 253) return false;
   return bare.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));

@@ -36,7 +36,7 @@ export interface DnsAdapterOptions {
 }
 
 /** Checks dns adapter options; the first problem as an `InvalidConfiguration` naming the field. */
-export function checkDnsAdapterOptions(options: DnsAdapterOptions): DiscoveryError | undefined {
+function checkDnsAdapterOptions(options: DnsAdapterOptions): DiscoveryError | undefined {
   if (typeof options !== 'object' || options === null) return DiscoveryErrors.invalidConfiguration('dns', options, 'an object of dns adapter options');
   const type = options.type ?? 'A';
   const { intervalMs, advertise } = options;

@@ -8,7 +8,7 @@
  * the adapter starts.
  */
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
-import { defineAdapter } from './adapter.js';
+import { defineAdapter, invalidAdapter } from './adapter.js';
 import type { Adapter, BackendContext, BackendSession, SyncResult } from './backend.js';
 import {
   checkUrl,
@@ -84,10 +84,7 @@ function resolveEtcdOptions(options: EtcdAdapterOptions): EtcdConfig | Discovery
  */
 export function etcdAdapter(options: EtcdAdapterOptions): Adapter {
   const config = resolveEtcdOptions(options);
-  if ('type' in config) {
-    const problem = config;
-    return { ...defineAdapter('etcd', () => Promise.reject(new Error(problem.message))), validate: () => problem };
-  }
+  if ('type' in config) return invalidAdapter('etcd', config);
   return defineAdapter('etcd', (context) => startEtcd(context, config));
 }
 

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Redis, RedisOptions } from 'ioredis';
-import { defineAdapter } from './adapter.js';
+import { defineAdapter, invalidAdapter } from './adapter.js';
 import type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './backend.js';
 import {
   checkUrl,
@@ -81,10 +81,7 @@ function resolveRedisOptions(options: RedisAdapterOptions): RedisConfig | Discov
  */
 export function redisAdapter(options: RedisAdapterOptions): Adapter {
   const config = resolveRedisOptions(options);
-  if ('type' in config) {
-    const problem = config;
-    return { ...defineAdapter('redis', () => Promise.reject(new Error(problem.message))), validate: () => problem };
-  }
+  if ('type' in config) return invalidAdapter('redis', config);
   return defineAdapter('redis', (context) => startRedis(context, config));
 }
 

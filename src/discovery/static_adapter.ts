@@ -26,7 +26,7 @@ export interface StaticAdapterOptions {
 }
 
 /** Resolves when a TCP connection to `address` opens, rejects with the reason otherwise. */
-export function checkReachable(address: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+function checkReachable(address: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const target = parseAddress(address.trim());
   if (!target) return Promise.reject(new Error(`Not a host:port address: ${JSON.stringify(address)}`));
   return new Promise((resolve, reject) => {
