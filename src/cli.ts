@@ -10,10 +10,11 @@
 import type { ParseArgsConfig } from 'node:util';
 import { runAgent } from './cli/agent.js';
 import { timingsOf } from './cli/agent-control.js';
+import { helped } from './cli/agent-verb.js';
 import { generateNodeId } from './discovery/adapter.js';
 import { generateKey } from './discovery/gossip/crypto.js';
 import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
-import { formatAddress, parseAddress, parseFlags, parseMeta } from './cli/args.js';
+import { formatAddress, noPositionals, parseAddress, parseFlags, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers, type ControlClient } from './cli/control.js';
 import { CliError, usage } from './cli/errors.js';
@@ -142,7 +143,6 @@ const membersFlags = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-const parse = parseFlags;
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
@@ -170,12 +170,9 @@ function liftInspect(args: string[]): { inspect: string | undefined; rest: strin
 
 async function agent(argv: string[]): Promise<number> {
   const { inspect, rest: args } = liftInspect(argv);
-  const { values, positionals } = parse(args, agentFlags);
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const { values, positionals } = parseFlags(args, agentFlags);
+  if (helped(values, HELP)) return 0;
+  noPositionals(positionals);
   const level = oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'warn');
   const kind = oneOf<AdapterKind>('--adapter', values.adapter, ADAPTER_KINDS, 'gossip');
   const profile = oneOf<Profile>('--profile', values.profile, PROFILES, 'lan');
@@ -225,12 +222,9 @@ async function agent(argv: string[]): Promise<number> {
 }
 
 async function members(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, membersFlags);
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const { values, positionals } = parseFlags(args, membersFlags);
+  if (helped(values, HELP)) return 0;
+  noPositionals(positionals);
   const filter = {
     name: pattern('--name', values.name),
     status: pattern('--status', values.status),
@@ -260,12 +254,9 @@ const monitorFlags = {
 } as const satisfies ParseArgsConfig['options'];
 
 async function monitor(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, monitorFlags);
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const { values, positionals } = parseFlags(args, monitorFlags);
+  if (helped(values, HELP)) return 0;
+  noPositionals(positionals);
   return runMonitor(controlClient(values.control, values['control-token']), createOutput({ json: values.json ?? false, level: 'warn' }));
 }
 
@@ -286,11 +277,8 @@ function controlClient(control: string | undefined, token: string | undefined): 
 }
 
 async function inspectServer(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  const { values } = parseFlags(args, { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (helped(values, HELP)) return 0;
   const port = positiveInt('--port', values.port, 8080);
   const { createInspectorServer } = await optionalPeer(() => import('@statelyai/inspect/server'), 'inspect-server');
   const server = createInspectorServer({ port, autoOpen: false });

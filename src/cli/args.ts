@@ -47,6 +47,11 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
+/** Verbs take no positional arguments but `join`: the first one given is a usage error. */
+export function noPositionals(positionals: readonly string[]): void {
+  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+}
+
 /** The flags every verb that talks to a running agent takes. */
 export const controlFlags = {
   control: { type: 'string' },

@@ -1,8 +1,7 @@
 /** `distribute info`: the running agent's self, health, metrics and timings in force. */
 import { controlAddress, helped } from './agent-verb.js';
-import { controlFlags, parseFlags } from './args.js';
+import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl } from './control.js';
-import { usage } from './errors.js';
 
 export const HELP = `distribute info [--control HOST:PORT] [--json]
   Show the running agent: this node, its health, its metrics and the timings in force.
@@ -22,7 +21,7 @@ function outline(value: object, indent = ''): string {
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, controlFlags);
   if (helped(values, HELP)) return 0;
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  noPositionals(positionals);
   const info = await callControl<Record<string, unknown>>(controlAddress(values.control), 'GET', '/v1/info');
   process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : outline(info));
   return 0;

@@ -2,7 +2,7 @@
 import { isKey } from '../discovery/keys.js';
 import type { KeyList } from '../discovery.js';
 import { controlAddress, helped } from './agent-verb.js';
-import { controlFlags, parseFlags } from './args.js';
+import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl, type KeyOp } from './control.js';
 import { usage } from './errors.js';
 
@@ -22,7 +22,7 @@ const flags = {
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, flags);
   if (helped(values, HELP)) return 0;
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  noPositionals(positionals);
   const ops = (['install', 'use', 'remove'] as const).filter((op) => values[op] !== undefined);
   if (ops.length + (values.list ? 1 : 0) !== 1) throw usage('keys expects exactly one of --list, --install KEY, --use KEY, --remove KEY');
   const op: KeyOp | undefined = ops[0];

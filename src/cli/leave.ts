@@ -1,8 +1,8 @@
 /** `distribute leave`: the agent leaves the cluster gracefully and exits; returns once it has. */
 import { controlAddress, helped } from './agent-verb.js';
-import { controlFlags, formatAddress, parseFlags } from './args.js';
+import { controlFlags, formatAddress, noPositionals, parseFlags } from './args.js';
 import { callControl } from './control.js';
-import { failure, usage } from './errors.js';
+import { failure } from './errors.js';
 
 export const HELP = `distribute leave [--control HOST:PORT]
   Make the agent leave the cluster gracefully and exit; waits until it has.
@@ -14,7 +14,7 @@ const EXIT_WAIT_MS = 8000;
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, controlFlags);
   if (helped(values, HELP)) return 0;
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  noPositionals(positionals);
   const control = controlAddress(values.control);
   await callControl(control, 'POST', '/v1/leave');
   // Gone once its control endpoint refuses connections.

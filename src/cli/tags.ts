@@ -1,6 +1,6 @@
 /** `distribute tags --set k=v --delete k`: change the running agent's metadata. */
 import { controlAddress, helped } from './agent-verb.js';
-import { controlFlags, parseFlags, parseMeta } from './args.js';
+import { controlFlags, noPositionals, parseFlags, parseMeta } from './args.js';
 import { callControl } from './control.js';
 import { usage } from './errors.js';
 import { formatMeta } from './output.js';
@@ -14,7 +14,7 @@ const flags = { ...controlFlags, set: { type: 'string', multiple: true }, delete
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, flags);
   if (helped(values, HELP)) return 0;
-  if (positionals.length > 0) throw usage(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  noPositionals(positionals);
   const set = parseMeta('--set', values.set ?? []);
   const remove = values.delete ?? [];
   if (remove.some((key) => key.length === 0)) throw usage('--delete expects a key, got ""');
