@@ -5,9 +5,13 @@
  * at a member to the page showing it (Debian's chromium, headless).
  *
  *   npm run build && node --expose-gc --import tsx bench/http.ts   (writes bench/results/http.json)
+ *
+ * `--only requests` measures just the request throughput of the handler as a
+ * user mounts it (token, Host and Origin checks included), keep-alive, 32
+ * requests in flight: writes bench/results/http-requests.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, request, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import * as discovery from '../src/discovery.js';
 import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
@@ -217,7 +221,62 @@ async function page(figures: Record<string, unknown>) {
   }
 }
 
+/** Requests per second through `httpHandler` with a token: `/v1/health` and `/v1/members`, 32 in flight on keep-alive sockets. */
+async function requests(figures: Record<string, unknown>) {
+  const ROUNDS = 9;
+  const ROUND_MS = 1500;
+  const IN_FLIGHT = 32;
+  const name = 'bench-requests';
+  const { adapter, report } = benchAdapter();
+  const started = await discovery.startLink({ name, adapter, syncIntervalMs: 200 });
+  if (!started.ok) throw new Error(started.error.message);
+  report(Array.from({ length: 20 }, (_, i) => ({ type: 'up' as const, peer: makePeer(i) })));
+  const server = createServer(discovery.httpHandler({ name, token: 'bench-token' }));
+  const base = await listen(server);
+  const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+  const headers = { authorization: 'Bearer bench-token' };
+  const once = (path: string) =>
+    new Promise<void>((resolve, reject) => {
+      request(`${base}${path}`, { agent, headers }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`${path} answered ${res.statusCode}`));
+        res.resume().on('end', resolve);
+      })
+        .on('error', reject)
+        .end();
+    });
+  const rate = async (path: string) => {
+    let done = 0;
+    const until = performance.now() + ROUND_MS;
+    const worker = async () => {
+      while (performance.now() < until) {
+        await once(path);
+        done++;
+      }
+    };
+    const start = performance.now();
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    return (done * 1000) / (performance.now() - start);
+  };
+  for (const path of ['/v1/health', '/v1/members']) {
+    await rate(path); // warm-up
+    const samples: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) samples.push(await rate(path));
+    figures[`requests per second, GET ${path}`] = { median: round(median(samples)), min: round(Math.min(...samples)), max: round(Math.max(...samples)), rounds: ROUNDS };
+  }
+  agent.destroy();
+  server.closeAllConnections();
+  server.close();
+  await started.value.stop();
+}
+
 async function main() {
+  if (process.argv.includes('--only') && process.argv.includes('requests')) {
+    const figures: Record<string, unknown> = {};
+    await requests(figures);
+    console.log(JSON.stringify(figures, null, 2));
+    console.log(`wrote ${writeResults(process.env.BENCH_RESULTS ?? 'http-requests', `${COMMAND} --only requests`, figures)}`);
+    return;
+  }
   const figures: Record<string, unknown> = {};
   await scrapes(figures);
   await fanOut(figures);

@@ -14,9 +14,12 @@ import { helped } from './cli/agent-verb.js';
 import { generateNodeId } from './discovery/adapter.js';
 import { generateKey } from './discovery/gossip/crypto.js';
 import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
-import { formatAddress, noPositionals, parseAddress, parseFlags, parseMeta } from './cli/args.js';
+import { controlFlags, formatAddress, noPositionals, parseAddress, parseFlags, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
-import { DEFAULT_CONTROL_PORT, fetchMembers, type ControlClient } from './cli/control.js';
+import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
+import { controlClient, warned } from './cli/agent-verb.js';
+import { givenKeys, givenToken, generateToken } from './cli/secrets.js';
+import { readFileSync } from 'node:fs';
 import { CliError, usage } from './cli/errors.js';
 import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
 import { filterRows, formatTable, MEMBER_STATUSES } from './cli/members.js';
@@ -62,27 +65,40 @@ distribute agent [options]
   --ttl MS               how long a member's entry outlives it in etcd or Redis (default 10000)
   --control HOST:PORT    control endpoint: the live page at http://HOST:PORT/, /v1/events, /metrics,
                          /v1/health, and what 'members' and 'monitor' read (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
-  --control-token TOKEN  require this bearer token on the control endpoint (all but the page's files;
-                         open the page as http://HOST:PORT/#token=TOKEN); or DISTRIBUTE_CONTROL_TOKEN
+                         (a non-loopback address prints where it is reachable from)
+  --control-token-file PATH  the bearer token the control endpoint requires (all but the page's
+                         files and /v1/health); or DISTRIBUTE_CONTROL_TOKEN; or --control-token TOKEN
+                         (other users can read it in the process list). Default: a random token made
+                         at start; with the address, it goes to a file only you can read, where the
+                         verbs find it (${'$'}XDG_RUNTIME_DIR/distribute/<pid>.json, else
+                         ~/.config/distribute/agents/<pid>.json), removed at exit
+  --control-allow-host NAME  a host name the control endpoint answers to besides localhost and IP
+                         addresses (others are refused against DNS rebinding); repeatable
+  --control-max-streams N  event streams served at once (default: half the open-file limit)
+  --control-tls-cert PATH, --control-tls-key PATH  serve the control endpoint over HTTPS
   --join-timeout MS      give up when no seed answers within this (default 5000; 0 keeps
                          trying for as long as it takes)
   --dns NAME             with --adapter dns: the name whose records are the members
   --dns-type a|aaaa|srv  record type for --dns (default a)
   --dns-port PORT        the members' port for A/AAAA answers (default: the --bind port)
   --dns-server IP:PORT   resolver for --dns and DNS seeds (default: the system's); repeatable
-  --key BASE64           seal gossip with this 32-byte key; repeatable, the first one seals
-                         (or DISTRIBUTE_KEYS, comma-separated; 'distribute keygen' makes one)
+  --key-file PATH        seal gossip with these 32-byte keys, one a line, the first one seals
+                         (or DISTRIBUTE_KEYS, comma-separated; or --key BASE64, repeatable, which
+                         other users can read in the process list; 'distribute keygen' makes one)
   --label LABEL          cluster label bound into sealed messages
   --inspect [URL]        stream the adapter to a Stately inspector (default ${DEFAULT_INSPECT_URL})
   --log-level LEVEL      ${LOG_LEVELS.join(' | ')} (default warn)
   --json                 one JSON object per line (the default when stdout is not a terminal)
 
 distribute members [options]
-  --control HOST:PORT    ask the agent at this control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
-  --control-token TOKEN  the agent's control token, if it has one (or DISTRIBUTE_CONTROL_TOKEN)
+  --control HOST:PORT    ask the agent at this control endpoint (default: the one agent of this user
+                         on this host, from its agent file; else 127.0.0.1:${DEFAULT_CONTROL_PORT})
+  --agent NAME           ask this user's agent of this name (several run on this host)
+  --control-token-file PATH  the agent's token when its file is not readable (or
+                         DISTRIBUTE_CONTROL_TOKEN, or --control-token TOKEN)
   --join SEED            or join through this seed (as for agent) as a short-lived observer;
                          repeatable
-  --key, --label         as for agent, when joining a sealed cluster
+  --key-file, --label    as for agent, when joining a sealed cluster
   --dns-server IP:PORT   as for agent, for DNS seeds in --join
   --name REGEXP          only members whose name matches
   --status REGEXP        only members whose state matches: ${MEMBER_STATUSES.join(' | ')}
@@ -90,11 +106,12 @@ distribute members [options]
   --json                 print JSON
   (each REGEXP must match the whole value, as serf's filters do)
 
-${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${KEYS_HELP}${LEAVE_HELP}  Each of these talks to the agent at --control (default 127.0.0.1:${DEFAULT_CONTROL_PORT}).
+${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${KEYS_HELP}${LEAVE_HELP}  Each of these (and monitor) talks to this user's agent on this host, found through its agent
+  file with its token; with several, pick one by --name NAME or --control HOST:PORT (default
+  127.0.0.1:${DEFAULT_CONTROL_PORT} when no file is found); --control-token-file PATH or
+  DISTRIBUTE_CONTROL_TOKEN give the token of an agent whose file is not readable.
 
-distribute monitor [options]
-  --control HOST:PORT    the agent's control endpoint (default 127.0.0.1:${DEFAULT_CONTROL_PORT})
-  --control-token TOKEN  the agent's control token, if it has one (or DISTRIBUTE_CONTROL_TOKEN)
+distribute monitor [--name NAME | --control HOST:PORT] [--json]
   --json                 one JSON object per line (the default when stdout is not a terminal)
 
 distribute inspect-server [--port PORT]   (default 8080)
@@ -115,6 +132,11 @@ const agentFlags = {
   ttl: { type: 'string' },
   control: { type: 'string' },
   'control-token': { type: 'string' },
+  'control-token-file': { type: 'string' },
+  'control-allow-host': { type: 'string', multiple: true },
+  'control-max-streams': { type: 'string' },
+  'control-tls-cert': { type: 'string' },
+  'control-tls-key': { type: 'string' },
   'join-timeout': { type: 'string' },
   dns: { type: 'string' },
   'dns-type': { type: 'string' },
@@ -122,6 +144,7 @@ const agentFlags = {
   'dns-server': { type: 'string', multiple: true },
   inspect: { type: 'boolean' },
   key: { type: 'string', multiple: true },
+  'key-file': { type: 'string' },
   label: { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
@@ -130,11 +153,14 @@ const agentFlags = {
 
 const membersFlags = {
   name: { type: 'string' },
+  agent: { type: 'string' },
   key: { type: 'string', multiple: true },
+  'key-file': { type: 'string' },
   'dns-server': { type: 'string', multiple: true },
   label: { type: 'string' },
   control: { type: 'string' },
   'control-token': { type: 'string' },
+  'control-token-file': { type: 'string' },
   join: { type: 'string', multiple: true },
   status: { type: 'string' },
   meta: { type: 'string', multiple: true },
@@ -195,16 +221,20 @@ async function agent(argv: string[]): Promise<number> {
     ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
     ...(values.ttl !== undefined ? { ttlMs: positiveInt('--ttl', values.ttl, 10_000) } : {}),
   };
+  const output = createOutput({ json: values.json ?? false, level });
+  const keys = givenKeys(values.key, values['key-file']);
+  const given = givenToken(values['control-token'], values['control-token-file']);
+  for (const warning of [keys.warning, given?.warning]) if (warning) output.log.warn({}, warning);
+  const tls = controlTls(values['control-tls-cert'], values['control-tls-key']);
   const adapter = makeAdapter(kind, {
     bind,
     advertise,
     profile,
-    ...sealing(values.key, values.label),
+    ...sealing(keys.value, values.label),
     ...(dnsServers ? { dnsServers } : {}),
     ...(dns ? { dns } : {}),
     ...stores,
   });
-  const output = createOutput({ json: values.json ?? false, level });
   return runAgent({
     name: values.name ?? generateNodeId(),
     adapter,
@@ -213,7 +243,11 @@ async function agent(argv: string[]): Promise<number> {
     metadata,
     control,
     controlIsDefault: values.control === undefined,
-    controlToken: controlToken(values['control-token']),
+    controlToken: given?.value ?? generateToken(),
+    tokenGenerated: given === undefined,
+    controlAllowHosts: values['control-allow-host'] ?? [],
+    controlMaxStreams: values['control-max-streams'] === undefined ? undefined : positiveInt('--control-max-streams', values['control-max-streams'], 1),
+    controlTls: tls,
     joinTimeoutMs: values['join-timeout'] === '0' ? 0 : positiveInt('--join-timeout', values['join-timeout'], 5000),
     inspect,
     output,
@@ -232,48 +266,40 @@ async function members(args: string[]): Promise<number> {
   };
   const seeds = (values.join ?? []).map(parseSeed);
   const dnsServers = parseDnsServers(values['dns-server']);
-  if (seeds.length > 0 && values.control !== undefined) throw usage('use either --control or --join, not both');
-  const client = controlClient(values.control, values['control-token']);
+  if (seeds.length > 0 && (values.control ?? values.agent) !== undefined) throw usage('use either --control (or --agent) or --join, not both');
   const rows =
     seeds.length > 0
       ? await observeMembers(seeds, oneOf<LogLevel>('--log-level', values['log-level'], LOG_LEVELS, 'silent'), {
-          ...sealing(values.key, values.label),
+          ...sealing(warned(givenKeys(values.key, values['key-file'])), values.label),
           ...(dnsServers ? { dnsServers } : {}),
         })
-      : await fetchMembers(client.address, 3000, client.token);
+      : await fetchMembers(controlClient({ ...values, name: values.agent }), 3000);
   const shown = filterRows(rows, filter);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
   return 0;
 }
 
-const monitorFlags = {
-  control: { type: 'string' },
-  'control-token': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+const monitorFlags = controlFlags;
 
 async function monitor(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, monitorFlags);
   if (helped(values, HELP)) return 0;
   noPositionals(positionals);
-  return runMonitor(controlClient(values.control, values['control-token']), createOutput({ json: values.json ?? false, level: 'warn' }));
+  return runMonitor(controlClient(values), createOutput({ json: values.json ?? false, level: 'warn' }));
 }
 
-/** --control-token, else DISTRIBUTE_CONTROL_TOKEN; a token must be a non-empty word. */
-function controlToken(flag: string | undefined): string | undefined {
-  const token = flag ?? (process.env.DISTRIBUTE_CONTROL_TOKEN || undefined);
-  if (token !== undefined && (token.length === 0 || /\s/.test(token))) {
-    throw usage(`--control-token expects a non-empty token without spaces, got ${JSON.stringify(token)}`);
-  }
-  return token;
-}
-
-function controlClient(control: string | undefined, token: string | undefined): ControlClient {
-  return {
-    address: parseAddress('--control', control ?? `127.0.0.1:${DEFAULT_CONTROL_PORT}`, '127.0.0.1'),
-    token: controlToken(token),
+/** `--control-tls-cert` and `--control-tls-key`, both or neither, read now so a bad path stops the start. */
+function controlTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw usage('--control-tls-cert and --control-tls-key go together');
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw usage(`${flag} cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   };
+  return { cert: read('--control-tls-cert', cert), key: read('--control-tls-key', key) };
 }
 
 async function inspectServer(args: string[]): Promise<number> {
@@ -326,15 +352,9 @@ function parseDnsFlags(name: string | undefined, type: string | undefined, port:
   return query;
 }
 
-/** Keys from --key, else from DISTRIBUTE_KEYS; each must be 32 bytes of base64. */
-function sealing(keys: string[] | undefined, label: string | undefined): { secretKeys?: string[]; label?: string } {
-  const given = keys ?? (process.env.DISTRIBUTE_KEYS ? process.env.DISTRIBUTE_KEYS.split(',') : []);
-  for (const key of given) {
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(key) || Buffer.from(key, 'base64').length !== 32) {
-      throw usage(`--key expects 32 bytes in base64 (try 'distribute keygen'), got ${JSON.stringify(key.length > 12 ? `${key.slice(0, 12)}…` : key)}`);
-    }
-  }
-  return { ...(given.length > 0 ? { secretKeys: given } : {}), ...(label !== undefined ? { label } : {}) };
+/** The adapter's sealing options from keys already checked. */
+function sealing(keys: string[], label: string | undefined): { secretKeys?: string[]; label?: string } {
+  return { ...(keys.length > 0 ? { secretKeys: keys } : {}), ...(label !== undefined ? { label } : {}) };
 }
 
 /** A whole-value regular expression from a filter flag; a bad one is a usage error naming it. */

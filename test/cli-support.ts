@@ -1,7 +1,18 @@
 /** Running the `distribute` command as a real child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { readLines } from './children.js';
+
+/**
+ * The agent files of this test file's agents, apart from the user's own and
+ * from other files' (vitest runs files in parallel): every child gets it as
+ * XDG_RUNTIME_DIR unless the test gives one.
+ */
+export const runtimeDir = mkdtempSync(join(tmpdir(), 'distribute-run-'));
+afterAll(() => rmSync(runtimeDir, { recursive: true, force: true }));
 
 export const cliPath = join(import.meta.dirname, '..', 'dist', 'cli.js');
 
@@ -17,9 +28,14 @@ export interface CliProcess {
 
 const running = new Set<ChildProcess>();
 
-/** Starts `distribute ...args` (after `nodeArgs` for node itself); stdout is a pipe, so output is JSON lines. */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): CliProcess {
-  const child = spawn(process.execPath, [...nodeArgs, cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `distribute ...args` (after `nodeArgs` for node itself, and under
+ * `wrapper` such as `prlimit ...` when given); stdout is a pipe, so output is
+ * JSON lines.
+ */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = [], wrapper: string[] = []): CliProcess {
+  const command = [...wrapper, process.execPath, ...nodeArgs, cliPath, ...args];
+  const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const lines: (Record<string, unknown> | string)[] = [];
   const stderr: string[] = [];
@@ -76,8 +92,8 @@ export async function killAll(): Promise<void> {
 }
 
 /** Runs `distribute ...args` to completion. */
-export function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args);
+export function runCli(args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args, env);
   const timer = setTimeout(() => cli.child.kill('SIGKILL'), timeoutMs);
   return cli.exited.then(({ code }) => {
     clearTimeout(timer);

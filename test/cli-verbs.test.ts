@@ -1,9 +1,10 @@
 /** The operator verbs (info, join, tags, leave, members filters, version), each a child process against running agents. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { freePort } from './children.js';
-import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
+import { agentArgs, killAll, runCli, runtimeDir, startCli } from './cli-support.js';
 
 afterEach(killAll);
 
@@ -79,6 +80,80 @@ describe('verbs against a running agent', () => {
     expect(result.code).toBe(2);
     oneLine(result.stderr);
     expect(result.stderr).toContain('metadata');
+  });
+});
+
+describe('finding the agent through its per-user file', () => {
+  it('the verbs need no flags: the agent writes its address and a new token to a file only its user can read, removed at exit', async () => {
+    const a = startCli(agentArgs('alpha', await freePort()));
+    const started = await a.waitFor((l) => l.event === 'AgentStarted');
+    const file = String(started.agentFile);
+    expect(dirname(file)).toBe(join(runtimeDir, 'distribute'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
+    const record = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    expect(record).toMatchObject({ name: 'alpha', pid: a.child.pid, control: started.control, scheme: 'http' });
+    expect(String(record.token)).toMatch(/^[\w-]{43}$/);
+    // The page's URL carries the token in its fragment, which no request line does.
+    expect(started.page).toBe(`http://${String(started.control)}/#token=${String(record.token)}`);
+
+    const members = await runCli(['members', '--json']);
+    expect(members.stderr).toBe('');
+    expect((JSON.parse(members.stdout) as { name: string }[]).map((r) => r.name)).toEqual(['alpha']);
+    for (const verb of [['info', '--json'], ['tags', '--set', 'zone=a', '--json']]) {
+      const result = await runCli(verb);
+      expect(result.stderr, verb[0]).toBe('');
+    }
+
+    a.child.kill('SIGTERM');
+    expect((await a.exited).code).toBe(0);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('with several agents, --name or --control picks one, and with neither the verb says which it chose', async () => {
+    const a = startCli(agentArgs('alpha', await freePort()));
+    await a.waitFor((l) => l.event === 'AgentStarted');
+    const b = startCli(agentArgs('beta', await freePort()));
+    const controlB = String((await b.waitFor((l) => l.event === 'AgentStarted')).control);
+    const self = (stdout: string) => (JSON.parse(stdout) as { self: { id: string } }).self.id;
+
+    const byName = await runCli(['info', '--name', 'beta', '--json']);
+    expect(byName.stderr).toBe('');
+    expect(self(byName.stdout)).toBe('beta');
+    const byControl = await runCli(['info', '--control', controlB, '--json']);
+    expect(self(byControl.stdout)).toBe('beta');
+    const membersOf = await runCli(['members', '--agent', 'beta', '--json']);
+    expect((JSON.parse(membersOf.stdout) as { name: string }[]).map((r) => r.name)).toEqual(['beta']);
+
+    const either = await runCli(['info', '--json']);
+    expect(either.code).toBe(0);
+    const chosen = self(either.stdout);
+    expect(either.stderr).toContain(`2 agents run here (alpha, beta); using ${chosen}`);
+    expect(either.stderr).toContain('--name');
+
+    const unknown = await runCli(['info', '--name', 'gamma']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no agent named "gamma"');
+  });
+
+  it('a secret on the command line works and warns that other users can read it; from files it does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'distribute-secrets-'));
+    const key = (await runCli(['keygen'])).stdout.trim();
+    writeFileSync(join(dir, 'keys'), `${key}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'token'), 'sesame\n', { mode: 0o600 });
+    const quiet = startCli(agentArgs('quiet', await freePort(), '--key-file', join(dir, 'keys'), '--control-token-file', join(dir, 'token')));
+    const control = String((await quiet.waitFor((l) => l.event === 'AgentStarted')).control);
+    expect((await fetch(`http://${control}/v1/info`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
+    const listed = await runCli(['keys', '--list', '--control', control]);
+    expect(listed.stdout.trim()).toMatch(/^[0-9a-f]{16} {2}\(primary\)$/);
+    const loud = startCli(agentArgs('loud', await freePort(), '--key', key, '--control-token', 'sesame'));
+    await loud.waitFor((l) => l.event === 'AgentStarted');
+    const warnings = loud.stderr.join('');
+    expect(warnings).toContain('--key on the command line can be read by other users');
+    expect(warnings).toContain('--control-token on the command line can be read by other users');
+    expect(warnings + JSON.stringify(loud.lines)).not.toContain(key);
+    expect(quiet.stderr.join('')).toBe('');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -1,4 +1,8 @@
 /** The `distribute` command, run as real child processes on loopback. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -71,22 +75,31 @@ describe('distribute agent and members', () => {
 describe('the control endpoint: monitor, token, metrics', () => {
   it('monitor prints the replay and live events; members and monitor need the token the agent requires', async () => {
     const portA = await freePort();
-    const a = startCli(agentArgs('alpha', portA, '--control-token', 'sesame'));
+    const secrets = mkdtempSync(join(tmpdir(), 'distribute-secrets-'));
+    const tokenFile = join(secrets, 'token');
+    writeFileSync(tokenFile, 'sesame\n', { mode: 0o600 });
+    const a = startCli(agentArgs('alpha', portA, '--control-token-file', tokenFile));
     const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
     const b = startCli(agentArgs('beta', await freePort(), '--join', `127.0.0.1:${portA}`, '--meta', 'role=db'));
     await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'alpha: PeerUp beta');
 
-    const refused = await runCli(['members', '--control', control]);
+    // As another user sees it: no access to this user's agent files.
+    const elsewhere = { XDG_RUNTIME_DIR: secrets };
+    const refused = await runCli(['members', '--control', control], 15_000, elsewhere);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('needs a token: pass --control-token');
-    expect((await runCli(['members', '--control', control, '--control-token', 'sesame', '--json'])).code).toBe(0);
+    expect(refused.stderr).toContain('needs its token');
+    expect((await runCli(['members', '--control', control, '--control-token-file', tokenFile, '--json'], 15_000, elsewhere)).code).toBe(0);
+    // The token on the command line still works, with a warning that others can read it.
+    const visible = await runCli(['members', '--control', control, '--control-token', 'sesame', '--json'], 15_000, elsewhere);
+    expect(visible.code).toBe(0);
+    expect(visible.stderr).toContain('process list');
     expect((await fetch(`http://${control}/metrics`)).status).toBe(401);
     const metrics = await fetch(`http://${control}/metrics`, { headers: { authorization: 'Bearer sesame' } });
     expect(await metrics.text()).toMatch(/^discovery_members\{status="alive"\} 1$/m);
     // The page's own files need no token: the token goes in the page's URL (#token=...).
     expect((await fetch(`http://${control}/`)).status).toBe(200);
 
-    const monitor = startCli(['monitor', '--control', control, '--json'], { DISTRIBUTE_CONTROL_TOKEN: 'sesame' });
+    const monitor = startCli(['monitor', '--control', control, '--json'], { DISTRIBUTE_CONTROL_TOKEN: 'sesame', ...elsewhere });
     await monitor.waitFor((l) => l.event === 'Health', 10_000, 'Health');
     await monitor.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'replayed PeerUp beta');
     b.child.kill('SIGTERM');
@@ -98,6 +111,7 @@ describe('the control endpoint: monitor, token, metrics', () => {
     a.child.kill('SIGTERM');
     expect((await monitor.exited).code).toBe(1);
     expect(monitor.stderr.join('')).toContain('the agent closed the event stream');
+    rmSync(secrets, { recursive: true, force: true });
   });
 });
 
@@ -231,19 +245,26 @@ describe('sealed clusters from the command line', () => {
     for (const control of [controlA, controlB]) expect((await keys(control, '--install', newKey)).code).toBe(0);
     for (const control of [controlA, controlB]) expect((await keys(control, '--use', newKey)).code).toBe(0);
     for (const control of [controlA, controlB]) expect((await keys(control, '--remove', oldKey)).code).toBe(0);
+    // Fingerprints only (the first 8 bytes of the key's SHA-256): the keys themselves never leave the agent.
+    const fingerprint = (key: string) => createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex').slice(0, 16);
     const listed = await keys(controlA, '--list', '--json');
-    expect(JSON.parse(listed.stdout)).toEqual({ primary: newKey, keys: [newKey] });
-    expect((await keys(controlB, '--list')).stdout.trim()).toBe(`${newKey}  (primary)`);
+    expect(JSON.parse(listed.stdout)).toEqual({ primary: fingerprint(newKey), keys: [{ fingerprint: fingerprint(newKey), primary: true }] });
+    expect(listed.stdout).not.toContain(newKey);
+    expect((await keys(controlB, '--list')).stdout.trim()).toBe(`${fingerprint(newKey)}  (primary)`);
 
     // Sealed with the new key only: an agent holding only the old one is shut out.
     const stale = await runCli(agentArgs('rot-old', await freePort(), '--key', oldKey, '--join', `127.0.0.1:${portA}`, '--join-timeout', '1000'));
     expect(stale.code).toBe(1);
     expect([...a.lines, ...b.lines].filter((l) => typeof l === 'object' && l.event === 'PeerDown')).toEqual([]);
 
-    const misuse = await keys(controlA, '--remove', newKey);
+    const misuse = await keys(controlA, '--remove', fingerprint(newKey));
     expect(misuse.code).toBe(2);
     expect(misuse.stderr).toContain('primary');
     expect((await keys(controlA, '--list', '--use', newKey)).code).toBe(2);
     expect((await keys(controlA, '--install', 'not-a-key')).code).toBe(2);
+    expect((await keys(controlA, '--install', fingerprint(oldKey))).code).toBe(2);
+    const unknown = await keys(controlA, '--use', fingerprint(oldKey));
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain(`no installed key has the fingerprint ${fingerprint(oldKey)}`);
   });
 });

@@ -1,4 +1,5 @@
 /** What a running agent answers on its control endpoint, through the facade. */
+import { createHash } from 'node:crypto';
 import * as discovery from '../discovery.js';
 import { defaultOptions, type PeerInfo } from '../discovery.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/config.js';
@@ -34,6 +35,31 @@ const peerAt = (addresses: readonly string[]) => {
   const peers = discovery.snapshot();
   return peers.ok ? peers.value.filter((p) => p.address !== undefined && addresses.includes(p.address)) : [];
 };
+
+/** A key as the endpoint shows it: the first 8 bytes of the SHA-256 of its 32 bytes, in hex. */
+export const keyFingerprint = (key: string): string => createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex').slice(0, 16);
+
+/** The keyring as the endpoint answers it: fingerprints, the sealing key first and marked; no key material. */
+export interface KeyFingerprints {
+  readonly primary: string;
+  readonly keys: readonly { readonly fingerprint: string; readonly primary: boolean }[];
+}
+
+function fingerprints(list: discovery.KeyList): KeyFingerprints {
+  return {
+    primary: keyFingerprint(list.primary),
+    keys: list.keys.map((key) => ({ fingerprint: keyFingerprint(key), primary: key === list.primary })),
+  };
+}
+
+/** The installed key a fingerprint names; a full key stands for itself. */
+function keyNamed(given: string): string {
+  if (!/^[0-9a-f]{16}$/.test(given)) return given;
+  const listed = discovery.listKeys();
+  const found = listed.ok ? listed.value.keys.find((key) => keyFingerprint(key) === given) : undefined;
+  if (!found) throw new ControlRefusal(400, `no installed key has the fingerprint ${given}`);
+  return found;
+}
 
 export function agentControl(table: MemberTable, facts: AgentFacts, leave: () => void): ControlSource {
   return {
@@ -83,13 +109,14 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
     leave,
     keys: (change) => {
       if (change) {
-        const { op, key } = change;
+        const { op } = change;
+        const key = op === 'install' ? change.key : keyNamed(change.key);
         const changed = op === 'install' ? discovery.installKey(key) : op === 'use' ? discovery.useKey(key) : discovery.removeKey(key);
         if (!changed.ok) throw new ControlRefusal(changed.error.type === 'KeysUnavailable' ? 409 : 400, changed.error.message);
       }
       const listed = discovery.listKeys();
       if (!listed.ok) throw new ControlRefusal(409, listed.error.message);
-      return listed.value;
+      return fingerprints(listed.value);
     },
   };
 }

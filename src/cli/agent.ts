@@ -6,7 +6,10 @@
 import * as discovery from '../discovery.js';
 import type { Adapter, DiscoveryEvent, PeerInfo } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
+import { defaultMaxStreams } from '../http/handler.js';
 import { agentControl } from './agent-control.js';
+import { removeAgentFile, writeAgentFile } from './agent-file.js';
+import { requestPolicy } from '../http/handler.js';
 import { startControl, type ControlServer } from './control.js';
 import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
@@ -21,8 +24,16 @@ export interface AgentOptions {
   readonly metadata: Record<string, string>;
   readonly control: HostPort;
   readonly controlIsDefault: boolean;
-  /** Bearer token the control endpoint requires, if any. */
-  readonly controlToken: string | undefined;
+  /** Bearer token the control endpoint requires: the operator's, or one made at start. */
+  readonly controlToken: string;
+  /** True when the agent made the token: then the page's URL, with it, is printed. */
+  readonly tokenGenerated: boolean;
+  /** Host names the control endpoint answers to beside loopback and IP addresses. */
+  readonly controlAllowHosts: readonly string[];
+  /** Event streams the control endpoint serves at once (default: from the open-file limit). */
+  readonly controlMaxStreams: number | undefined;
+  /** PEM certificate and key for HTTPS on the control endpoint. */
+  readonly controlTls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   readonly joinTimeoutMs: number;
   readonly inspect: string | undefined;
   readonly output: Output;
@@ -58,21 +69,34 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
   const self = started.value.self;
 
+  let agentFile: string | undefined;
+  // Removed however the process ends short of SIGKILL (a second signal exits at once).
+  const forget = () => agentFile && removeAgentFile(agentFile);
+  process.once('exit', forget);
   const shutdown = async (code: number) => {
     await discovery.stop();
     await control?.close();
+    forget();
+    process.off('exit', forget);
     inspector?.stop();
     return code;
   };
 
   try {
     control = await serveControl(options, table, self, () => dispatch('control'));
+    agentFile = writeAgentFile({
+      name: self.id,
+      pid: process.pid,
+      control: formatAddress(control.address),
+      scheme: options.controlTls ? 'https' : 'http',
+      token: options.controlToken,
+    });
   } catch (error) {
     await shutdown(1);
     throw error;
   }
 
-  printStarted(print, self, options.adapterKind, formatAddress(control.address), startedAt);
+  printStarted(print, self, options, control.address, agentFile, startedAt);
 
   let joined: () => void = () => {};
   const firstPeer = new Promise<void>((resolve) => (joined = resolve));
@@ -100,29 +124,58 @@ function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo,
     options.control,
     {
       handler: discovery.httpHandler({
-        ...(options.controlToken !== undefined ? { token: options.controlToken } : {}),
+        token: options.controlToken,
+        allowedHosts: options.controlAllowHosts,
+        ...(options.controlMaxStreams !== undefined ? { maxStreams: options.controlMaxStreams } : {}),
         // The agent also remembers who left or failed, which the adapter forgets.
         members: () => source.members(),
       }),
       source,
       token: options.controlToken,
+      policy: requestPolicy(options.controlAllowHosts),
+      ...(options.controlTls ? { tls: options.controlTls } : {}),
     },
     options.controlIsDefault,
+    connectionBound(options.controlMaxStreams),
   );
 }
 
-function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, adapterKind: string, control: string, startedAt: number): void {
+/** Connections the control endpoint takes: the streams, and room beside them for health and the verbs. */
+function connectionBound(maxStreams: number | undefined): number {
+  const streams = maxStreams ?? defaultMaxStreams();
+  return streams + Math.max(32, Math.floor(streams / 4));
+}
+
+const ANY_INTERFACE = new Set(['0.0.0.0', '::']);
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/** Where the control endpoint can be reached from, in words an operator checks. */
+function reachableFrom(address: HostPort): string {
+  if (ANY_INTERFACE.has(address.host)) return `every interface of this host, port ${address.port}`;
+  return isLoopback(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
+}
+
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: HostPort, agentFile: string, startedAt: number): void {
+  const control = formatAddress(address);
+  const scheme = options.controlTls ? 'https' : 'http';
+  const pageHost = ANY_INTERFACE.has(address.host) ? formatAddress({ host: '127.0.0.1', port: address.port }) : control;
+  // The token travels in the fragment, which the browser never sends; an operator's own token is not echoed.
+  const page = `${scheme}://${pageHost}/${options.tokenGenerated ? `#token=${options.controlToken}` : ''}`;
+  const reachable = reachableFrom(address);
   print(
     {
       event: 'AgentStarted',
       node: self.id,
       address: self.address ?? null,
-      adapter: adapterKind,
+      adapter: options.adapterKind,
       control,
+      page,
+      reachable,
+      agentFile,
       metadata: self.metadata,
       ms: Math.round(performance.now() - startedAt),
     },
-    `agent ${self.id} started (${adapterKind}) on ${self.address ?? '-'}, control on ${control}`,
+    `agent ${self.id} started (${options.adapterKind}) on ${self.address ?? '-'}, control on ${control}, reachable from ${reachable}\n  page: ${page}${options.tokenGenerated ? '' : '#token=<your token>'}\n  token and address for the verbs: ${agentFile}`,
   );
 }
 

@@ -55,6 +55,9 @@ export function noPositionals(positionals: readonly string[]): void {
 /** The flags every verb that talks to a running agent takes. */
 export const controlFlags = {
   control: { type: 'string' },
+  name: { type: 'string' },
+  'control-token': { type: 'string' },
+  'control-token-file': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];

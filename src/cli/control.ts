@@ -13,12 +13,16 @@
  *   POST /v1/keys      {"op": "install" | "use" | "remove", "key": BASE64}: rotate keys   (distribute keys)
  *
  * Errors come back as `{"error": "..."}`: 400 for a bad value, 504 when the
- * cluster did not answer in time. With a token, every route but the page's
- * files needs `Authorization: Bearer <token>`.
+ * cluster did not answer in time. Every route but the page's files and
+ * `/v1/health` needs the token (`Authorization: Bearer <token>`, or the
+ * page's session cookie); the checks of `src/http/guard.ts` run before any
+ * route, for the verbs as for the handler.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { HttpHandler } from '../discovery.js';
+import { sendRefusal } from '../http/handler.js';
+import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from '../http/guard.js';
 import { formatAddress, type HostPort } from './args.js';
 import { failure, usage } from './errors.js';
 import type { MemberRow } from './members.js';
@@ -32,14 +36,7 @@ export interface ControlServer {
 }
 
 /** A request the agent refuses: answered with `status` and `message`. */
-export class ControlRefusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { Refusal as ControlRefusal };
 
 /** The operator verbs' side of the endpoint, and the member table `httpHandler` serves. */
 export interface ControlSource {
@@ -59,8 +56,6 @@ const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
 
 const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys']);
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
 function listen(server: Server, address: HostPort): Promise<HostPort> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -72,48 +67,33 @@ function listen(server: Server, address: HostPort): Promise<HostPort> {
   });
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let body = '';
-  for await (const chunk of req) {
-    body += String(chunk);
-    if (body.length > MAX_BODY_BYTES) throw new ControlRefusal(413, `request body over ${MAX_BODY_BYTES} bytes`);
-  }
-  try {
-    const parsed: unknown = JSON.parse(body || '{}');
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
-  } catch {
-    // answered below
-  }
-  throw new ControlRefusal(400, 'the request body must be a JSON object');
-}
-
 const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
 const isStringRecord = (value: unknown): value is Record<string, string> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 
-async function route(req: IncomingMessage, source: ControlSource): Promise<{ status: number; body: unknown; after?: () => void }> {
-  const at = `${req.method} ${req.url}`;
+async function route(req: IncomingMessage, path: string, source: ControlSource): Promise<{ status: number; body: unknown; after?: () => void }> {
+  const at = `${req.method} ${path}`;
+  // Changes are JSON only: what a browser sends cross-site without asking (forms, text/plain) is refused.
+  if (req.method !== 'GET' && req.method !== 'HEAD') checkJson(req);
   switch (at) {
     case 'GET /v1/info':
       return { status: 200, body: source.info() };
     case 'POST /v1/join': {
-      const { addresses } = await readJson(req);
-      if (!isStrings(addresses) || addresses.length === 0) throw new ControlRefusal(400, 'addresses must be a non-empty array of host:port');
+      const { addresses } = await readJsonBody(req);
+      if (!isStrings(addresses) || addresses.length === 0) throw new Refusal(400, 'addresses must be a non-empty array of host:port');
       return { status: 200, body: await source.join(addresses) };
     }
     case 'PUT /v1/tags': {
-      const { set = {}, delete: remove = [] } = await readJson(req);
-      if (!isStringRecord(set) || !isStrings(remove)) throw new ControlRefusal(400, 'set must map names to strings and delete list names');
+      const { set = {}, delete: remove = [] } = await readJsonBody(req);
+      if (!isStringRecord(set) || !isStrings(remove)) throw new Refusal(400, 'set must map names to strings and delete list names');
       return { status: 200, body: source.tags(set, remove) };
     }
     case 'GET /v1/keys':
       return { status: 200, body: source.keys(undefined) };
     case 'POST /v1/keys': {
-      const { op, key } = await readJson(req);
+      const { op, key } = await readJsonBody(req);
       if (typeof op !== 'string' || !KEY_OPS.includes(op) || typeof key !== 'string') {
-        throw new ControlRefusal(400, 'expected {"op": "install" | "use" | "remove", "key": BASE64}');
+        throw new Refusal(400, 'expected {"op": "install" | "use" | "remove", "key": BASE64}');
       }
       return { status: 200, body: source.keys({ op: op as KeyOp, key }) };
     }
@@ -124,36 +104,69 @@ async function route(req: IncomingMessage, source: ControlSource): Promise<{ sta
   }
 }
 
+/** How the control endpoint serves: what it answers, who may call it, and over what. */
+export interface ControlServe {
+  readonly handler: HttpHandler;
+  readonly source: ControlSource;
+  readonly token: string;
+  readonly policy: RequestPolicy;
+  /** PEM certificate and key: HTTPS instead of HTTP. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+}
+
+/**
+ * Timeouts short enough that clients sending slowly cannot hold the server:
+ * a request's headers within 10 s, the whole request within 15 s (event
+ * streams are responses, which these do not bound), checked every second.
+ */
+const MALFORMED = JSON.stringify({ error: 'Malformed HTTP request' });
+
+const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 };
+
+/** The verbs' routes, behind the checks; everything else is the library's handler, which checks for itself. */
+function controlListener(serve: ControlServe) {
+  const { handler, source, policy } = serve;
+  const credentials = new Credentials(serve.token);
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+  const refuse = (res: ServerResponse, error: unknown) =>
+    res.headersSent ? res.destroy() : error instanceof Refusal ? sendRefusal(res, error) : send(res, 500, { error: (error as Error).message });
+  return (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      checkHost(req, policy);
+      checkOrigin(req, policy);
+      checkBodyLength(req);
+      const path = parseTarget(req).pathname;
+      if (!VERB_PATHS.has(path)) return handler(req, res);
+      if (!credentials.admits(req)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        return send(res, 401, { error: 'A bearer token is required' });
+      }
+      route(req, path, source).then(({ status, body, after }) => {
+        send(res, status, body);
+        if (after) res.once('finish', after);
+      }, (error: unknown) => refuse(res, error));
+    } catch (error) {
+      refuse(res, error);
+    }
+  };
+}
+
 /**
  * Serves the control endpoint. When `fallback` is set and the port is taken,
  * a free port is used instead (the default port, not one the user asked for).
+ * `maxConnections` keeps descriptors in reserve for the rest of the agent.
  */
-export async function startControl(
-  address: HostPort,
-  serve: { readonly handler: HttpHandler; readonly source: ControlSource; readonly token: string | undefined },
-  fallback: boolean,
-): Promise<ControlServer> {
-  const { handler, source, token } = serve;
-  const expected = token === undefined ? undefined : digest(token);
-  const server = createServer((req, res) => {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    // The page, its stream, metrics, health and members are the library's handler (which checks the token itself).
-    if (!VERB_PATHS.has(new URL(req.url ?? '/', 'http://localhost').pathname)) return handler(req, res);
-    const header = req.headers.authorization;
-    if (expected && !timingSafeEqual(digest(header?.startsWith('Bearer ') ? header.slice(7) : ''), expected)) {
-      res.setHeader('www-authenticate', 'Bearer');
-      return send(401, { error: 'A bearer token is required' });
-    }
-    route(req, source).then(
-      ({ status, body, after }) => {
-        send(status, body);
-        if (after) res.once('finish', after);
-      },
-      (error: unknown) => send(error instanceof ControlRefusal ? error.status : 500, { error: (error as Error).message }),
-    );
+export async function startControl(address: HostPort, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
+  const listener = controlListener(serve);
+  const server: Server = serve.tls ? createTlsServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener) : createServer(SERVER_TIMEOUTS, listener);
+  if (maxConnections !== undefined) server.maxConnections = maxConnections;
+  // A client that breaks the protocol gets a one-line 400 from node; nothing reaches the routes.
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${MALFORMED.length}\r\n\r\n${MALFORMED}`);
+    else socket.destroy();
   });
   let bound: HostPort;
   try {
@@ -186,38 +199,42 @@ function unreachable(error: unknown, timeoutMs: number): string {
 export interface ControlClient {
   readonly address: HostPort;
   readonly token: string | undefined;
+  readonly scheme: 'http' | 'https';
+  /** The agent's name, when its agent file named it. */
+  readonly name?: string;
 }
-
-/** The token for the agent's control endpoint: the given one, else DISTRIBUTE_CONTROL_TOKEN. */
-const controlTokenFromEnv = (): string | undefined => process.env.DISTRIBUTE_CONTROL_TOKEN || undefined;
 
 /**
  * One request to the agent's control endpoint, as a Response: no agent is a
  * failure (exit 1) saying what to do, a missing or wrong token too.
  */
 export async function requestControl(
-  address: HostPort,
+  client: ControlClient,
   method: string,
   path: string,
-  options: { body?: unknown; timeoutMs?: number; token?: string | undefined } = {},
+  options: { body?: unknown; timeoutMs?: number } = {},
 ): Promise<Response> {
-  const where = formatAddress(address);
-  const token = options.token ?? controlTokenFromEnv();
+  const where = formatAddress(client.address);
+  const { token } = client;
+  // Changes are JSON, as the endpoint requires of every one.
+  const body = method === 'GET' ? undefined : JSON.stringify(options.body ?? {});
   let response: Response;
   try {
-    response = await fetch(`http://${where}${path}`, {
+    response = await fetch(`${client.scheme}://${where}${path}`, {
       method,
       ...(options.timeoutMs !== undefined ? { signal: AbortSignal.timeout(options.timeoutMs) } : {}),
       headers: {
-        ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      ...(body !== undefined ? { body } : {}),
     });
   } catch (error) {
     throw failure(`no agent at ${where} (${unreachable(error, options.timeoutMs ?? 0)}); start one with 'distribute agent', or pass --control host:port`);
   }
-  if (response.status === 401) throw failure(`agent at ${where} needs a token: pass --control-token (or DISTRIBUTE_CONTROL_TOKEN)`);
+  if (response.status === 401) {
+    throw failure(`agent at ${where} needs its token: run as the user who started it (its agent file holds the token), or pass --control-token-file (or DISTRIBUTE_CONTROL_TOKEN)`);
+  }
   return response;
 }
 
@@ -225,9 +242,9 @@ export async function requestControl(
  * One request to an agent's control endpoint; its JSON answer. No agent is a
  * failure (exit 1) saying what to do; a refused value is a usage error (exit 2).
  */
-export async function callControl<T>(address: HostPort, method: string, path: string, body?: unknown, timeoutMs = 3000, token?: string): Promise<T> {
-  const where = formatAddress(address);
-  const response = await requestControl(address, method, path, { body, timeoutMs, token });
+export async function callControl<T>(client: ControlClient, method: string, path: string, body?: unknown, timeoutMs = 3000): Promise<T> {
+  const where = formatAddress(client.address);
+  const response = await requestControl(client, method, path, { body, timeoutMs });
   const answer = (await response.json().catch(() => undefined)) as { error?: string } | undefined;
   if (response.status === 400) throw usage(answer?.error ?? `agent at ${where} refused the request`);
   if (!response.ok) throw failure(answer?.error ?? `agent at ${where} answered ${response.status}`);
@@ -235,9 +252,9 @@ export async function callControl<T>(address: HostPort, method: string, path: st
 }
 
 /** Reads the member table from an agent's control endpoint. */
-export async function fetchMembers(address: HostPort, timeoutMs: number, token?: string): Promise<MemberRow[]> {
+export async function fetchMembers(client: ControlClient, timeoutMs: number): Promise<MemberRow[]> {
   try {
-    return await callControl<MemberRow[]>(address, 'GET', '/v1/members', undefined, timeoutMs, token);
+    return await callControl<MemberRow[]>(client, 'GET', '/v1/members', undefined, timeoutMs);
   } catch (error) {
     // members can also join as an observer: say so.
     if (error instanceof Error && error.message.startsWith('no agent at ')) {

@@ -1,5 +1,5 @@
 /** `distribute info`: the running agent's self, health, metrics and timings in force. */
-import { controlAddress, helped } from './agent-verb.js';
+import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl } from './control.js';
 
@@ -22,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, controlFlags);
   if (helped(values, HELP)) return 0;
   noPositionals(positionals);
-  const info = await callControl<Record<string, unknown>>(controlAddress(values.control), 'GET', '/v1/info');
+  const info = await callControl<Record<string, unknown>>(controlClient(values), 'GET', '/v1/info');
   process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : outline(info));
   return 0;
 }

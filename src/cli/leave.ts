@@ -1,5 +1,5 @@
 /** `distribute leave`: the agent leaves the cluster gracefully and exits; returns once it has. */
-import { controlAddress, helped } from './agent-verb.js';
+import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, formatAddress, noPositionals, parseFlags } from './args.js';
 import { callControl } from './control.js';
 import { failure } from './errors.js';
@@ -15,7 +15,7 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, controlFlags);
   if (helped(values, HELP)) return 0;
   noPositionals(positionals);
-  const control = controlAddress(values.control);
+  const control = controlClient(values);
   await callControl(control, 'POST', '/v1/leave');
   // Gone once its control endpoint refuses connections.
   const deadline = Date.now() + EXIT_WAIT_MS;
@@ -25,7 +25,7 @@ export async function run(args: string[]): Promise<number> {
     } catch {
       break;
     }
-    if (Date.now() > deadline) throw failure(`the agent at ${formatAddress(control)} is still running ${EXIT_WAIT_MS} ms after being asked to leave`);
+    if (Date.now() > deadline) throw failure(`the agent at ${formatAddress(control.address)} is still running ${EXIT_WAIT_MS} ms after being asked to leave`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   process.stdout.write(values.json ? `${JSON.stringify({ left: true })}\n` : 'the agent left the cluster and exited\n');

@@ -51,7 +51,7 @@ export async function runMonitor(client: ControlClient, output: Output): Promise
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const response = await requestControl(client.address, 'GET', '/v1/events', { token: client.token });
+    const response = await requestControl(client, 'GET', '/v1/events');
     if (!response.ok) throw failure(`agent at ${formatAddress(client.address)} answered ${response.status}`);
     if (!response.body) throw failure('the agent sent no event stream');
     const reading = sseData(response.body);

@@ -1,5 +1,5 @@
 /** `distribute tags --set k=v --delete k`: change the running agent's metadata. */
-import { controlAddress, helped } from './agent-verb.js';
+import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags, parseMeta } from './args.js';
 import { callControl } from './control.js';
 import { usage } from './errors.js';
@@ -19,7 +19,7 @@ export async function run(args: string[]): Promise<number> {
   const remove = values.delete ?? [];
   if (remove.some((key) => key.length === 0)) throw usage('--delete expects a key, got ""');
   if (Object.keys(set).length === 0 && remove.length === 0) throw usage('tags expects --set KEY=VALUE or --delete KEY');
-  const metadata = await callControl<Record<string, string>>(controlAddress(values.control), 'PUT', '/v1/tags', { set, delete: remove });
+  const metadata = await callControl<Record<string, string>>(controlClient(values), 'PUT', '/v1/tags', { set, delete: remove });
   process.stdout.write(values.json ? `${JSON.stringify(metadata)}\n` : `${formatMeta(metadata) || '(no metadata)'}\n`);
   return 0;
 }

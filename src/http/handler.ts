@@ -4,8 +4,8 @@
  * table. `distribute agent` serves it on its control endpoint; library users
  * mount it in their own server.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
 import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
 import { bind, type Discovery, type DiscoveryTarget } from '../discovery.js';
@@ -14,6 +14,7 @@ import { lookupRegistration } from '../discovery/registry.js';
 import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
 import { pageAssets } from './assets.js';
 import { streamEvents } from './events.js';
+import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from './guard.js';
 import { memberRow, type MemberRow } from './members.js';
 import { createMetricsRegistry, loadPromClient } from './metrics.js';
 import { statechartOf } from './statechart.js';
@@ -22,11 +23,31 @@ import type { Registry } from 'prom-client';
 /** Options of `httpHandler`. */
 export interface HttpHandlerOptions extends DiscoveryTarget {
   /**
-   * A bearer token every route but the page's own files requires
-   * (`Authorization: Bearer <token>`, or `?token=` where a header cannot be set,
-   * as for the browser's EventSource). Default: none.
+   * A bearer token every route but the page's own files and `/v1/health`
+   * requires (`Authorization: Bearer <token>`). The page signs in with it
+   * (opened as `/#token=<token>`: the fragment never leaves the browser) and
+   * then holds an `HttpOnly`, `SameSite=Strict` session cookie. Default: none.
    */
   readonly token?: string;
+  /**
+   * Host names (no port) the server is reached by, beside `localhost` and IP
+   * addresses; any other `Host` is refused with 421, so a DNS name an
+   * attacker points at this host (DNS rebinding) reaches nothing. `'*'`
+   * accepts any. Default: none.
+   */
+  readonly allowedHosts?: readonly string[];
+  /**
+   * Origins (`https://ops.example.com`) whose pages may call the handler,
+   * beside its own page; a request with any other `Origin` is refused with
+   * 403 (CSRF). Default: none.
+   */
+  readonly allowedOrigins?: readonly string[];
+  /**
+   * Event streams open at once; beyond it `GET /v1/events` answers 503 with
+   * `Retry-After`. Default: half the process's open-file limit (at most
+   * 4096), so health and the other routes keep descriptors to answer with.
+   */
+  readonly maxStreams?: number;
   /** The member table `GET /v1/members` serves. Default: self and the live peers. */
   readonly members?: () => readonly MemberRow[];
   /**
@@ -50,6 +71,23 @@ const STATIC_ROUTES = new Map([
   ['/elk-worker.js', '/elk-worker.js'],
 ]);
 const API_ROUTES = new Set(['/v1/events', '/metrics', '/v1/health', '/v1/members', '/v1/metrics', '/v1/statechart']);
+/** Routes anyone may read: the page's files come from STATIC_ROUTES; probes read health. */
+const OPEN_ROUTES = new Set(['/v1/health']);
+
+/** The process's soft limit on open files, where the system says (Linux); undefined elsewhere. */
+function openFileLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Half the descriptors for streams, the rest kept for sockets, files and the routes that must answer. */
+export function defaultMaxStreams(): number {
+  return Math.max(16, Math.min(4096, Math.floor((openFileLimit() ?? 2048) / 2)));
+}
 
 function invalid(field: string, value: unknown, expected: string): never {
   throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration(field, value, expected));
@@ -61,7 +99,22 @@ function sendJson(res: ServerResponse, status: number, body: unknown, head = fal
   res.end(head ? undefined : text);
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
+/** A refusal as its JSON answer; the connection closes when the refusal says so. */
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+  sendJson(res, refusal.status, { error: refusal.message });
+}
+
+/** The request policy from the user's lists, checked once. */
+export function requestPolicy(allowedHosts: readonly string[] = [], allowedOrigins: readonly string[] = []): RequestPolicy {
+  if (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && h.length > 0 && !h.includes(':'))) {
+    invalid('allowedHosts', allowedHosts, 'an array of host names without ports');
+  }
+  if (!Array.isArray(allowedOrigins) || !allowedOrigins.every((o) => typeof o === 'string' && /^https?:\/\/[^/]+$/.test(o))) {
+    invalid('allowedOrigins', allowedOrigins, 'an array of origins such as https://ops.example.com');
+  }
+  return { allowedHosts: new Set(allowedHosts.map((h) => h.toLowerCase())), allowedOrigins: new Set(allowedOrigins) };
+}
 
 /**
  * The request listener serving the page, `GET /v1/events` (SSE),
@@ -86,25 +139,30 @@ export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
 interface ResolvedHttpOptions {
   readonly target: DiscoveryTarget;
   readonly name: string;
-  /** Digest of the token, when one is required. */
-  readonly expected: Buffer | undefined;
+  /** The token's checks, when one is required. */
+  readonly credentials: Credentials | undefined;
+  readonly policy: RequestPolicy;
+  readonly maxStreams: number;
   readonly maxBufferedBytes: number;
   readonly heartbeatMs: number;
   readonly members: (() => readonly MemberRow[]) | undefined;
 }
 
 function resolveHttpOptions(options: HttpHandlerOptions): ResolvedHttpOptions {
-  const { token, maxBufferedBytes = 8 * 1024 * 1024, heartbeatMs = 15_000 } = options;
+  const { token, maxBufferedBytes = 8 * 1024 * 1024, heartbeatMs = 15_000, maxStreams = defaultMaxStreams() } = options;
   if (token !== undefined && (typeof token !== 'string' || token.length === 0 || /\s/.test(token))) {
     invalid('token', token, 'a non-empty string without spaces');
   }
   if (!(Number.isInteger(maxBufferedBytes) && maxBufferedBytes > 0)) invalid('maxBufferedBytes', maxBufferedBytes, 'a positive whole number of bytes');
   if (!(Number.isFinite(heartbeatMs) && heartbeatMs > 0)) invalid('heartbeatMs', heartbeatMs, 'a positive number of milliseconds');
   if (options.members !== undefined && typeof options.members !== 'function') invalid('members', options.members, 'a function');
+  if (!(Number.isInteger(maxStreams) && maxStreams > 0)) invalid('maxStreams', maxStreams, 'a positive whole number of streams');
   return {
     target: options,
     name: options.name ?? defaultAdapterName,
-    expected: token === undefined ? undefined : digest(token),
+    credentials: token === undefined ? undefined : new Credentials(token),
+    policy: requestPolicy(options.allowedHosts, options.allowedOrigins),
+    maxStreams,
     maxBufferedBytes,
     heartbeatMs,
     members: options.members,
@@ -121,14 +179,26 @@ class HttpRoutes {
     this.discovery = bind(options.target);
   }
 
+  private streams = 0;
+
   handle(req: IncomingMessage, res: ServerResponse): void {
-    let url: URL;
     try {
-      url = new URL(req.url ?? '/', 'http://localhost');
-    } catch {
-      return sendJson(res, 400, { error: 'Unreadable request target' });
+      this.route(req, res);
+    } catch (error) {
+      // A refused request, or a failing `members` callback (the user's code): an answer, never a crash.
+      if (res.headersSent) return void res.destroy();
+      if (error instanceof Refusal) return sendRefusal(res, error);
+      sendJson(res, 500, { error: (error as Error).message ?? String(error) });
     }
-    const path = url.pathname;
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const { policy, credentials } = this.options;
+    checkHost(req, policy);
+    checkOrigin(req, policy);
+    checkBodyLength(req);
+    const path = parseTarget(req).pathname;
+    if (path === '/v1/login' && credentials) return this.login(req, res, credentials);
     const file = STATIC_ROUTES.get(path);
     if (!file && !API_ROUTES.has(path)) return sendJson(res, 404, { error: `No such endpoint: ${path}` });
     const head = req.method === 'HEAD';
@@ -137,17 +207,28 @@ class HttpRoutes {
       return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use GET` });
     }
     if (file) return this.asset(file, res, head);
-    if (!this.authorized(req, url)) {
+    if (credentials && !OPEN_ROUTES.has(path) && !credentials.admits(req)) {
       res.setHeader('www-authenticate', 'Bearer');
       return sendJson(res, 401, { error: 'A bearer token is required' });
     }
-    try {
-      this.api(path, req, res, head);
-    } catch (error) {
-      // A failing `members` callback (the user's code) answers 500; it never takes the server down.
-      if (!res.headersSent) sendJson(res, 500, { error: (error as Error).message ?? String(error) });
-      else res.destroy();
+    this.api(path, req, res, head);
+  }
+
+  /** `POST /v1/login` `{"token": ...}`: the page trades the token from its URL fragment for the session cookie. */
+  private login(req: IncomingMessage, res: ServerResponse, credentials: Credentials): void {
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return sendJson(res, 405, { error: `${req.method} is not allowed on /v1/login; use POST` });
     }
+    checkJson(req);
+    readJsonBody(req).then(
+      ({ token }) => {
+        if (typeof token !== 'string' || !credentials.matches(token)) return sendJson(res, 401, { error: 'Wrong token' });
+        res.setHeader('set-cookie', credentials.setCookie((req.socket as { encrypted?: boolean }).encrypted === true));
+        sendJson(res, 200, { signedIn: true });
+      },
+      (error: unknown) => (error instanceof Refusal ? sendRefusal(res, error) : sendJson(res, 400, { error: (error as Error).message })),
+    );
   }
 
   private asset(file: string, res: ServerResponse, head: boolean): void {
@@ -161,14 +242,6 @@ class HttpRoutes {
     const { target, name } = this.options;
     const actor: AdapterActorRef | undefined = target.system ? target.system.get(name) : lookupRegistration(name)?.actor;
     return actor && isRunning(actor.getSnapshot()) ? actor : undefined;
-  }
-
-  private authorized(req: IncomingMessage, url: URL): boolean {
-    const { expected } = this.options;
-    if (!expected) return true;
-    const header = req.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : (url.searchParams.get('token') ?? '');
-    return timingSafeEqual(digest(given), expected);
   }
 
   private members(): MemberRow[] {
@@ -247,6 +320,12 @@ class HttpRoutes {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
       return void res.end();
     }
+    if (this.streams >= this.options.maxStreams) {
+      // The connection closes too, so a refused client holds no descriptor.
+      throw new Refusal(503, `${this.options.maxStreams} event streams are open; retry later`, { 'retry-after': '5', connection: 'close' });
+    }
+    this.streams++;
+    res.once('close', () => this.streams--);
     streamEvents(this.discovery, hub, actor, req, res, { maxBufferedBytes, heartbeatMs });
   }
 }

@@ -7,6 +7,7 @@ import { lookupRegistration } from '../../src/discovery/registry.js';
 import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from '../support.js';
 import { parsePrometheus, sampleValue } from './prometheus.js';
 import { openSse, type SseClient } from './sse.js';
+import { rawExchange, statusOf } from '../control/raw.js';
 
 const servers = new Set<Server>();
 const clients = new Set<SseClient>();
@@ -148,18 +149,81 @@ describe('httpHandler routes', () => {
     expect(discovery.health().type).toBe('Up');
   });
 
-  it('requires the token on every route but the page files, as a header or (for EventSource) a query', async () => {
+  it('requires the token on every route but the page files and health; the page signs in for an HttpOnly, SameSite=Strict cookie', async () => {
     await start();
     const base = await serve({ token: 'sesame' });
-    for (const path of ['/v1/health', '/v1/members', '/metrics', '/v1/metrics', '/v1/statechart', '/v1/events']) {
+    for (const path of ['/v1/members', '/metrics', '/v1/metrics', '/v1/statechart', '/v1/events']) {
       expect((await fetch(`${base}${path}`)).status, path).toBe(401);
       expect((await fetch(`${base}${path}`, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(401);
+      // The token is never read from the request line, where logs would keep it.
+      expect((await fetch(`${base}${path}?token=sesame`)).status, path).toBe(401);
     }
-    expect((await fetch(`${base}/v1/health`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
-    const stream = sse(`${base}/v1/events?token=sesame`);
+    // Probes need no token.
+    expect((await fetch(`${base}/v1/health`)).status).toBe(200);
+    expect((await fetch(`${base}/v1/members`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
+
+    const json = { 'content-type': 'application/json' };
+    expect((await fetch(`${base}/v1/login`, { method: 'POST', headers: json, body: '{"token":"wrong"}' })).status).toBe(401);
+    expect((await fetch(`${base}/v1/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"token":"sesame"}' })).status).toBe(415);
+    const signedIn = await fetch(`${base}/v1/login`, { method: 'POST', headers: json, body: '{"token":"sesame"}' });
+    expect(signedIn.status).toBe(200);
+    const cookie = signedIn.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^distribute_[0-9a-f]{12}=[\w-]+; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(cookie).not.toContain('sesame');
+    const session = cookie.split(';')[0]!;
+    expect((await fetch(`${base}/v1/members`, { headers: { cookie: session } })).status).toBe(200);
+    expect((await fetch(`${base}/v1/members`, { headers: { cookie: `${session.split('=')[0]}=forged` } })).status).toBe(401);
+    const stream = sse(`${base}/v1/events`, { token: 'sesame' });
     expect(await stream.status).toBe(200);
     await stream.waitFor(1);
     expect(stream.events[0]!.event).toBe('Health');
+  });
+
+  it('refuses a foreign Host (421) and a foreign Origin (403) before any route, unless the user allowed them', async () => {
+    await start();
+    const base = await serve({ token: 'sesame' });
+    const { port } = new URL(base);
+    const ask = (headers: Record<string, string>, path = '/v1/health') => rawExchange(Number(port), `GET ${path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    expect(statusOf(await ask({ Host: `evil.example:${port}` }))).toBe(421);
+    expect(statusOf(await ask({ Host: `evil.example:${port}` }, '/'))).toBe(421);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `app.localhost:${port}`, `[::1]:${port}`, `10.1.2.3:${port}`]) {
+      expect(statusOf(await ask({ Host: host })), host).toBe(200);
+    }
+    expect(statusOf(await ask({ Host: `127.0.0.1:${port}`, Origin: 'http://evil.example' }))).toBe(403);
+    expect(statusOf(await ask({ Host: `127.0.0.1:${port}`, Origin: 'null' }))).toBe(403);
+    expect(statusOf(await ask({ Host: `127.0.0.1:${port}`, Origin: `http://127.0.0.1:${port}` }))).toBe(200);
+    for (const target of ['//[', 'http://[', '//a:99999', '//%zz']) {
+      const answer = await rawExchange(Number(port), `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      expect(statusOf(answer), target).toBe(400);
+    }
+
+    const allowing = await serve({ token: 'sesame', allowedHosts: ['ops.example.com'], allowedOrigins: ['https://ops.example.com'] });
+    const allowedPort = Number(new URL(allowing).port);
+    const askAllowing = (headers: string) => rawExchange(allowedPort, `GET /v1/health HTTP/1.1\r\n${headers}\r\n`);
+    expect(statusOf(await askAllowing(`Host: ops.example.com\r\nOrigin: https://ops.example.com\r\n`))).toBe(200);
+    expect(statusOf(await askAllowing(`Host: OPS.example.com:${allowedPort}\r\n`))).toBe(200);
+    expect(statusOf(await askAllowing(`Host: other.example.com\r\n`))).toBe(421);
+  });
+
+  it('answers event streams beyond maxStreams with 503 and Retry-After, and serves again when one closes', async () => {
+    await start();
+    const base = await serve({ maxStreams: 2 });
+    const first = sse(`${base}/v1/events`);
+    const second = sse(`${base}/v1/events`);
+    expect([await first.status, await second.status]).toEqual([200, 200]);
+    const refused = await fetch(`${base}/v1/events`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await fetch(`${base}/v1/health`)).status).toBe(200);
+    first.close();
+    // The slot frees when the server sees the close: try until a stream is served.
+    let third = sse(`${base}/v1/events`);
+    for (let attempt = 0; (await third.status) !== 200 && attempt < 100; attempt++) {
+      await sleep(20);
+      third = sse(`${base}/v1/events`);
+    }
+    expect(await third.status).toBe(200);
+    await third.waitFor(1);
   });
 
   it('answers 500 when the members callback throws, and goes on serving', async () => {
@@ -186,6 +250,9 @@ describe('httpHandler routes', () => {
     };
     expect(attempt({ token: '' })).toMatchObject({ type: 'InvalidConfiguration', field: 'token' });
     expect(attempt({ token: 'a b' })).toMatchObject({ type: 'InvalidConfiguration', field: 'token' });
+    expect(attempt({ allowedHosts: ['ops.example.com:443'] })).toMatchObject({ type: 'InvalidConfiguration', field: 'allowedHosts' });
+    expect(attempt({ allowedOrigins: ['ops.example.com'] })).toMatchObject({ type: 'InvalidConfiguration', field: 'allowedOrigins' });
+    expect(attempt({ maxStreams: 0 })).toMatchObject({ type: 'InvalidConfiguration', field: 'maxStreams' });
     expect(attempt({ maxBufferedBytes: -1 })).toMatchObject({ type: 'InvalidConfiguration', field: 'maxBufferedBytes', value: -1 });
     expect(attempt({ heartbeatMs: 0 })).toMatchObject({ type: 'InvalidConfiguration', field: 'heartbeatMs' });
     expect(attempt({ members: 'x' })).toMatchObject({ type: 'InvalidConfiguration', field: 'members' });
@@ -246,7 +313,7 @@ describe('the event stream', () => {
     const base = await serve({ maxBufferedBytes: 64 * 1024 });
     const { port } = new URL(base);
     const stalled = connect(Number(port), '127.0.0.1');
-    stalled.write('GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.write('GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     // Reads nothing: the kernel buffers fill, then the handler's.
     stalled.pause();
     stalled.on('error', () => undefined);

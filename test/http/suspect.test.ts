@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, readLines, until } from '../children.js';
 import { killAll, startCli } from '../cli-support.js';
@@ -30,20 +31,23 @@ describe('suspect status from the gossip core', () => {
   it('a stalled member turns suspect, then alive again when it refutes, with no PeerUpdate for subscribers', async () => {
     const port = await freePort();
     const agent = startCli(['agent', '--name', 'alpha', '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0']);
-    const control = String((await agent.waitFor((l) => l.event === 'AgentStarted')).control);
+    const started = await agent.waitFor((l) => l.event === 'AgentStarted');
+    const control = String(started.control);
+    const { token } = JSON.parse(readFileSync(String(started.agentFile), 'utf8')) as { token: string };
+    const headers = { authorization: `Bearer ${token}` };
     const lines: Record<string, unknown>[] = [];
     member = spawn(process.execPath, [fixture, 'stalled', String(await freePort()), `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'inherit'] });
     readLines(member.stdout!, (line) => typeof line === 'object' && lines.push(line));
     await agent.waitFor((l) => l.event === 'PeerUp' && l.peer === 'stalled', 10_000, 'alpha: PeerUp stalled');
 
-    stream = openSse(`http://${control}/v1/events`);
+    stream = openSse(`http://${control}/v1/events`, { token });
     await stream.waitFor(2);
     const suspicion = () =>
       stream!.events.filter((e) => e.event === 'PeerSuspicion').map((e) => (e.data.peer as { status?: string }).status ?? 'alive');
 
     member.kill('SIGSTOP');
     await until(() => suspicion().includes('suspect'), 10_000, 'stalled to be suspected');
-    const rows = (await (await fetch(`http://${control}/v1/members`)).json()) as { name: string; status: string }[];
+    const rows = (await (await fetch(`http://${control}/v1/members`, { headers })).json()) as { name: string; status: string }[];
     expect(rows.find((r) => r.name === 'stalled')?.status).toBe('suspect');
 
     member.kill('SIGCONT');
@@ -52,7 +56,7 @@ describe('suspect status from the gossip core', () => {
     const failed = stream.events.some((e) => e.event === 'PeerDown');
     if (!failed) {
       expect(suspicion()).toEqual(['suspect', 'alive']);
-      const again = (await (await fetch(`http://${control}/v1/members`)).json()) as { name: string; status: string }[];
+      const again = (await (await fetch(`http://${control}/v1/members`, { headers })).json()) as { name: string; status: string }[];
       expect(again.find((r) => r.name === 'stalled')?.status).toBe('alive');
     }
     // The agent prints what facade subscribers receive: no PeerUpdate came of the suspicion.

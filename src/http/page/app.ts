@@ -14,9 +14,22 @@ interface Row { name: string; address: string | null; status: Status; metadata: 
 interface Statechart { states: { id: string; initial: boolean; final: boolean }[]; transitions: { from: string; to: string; events: string[] }[] }
 
 const $ = <T extends Element = HTMLElement>(selector: string) => document.querySelector(selector) as T;
-const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
 const api = (path: string) => new URL(path, location.href);
-const get = (path: string) => fetch(api(path), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+// Same-origin requests carry the session cookie (HttpOnly: no script here ever sees it).
+const get = (path: string) => fetch(api(path));
+
+/**
+ * Signs in with the token in the URL's fragment (which the browser never
+ * sends), then drops it from the address bar and history: from here on the
+ * session cookie does the work, and the token is nowhere in the page.
+ */
+async function signIn(): Promise<void> {
+  const token = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (!token) return;
+  history.replaceState(null, '', location.pathname + location.search);
+  const answer = await fetch(api('v1/login'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  if (!answer.ok) $('#connection').textContent = 'wrong token in the URL';
+}
 
 // ---------------------------------------------------------------- members
 
@@ -267,9 +280,7 @@ setInterval(() => void pollMetrics(), 2000);
 // ---------------------------------------------------------------- event stream
 
 function connect(): void {
-  const url = api('v1/events');
-  if (token) url.searchParams.set('token', token);
-  const source = new EventSource(url);
+  const source = new EventSource(api('v1/events'));
   const connection = $('#connection');
   source.addEventListener('open', () => {
     connection.dataset.connected = 'true';
@@ -325,9 +336,13 @@ function connect(): void {
   });
 }
 
-void get('v1/statechart')
-  .then((r) => r.json() as Promise<Statechart>)
-  .then(drawStatechart)
-  .catch((error: unknown) => ($('#statechart').textContent = `Cannot draw the statechart: ${String(error)}`));
-connect();
+void signIn()
+  .catch(() => undefined)
+  .then(() => {
+    void get('v1/statechart')
+      .then((r) => r.json() as Promise<Statechart>)
+      .then(drawStatechart)
+      .catch((error: unknown) => ($('#statechart').textContent = `Cannot draw the statechart: ${String(error)}`));
+    connect();
+  });
 sample();
