@@ -20,6 +20,7 @@ import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { controlClient, warned } from './cli/agent-verb.js';
 import { givenKeys, givenToken, generateToken } from './cli/secrets.js';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CliError, usage } from './cli/errors.js';
 import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
 import { filterRows, formatTable, MEMBER_STATUSES } from './cli/members.js';
@@ -289,7 +290,7 @@ async function monitor(args: string[]): Promise<number> {
 }
 
 /** `--control-tls-cert` and `--control-tls-key`, both or neither, read now so a bad path stops the start. */
-function controlTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer } | undefined {
+function controlTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer; certPath: string } | undefined {
   if (cert === undefined && key === undefined) return undefined;
   if (cert === undefined || key === undefined) throw usage('--control-tls-cert and --control-tls-key go together');
   const read = (flag: string, path: string) => {
@@ -299,7 +300,7 @@ function controlTls(cert: string | undefined, key: string | undefined): { cert: 
       throw usage(`${flag} cannot read ${JSON.stringify(path)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   };
-  return { cert: read('--control-tls-cert', cert), key: read('--control-tls-key', key) };
+  return { cert: read('--control-tls-cert', cert), key: read('--control-tls-key', key), certPath: resolve(cert) };
 }
 
 async function inspectServer(args: string[]): Promise<number> {

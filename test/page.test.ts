@@ -62,8 +62,13 @@ describe.skipIf(skip)(`the cluster page in chromium${unavailable ? ` (skipped: $
   const rows = (status: string) => page.locator(`#members tbody tr[data-status="${status}"]`);
 
   it('shows the members live, a killed one as failed, new metadata, the statechart and the timeline', async () => {
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
     await page.goto(`http://${control}/#token=sesame`);
     await page.locator('#connection[data-connected="true"]').waitFor({ timeout: 10_000 });
+    // Signed in with the fragment's token, then a session cookie: the token in no request line, gone from the address bar.
+    expect(requested.filter((url) => url.includes('sesame'))).toEqual([]);
+    expect(page.url()).toBe(`http://${control}/`);
     await expect.poll(() => rows('alive').count(), { timeout: 10_000 }).toBe(3);
     expect(await page.locator('#members tbody tr[data-name="alpha"] td.name').textContent()).toBe('alpha (self)');
     expect(await page.locator('#members tbody tr[data-name="beta"] td.metadata').textContent()).toBe('role=db');

@@ -8,6 +8,7 @@
  *   $XDG_CONFIG_HOME/distribute/agents/      else (~/.config/distribute/agents/)
  *
  * `{"name": "web-1", "pid": 4242, "control": "127.0.0.1:7373", "scheme": "http", "token": "..."}`
+ * (with HTTPS, `"tlsCert": "/path/cert.pem"` too).
  */
 import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -22,6 +23,8 @@ export interface AgentRecord {
   readonly control: string;
   readonly scheme: 'http' | 'https';
   readonly token: string;
+  /** With HTTPS: the path of the endpoint's certificate, which the verbs trust for it. */
+  readonly tlsCert?: string;
 }
 
 /** The directory of this user's agent files. */

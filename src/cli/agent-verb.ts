@@ -1,4 +1,5 @@
 /** What the verbs that talk to a running agent share: finding the agent and its token, and help. */
+import { readFileSync } from 'node:fs';
 import { parseAddress, type HostPort } from './args.js';
 import { readAgentFiles, type AgentRecord } from './agent-file.js';
 import { DEFAULT_CONTROL_PORT, type ControlClient } from './control.js';
@@ -56,8 +57,19 @@ export function controlClient(pick: AgentPick): ControlClient {
   const given = givenToken(pick['control-token'], pick['control-token-file']);
   const record = pickRecord(pick, readAgentFiles(), asked);
   const token = given ? warned(given) : record?.token;
-  if (record && !asked) return { address: parseAddress('agent file', record.control), token, scheme: record.scheme, name: record.name };
-  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http' };
+  const ca = record?.tlsCert ? readCertificate(record.tlsCert) : undefined;
+  const tls = ca ? { ca } : {};
+  if (record && !asked) return { address: parseAddress('agent file', record.control), token, scheme: record.scheme, name: record.name, ...tls };
+  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http', ...tls };
+}
+
+function readCertificate(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    // Then the system's roots decide, as for any HTTPS server.
+    return undefined;
+  }
 }
 
 /** Prints `help` and says so, when `--help` was given. */

@@ -32,8 +32,8 @@ export interface AgentOptions {
   readonly controlAllowHosts: readonly string[];
   /** Event streams the control endpoint serves at once (default: from the open-file limit). */
   readonly controlMaxStreams: number | undefined;
-  /** PEM certificate and key for HTTPS on the control endpoint. */
-  readonly controlTls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** PEM certificate and key for HTTPS on the control endpoint, and the certificate's path for the agent file. */
+  readonly controlTls: { readonly cert: Buffer; readonly key: Buffer; readonly certPath: string } | undefined;
   readonly joinTimeoutMs: number;
   readonly inspect: string | undefined;
   readonly output: Output;
@@ -90,6 +90,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       control: formatAddress(control.address),
       scheme: options.controlTls ? 'https' : 'http',
       token: options.controlToken,
+      ...(options.controlTls ? { tlsCert: options.controlTls.certPath } : {}),
     });
   } catch (error) {
     await shutdown(1);
@@ -133,7 +134,7 @@ function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo,
       source,
       token: options.controlToken,
       policy: requestPolicy(options.controlAllowHosts),
-      ...(options.controlTls ? { tls: options.controlTls } : {}),
+      ...(options.controlTls ? { tls: { cert: options.controlTls.cert, key: options.controlTls.key } } : {}),
     },
     options.controlIsDefault,
     connectionBound(options.controlMaxStreams),

@@ -19,7 +19,9 @@
  * route, for the verbs as for the handler.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTlsServer, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import type { HttpHandler } from '../discovery.js';
 import { sendRefusal } from '../http/handler.js';
 import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from '../http/guard.js';
@@ -191,8 +193,26 @@ export async function startControl(address: HostPort, serve: ControlServe, fallb
 
 /** Why a control request found no agent, in a few words. */
 function unreachable(error: unknown, timeoutMs: number): string {
-  const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
-  return cause === 'ECONNREFUSED' ? 'connection refused' : cause === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : String(cause);
+  const failed = error as { cause?: { code?: string }; code?: string; name: string };
+  const cause = failed.cause?.code ?? failed.code ?? failed.name;
+  if (cause === 'ECONNREFUSED') return 'connection refused';
+  return cause === 'TimeoutError' || cause === 'ABORT_ERR' ? `no answer within ${timeoutMs} ms` : String(cause);
+}
+
+/**
+ * HTTPS with the agent's own certificate trusted beside the system's roots
+ * (a self-signed one is its own root), as a fetch Response.
+ */
+function fetchTls(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }, ca: Buffer): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: init.method, headers: init.headers, ca: [...rootCertificates, ca.toString()], ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, { status: res.statusCode ?? 500, headers }));
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 /** Where a control client connects, and with what token. */
@@ -202,6 +222,8 @@ export interface ControlClient {
   readonly scheme: 'http' | 'https';
   /** The agent's name, when its agent file named it. */
   readonly name?: string;
+  /** The agent's TLS certificate (PEM), trusted for its HTTPS endpoint. */
+  readonly ca?: Buffer;
 }
 
 /**
@@ -220,7 +242,7 @@ export async function requestControl(
   const body = method === 'GET' ? undefined : JSON.stringify(options.body ?? {});
   let response: Response;
   try {
-    response = await fetch(`${client.scheme}://${where}${path}`, {
+    const init = {
       method,
       ...(options.timeoutMs !== undefined ? { signal: AbortSignal.timeout(options.timeoutMs) } : {}),
       headers: {
@@ -228,7 +250,9 @@ export async function requestControl(
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
       ...(body !== undefined ? { body } : {}),
-    });
+    };
+    const url = `${client.scheme}://${where}${path}`;
+    response = client.scheme === 'https' && client.ca ? await fetchTls(url, init, client.ca) : await fetch(url, init);
   } catch (error) {
     throw failure(`no agent at ${where} (${unreachable(error, options.timeoutMs ?? 0)}); start one with 'distribute agent', or pass --control host:port`);
   }
