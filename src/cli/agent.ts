@@ -84,14 +84,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
 
   try {
     control = await serveControl(options, table, self, () => dispatch('control'));
-    agentFile = writeAgentFile({
-      name: self.id,
-      pid: process.pid,
-      control: formatAddress(control.address),
-      scheme: options.controlTls ? 'https' : 'http',
-      token: options.controlToken,
-      ...(options.controlTls ? { tlsCert: options.controlTls.certPath } : {}),
-    });
+    agentFile = recordAgent(options, self, control.address);
   } catch (error) {
     await shutdown(1);
     throw error;
@@ -116,6 +109,27 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
 
   return untilLeave(print, signals, () => shutdown(0));
+}
+
+/**
+ * Writes the agent file the verbs read. One that cannot be written (a
+ * read-only home) is a warning: the agent runs, and the verbs need the token
+ * given to them.
+ */
+function recordAgent(options: AgentOptions, self: PeerInfo, address: HostPort): string | undefined {
+  try {
+    return writeAgentFile({
+      name: self.id,
+      pid: process.pid,
+      control: formatAddress(address),
+      scheme: options.controlTls ? 'https' : 'http',
+      token: options.controlToken,
+      ...(options.controlTls ? { tlsCert: options.controlTls.certPath } : {}),
+    });
+  } catch (error) {
+    options.output.log.warn({}, `cannot write the agent file for the verbs: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 /** The control endpoint: the HTTP handler, and the agent's own member table for `members`. */
@@ -156,7 +170,7 @@ function reachableFrom(address: HostPort): string {
   return isLoopback(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
 }
 
-function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: HostPort, agentFile: string, startedAt: number): void {
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: HostPort, agentFile: string | undefined, startedAt: number): void {
   const control = formatAddress(address);
   const scheme = options.controlTls ? 'https' : 'http';
   const pageHost = ANY_INTERFACE.has(address.host) ? formatAddress({ host: '127.0.0.1', port: address.port }) : control;
@@ -172,11 +186,11 @@ function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, op
       control,
       page,
       reachable,
-      agentFile,
+      agentFile: agentFile ?? null,
       metadata: self.metadata,
       ms: Math.round(performance.now() - startedAt),
     },
-    `agent ${self.id} started (${options.adapterKind}) on ${self.address ?? '-'}, control on ${control}, reachable from ${reachable}\n  page: ${page}${options.tokenGenerated ? '' : '#token=<your token>'}\n  token and address for the verbs: ${agentFile}`,
+    `agent ${self.id} started (${options.adapterKind}) on ${self.address ?? '-'}, control on ${control}, reachable from ${reachable}\n  page: ${page}${options.tokenGenerated ? '' : '#token=<your token>'}${agentFile ? `\n  token and address for the verbs: ${agentFile}` : ''}`,
   );
 }
 
