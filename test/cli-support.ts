@@ -1,6 +1,6 @@
 /** Running the `distribute` command as a real child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -109,3 +109,9 @@ export function runCli(args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEn
 export const agentArgs = (name: string, port: number, ...more: string[]) => [
   'agent', '--name', name, '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', ...more,
 ];
+
+/** The control token an agent wrote to its agent file (named in its `AgentStarted` line), when it wrote one. */
+export function agentToken(started: Record<string, unknown>): string | undefined {
+  if (typeof started.agentFile !== 'string') return undefined;
+  return (JSON.parse(readFileSync(started.agentFile, 'utf8')) as { token: string }).token;
+}

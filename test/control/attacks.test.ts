@@ -4,22 +4,15 @@
  * agent stays up and in its cluster.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { freePort } from '../children.js';
-import { agentArgs, killAll, startCli, type CliProcess } from '../cli-support.js';
+import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../cli-support.js';
 import { bodyOf, rawExchange, statusOf } from './raw.js';
 
 afterEach(killAll);
 
 const KEY = 'dGhpcnR5LXR3by1ieXRlcy1vZi1rZXktbWF0ZXJpYWw=';
 const EVIL_KEY = 'ZXZpbC1rZXktb2YtdGhpcnR5LXR3by1ieXRlcy1sb24=';
-
-/** The token the agent wrote to its file, when it wrote one. */
-function tokenOf(started: Record<string, unknown>): string | undefined {
-  if (typeof started.agentFile !== 'string') return undefined;
-  return (JSON.parse(readFileSync(started.agentFile, 'utf8')) as { token: string }).token;
-}
 
 /** Two sealed agents on loopback, alpha's control endpoint and its token. */
 async function pair(...more: string[]): Promise<{ alpha: CliProcess; beta: CliProcess; control: string; port: number; token: string | undefined }> {
@@ -29,7 +22,7 @@ async function pair(...more: string[]): Promise<{ alpha: CliProcess; beta: CliPr
   const beta = startCli(agentArgs('beta', portB, '--key', KEY, '--join', `127.0.0.1:${portA}`));
   await beta.waitFor((l) => l.event === 'Joined', 10_000, 'beta to join');
   const control = String(started.control);
-  return { alpha, beta, control, port: Number(control.split(':').at(-1)), token: tokenOf(started) };
+  return { alpha, beta, control, port: Number(control.split(':').at(-1)), token: agentToken(started) };
 }
 
 const stillIn = (alpha: CliProcess, beta: CliProcess) => {
@@ -125,7 +118,7 @@ describe('attacks on the agent control endpoint', () => {
     const alpha = startCli(agentArgs('alpha', port), {}, [], ['prlimit', '--nofile=1024:1024']);
     const started = await alpha.waitFor((l) => l.event === 'AgentStarted', 10_000, 'alpha to start');
     const control = String(started.control);
-    const token = tokenOf(started);
+    const token = agentToken(started);
     const headers = `Host: ${control}\r\n${token ? `Authorization: Bearer ${token}\r\n` : ''}`;
     const controlPort = Number(control.split(':').at(-1));
     const sockets: Socket[] = [];

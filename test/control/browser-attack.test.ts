@@ -5,11 +5,10 @@
  * same browser. Nothing runs: the agent stays in its cluster with its keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { browserUnavailable, launchBrowser } from '../browser.js';
 import { freePort } from '../children.js';
-import { agentArgs, killAll, startCli, type CliProcess } from '../cli-support.js';
+import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../cli-support.js';
 
 const unavailable = browserUnavailable();
 // Under CI a missing browser is a failure, not a skip.
@@ -45,10 +44,6 @@ window.attack = async () => {
 };
 </script></body></html>`;
 }
-
-/** The token the agent wrote to its file, when it wrote one. */
-const tokenOf = (started: Record<string, unknown>) =>
-  typeof started.agentFile === 'string' ? (JSON.parse(readFileSync(started.agentFile, 'utf8')) as { token: string }).token : undefined;
 
 describe.skipIf(skip)(`a hostile page in chromium${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
@@ -87,7 +82,7 @@ describe.skipIf(skip)(`a hostile page in chromium${unavailable ? ` (skipped: ${u
     page.on('request', (request) => requested.push(request.url()));
     await page.goto(own);
     await page.locator('#connection[data-connected="true"]').waitFor({ timeout: 10_000 });
-    const token = tokenOf(started);
+    const token = agentToken(started);
     if (token) {
       // Signed in: a cookie no script can read and no other site sends; the token in no request line.
       const cookies = await browser!.context.cookies();

@@ -6,10 +6,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, readLines, until } from '../children.js';
-import { killAll, startCli } from '../cli-support.js';
+import { agentToken, killAll, startCli } from '../cli-support.js';
 import { openSse, type SseClient } from './sse.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -33,8 +32,8 @@ describe('suspect status from the gossip core', () => {
     const agent = startCli(['agent', '--name', 'alpha', '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0']);
     const started = await agent.waitFor((l) => l.event === 'AgentStarted');
     const control = String(started.control);
-    const { token } = JSON.parse(readFileSync(String(started.agentFile), 'utf8')) as { token: string };
-    const headers = { authorization: `Bearer ${token}` };
+    const token = agentToken(started);
+    const headers = { authorization: `Bearer ${token ?? ''}` };
     const lines: Record<string, unknown>[] = [];
     member = spawn(process.execPath, [fixture, 'stalled', String(await freePort()), `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'inherit'] });
     readLines(member.stdout!, (line) => typeof line === 'object' && lines.push(line));

@@ -300,6 +300,12 @@ function connect(): void {
   source.addEventListener('error', () => {
     connection.dataset.connected = 'false';
     connection.textContent = 'reconnecting…';
+    // Refused rather than away: say how to sign in.
+    void get('v1/metrics')
+      .then((r) => {
+        if (r.status === 401) connection.textContent = 'not signed in: open the page from the URL the agent printed';
+      })
+      .catch(() => undefined);
   });
   const on = (type: string, handle: (data: { at: number } & Record<string, unknown>) => void) =>
     source.addEventListener(type, (e) => handle(JSON.parse((e as MessageEvent<string>).data)));
