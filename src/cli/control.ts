@@ -121,7 +121,11 @@ export interface ControlServe {
  * a request's headers within 10 s, the whole request within 15 s (event
  * streams are responses, which these do not bound), checked every second.
  */
-const MALFORMED = JSON.stringify({ error: 'Malformed HTTP request' });
+/** Node's errors for a client that broke the protocol or was too slow, as statuses; anything else is a 400. */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+};
 
 const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 };
 
@@ -165,10 +169,12 @@ export async function startControl(address: HostPort, serve: ControlServe, fallb
   const listener = controlListener(serve);
   const server: Server = serve.tls ? createTlsServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener) : createServer(SERVER_TIMEOUTS, listener);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
-  // A client that breaks the protocol gets a one-line 400 from node; nothing reaches the routes.
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${MALFORMED.length}\r\n\r\n${MALFORMED}`);
-    else socket.destroy();
+  // A client that breaks the protocol, or is too slow, gets a one-line answer; nothing reaches the routes.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const [status, reason] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request'];
+    const body = JSON.stringify({ error: `${reason}: ${error.code ?? 'malformed request'}` });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
   let bound: HostPort;
   try {
