@@ -174,12 +174,12 @@ class HttpRoutes {
   private readonly discovery: Discovery;
   private readonly registries = new Map<string, Registry>();
   private readonly statechart = JSON.stringify(statechartOf(adapterMachine));
+  /** Event streams open now, against `maxStreams`. */
+  private streams = 0;
 
   constructor(private readonly options: ResolvedHttpOptions) {
     this.discovery = bind(options.target);
   }
-
-  private streams = 0;
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     try {
