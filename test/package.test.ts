@@ -77,8 +77,11 @@ async function compileAndRun(dir: string) {
 }
 
 /** Runs `distribute ...args` from the app's node_modules/.bin. */
+/** The app's own agent files, in its directory, apart from the user's. */
+const appEnv = (dir: string) => ({ ...process.env, XDG_RUNTIME_DIR: join(dir, 'run') });
+
 function bin(dir: string, args: string[]) {
-  return run(join(dir, 'node_modules', '.bin', 'distribute'), args, { cwd: dir }).then(
+  return run(join(dir, 'node_modules', '.bin', 'distribute'), args, { cwd: dir, env: appEnv(dir) }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
     (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
   );
@@ -86,7 +89,7 @@ function bin(dir: string, args: string[]) {
 
 /** Starts `distribute agent` from the app's .bin; resolves with its first line once it has started. */
 function binAgent(dir: string, args: string[]) {
-  const child = spawn(join(dir, 'node_modules', '.bin', 'distribute'), ['agent', '--profile', 'local', '--json', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(join(dir, 'node_modules', '.bin', 'distribute'), ['agent', '--profile', 'local', '--json', ...args], { cwd: dir, env: appEnv(dir), stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const started = new Promise<Record<string, unknown>>((resolve, reject) => {
     readLines(child.stdout, (line) => typeof line === 'object' && line.event === 'AgentStarted' && resolve(line));
