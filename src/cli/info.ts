@@ -3,7 +3,7 @@ import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl } from './control.js';
 
-export const HELP = `distribute info [--control HOST:PORT] [--json]
+export const HELP = `distribute info [--name NAME | --control HOST:PORT] [--json]
   Show the running agent: this node, its health, its metrics and the timings in force.
 `;
 

@@ -4,7 +4,7 @@ import { controlFlags, formatAddress, parseAddress, parseFlags } from './args.js
 import { callControl } from './control.js';
 import { usage } from './errors.js';
 
-export const HELP = `distribute join HOST:PORT... [--control HOST:PORT]
+export const HELP = `distribute join HOST:PORT... [--name NAME | --control HOST:PORT]
   Make the running agent contact these members and join the cluster through them.
 `;
 

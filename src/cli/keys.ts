@@ -6,7 +6,8 @@ import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl, type KeyOp } from './control.js';
 import { usage } from './errors.js';
 
-export const HELP = `distribute keys --list | --install KEY | --use KEY | --remove KEY [--control HOST:PORT] [--json]
+export const HELP = `distribute keys --list | --install KEY | --use KEY|FINGERPRINT | --remove KEY|FINGERPRINT
+                [--name NAME | --control HOST:PORT] [--json]
   List or change the running agent's keys; prints the keys' fingerprints after (the first 8
   bytes of each key's SHA-256, in hex), marking the one that seals; keys never leave the agent.
   --use and --remove take a key or its fingerprint. Rotation, each step on every member before

@@ -4,7 +4,7 @@ import { controlFlags, formatAddress, noPositionals, parseFlags } from './args.j
 import { callControl } from './control.js';
 import { failure } from './errors.js';
 
-export const HELP = `distribute leave [--control HOST:PORT]
+export const HELP = `distribute leave [--name NAME | --control HOST:PORT]
   Make the agent leave the cluster gracefully and exit; waits until it has.
 `;
 

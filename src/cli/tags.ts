@@ -5,7 +5,7 @@ import { callControl } from './control.js';
 import { usage } from './errors.js';
 import { formatMeta } from './output.js';
 
-export const HELP = `distribute tags [--set KEY=VALUE]... [--delete KEY]... [--control HOST:PORT] [--json]
+export const HELP = `distribute tags [--set KEY=VALUE]... [--delete KEY]... [--name NAME | --control HOST:PORT] [--json]
   Change the running agent's metadata; the others see PeerUpdate. Prints the metadata after.
 `;
 
