@@ -291,7 +291,7 @@ class GossipMember {
         this.counters.conflicts++;
         this.context.log.warn(
           { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
-          'Two live members claim one id; keeping the one already known',
+          'Conflicting address: another address claims the id of a member that still answers at its own; keeping the one known',
         );
         continue;
       }
@@ -391,6 +391,7 @@ class GossipMember {
       membersFailed: t.failed,
       suspicions: t.suspicions,
       refutations: t.refutations,
+      claimsOutOfWindow: t.claimsOutOfWindow,
     };
   }
 

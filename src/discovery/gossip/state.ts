@@ -1,7 +1,7 @@
 /** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
-import type { MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
+import type { Alive, MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
 import type { Rng } from '../rng.js';
 import type { Suspicion } from './suspicion.js';
 
@@ -107,6 +107,18 @@ interface Relay {
   readonly nack: boolean;
 }
 
+/**
+ * A claim that a known member moved to another address, held until its old
+ * address has been probed: applied if the old address stays silent (a member
+ * restarted elsewhere), dropped as a conflict if the member answers there.
+ */
+export interface PendingMove {
+  readonly alive: Alive;
+  /** The ping sent to the old address. */
+  readonly seq: number;
+  readonly deadline: number;
+}
+
 /** The state of one node's protocol. Opaque: read it through the functions of this module. */
 export interface Core {
   readonly config: GossipConfig;
@@ -127,6 +139,8 @@ export interface Core {
   readonly relays: Map<number, Relay>;
   /** Addresses with a push-pull under way that we started because our views differed. */
   readonly exchanging: Set<string>;
+  /** Address moves waiting for their old address to be probed, by member id. */
+  readonly moves: Map<string, PendingMove>;
   /** Conflicts already reported, id → incoming address, so a repeated claim is reported once. */
   readonly conflicts: Map<string, string>;
   probeOrder: string[];
@@ -153,8 +167,12 @@ export interface Core {
   readonly recentProbes: boolean[];
   /** Round-trip time of the last direct probe each live member answered, in ms. */
   readonly probeRttMs: Map<string, number>;
-  /** Members this node started to suspect, and times it refuted a suspicion of itself. */
-  readonly stats: { suspicions: number; refutations: number };
+  /**
+   * Members this node started to suspect, times it refuted a suspicion of
+   * itself, and claims dropped for an incarnation outside the window of what
+   * it knew (see incarnations.ts).
+   */
+  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number };
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
 }
