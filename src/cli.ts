@@ -72,7 +72,9 @@ distribute agent [options]
   --dns-server IP:PORT   resolver for --dns and DNS seeds (default: the system's); repeatable
   --key BASE64           seal gossip with this 32-byte key; repeatable, the first one seals
                          (or DISTRIBUTE_KEYS, comma-separated; 'distribute keygen' makes one)
-  --label LABEL          cluster label bound into sealed messages
+  --label LABEL          cluster label sent on every gossip packet and stream, sealed or not:
+                         agents with another label (or none) are dropped and counted, so
+                         clusters sharing a network never merge; not a secret (--key is)
   --inspect [URL]        stream the adapter to a Stately inspector (default ${DEFAULT_INSPECT_URL})
   --log-level LEVEL      ${LOG_LEVELS.join(' | ')} (default warn)
   --json                 one JSON object per line (the default when stdout is not a terminal)
@@ -82,7 +84,7 @@ distribute members [options]
   --control-token TOKEN  the agent's control token, if it has one (or DISTRIBUTE_CONTROL_TOKEN)
   --join SEED            or join through this seed (as for agent) as a short-lived observer;
                          repeatable
-  --key, --label         as for agent, when joining a sealed cluster
+  --key, --label         as for agent, when joining a sealed or labelled cluster
   --dns-server IP:PORT   as for agent, for DNS seeds in --join
   --name REGEXP          only members whose name matches
   --status REGEXP        only members whose state matches: ${MEMBER_STATUSES.join(' | ')}

@@ -11,14 +11,14 @@ import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
-import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
+import { Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
-import type { AdapterOptions, DiscoveryError, PeerInfo, Result } from './types.js';
+import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -42,7 +42,13 @@ export interface GossipAdapterOptions {
    * Default: no encryption.
    */
   readonly secretKeys?: readonly string[];
-  /** A cluster label bound into every sealed message: clusters with different labels never mix. Default ''. */
+  /**
+   * A cluster label, sent in a header on every packet and push-pull (and bound
+   * into every sealed one): members with another label, or none, are dropped
+   * and counted (`labelMismatches`), so clusters sharing a network by mistake
+   * never merge. Not a secret and not a fence: anyone can send any label; keys
+   * are the fence. At most 255 UTF-8 bytes. Default '' (no header).
+   */
   readonly label?: string;
   /**
    * Resolvers (`IP:PORT`, or a bare IP for port 53) for DNS seeds
@@ -92,6 +98,9 @@ export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
 
 /** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
 function checkSeeds(adapterOptions: AdapterOptions, options: GossipAdapterOptions): DiscoveryError | undefined {
+  if (options.label !== undefined && (typeof options.label !== 'string' || Buffer.byteLength(options.label) > MAX_LABEL_BYTES)) {
+    return DiscoveryErrors.invalidConfiguration('label', options.label, `a string of at most ${MAX_LABEL_BYTES} UTF-8 bytes`);
+  }
   if (options.dnsServers !== undefined) {
     const problem = checkDnsServers('dnsServers', options.dnsServers);
     if (problem) return problem;
@@ -157,10 +166,11 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   if (!opened.ok) throw new Error(opened.error.message);
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
+  const codec = new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log });
   const member = new GossipMember(context, options, config, net, keyring, address, {
     core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
-    codec: new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log }),
-    newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0) }),
+    codec,
+    newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - codec.overhead }),
     queries: core,
   });
   member.start();
