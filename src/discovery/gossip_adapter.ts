@@ -150,8 +150,10 @@ interface MemberCounters {
  */
 export async function startGossip(context: BackendContext, options: GossipAdapterOptions, open: TransportOpener = openSockets) {
   const [core, driver, sealed] = await loadGossip();
-  const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
+  const resolved = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
+  // Sealed, every sender holds a key: the rate of new members is an outsider's bound only.
+  const config = keyring ? { ...resolved, newMembersPerSecond: 0 } : resolved;
   const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
   const opened = await open({
     bindHost: bind.host,
@@ -402,6 +404,7 @@ class GossipMember {
       suspicions: t.suspicions,
       refutations: t.refutations,
       claimsOutOfWindow: t.claimsOutOfWindow,
+      newMembersDropped: t.newMembersDropped,
     };
   }
 

@@ -61,10 +61,13 @@ export class Outsider {
   }
 }
 
-/** A member's table, asked for over TCP with an empty push-pull, as anyone reaching its port can. */
-export function pullTable(to: string): Promise<MemberState[]> {
+/**
+ * A member's table, asked for over TCP with a push-pull (empty, or carrying
+ * `members`), as anyone reaching its port can.
+ */
+export function pullTable(to: string, members: readonly MemberState[] = []): Promise<MemberState[]> {
   return new Promise((resolve, reject) => {
-    const request = encodeStream({ type: 'pushPull', join: false, from: 'outsider', members: [] });
+    const request = encodeStream({ type: 'pushPull', join: false, from: 'outsider', members });
     const reader = new FrameReader(16 << 20);
     const socket = connect(portOf(to), '127.0.0.1', () => {
       socket.write(frameHeader(KIND_REQUEST, request.length));

@@ -111,7 +111,9 @@ export function createCore(options: {
     leaveReported: false,
     recentProbes: [],
     probeRttMs: new Map(),
-    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0 },
+    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 },
+    newMemberTokens: config.newMembersPerSecond,
+    newMemberTokensAt: now,
     watching: [],
   };
 }
@@ -210,6 +212,8 @@ export interface CoreTally {
   readonly refutations: number;
   /** Claims dropped because their incarnation was too far from what this node knew. */
   readonly claimsOutOfWindow: number;
+  /** News of new members dropped by `maxMembers` or `newMembersPerSecond`. */
+  readonly newMembersDropped: number;
 }
 
 /**
@@ -217,7 +221,7 @@ export interface CoreTally {
  * suspicions and refutations so far.
  *
  * @example
- * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0 } for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 } for a new core
  */
 export function tally(core: Core): CoreTally {
   let left = 0;

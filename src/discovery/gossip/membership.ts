@@ -145,6 +145,7 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
     return;
   }
   if (!m) {
+    if (!admit(core, now, from !== undefined)) return;
     const record: MemberRecord = { id: msg.id, address: msg.address, incarnation: msg.incarnation, status: 'alive', metadata: msg.metadata, changedAt: now };
     put(core, record, undefined);
     // New members go at a random place in the rest of this probe round, so each is probed soon.
@@ -155,6 +156,28 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
   }
   if (msg.address !== m.address) return claimMove(core, m, msg, now, fx);
   if (isNewer(msg.incarnation, m.incarnation)) applyAlive(core, m, msg, now, fx);
+}
+
+/**
+ * Whether a member new to us may enter the table: under `maxMembers`, and,
+ * for news by UDP gossip, within `newMembersPerSecond`. Push-pull is
+ * bounded by the table alone: it is how a joiner learns everyone at once.
+ */
+function admit(core: Core, now: number, gossiped: boolean): boolean {
+  const { maxMembers, newMembersPerSecond: rate } = core.config;
+  if (core.members.size >= maxMembers) {
+    core.stats.newMembersDropped++;
+    return false;
+  }
+  if (!gossiped || rate === 0) return true;
+  core.newMemberTokens = Math.min(rate, core.newMemberTokens + ((now - core.newMemberTokensAt) * rate) / 1000);
+  core.newMemberTokensAt = now;
+  if (core.newMemberTokens < 1) {
+    core.stats.newMembersDropped++;
+    return false;
+  }
+  core.newMemberTokens--;
+  return true;
 }
 
 /**

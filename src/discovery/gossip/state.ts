@@ -169,10 +169,14 @@ export interface Core {
   readonly probeRttMs: Map<string, number>;
   /**
    * Members this node started to suspect, times it refuted a suspicion of
-   * itself, and claims dropped for an incarnation outside the window of what
-   * it knew (see incarnations.ts).
+   * itself, claims dropped for an incarnation outside the window of what it
+   * knew (see incarnations.ts), and news of new members dropped by
+   * `maxMembers` or `newMembersPerSecond`.
    */
-  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number };
+  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number; newMembersDropped: number };
+  /** Members new to us that UDP gossip may still bring in now (a token bucket of `newMembersPerSecond`), and when it was last filled. */
+  newMemberTokens: number;
+  newMemberTokensAt: number;
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
 }
