@@ -126,6 +126,11 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
 /** The protocol and codec load when a gossip adapter starts, not when the facade is imported. */
 const loadGossip = () => Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js')]);
 
+/** Whether `host` can only be reached from this machine. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 /** Opens the member's transport: sockets by default, a `MemoryNetwork`'s in tests. */
 export type TransportOpener = (options: TransportOptions) => Promise<Result<Transport, TransportError>>;
 
@@ -168,6 +173,13 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   if (!opened.ok) throw new Error(opened.error.message);
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
+  if (!keyring && !isLoopbackHost(bind.host)) {
+    context.log.warn(
+      { bind: formatAddress(bind.host, bind.port) },
+      'Gossip is unsealed on a non-loopback address: anyone who reaches this port can join, read the membership and forge news about members. ' +
+        "Seal it with a key: 'distribute keygen' makes one; give it to every member (--key or DISTRIBUTE_KEYS for the agent, secretKeys in code)",
+    );
+  }
   const codec = new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log });
   const member = new GossipMember(context, options, config, net, keyring, address, {
     core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
@@ -405,6 +417,7 @@ class GossipMember {
       refutations: t.refutations,
       claimsOutOfWindow: t.claimsOutOfWindow,
       newMembersDropped: t.newMembersDropped,
+      sealed: this.keyring ? 1 : 0,
     };
   }
 
