@@ -277,6 +277,8 @@ class GossipMember {
       return reply;
     });
     transport.onPeerGone((to, why) => this.peerGone(to, why));
+    // Watch slots go to members first: an outsider's idle watches cannot keep a member's out.
+    transport.checkWatchers((address) => this.queries.liveMemberAt(this.core, address) !== undefined);
     transport.onError((error) => {
       if (this.closed) return;
       this.transportFailure = `Gossip transport failed: ${error.message}`;

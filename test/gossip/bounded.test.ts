@@ -8,10 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter } from 'distribute/discovery';
 import type { MemberState, PacketMessage } from '../../src/discovery/gossip/messages.js';
+import { connect, type Socket } from 'node:net';
 import { Outsider, pullTable } from './outsider.js';
 import { eventually, unwrap } from '../support.js';
 
 afterEach(async () => {
+  await Promise.all(['a', 'b'].map((name) => discovery.bind({ name }).stop(2000)));
   await discovery.stop(2000);
 });
 
@@ -49,5 +51,33 @@ describe('bounded tables against an outsider', () => {
     expect(reply.length).toBe(MAX);
     await eventually(() => (backend().newMembersDropped ?? 0) >= 1000 - (MAX - 1), 5000, 'the drops to be counted');
     expect(backend().members).toBeLessThanOrEqual(MAX);
+  });
+
+  it("an outsider's six idle watch connections do not keep the members' watches out: they are evicted", async () => {
+    const local = () => gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' });
+    unwrap(await discovery.startLink({ nodeId: 'target', adapter: local(), syncIntervalMs: 50 }));
+    const to = unwrap(discovery.self()).address!;
+    const port = Number(to.split(':')[1]);
+    const idle: Socket[] = [];
+    const closed = new Set<Socket>();
+    try {
+      for (let i = 0; i < 6; i++) {
+        const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.of(0x57)));
+        socket.on('error', () => {});
+        socket.on('close', () => closed.add(socket));
+        idle.push(socket);
+      }
+      await eventually(() => (backend().watchersIn ?? 0) >= 6, 5000, "the outsider's watches to be held");
+      for (const name of ['a', 'b']) {
+        unwrap(await discovery.startLink({ name, nodeId: name, adapter: local(), seedPeers: [to], syncIntervalMs: 50 }));
+      }
+      // With three members, each watches both others: a and b each open a watch to the target.
+      await eventually(() => (backend().watchersEvicted ?? 0) >= 2 || (backend().watchersRefused ?? 0) >= 1, 10_000, "the members' watches to arrive");
+      expect(backend().watchersRefused).toBe(0);
+      expect(backend().watchersEvicted).toBeGreaterThanOrEqual(2);
+      await eventually(() => closed.size >= 2, 5000, "the outsider's watches to be closed");
+    } finally {
+      for (const socket of idle) socket.destroy();
+    }
   });
 });

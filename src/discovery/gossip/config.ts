@@ -158,8 +158,9 @@ export interface GossipConfig {
    * a live host is noticed the moment the host closes the stream. Used by
    * the adapter's transport; 0 turns it off. Each member is watched by about
    * as many others (those just before it in the ring), so it accepts at most
-   * `2 × watchPeers + 2` watch connections and closes any more, leaving room
-   * for views in flux without letting idle connections pin descriptors. 2.
+   * `2 × watchPeers + 2` watch connections and closes any more (an
+   * outsider's first, to make room for a member's), leaving room for views in
+   * flux without letting idle connections pin descriptors. 2.
    */
   readonly watchPeers: number;
   /**
