@@ -382,9 +382,9 @@ describe('conflicts and hints', () => {
   it('a dead member may come back at a new address with a newer incarnation', () => {
     const a = node('a', ['b']);
     handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
-    // Once its old address stays silent through a probe timeout.
+    // Once its old address stays silent through a probe interval and a second ping.
     expect(handle(a, packet({ type: 'alive', id: 'b', address: 'new:2', incarnation: 6, metadata: {} }), 1).events).toEqual([]);
-    const events = runTimers(a, 2, 2 + config.probeTimeoutMs, ['b']);
+    const events = runTimers(a, 2, 2 + config.probeIntervalMs, ['b']);
     expect(events).toEqual([{ type: 'join', member: expect.objectContaining({ address: 'new:2' }) }]);
   });
 

@@ -311,7 +311,7 @@ export function nextDeadline(core: Core): number {
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
   for (const suspicion of core.suspicions.values()) next = Math.min(next, suspicion.deadline);
-  for (const move of core.moves.values()) next = Math.min(next, move.deadline);
+  for (const move of core.moves.values()) next = Math.min(next, move.retried ? move.deadline : move.retryAt);
   return next;
 }
 

@@ -184,7 +184,7 @@ function admit(core: Core, now: number, gossiped: boolean): boolean {
  * A claim that a known member now lives at another address. Whoever can
  * send a packet can claim it, so it is believed only once the old address
  * has failed a direct probe: a member restarted elsewhere (a rescheduled
- * pod) is accepted within a probe timeout, while a live member cannot be
+ * pod) is accepted within a probe interval, while a live member cannot be
  * moved away from under itself.
  */
 function claimMove(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Effects): void {
@@ -198,8 +198,10 @@ function claimMove(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Eff
     if (isNewer(msg.incarnation, pending.alive.incarnation)) core.moves.set(m.id, { ...pending, alive: msg });
     return;
   }
+  // A probe as a round gives it: the direct timeout, a second ping, and the rest of the interval.
   const seq = nextSeq(core);
-  core.moves.set(m.id, { alive: msg, seq, deadline: now + core.config.probeTimeoutMs });
+  const { probeTimeoutMs, probeIntervalMs } = core.config;
+  core.moves.set(m.id, { alive: msg, seq, retryAt: now + probeTimeoutMs, deadline: now + probeIntervalMs, retried: false });
   fx.packets.push({ to: m.address, msgs: [{ type: 'ping', seq, target: m.id, from: core.self.id }] });
 }
 
@@ -217,12 +219,16 @@ function moveAnswered(core: Core, seq: number, fx: Effects): boolean {
   return false;
 }
 
-/** Pending moves whose old address stayed silent through the probe timeout: the member moved. */
+/** Pending moves whose old address stayed silent through a probe interval and a second ping: the member moved. */
 export function settleMoves(core: Core, now: number, fx: Effects): void {
   for (const [id, move] of core.moves) {
+    const m = core.members.get(id);
+    if (!move.retried && now >= move.retryAt) {
+      move.retried = true;
+      if (m) fx.packets.push({ to: m.address, msgs: [{ type: 'ping', seq: move.seq, target: id, from: core.self.id }] });
+    }
     if (now < move.deadline) continue;
     core.moves.delete(id);
-    const m = core.members.get(id);
     if (m && isNewer(move.alive.incarnation, m.incarnation)) applyAlive(core, m, move.alive, now, fx);
   }
 }

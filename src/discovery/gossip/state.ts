@@ -116,7 +116,11 @@ export interface PendingMove {
   readonly alive: Alive;
   /** The ping sent to the old address. */
   readonly seq: number;
+  /** When the ping is sent again, once, in case the first was lost. */
+  readonly retryAt: number;
+  /** When the old address has failed the probe, and the move is taken. */
   readonly deadline: number;
+  retried: boolean;
 }
 
 /** The state of one node's protocol. Opaque: read it through the functions of this module. */
