@@ -203,6 +203,9 @@ function claimMove(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Eff
   const { probeTimeoutMs, probeIntervalMs } = core.config;
   core.moves.set(m.id, { alive: msg, seq, retryAt: now + probeTimeoutMs, deadline: now + probeIntervalMs, retried: false });
   fx.packets.push({ to: m.address, msgs: [{ type: 'ping', seq, target: m.id, from: core.self.id }] });
+  // Passed on while we check: each member checks for itself, so news of a real restart is not
+  // held back a probe interval at every hop, and a forged one reaches the member it names, who refutes it.
+  core.broadcasts.push(m.id, msg);
 }
 
 /** An ack to the probe of a pending move's old address: the member is still there, so the move was a conflict. */
@@ -247,7 +250,10 @@ function applyAlive(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Ef
   };
   put(core, record, m);
   core.suspicions.delete(m.id);
+  // A claim of another address still being checked loses to the member's own newer word.
+  const pending = core.moves.get(m.id);
   core.moves.delete(m.id);
+  if (pending && pending.alive.address !== record.address) conflict(core, record, pending.alive, fx);
   if (m.status === 'suspect') fx.suspicion.push({ id: m.id, suspect: false });
   if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
   else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
