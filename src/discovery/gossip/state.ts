@@ -15,7 +15,7 @@ export type MemberEvent =
   | { readonly type: 'leave'; readonly member: MemberState }
   /** A member was declared dead: its suspicion timed out unrefuted, or its process is known to be gone. */
   | { readonly type: 'fail'; readonly member: MemberState }
-  /** Two live members claim one id at different addresses; the one already known is kept. */
+  /** Another address claims a member's id while the member still answers at its own (or with nothing newer); the one known is kept. */
   | { readonly type: 'conflict'; readonly existing: MemberState; readonly incoming: MemberState };
 
 /** What the core can be told. */
