@@ -86,7 +86,9 @@ distribute agent [options]
   --key-file PATH        seal gossip with these 32-byte keys, one a line, the first one seals
                          (or DISTRIBUTE_KEYS, comma-separated; or --key BASE64, repeatable, which
                          other users can read in the process list; 'distribute keygen' makes one)
-  --label LABEL          cluster label bound into sealed messages
+  --label LABEL          cluster label sent on every gossip packet and stream, sealed or not:
+                         agents with another label (or none) are dropped and counted, so
+                         clusters sharing a network never merge; not a secret (--key-file is)
   --inspect [URL]        stream the adapter to a Stately inspector (default ${DEFAULT_INSPECT_URL})
   --log-level LEVEL      ${LOG_LEVELS.join(' | ')} (default warn)
   --json                 one JSON object per line (the default when stdout is not a terminal)
@@ -99,7 +101,7 @@ distribute members [options]
                          DISTRIBUTE_CONTROL_TOKEN, or --control-token TOKEN)
   --join SEED            or join through this seed (as for agent) as a short-lived observer;
                          repeatable
-  --key-file, --label    as for agent, when joining a sealed cluster
+  --key-file, --label    as for agent, when joining a sealed or labelled cluster
   --dns-server IP:PORT   as for agent, for DNS seeds in --join
   --name REGEXP          only members whose name matches
   --status REGEXP        only members whose state matches: ${MEMBER_STATUSES.join(' | ')}

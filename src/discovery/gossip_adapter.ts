@@ -11,14 +11,14 @@ import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
 import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
-import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
+import { Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
-import type { AdapterOptions, DiscoveryError, PeerInfo, Result } from './types.js';
+import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -42,7 +42,13 @@ export interface GossipAdapterOptions {
    * Default: no encryption.
    */
   readonly secretKeys?: readonly string[];
-  /** A cluster label bound into every sealed message: clusters with different labels never mix. Default ''. */
+  /**
+   * A cluster label, sent in a header on every packet and push-pull (and bound
+   * into every sealed one): members with another label, or none, are dropped
+   * and counted (`labelMismatches`), so clusters sharing a network by mistake
+   * never merge. Not a secret and not a fence: anyone can send any label; keys
+   * are the fence. At most 255 UTF-8 bytes. Default '' (no header).
+   */
   readonly label?: string;
   /**
    * Resolvers (`IP:PORT`, or a bare IP for port 53) for DNS seeds
@@ -92,6 +98,9 @@ export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
 
 /** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
 function checkSeeds(adapterOptions: AdapterOptions, options: GossipAdapterOptions): DiscoveryError | undefined {
+  if (options.label !== undefined && (typeof options.label !== 'string' || Buffer.byteLength(options.label) > MAX_LABEL_BYTES)) {
+    return DiscoveryErrors.invalidConfiguration('label', options.label, `a string of at most ${MAX_LABEL_BYTES} UTF-8 bytes`);
+  }
   if (options.dnsServers !== undefined) {
     const problem = checkDnsServers('dnsServers', options.dnsServers);
     if (problem) return problem;
@@ -117,6 +126,11 @@ function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
 /** The protocol and codec load when a gossip adapter starts, not when the facade is imported. */
 const loadGossip = () => Promise.all([import('./gossip/core.js'), import('./gossip/driver.js'), import('./gossip/sealed.js')]);
 
+/** Whether `host` can only be reached from this machine. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 /** Opens the member's transport: sockets by default, a `MemoryNetwork`'s in tests. */
 export type TransportOpener = (options: TransportOptions) => Promise<Result<Transport, TransportError>>;
 
@@ -141,8 +155,10 @@ interface MemberCounters {
  */
 export async function startGossip(context: BackendContext, options: GossipAdapterOptions, open: TransportOpener = openSockets) {
   const [core, driver, sealed] = await loadGossip();
-  const config = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   const keyring = options.secretKeys && options.secretKeys.length > 0 ? new Keyring(options.secretKeys) : undefined;
+  const resolved = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
+  // Sealed, every sender holds a key: the rate of new members is an outsider's bound only.
+  const config = keyring ? { ...resolved, newMembersPerSecond: 0 } : resolved;
   const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
   const opened = await open({
     bindHost: bind.host,
@@ -157,10 +173,18 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   if (!opened.ok) throw new Error(opened.error.message);
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
+  if (!keyring && !isLoopbackHost(bind.host)) {
+    context.log.warn(
+      { bind: formatAddress(bind.host, bind.port) },
+      'Gossip is unsealed on a non-loopback address: anyone who reaches this port can join, read the membership and forge news about members. ' +
+        "Seal it with a key: 'distribute keygen' makes one; give it to every member (--key-file or DISTRIBUTE_KEYS for the agent, secretKeys in code)",
+    );
+  }
+  const codec = new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log });
   const member = new GossipMember(context, options, config, net, keyring, address, {
     core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
-    codec: new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log }),
-    newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - (keyring ? SEAL_OVERHEAD : 0) }),
+    codec,
+    newDriver: (c, io) => new driver.GossipDriver(c, io, { packetBytes: config.udpBufferSize - codec.overhead }),
     queries: core,
   });
   member.start();
@@ -253,6 +277,8 @@ class GossipMember {
       return reply;
     });
     transport.onPeerGone((to, why) => this.peerGone(to, why));
+    // Watch slots go to members first: an outsider's idle watches cannot keep a member's out.
+    transport.checkWatchers((address) => this.queries.liveMemberAt(this.core, address) !== undefined);
     transport.onError((error) => {
       if (this.closed) return;
       this.transportFailure = `Gossip transport failed: ${error.message}`;
@@ -291,7 +317,7 @@ class GossipMember {
         this.counters.conflicts++;
         this.context.log.warn(
           { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
-          'Two live members claim one id; keeping the one already known',
+          'Conflicting address: another address claims the id of a member that still answers at its own; keeping the one known',
         );
         continue;
       }
@@ -391,6 +417,9 @@ class GossipMember {
       membersFailed: t.failed,
       suspicions: t.suspicions,
       refutations: t.refutations,
+      claimsOutOfWindow: t.claimsOutOfWindow,
+      newMembersDropped: t.newMembersDropped,
+      sealed: this.keyring ? 1 : 0,
     };
   }
 

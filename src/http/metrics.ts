@@ -40,6 +40,14 @@ const MALFORMED_KINDS = [
   ['packet', 'malformedPackets'],
   ['stream', 'malformedStreams'],
   ['unopened', 'unopenedMessages'],
+  ['label', 'labelMismatches'],
+] as const;
+
+/** Gossip claims dropped, by the `reason` label and the backend counter. */
+const DROP_REASONS = [
+  ['incarnation_window', 'claimsOutOfWindow'],
+  ['new_members', 'newMembersDropped'],
+  ['address_conflict', 'conflicts'],
 ] as const;
 
 /** A registry whose collectors read `source` on every scrape. */
@@ -109,6 +117,16 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
   counter('gossip_refutations_total', 'Suspicions or verdicts about this node that it refuted.', [], (c) => {
     const value = backend('refutations');
     if (value !== undefined) c.inc(value);
+  });
+  gauge('gossip_sealed', 'Whether gossip traffic is sealed with keys (1) or open to anyone who reaches the port (0).', [], (g) => {
+    const value = backend('sealed');
+    if (value !== undefined) g.set(value);
+  });
+  counter('gossip_dropped_total', 'Gossip claims dropped: incarnations outside the window, new members over the cap or rate, address conflicts.', ['reason'], (c) => {
+    for (const [reason, key] of DROP_REASONS) {
+      const value = backend(key);
+      if (value !== undefined) c.inc({ reason }, value);
+    }
   });
   return registry;
 }

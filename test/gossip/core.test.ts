@@ -4,7 +4,8 @@ import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src
 import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/broadcasts.js';
 import { decodePacket, encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
 import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/config.js';
-import { bootstrap, createCore, handle, health, liveMemberAt, memberOf, members, nextDeadline, toRecord, watching, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
+import { bootstrap, createCore, handle, tally, health, liveMemberAt, memberOf, members, nextDeadline, toRecord, watching, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
+import { INCARNATION_WINDOW } from '../../src/discovery/gossip/incarnations.js';
 import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
 import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs, suspicionMinMs, suspicionTimeoutMs } from '../../src/discovery/gossip/suspicion.js';
 
@@ -303,17 +304,52 @@ describe('leave', () => {
   });
 });
 
-describe('the incarnation bound', () => {
-  it('refutes up to the bound and never past it, so no message about us becomes one the codec rejects', () => {
+describe('the incarnation window', () => {
+  /** A member whose incarnation is `incarnation`, known to `others` as such. */
+  function at(incarnation: number, others: string[]): Core {
+    const a = node('a', others);
+    a.self = { ...a.self, incarnation };
+    a.members.set('a', a.self);
+    return a;
+  }
+
+  it('wraps past the top of the space, so a member near it still refutes, and the others take the wrapped one as newer', () => {
+    const a = at(MAX_INCARNATION - 2, ['b']);
+    const b = node('b', []);
+    handle(b, packet({ type: 'alive', id: 'a', address: 'a:1', incarnation: MAX_INCARNATION - 2, metadata: {} }), 0);
+    handle(a, packet({ type: 'suspect', id: 'a', incarnation: MAX_INCARNATION - 1, from: 'b' }), 0);
+    expect(a.self.incarnation).toBe(0);
+    handle(b, packet({ type: 'suspect', id: 'a', incarnation: MAX_INCARNATION - 1, from: 'c' }), 1);
+    expect(status(b, 'a')).toBe('suspect');
+    handle(b, packet({ type: 'alive', id: 'a', address: 'a:1', incarnation: a.self.incarnation, metadata: {} }), 2);
+    expect(status(b, 'a')).toBe('alive');
+    handle(a, { type: 'setMetadata', metadata: { k: 'v' } }, 3);
+    expect(a.self.incarnation).toBe(1);
+  });
+
+  it('drops claims far from what it knows, about others and about itself, and counts them', () => {
+    const known = 1_800_000_000;
+    const a = at(known, ['b']);
+    a.members.set('b', { ...a.members.get('b')!, incarnation: known });
+    for (const incarnation of [0, known + INCARNATION_WINDOW + 1, MAX_INCARNATION - 1, MAX_INCARNATION]) {
+      for (const id of ['a', 'b']) {
+        handle(a, packet({ type: 'dead', id, incarnation, from: id }, { type: 'suspect', id, incarnation, from: 'c' }), 0);
+        handle(a, packet({ type: 'alive', id, address: `${id}:1`, incarnation, metadata: {} }), 0);
+      }
+    }
+    expect(status(a, 'b')).toBe('alive');
+    expect(memberOf(a, 'b')!.incarnation).toBe(known);
+    expect(a.self.incarnation).toBe(known);
+    expect(tally(a).claimsOutOfWindow).toBe(4 * 2 * 3);
+    // Within the window, a claim is news as before.
+    handle(a, packet({ type: 'dead', id: 'b', incarnation: known + INCARNATION_WINDOW, from: 'c' }), 1);
+    expect(status(a, 'b')).toBe('dead');
+  });
+
+  it("takes a member's own announcement from the address we know beyond the window", () => {
     const a = node('a', ['b']);
-    const fx = handle(a, packet({ type: 'suspect', id: 'a', incarnation: MAX_INCARNATION - 1, from: 'b' }), 0);
-    expect(a.self.incarnation).toBe(MAX_INCARNATION);
-    expect(sent(fx)).toContainEqual(expect.objectContaining({ type: 'alive', id: 'a', incarnation: MAX_INCARNATION }));
-    const past = handle(a, packet({ type: 'dead', id: 'a', incarnation: MAX_INCARNATION, from: 'b' }), 1);
-    expect(a.self.incarnation).toBe(MAX_INCARNATION);
-    expect(sent(past).filter((m) => m.type === 'alive' && m.incarnation > MAX_INCARNATION)).toEqual([]);
-    handle(a, { type: 'setMetadata', metadata: { k: 'v' } }, 2);
-    expect(a.self.incarnation).toBe(MAX_INCARNATION);
+    handle(a, { type: 'packet', from: 'b:1', msgs: [{ type: 'alive', id: 'b', address: 'b:1', incarnation: 5 + INCARNATION_WINDOW + 1, metadata: {} }] }, 0);
+    expect(memberOf(a, 'b')!.incarnation).toBe(5 + INCARNATION_WINDOW + 1);
   });
 });
 
@@ -321,10 +357,18 @@ describe('conflicts and hints', () => {
   it('reports two live members claiming one name once, keeping the one it knows', () => {
     const a = node('a', ['b']);
     const claim = packet({ type: 'alive', id: 'b', address: 'elsewhere:9', incarnation: 9, metadata: {} });
-    const fx = handle(a, claim, 0);
+    // A newer claim of another address is checked first: b is pinged at the address we know.
+    const ping = sent(handle(a, claim, 0)).find((m) => m.type === 'ping' && m.target === 'b');
+    expect(ping).toBeDefined();
+    const fx = handle(a, { type: 'packet', from: 'b:1', msgs: [{ type: 'ack', seq: (ping as { seq: number }).seq }] }, 1);
     expect(fx.events).toEqual([{ type: 'conflict', existing: expect.objectContaining({ address: 'b:1' }), incoming: expect.objectContaining({ address: 'elsewhere:9' }) }]);
     expect(a.members.get('b')!.address).toBe('b:1');
-    expect(handle(a, claim, 1).events).toEqual([]);
+    expect(runTimers(a, 2, 2 + config.probeIntervalMs)).toEqual([]);
+    expect(a.members.get('b')!.address).toBe('b:1');
+    // Not newer: a conflict at once, reported once.
+    const same = packet({ type: 'alive', id: 'b', address: 'elsewhere:8', incarnation: 5, metadata: {} });
+    expect(handle(a, same, 3).events.map((e) => e.type)).toEqual(['conflict']);
+    expect(handle(a, same, 4).events).toEqual([]);
   });
 
   it('a member whose own name is claimed elsewhere reports it and outranks the claim', () => {
@@ -338,8 +382,10 @@ describe('conflicts and hints', () => {
   it('a dead member may come back at a new address with a newer incarnation', () => {
     const a = node('a', ['b']);
     handle(a, packet({ type: 'dead', id: 'b', incarnation: 5, from: 'c' }), 0);
-    const fx = handle(a, packet({ type: 'alive', id: 'b', address: 'new:2', incarnation: 6, metadata: {} }), 1);
-    expect(fx.events).toEqual([{ type: 'join', member: expect.objectContaining({ address: 'new:2' }) }]);
+    // Once its old address stays silent through a probe interval and a second ping.
+    expect(handle(a, packet({ type: 'alive', id: 'b', address: 'new:2', incarnation: 6, metadata: {} }), 1).events).toEqual([]);
+    const events = runTimers(a, 2, 2 + config.probeIntervalMs, ['b']);
+    expect(events).toEqual([{ type: 'join', member: expect.objectContaining({ address: 'new:2' }) }]);
   });
 
   it('a peerGone hint marks the member dead at once and tells many', () => {

@@ -44,6 +44,20 @@ describe('simulated clusters', () => {
     expect(sim.seenByAll('m8', 'alive')).toBe(true);
   });
 
+  it('a third of 60 members restarted at new addresses: all see all at the new ones, no new incarnation failed', () => {
+    const sim = new SimNetwork({ seed: 22 });
+    const names = sim.addConverged(60);
+    sim.runFor(3000);
+    const moved = new Set<string>();
+    names.filter((_, i) => i % 3 === 0).forEach((name, i) => {
+      moved.add(`${name}-b`);
+      sim.restartElsewhere(name, `${name}-b`, [names[3 * i + 1]!]);
+    });
+    expect(sim.runUntil(() => sim.unconverged().length === 0, 60_000, 50)).toBe(true);
+    expect(sim.events.filter((e) => e.event.type === 'fail' && moved.has(e.event.member.address))).toEqual([]);
+    expect(sim.running().filter((m) => moved.has(m.name)).map((m) => m.id).sort()).toEqual(names.filter((_, i) => i % 3 === 0).sort());
+  });
+
   it('a process that dies on a live host is failed everywhere in well under a second (peerGone)', () => {
     const sim = new SimNetwork({ seed: 21 });
     const names = sim.addConverged(100);

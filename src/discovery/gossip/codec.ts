@@ -31,8 +31,8 @@ export const MAX_ADDR_BYTES = 300;
  * stop being exact and MessagePack writers switch to floats) yet far above
  * what a member reaches: incarnations start at the Unix time in seconds and
  * grow by one per refutation or metadata change. A message carrying a larger
- * one is malformed, so no packet can push a member to where it can no longer
- * refute.
+ * one is malformed. Incarnations compare modulo 2^48 (2^48 itself is 0; see
+ * incarnations.ts), so a member at the top wraps and still refutes.
  */
 export const MAX_INCARNATION = 2 ** 48;
 /** Most messages in one packet. */

@@ -158,10 +158,25 @@ export interface GossipConfig {
    * a live host is noticed the moment the host closes the stream. Used by
    * the adapter's transport; 0 turns it off. Each member is watched by about
    * as many others (those just before it in the ring), so it accepts at most
-   * `2 × watchPeers + 2` watch connections and closes any more, leaving room
-   * for views in flux without letting idle connections pin descriptors. 2.
+   * `2 × watchPeers + 2` watch connections and closes any more (an
+   * outsider's first, to make room for a member's), leaving room for views in
+   * flux without letting idle connections pin descriptors. 2.
    */
   readonly watchPeers: number;
+  /**
+   * Most members a node holds, itself and the not yet forgotten dead
+   * included. News of a member beyond it is counted (`newMembersDropped`) and
+   * dropped, so a table cannot grow with what an outsider sends. 20000.
+   */
+  readonly maxMembers: number;
+  /**
+   * Most members new to a node it takes from UDP gossip per second (a burst
+   * of as many, then that rate); beyond it their news is counted
+   * (`newMembersDropped`) and dropped, and push-pull fills them in later.
+   * The gossip adapter lifts it (0: no limit) when traffic is sealed: with
+   * keys, every sender is an insider. 200.
+   */
+  readonly newMembersPerSecond: number;
 }
 
 const lan: GossipConfig = {
@@ -188,6 +203,8 @@ const lan: GossipConfig = {
   leaveTimeoutMs: 2000,
   urgentFanout: 32,
   watchPeers: 2,
+  maxMembers: 20_000,
+  newMembersPerSecond: 200,
 };
 
 const local: GossipConfig = {
@@ -230,7 +247,7 @@ export const lanProfile = (): GossipConfig => ({ ...lan });
 export const localProfile = (): GossipConfig => ({ ...local });
 
 /** Fields that may be 0; every other number must be positive. */
-const ZERO_OK: ReadonlySet<string> = new Set(['watchPeers', 'indirectChecks']);
+const ZERO_OK: ReadonlySet<string> = new Set(['watchPeers', 'indirectChecks', 'newMembersPerSecond']);
 /** Fields that count things, so must be whole numbers. */
 const WHOLE: ReadonlySet<string> = new Set([
   'indirectChecks',
@@ -242,6 +259,7 @@ const WHOLE: ReadonlySet<string> = new Set([
   'maxStreamBytes',
   'urgentFanout',
   'watchPeers',
+  'maxMembers',
 ]);
 
 /**

@@ -17,7 +17,8 @@
  * answers queries about them, and routes each input.
  */
 import { BroadcastQueue } from './broadcasts.js';
-import { MAX_ADDR_BYTES, MAX_INCARNATION, MAX_NAME_BYTES } from './codec.js';
+import { MAX_ADDR_BYTES, MAX_NAME_BYTES } from './codec.js';
+import { nextIncarnation } from './incarnations.js';
 import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import { sendUrgent, leave } from './dissemination.js';
@@ -87,6 +88,7 @@ export function createCore(options: {
     probes: new Map(),
     relays: new Map(),
     exchanging: new Set(),
+    moves: new Map(),
     conflicts: new Map(),
     probeOrder: [],
     probeIndex: 0,
@@ -109,7 +111,9 @@ export function createCore(options: {
     leaveReported: false,
     recentProbes: [],
     probeRttMs: new Map(),
-    stats: { suspicions: 0, refutations: 0 },
+    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 },
+    newMemberTokens: config.newMembersPerSecond,
+    newMemberTokensAt: now,
     watching: [],
   };
 }
@@ -206,6 +210,10 @@ export interface CoreTally {
   readonly suspicions: number;
   /** Times this node refuted a suspicion of itself. */
   readonly refutations: number;
+  /** Claims dropped because their incarnation was too far from what this node knew. */
+  readonly claimsOutOfWindow: number;
+  /** News of new members dropped by `maxMembers` or `newMembersPerSecond`. */
+  readonly newMembersDropped: number;
 }
 
 /**
@@ -213,7 +221,7 @@ export interface CoreTally {
  * suspicions and refutations so far.
  *
  * @example
- * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0 } for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 } for a new core
  */
 export function tally(core: Core): CoreTally {
   let left = 0;
@@ -303,6 +311,7 @@ export function nextDeadline(core: Core): number {
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
   for (const suspicion of core.suspicions.values()) next = Math.min(next, suspicion.deadline);
+  for (const move of core.moves.values()) next = Math.min(next, move.retried ? move.deadline : move.retryAt);
   return next;
 }
 
@@ -379,8 +388,8 @@ function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects):
 }
 
 function onSetMetadata(core: Core, metadata: Readonly<Record<string, string>>, now: number, fx: Effects): void {
-  if (core.leaving || core.self.incarnation >= MAX_INCARNATION) return;
-  core.self = { ...core.self, metadata, incarnation: core.self.incarnation + 1 };
+  if (core.leaving) return;
+  core.self = { ...core.self, metadata, incarnation: nextIncarnation(core.self.incarnation) };
   core.members.set(core.self.id, core.self);
   announceSelf(core, now, fx);
 }

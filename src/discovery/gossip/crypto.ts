@@ -12,6 +12,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 const SEAL_VERSION = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+/** Longest cluster label, in UTF-8 bytes: its length is one byte in the header each packet carries (see sealed.ts). */
+export const MAX_LABEL_BYTES = 255;
 /** Bytes a sealed message adds to its plaintext. */
 export const SEAL_OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES;
 

@@ -20,9 +20,12 @@ export function withPiggyback(core: Core, primary: PacketMessage): (PacketMessag
   return [primary, ...core.broadcasts.take(budget, retransmits(core))];
 }
 
-/** Dead members still worth gossiping to, so a live one wrongly declared dead learns it and refutes. */
+/**
+ * Dead and left members still worth gossiping to, so a live one wrongly
+ * declared dead, or said to have left by a forged goodbye, learns it and refutes.
+ */
 function recentlyDead(core: Core, m: MemberRecord, now: number): boolean {
-  return m.status === 'dead' && now - m.changedAt < core.config.gossipToTheDeadMs;
+  return !isLive(m.status) && now - m.changedAt < core.config.gossipToTheDeadMs;
 }
 
 export function gossip(core: Core, now: number, fx: Effects): void {

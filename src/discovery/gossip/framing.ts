@@ -8,8 +8,22 @@
 export const KIND_REQUEST = 0x52; // 'R'
 /** First byte of a watch connection. */
 export const KIND_WATCH = 0x57; // 'W'
-/** What a watcher sends once connected. */
-export const WATCH_HELLO = Buffer.of(KIND_WATCH);
+/**
+ * What a watcher sends once connected: the kind byte, then its own address
+ * (a length byte and `host:port`), so that a member's watch can be told from
+ * an outsider's when the slots are full. Older watchers send the kind byte
+ * alone, and older members drain what follows it.
+ */
+export function watchHello(self: string): Buffer {
+  const address = Buffer.from(self, 'utf8');
+  return address.length > 255 ? Buffer.of(KIND_WATCH) : Buffer.concat([Buffer.of(KIND_WATCH, address.length), address]);
+}
+
+/** The address a watcher's hello names after its kind byte (`rest`), if it names one whole. */
+export function watcherAddress(rest: Buffer): string | undefined {
+  if (rest.length < 1 || rest.length < 1 + rest[0]!) return undefined;
+  return rest.subarray(1, 1 + rest[0]!).toString('utf8');
+}
 /** Bytes of a frame's length prefix. */
 export const HEADER_BYTES = 4;
 /** Largest length a 4-byte header can declare. */

@@ -124,6 +124,10 @@ class MemoryTransport implements Transport {
     this.peerGoneHandler = handler;
   }
 
+  checkWatchers(_isMember: (address: string) => boolean): void {
+    // Watches here hold no slot on the watched side, so there is nothing to choose between.
+  }
+
   onError(_handler: TransportErrorHandler): void {
     // No sockets, so no socket errors.
   }

@@ -71,6 +71,8 @@ class SocketTransport implements Transport, Shared {
   private readonly udp: UdpSocket;
   private readonly udp6: boolean;
   private readonly watches: Watches;
+  readonly watchers = new Set<{ readonly member: boolean; evict(): void }>();
+  private memberCheck: (address: string) => boolean = () => false;
   private packetHandler: PacketHandler | undefined;
   private requestHandler: RequestHandler | undefined;
   private errorHandler: TransportErrorHandler | undefined;
@@ -200,6 +202,14 @@ class SocketTransport implements Transport, Shared {
 
   onPeerGone(handler: PeerGoneHandler): void {
     this.watches.onPeerGone(handler);
+  }
+
+  checkWatchers(isMember: (address: string) => boolean): void {
+    this.memberCheck = isMember;
+  }
+
+  isMember(address: string): boolean {
+    return this.memberCheck(address);
   }
 
   // --- Common --------------------------------------------------------------

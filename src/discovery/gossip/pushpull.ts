@@ -1,5 +1,5 @@
 /** Push-pull: the full state exchange over TCP, and merging a table received. */
-import { onAlive, onSuspect, onDead } from './membership.js';
+import { onAlive, onSuspect, onDead, plausible } from './membership.js';
 import type { Alive, PushPull } from './messages.js';
 import type { Effects, Core } from './state.js';
 
@@ -20,14 +20,18 @@ export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void
         onAlive(core, alive, now, fx, news);
         break;
       }
-      case 'left':
-        onDead(core, { type: 'dead', id: remote.id, incarnation: remote.incarnation, from: remote.id }, now, fx);
+      case 'left': {
+        const dead = { type: 'dead', id: remote.id, incarnation: remote.incarnation, from: remote.id } as const;
+        if (plausible(core, dead)) onDead(core, dead, now, fx);
         break;
+      }
       // Another node's suspicion or verdict is only a suspicion here, so a live member can still refute it.
       case 'suspect':
-      case 'dead':
-        onSuspect(core, { type: 'suspect', id: remote.id, incarnation: remote.incarnation, from: msg.from }, now, fx);
+      case 'dead': {
+        const suspect = { type: 'suspect', id: remote.id, incarnation: remote.incarnation, from: msg.from } as const;
+        if (plausible(core, suspect)) onSuspect(core, suspect, now, fx);
         break;
+      }
     }
   }
 }

@@ -1,11 +1,19 @@
 /**
- * The codec with the keyring around it: what goes out is encoded then
- * sealed; what comes in is opened then decoded, in one place, and whatever
- * does not open or decode is counted and dropped.
+ * The codec with the keyring and the cluster label around it: what goes out
+ * is encoded, sealed, then labelled; what comes in is checked for its label,
+ * opened, then decoded, in one place, and whatever does not pass is counted
+ * and dropped.
+ *
+ * A label header opens every packet and push-pull frame when the label is
+ * not empty, sealed or not: [244, length, label bytes]. 244 is neither the
+ * protocol version nor the seal version, so unlabelled traffic keeps its
+ * format and is told apart by its first byte. The label keeps clusters apart
+ * that share a network by mistake; it is no secret and no fence (anyone can
+ * write any label): keys are the fence.
  */
 import type { BackendLog } from '../backend.js';
 import { decodePacket, decodeStream, encodeStream } from './codec.js';
-import type { Keyring } from './crypto.js';
+import { MAX_LABEL_BYTES, SEAL_OVERHEAD, type Keyring } from './crypto.js';
 import type { PacketMessage, PushPull } from './messages.js';
 
 /** What did not open or decode, by kind. */
@@ -18,9 +26,26 @@ export interface SealedCounters {
   malformedStreams: number;
   /** Packets and frames that did not open with any installed key. */
   unopenedMessages: number;
+  /** Packets and frames with another cluster label, or none where one is expected. */
+  labelMismatches: number;
 }
 
-/** Where a dropped packet or frame is logged. */
+/** First byte of a label header. */
+const LABEL_TAG = 244;
+/** A dropped label mismatch is logged once per sender address per this long. */
+const MISMATCH_LOG_MS = 60_000;
+/** Senders remembered for that; past it the memory starts over, so no sender makes it grow. */
+const MISMATCH_LOG_SENDERS = 1024;
+
+const hostOf = (address: string) => address.slice(0, Math.max(0, address.lastIndexOf(':'))) || address;
+
+/** The label of a packet or frame (empty without a header) and what follows it, or undefined when the header is cut short. */
+function splitLabel(data: Buffer): { label: string; rest: Buffer } | undefined {
+  if (data[0] !== LABEL_TAG) return { label: '', rest: data };
+  if (data.length < 2 || data.length < 2 + data[1]!) return undefined;
+  return { label: data.subarray(2, 2 + data[1]!).toString('utf8'), rest: data.subarray(2 + data[1]!) };
+}
+
 /** A packet's messages or a push-pull, or why it was dropped. */
 export type Unsealed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -34,21 +59,36 @@ export type Unsealed<T> = { readonly ok: true; readonly value: T } | { readonly 
  * if (read.ok) driver.step({ type: 'packet', from: '10.0.0.2:7946', msgs: read.value });
  */
 export class SealedCodec {
-  readonly counters: SealedCounters = { malformedPackets: 0, malformedMessages: 0, malformedStreams: 0, unopenedMessages: 0 };
+  readonly counters: SealedCounters = { malformedPackets: 0, malformedMessages: 0, malformedStreams: 0, unopenedMessages: 0, labelMismatches: 0 };
+  private readonly header: Buffer;
+  /** When a mismatch from each sender address was last logged. */
+  private readonly mismatchLogged = new Map<string, number>();
 
   constructor(
     private readonly options: {
       readonly keyring: Keyring | undefined;
       readonly label: string;
       readonly maxStreamBytes: number;
-      readonly log: Pick<BackendLog, 'debug'>;
+      readonly log: Pick<BackendLog, 'debug' | 'warn'>;
+      /** The clock for rate-limiting logs; Date.now by default. */
+      readonly now?: () => number;
     },
-  ) {}
+  ) {
+    const label = Buffer.from(options.label, 'utf8');
+    if (label.length > MAX_LABEL_BYTES) throw new RangeError(`Invalid label: ${label.length} bytes; expected at most ${MAX_LABEL_BYTES}`);
+    this.header = label.length === 0 ? Buffer.alloc(0) : Buffer.concat([Buffer.of(LABEL_TAG, label.length), label]);
+  }
 
-  /** Seals encoded bytes (as they are, without a keyring). */
+  /** Bytes this adds to each packet: the label header, and the seal with a keyring. */
+  get overhead(): number {
+    return this.header.length + (this.options.keyring ? SEAL_OVERHEAD : 0);
+  }
+
+  /** Seals encoded bytes (as they are, without a keyring), behind the label header when there is a label. */
   seal(bytes: Uint8Array): Uint8Array {
     const { keyring, label } = this.options;
-    return keyring ? keyring.seal(bytes, label) : bytes;
+    const sealed = keyring ? keyring.seal(bytes, label) : bytes;
+    return this.header.length === 0 ? sealed : Buffer.concat([this.header, sealed]);
   }
 
   /** Encodes and seals a push-pull. */
@@ -61,7 +101,13 @@ export class SealedCodec {
   read(kind: 'stream', data: Buffer, from: string): Unsealed<PushPull>;
   read(kind: 'packet' | 'stream', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull> {
     const { keyring, label, maxStreamBytes, log } = this.options;
-    const opened = keyring ? keyring.open(data, label) : { ok: true as const, value: data };
+    const labelled = splitLabel(data);
+    if (labelled === undefined || labelled.label !== label) {
+      // A stream comes from a fresh port each time: its host is the sender.
+      this.mismatch(kind === 'stream' ? hostOf(from) : from, labelled?.label);
+      return { ok: false, error: 'Another cluster label' };
+    }
+    const opened = keyring ? keyring.open(labelled.rest, label) : { ok: true as const, value: labelled.rest };
     if (!opened.ok) {
       this.counters.unopenedMessages++;
       return { ok: false, error: 'Did not open with our keys' };
@@ -84,5 +130,19 @@ export class SealedCodec {
       log.debug({ from, skipped: decoded.skipped }, 'Dropped malformed messages from a packet');
     }
     return { ok: true, value: decoded.value };
+  }
+
+  /** Counts a packet or frame of another cluster, and logs it once per sender per minute. */
+  private mismatch(from: string, theirs: string | undefined): void {
+    this.counters.labelMismatches++;
+    const now = (this.options.now ?? Date.now)();
+    const last = this.mismatchLogged.get(from);
+    if (last !== undefined && now - last < MISMATCH_LOG_MS) return;
+    if (this.mismatchLogged.size >= MISMATCH_LOG_SENDERS) this.mismatchLogged.clear();
+    this.mismatchLogged.set(from, now);
+    this.options.log.warn(
+      { from, label: theirs === undefined ? '(cut short)' : theirs, expected: this.options.label },
+      'Dropped gossip with another cluster label (logged once a minute per sender)',
+    );
   }
 }

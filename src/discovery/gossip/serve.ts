@@ -5,8 +5,8 @@
  * is counted and the connection dropped.
  */
 import type { Socket } from 'node:net';
-import { formatAddress } from '../address.js';
-import { FrameReader, frameHeader, HEADER_BYTES, KIND_REQUEST, KIND_WATCH } from './framing.js';
+import { formatAddress, parseAddress } from '../address.js';
+import { FrameReader, frameHeader, HEADER_BYTES, KIND_REQUEST, KIND_WATCH, watcherAddress } from './framing.js';
 import type { Shared } from './settings.js';
 import type { RequestHandler } from './transport.js';
 import { WATCH_KEEPALIVE_MS } from './watches.js';
@@ -97,7 +97,7 @@ class Incoming {
     let offset = 0;
     if (phase === 'kind') {
       const kind = chunk[0];
-      if (kind === KIND_WATCH) return this.becomeWatch();
+      if (kind === KIND_WATCH) return this.becomeWatch(chunk.subarray(1));
       if (kind !== KIND_REQUEST) return this.malformed(`unknown connection kind ${kind}`);
       this.phase = 'frame';
       offset = 1;
@@ -128,24 +128,49 @@ class Incoming {
     return true;
   }
 
-  private becomeWatch(): void {
+  private becomeWatch(hello: Buffer): void {
     const { stats, settings, log } = this.shared;
     stats.streamsOpenIn--;
     this.watching = true;
     stats.watchersIn++;
-    if (stats.watchersIn > settings.maxWatchersIn) {
-      // Refused rather than evicting an older one: watchers already held are the ring's.
+    const member = this.fromMember(hello);
+    if (stats.watchersIn > settings.maxWatchersIn && !(member && this.evictOutsider())) {
+      // Refused rather than evicting an older one: watchers already held are the ring's, or outsiders' while no member needs the slot.
       this.phase = 'done';
       stats.watchersRefused++;
       log.debug({ from: this.from, held: settings.maxWatchersIn }, 'Too many watchers; closed one');
       this.socket.destroy();
       return;
     }
+    const held = { member, evict: () => this.socket.destroy() };
+    this.shared.watchers.add(held);
+    this.socket.once('close', () => this.shared.watchers.delete(held));
     // Held open with no timeout: its closing is the signal. Anything sent on it is drained.
     // Keep-alive, so a watcher whose host vanished does not hold the descriptor forever.
     this.phase = 'watch';
     this.socket.setTimeout(0);
     this.socket.setKeepAlive(true, WATCH_KEEPALIVE_MS);
+  }
+
+  /** Whether the watcher names a live member's address, on the host it connects from (an outsider elsewhere cannot borrow one). */
+  private fromMember(hello: Buffer): boolean {
+    const claimed = watcherAddress(hello);
+    const endpoint = claimed === undefined ? undefined : parseAddress(claimed);
+    const host = (this.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    return endpoint !== undefined && endpoint.host.replace(/^::ffff:/, '') === host && this.shared.isMember(claimed!);
+  }
+
+  /** Closes the oldest watch held by a non-member, for a member's; false when every slot is a member's. */
+  private evictOutsider(): boolean {
+    for (const held of this.shared.watchers) {
+      if (held.member) continue;
+      this.shared.watchers.delete(held);
+      held.evict();
+      this.shared.stats.watchersEvicted++;
+      this.shared.log.debug({ for: this.from }, "Closed an outsider's watch for a member's");
+      return true;
+    }
+    return false;
   }
 
   private async answer(frame: Buffer): Promise<void> {

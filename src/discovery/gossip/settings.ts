@@ -3,6 +3,7 @@
  * what the socket transport's parts share.
  */
 import type { Socket } from 'node:net';
+import type { Endpoint } from '../address.js';
 import type { Result } from '../types.js';
 import { MAX_FRAME_LIMIT } from './framing.js';
 import type { TransportCounters, TransportError, TransportOptions } from './transport.js';
@@ -82,7 +83,13 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 
 /** What the socket transport's parts (serving, requests, watches) share. */
 export interface Shared {
+  /** Where others reach this node. */
+  readonly address: Endpoint;
   readonly settings: Settings;
+  /** Incoming watch connections held, each closed by `evict`; members' first to be kept. */
+  readonly watchers: Set<{ readonly member: boolean; evict(): void }>;
+  /** Whether `address` is a live member's (see `Transport.checkWatchers`). */
+  isMember(address: string): boolean;
   readonly stats: TransportCounters;
   readonly log: BackendLog;
   /** True once `close` began. */

@@ -43,7 +43,10 @@ export interface ObservedEvent {
 
 /** One simulated member: its core and what it has sent. */
 export interface SimMember {
+  /** Its address on the simulated network, and its key in `members`. */
   readonly name: string;
+  /** Its member id: its name, unless it is a restart of another member at a new address. */
+  readonly id: string;
   readonly core: Core;
   /** Runs the core's effects over the simulated network, as the adapter's does over sockets. */
   readonly driver: GossipDriver;
@@ -173,12 +176,14 @@ export class SimNetwork {
    * Adds a member now; with `seeds` (member names) it joins through them,
    * retrying until one answers.
    */
-  addMember(name: string, options: { seeds?: readonly string[]; metadata?: Record<string, string> } = {}): SimMember {
+  addMember(name: string, options: { seeds?: readonly string[]; metadata?: Record<string, string>; id?: string } = {}): SimMember {
     if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
-    const core = createCore({ config: this.config, self: { id: name, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
+    const id = options.id ?? name;
+    const core = createCore({ config: this.config, self: { id, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
     let driver: GossipDriver | undefined;
     const member: SimMember = {
       name,
+      id,
       core,
       get driver() {
         return driver!;
@@ -271,6 +276,19 @@ export class SimNetwork {
     }
   }
 
+  /**
+   * The member with id `id` comes back at another address (a rescheduled
+   * pod: same id, new IP): its host at the old address stops answering, as in
+   * `crash`, and a new process with the same id joins from `address` through
+   * `seeds`. Returns the new member.
+   */
+  restartElsewhere(id: string, address: string, seeds: readonly string[]): SimMember {
+    const old = this.running().find((m) => m.id === id);
+    if (!old) throw new Error(`No running member ${id}`);
+    old.crashed = true;
+    return this.addMember(address, { id, seeds, metadata: selfOf(old.core).metadata });
+  }
+
   /** The member stops processing for `ms` (a long GC pause, a stopped VM), then catches up on what arrived. */
   stall(name: string, ms: number): void {
     this.member(name).stalledUntil = this.now + ms;
@@ -361,10 +379,14 @@ export class SimNetwork {
     return [...this.members.values()].filter((m) => !m.crashed && !isLeaving(m.core));
   }
 
-  /** Running members that do not see every other running member alive. */
+  /** Running members that do not see every other running member alive, at its address. */
   unconverged(): string[] {
     const live = this.running();
-    return live.filter((m) => live.some((o) => o !== m && memberOf(m.core, o.name)?.status !== 'alive')).map((m) => m.name);
+    const wrong = (m: SimMember, o: SimMember) => {
+      const seen = memberOf(m.core, o.id);
+      return seen?.status !== 'alive' || seen.address !== o.name;
+    };
+    return live.filter((m) => live.some((o) => o !== m && wrong(m, o))).map((m) => m.name);
   }
 
   private schedule(at: number, job: Job): void {

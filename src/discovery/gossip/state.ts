@@ -1,7 +1,7 @@
 /** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
-import type { MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
+import type { Alive, MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
 import type { Rng } from '../rng.js';
 import type { Suspicion } from './suspicion.js';
 
@@ -15,7 +15,7 @@ export type MemberEvent =
   | { readonly type: 'leave'; readonly member: MemberState }
   /** A member was declared dead: its suspicion timed out unrefuted, or its process is known to be gone. */
   | { readonly type: 'fail'; readonly member: MemberState }
-  /** Two live members claim one id at different addresses; the one already known is kept. */
+  /** Another address claims a member's id while the member still answers at its own (or with nothing newer); the one known is kept. */
   | { readonly type: 'conflict'; readonly existing: MemberState; readonly incoming: MemberState };
 
 /** What the core can be told. */
@@ -107,6 +107,22 @@ interface Relay {
   readonly nack: boolean;
 }
 
+/**
+ * A claim that a known member moved to another address, held until its old
+ * address has been probed: applied if the old address stays silent (a member
+ * restarted elsewhere), dropped as a conflict if the member answers there.
+ */
+export interface PendingMove {
+  readonly alive: Alive;
+  /** The ping sent to the old address. */
+  readonly seq: number;
+  /** When the ping is sent again, once, in case the first was lost. */
+  readonly retryAt: number;
+  /** When the old address has failed the probe, and the move is taken. */
+  readonly deadline: number;
+  retried: boolean;
+}
+
 /** The state of one node's protocol. Opaque: read it through the functions of this module. */
 export interface Core {
   readonly config: GossipConfig;
@@ -127,6 +143,8 @@ export interface Core {
   readonly relays: Map<number, Relay>;
   /** Addresses with a push-pull under way that we started because our views differed. */
   readonly exchanging: Set<string>;
+  /** Address moves waiting for their old address to be probed, by member id. */
+  readonly moves: Map<string, PendingMove>;
   /** Conflicts already reported, id → incoming address, so a repeated claim is reported once. */
   readonly conflicts: Map<string, string>;
   probeOrder: string[];
@@ -153,8 +171,16 @@ export interface Core {
   readonly recentProbes: boolean[];
   /** Round-trip time of the last direct probe each live member answered, in ms. */
   readonly probeRttMs: Map<string, number>;
-  /** Members this node started to suspect, and times it refuted a suspicion of itself. */
-  readonly stats: { suspicions: number; refutations: number };
+  /**
+   * Members this node started to suspect, times it refuted a suspicion of
+   * itself, claims dropped for an incarnation outside the window of what it
+   * knew (see incarnations.ts), and news of new members dropped by
+   * `maxMembers` or `newMembersPerSecond`.
+   */
+  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number; newMembersDropped: number };
+  /** Members new to us that UDP gossip may still bring in now (a token bucket of `newMembersPerSecond`), and when it was last filled. */
+  newMemberTokens: number;
+  newMemberTokensAt: number;
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
 }

@@ -2,7 +2,7 @@
 import { scaleByAwareness } from './awareness.js';
 import { pushPullIntervalFor } from './config.js';
 import { gossip, reportLeft, randomMembers } from './dissemination.js';
-import { onDead } from './membership.js';
+import { onDead, settleMoves } from './membership.js';
 import { probe, indirectProbe, probeFailed } from './probing.js';
 import { pushPullMessage } from './pushpull.js';
 import { isLive, type Effects, type Core } from './state.js';
@@ -31,6 +31,7 @@ export function tick(core: Core, now: number, fx: Effects): void {
     core.relays.delete(seq);
     if (relay.nack) fx.packets.push({ to: relay.origin, msgs: [{ type: 'nack', seq: relay.originSeq }] });
   }
+  settleMoves(core, now, fx);
   for (const [id, suspicion] of core.suspicions) {
     if (now < suspicion.deadline) continue;
     core.suspicions.delete(id);

@@ -147,6 +147,8 @@ export interface TransportCounters {
   watchEvents: number;
   /** Incoming watch connections closed because `maxWatchersIn` were already held. */
   watchersRefused: number;
+  /** Incoming watch connections of non-members closed to make room for a member's. */
+  watchersEvicted: number;
   /** Incoming request connections dropped because of `maxStreamsIn` or `maxBufferedBytes`. */
   streamsShed: number;
   /** Now: incoming watch connections held. */
@@ -207,6 +209,13 @@ export interface Transport {
    * after it has connected and lost the connection once more.
    */
   onPeerGone(handler: PeerGoneHandler): void;
+  /**
+   * Tells which addresses are members', for the watch slots: when
+   * `maxWatchersIn` are held, a member's new watch closes an outsider's
+   * (counted in `watchersEvicted`) rather than being refused. Without it,
+   * nobody is a member and a newcomer is refused.
+   */
+  checkWatchers(isMember: (address: string) => boolean): void;
   /** Sets the handler of socket errors after start (replacing any earlier one). Without one they are logged. */
   onError(handler: TransportErrorHandler): void;
   /** A copy of the running totals. */
@@ -236,6 +245,7 @@ export function zeroCounters(): TransportCounters {
     streamsOut: 0,
     watchEvents: 0,
     watchersRefused: 0,
+    watchersEvicted: 0,
     streamsShed: 0,
     watchersIn: 0,
     streamsOpenIn: 0,

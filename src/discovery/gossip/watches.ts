@@ -5,8 +5,8 @@
  * dropped link.
  */
 import { connect, type Socket } from 'node:net';
-import { parseAddress, type Endpoint } from '../address.js';
-import { WATCH_HELLO } from './framing.js';
+import { formatAddress, parseAddress, type Endpoint } from '../address.js';
+import { watchHello } from './framing.js';
 import type { Shared } from './settings.js';
 import type { PeerGoneHandler, PeerGoneReason } from './transport.js';
 
@@ -105,7 +105,7 @@ export class Watches {
       watch.timer = undefined;
       watch.reported = false;
       socket.setKeepAlive(true, WATCH_KEEPALIVE_MS);
-      socket.write(WATCH_HELLO);
+      socket.write(watchHello(formatAddress(this.shared.address.host, this.shared.address.port)));
     });
     // The other side never writes; whatever comes is drained.
     socket.on('data', noop);

@@ -246,9 +246,11 @@ function showMetrics(body: MetricsBody): void {
   ];
   if (b.packetsIn !== undefined) {
     entries.push(
+      ['traffic', b.sealed ? 'sealed' : 'unsealed (no keys: anyone reaching the port can join)'],
       ['packets in / out', `${b.packetsIn} / ${b.packetsOut}`],
       ['bytes in / out', `${b.bytesIn} / ${b.bytesOut}`],
       ['malformed (packets, streams, unopened)', `${b.malformedPackets ?? 0}, ${b.malformedStreams ?? 0}, ${b.unopenedMessages ?? 0}`],
+      ['dropped (label, incarnation, new members, conflicts)', `${b.labelMismatches ?? 0}, ${b.claimsOutOfWindow ?? 0}, ${b.newMembersDropped ?? 0}, ${b.conflicts ?? 0}`],
       ['suspicions / refutations', `${b.suspicions ?? 0} / ${b.refutations ?? 0}`],
     );
   }

@@ -1,0 +1,62 @@
+/**
+ * Unsealed is a decision: a gossip member bound to a non-loopback address
+ * without keys warns once at start, naming the risk and how to seal; sealed
+ * or on loopback it says nothing; its metrics say whether traffic is sealed.
+ * Members run over an in-process MemoryNetwork, so no socket is bound on a
+ * real interface.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as discovery from 'distribute/discovery';
+import { defineAdapter, type DiscoveryLogger } from 'distribute/discovery';
+import { MemoryNetwork } from '../../src/discovery/gossip/memory_transport.js';
+import { startGossip, type GossipAdapterOptions } from '../../src/discovery/gossip_adapter.js';
+import { eventually, unwrap } from '../support.js';
+
+const names: string[] = [];
+afterEach(async () => {
+  for (const name of names.splice(0)) await discovery.bind({ name }).stop(2000);
+});
+
+function recorder(): { logger: DiscoveryLogger; warnings: string[] } {
+  const warnings: string[] = [];
+  const logger: DiscoveryLogger = {
+    debug: () => {},
+    info: () => {},
+    warn: (_fields, message) => void warnings.push(message ?? ''),
+    error: () => {},
+    child: () => logger,
+  };
+  return { logger, warnings };
+}
+
+async function member(name: string, options: GossipAdapterOptions) {
+  const network = new MemoryNetwork();
+  const { logger, warnings } = recorder();
+  names.push(name);
+  const adapter = defineAdapter('gossip', (context) => startGossip(context, { profile: 'local', ...options }, network.opener()));
+  unwrap(await discovery.startLink({ name, nodeId: name, adapter, logger, syncIntervalMs: 50 }));
+  // The metrics' backend figures are those of the last sync.
+  const sealed = () => unwrap(discovery.bind({ name }).metrics()).backend.sealed;
+  await eventually(() => sealed() !== undefined, 5000, 'a sync');
+  return { warnings: warnings.filter((w) => w.includes('unsealed')), sealed };
+}
+
+describe('unsealed gossip', () => {
+  it('on a non-loopback address without keys: one warning naming the risk and keygen; sealed: 0', async () => {
+    const open = await member('open', { bind: { host: '0.0.0.0', port: 7946 } });
+    expect(open.warnings).toHaveLength(1);
+    expect(open.warnings[0]).toMatch(/anyone who reaches this port can join/);
+    expect(open.warnings[0]).toContain('distribute keygen');
+    expect(open.sealed()).toBe(0);
+  });
+
+  it('sealed, or on loopback: no warning; sealed says which', async () => {
+    const sealed = await member('sealed', { bind: { host: '0.0.0.0', port: 7946 }, secretKeys: [randomBytes(32).toString('base64')] });
+    expect(sealed.warnings).toEqual([]);
+    expect(sealed.sealed()).toBe(1);
+    const loopback = await member('loopback', { bind: { host: '127.0.0.1', port: 7946 } });
+    expect(loopback.warnings).toEqual([]);
+    expect(loopback.sealed()).toBe(0);
+  });
+});
