@@ -10,7 +10,7 @@
 import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
-import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
+import { checkDnsServers, describeDnsFailures, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { Keyring, SEAL_OVERHEAD } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
@@ -128,6 +128,8 @@ interface MemberCounters {
   peerGoneHints: number;
   dnsSeedLookups: number;
   dnsSeedFailures: number;
+  /** Queries (an SRV target, or its A or AAAA family) that failed within seed lookups that still gave addresses. */
+  dnsSeedFailedQueries: number;
 }
 
 /**
@@ -181,8 +183,10 @@ class GossipMember {
   private readonly core: Core;
   private readonly codec: SealedCodec;
   private readonly queries: CoreQueries;
-  private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
+  private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0, dnsSeedFailedQueries: 0 };
   private readonly dnsSeeds: Map<string, DnsQuery>;
+  /** The failed queries of each DNS seed's last lookup ('' when whole). */
+  private readonly partialSeeds = new Map<string, string>();
   // Cancels DNS seed lookups still in flight when the member closes.
   private readonly lookups = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -320,9 +324,16 @@ class GossipMember {
     this.counters.dnsSeedLookups++;
     const { log } = this.context;
     try {
-      const entries = await resolveDns(query, this.options.dnsServers ?? [], this.lookups.signal);
+      const answer = await resolveDns(query, this.options.dnsServers ?? [], this.lookups.signal);
+      this.counters.dnsSeedFailedQueries += answer.failures.length;
+      const partial = describeDnsFailures(answer.failures);
+      // Logged when it changes: seeds are looked up again every refresh, and a resolver refuses the same query each time.
+      if (partial !== '' && partial !== this.partialSeeds.get(seed)) {
+        log.warn({ seed, failed: partial }, 'Partial DNS answer for a seed: using the addresses that resolved');
+      }
+      this.partialSeeds.set(seed, partial);
       // This member is among the answers too: dialling itself would count as a join.
-      const targets = entries.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== this.address);
+      const targets = answer.endpoints.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== this.address);
       if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
       return targets;
     } catch (error) {
