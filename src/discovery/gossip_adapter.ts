@@ -18,7 +18,7 @@ import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
-import type { AdapterOptions, DiscoveryError, PeerInfo, Result } from './types.js';
+import type { AdapterOptions, DiscoveryError, PeerInfo, Result, SeedLookup } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -185,6 +185,8 @@ class GossipMember {
   private readonly queries: CoreQueries;
   private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0, dnsSeedFailedQueries: 0 };
   private readonly dnsSeeds: Map<string, DnsQuery>;
+  /** The last lookup of the seeds, for `metrics().seeds`. */
+  private seedLookup: SeedLookup | undefined;
   /** The failed queries of each DNS seed's last lookup ('' when whole). */
   private readonly partialSeeds = new Map<string, string>();
   // Cancels DNS seed lookups still in flight when the member closes.
@@ -233,7 +235,11 @@ class GossipMember {
       now: () => Date.now(),
       sendPacket: (to, bytes) => this.transport.sendPacket(to, this.codec.seal(bytes)),
       openStream: (to, msg) => void this.exchange(to, this.codec.sealStream(msg)),
-      resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addresses) => this.driver.step({ type: 'seedAddresses', addresses })),
+      resolveSeeds: (seeds) =>
+        void this.resolveSeeds(seeds).then((addresses) => {
+          this.seedLookup = { resolvedAt: Date.now(), addresses };
+          this.driver.step({ type: 'seedAddresses', addresses });
+        }),
       schedule: (at) => this.schedule(at),
       report: (events, suspicion) => this.report(events, suspicion),
       watch: (to) => this.transport.watch(to),
@@ -306,9 +312,9 @@ class GossipMember {
   }
 
   /**
-   * The seeds' addresses for one join or rejoin attempt (the core asks before
-   * every one: each join attempt, and each push-pull interval while no seed
-   * is a live member). `host:port` seeds come back as written; DNS seeds are
+   * The seeds' addresses for one join or rejoin attempt or refresh (the core
+   * asks before every join attempt, every `seedRefreshMs` while joined, and
+   * each push-pull interval while no seed is a live member). `host:port` seeds come back as written; DNS seeds are
    * looked up afresh each time, so a member started before its peers are
    * published keeps trying until they are, and a seed that moved is found.
    */
@@ -417,6 +423,7 @@ class GossipMember {
       close: () => this.close(),
       counters: () => this.counts(),
       probeRttMs: () => this.queries.probeRtts(this.core),
+      facts: () => (this.seedLookup ? { seeds: this.seedLookup } : {}),
     };
   }
 }

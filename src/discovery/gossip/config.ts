@@ -99,6 +99,16 @@ export interface GossipConfig {
    */
   readonly pushPullIntervalMs: number;
   /**
+   * Time between two lookups of the seeds while joined (DNS and static lists
+   * alike), reconciling with the source: every resolved address at which no
+   * live member is known gets a push-pull. Two clusters formed apart from one
+   * name (DNS listed only half of the members when each started) thus merge
+   * within one refresh once the name lists both. Costs one lookup per
+   * interval, and no traffic while every seed address is a live member.
+   * lan 30000, local 10000.
+   */
+  readonly seedRefreshMs: number;
+  /**
    * Largest local-health multiplier (Lifeguard). The awareness score runs
    * from 0 to `awarenessMaxMultiplier − 1`; probe interval and timeout are
    * multiplied by `awareness + 1`. lan 8, local 8.
@@ -177,6 +187,7 @@ const lan: GossipConfig = {
   gossipNodes: 4,
   gossipToTheDeadMs: 30_000,
   pushPullIntervalMs: 30_000,
+  seedRefreshMs: 30_000,
   awarenessMaxMultiplier: 8,
   udpBufferSize: 1400,
   maxStreamBytes: 4 * 1024 * 1024,
@@ -203,6 +214,7 @@ const local: GossipConfig = {
   gossipIntervalMs: 50,
   gossipToTheDeadMs: 10_000,
   pushPullIntervalMs: 10_000,
+  seedRefreshMs: 10_000,
   streamTimeoutMs: 2000,
   joinRetryMs: 200,
   joinRetryMaxMs: 2000,

@@ -99,6 +99,7 @@ export function createCore(options: {
     // Staggered, as every timer that members started together would otherwise fire in step.
     nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
     nextReclaimAt: now + config.deadReclaimMs,
+    nextSeedRefreshAt: Number.POSITIVE_INFINITY,
     seeds: [],
     seedAddresses: new Set(),
     joined: true,
@@ -298,7 +299,7 @@ export function health(core: Core): CoreHealth {
  * if (Number.isFinite(at)) setTimeout(() => apply(handle(core, { type: 'tick' }, Date.now())), Math.max(0, at - Date.now()));
  */
 export function nextDeadline(core: Core): number {
-  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt);
+  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt, core.nextSeedRefreshAt);
   if (core.broadcasts.size > 0) next = Math.min(next, core.nextGossipAt);
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
@@ -340,10 +341,7 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
       core.exchanging.delete(input.to);
       return;
     case 'seedAddresses':
-      core.seedAddresses = new Set(input.addresses.filter((address) => address !== core.self.address));
-      if (core.leaving) return;
-      for (const address of core.seedAddresses) fx.streams.push({ to: address, msg: pushPullMessage(core, true) });
-      return;
+      return onSeedAddresses(core, input.addresses, fx);
     case 'join':
       return onJoin(core, input.seeds, now, fx);
     case 'leave':
@@ -367,10 +365,33 @@ function onStreamReply(core: Core, from: string, msg: PushPull, now: number, fx:
   }
 }
 
+/**
+ * The seeds' addresses as just looked up. While joining, each gets a join
+ * push-pull. Once joined, only those at which no live member is known: a
+ * cluster formed apart from ours (the source listed only part of the members
+ * when it started), or a member we lost, which the exchange brings back.
+ */
+function onSeedAddresses(core: Core, addresses: readonly string[], fx: Effects): void {
+  core.seedAddresses = new Set(addresses.filter((address) => address !== core.self.address));
+  if (core.leaving) return;
+  if (!core.joined) {
+    for (const address of core.seedAddresses) fx.streams.push({ to: address, msg: pushPullMessage(core, true) });
+    return;
+  }
+  const live = new Set<string>();
+  for (const m of core.members.values()) if (isLive(m.status)) live.add(m.address);
+  for (const address of core.seedAddresses) {
+    if (live.has(address) || core.exchanging.has(address)) continue;
+    core.exchanging.add(address);
+    fx.streams.push({ to: address, msg: pushPullMessage(core, false) });
+  }
+}
+
 function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects): void {
   // Added to the seeds already known: a later join (the facade's) does not make the configured ones forgotten.
   core.seeds = [...new Set([...core.seeds, ...seeds])].filter((s) => s !== core.self.address);
   if (core.seeds.length > 0 && !core.leaving) {
+    core.nextSeedRefreshAt = now + core.config.seedRefreshMs;
     core.joined = false;
     core.joinAttempts = 0;
     core.nextJoinAt = now;

@@ -139,6 +139,8 @@ export interface Core {
   nextGossipAt: number;
   nextPushPullAt: number;
   nextReclaimAt: number;
+  /** When to look the seeds up again while joined (`seedRefreshMs`). */
+  nextSeedRefreshAt: number;
   /** Seeds as configured (they may be names). */
   seeds: readonly string[];
   /** The seeds' addresses when last resolved, this node's own left out. */

@@ -16,6 +16,7 @@ export function tick(core: Core, now: number, fx: Effects): void {
     if (now >= core.nextPushPullAt) core.nextPushPullAt = Number.POSITIVE_INFINITY;
     if (now >= core.nextProbeAt) core.nextProbeAt = Number.POSITIVE_INFINITY;
     if (now >= core.nextReclaimAt) core.nextReclaimAt = Number.POSITIVE_INFINITY;
+    core.nextSeedRefreshAt = Number.POSITIVE_INFINITY;
     core.probes.clear();
     core.relays.clear();
     core.suspicions.clear();
@@ -43,6 +44,11 @@ export function tick(core: Core, now: number, fx: Effects): void {
   }
   if (now >= core.nextGossipAt) gossip(core, now, fx);
   if (now >= core.nextPushPullAt) periodicPushPull(core, now, fx);
+  if (now >= core.nextSeedRefreshAt) {
+    core.nextSeedRefreshAt = now + config.seedRefreshMs;
+    // While joining, each join attempt looks them up already.
+    if (core.joined) fx.resolveSeeds = core.seeds;
+  }
   if (now >= core.nextReclaimAt) {
     core.nextReclaimAt = now + Math.max(config.probeIntervalMs, config.deadReclaimMs / 4);
     reclaim(core, now);
