@@ -22,6 +22,7 @@ import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import { sendUrgent, leave } from './dissemination.js';
 import { onMessage, onDead, announceSelf } from './membership.js';
+import { onStreamAck } from './probing.js';
 import type { MemberState, PushPull } from './messages.js';
 import { pushPullMessage, merge } from './pushpull.js';
 import { rewatch, watchTargets } from './ring.js';
@@ -110,8 +111,10 @@ export function createCore(options: {
     leaveReported: false,
     recentProbes: [],
     probeRttMs: new Map(),
-    stats: { suspicions: 0, refutations: 0 },
+    stats: { suspicions: 0, refutations: 0, tcpFallbacks: 0 },
     watching: [],
+    udpUnreachable: new Set(),
+    tcpOnlyProbes: new Map(),
   };
 }
 
@@ -207,14 +210,16 @@ export interface CoreTally {
   readonly suspicions: number;
   /** Times this node refuted a suspicion of itself. */
   readonly refutations: number;
+  /** Probes answered over TCP only (the fallback saved them from failing). */
+  readonly tcpFallbacks: number;
 }
 
 /**
  * Counts for metrics: the table's size, the left and failed in it, and
- * suspicions and refutations so far.
+ * suspicions, refutations and probes saved by the TCP fallback so far.
  *
  * @example
- * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0 } for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, tcpFallbacks: 0 } for a new core
  */
 export function tally(core: Core): CoreTally {
   let left = 0;
@@ -234,6 +239,17 @@ export function tally(core: Core): CoreTally {
  */
 export function probeRtts(core: Core): Record<string, number> {
   return Object.fromEntries(core.probeRttMs);
+}
+
+/**
+ * The live members whose probes get through only over TCP (their UDP port is
+ * blocked somewhere on the way), by id.
+ *
+ * @example
+ * udpUnreachable(core); // ['c']
+ */
+export function udpUnreachable(core: Core): string[] {
+  return [...core.udpUnreachable];
 }
 
 /**
@@ -330,6 +346,12 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
     case 'packet':
       for (const msg of input.msgs) onMessage(core, msg, input.from, now, fx);
       return;
+    case 'streamPing':
+      // Answered as a UDP ping would be, on the stream it came on; nothing piggybacked, as it may not get through UDP.
+      if (input.msg.target === core.self.id && !core.leaving) fx.ack = { type: 'ack', seq: input.msg.seq };
+      return;
+    case 'streamAck':
+      return onStreamAck(core, input.seq);
     case 'stream':
       merge(core, input.msg, now, fx);
       fx.reply = pushPullMessage(core, false);

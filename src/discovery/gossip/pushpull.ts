@@ -1,11 +1,14 @@
 /** Push-pull: the full state exchange over TCP, and merging a table received. */
 import { onAlive, onSuspect, onDead } from './membership.js';
-import type { Alive, PushPull } from './messages.js';
+import type { Alive, MemberState, PushPull } from './messages.js';
 import type { Effects, Core } from './state.js';
 
 export function pushPullMessage(core: Core, join: boolean): PushPull {
   // Records are immutable and hold the MemberState fields; the codec reads only those.
-  return { type: 'pushPull', join, from: core.self.id, members: [...core.members.values()] };
+  const members: MemberState[] = [...core.members.values()];
+  // A leaving node's own record says so: over TCP the push-pull is how its goodbye reaches members UDP does not.
+  if (core.leaving) members[members.indexOf(core.self)] = { ...core.self, status: 'left' };
+  return { type: 'pushPull', join, from: core.self.id, members };
 }
 
 export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
