@@ -110,5 +110,9 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
     const value = backend('refutations');
     if (value !== undefined) c.inc(value);
   });
+  gauge('gossip_udp_unreachable_members', 'Members that answer probes over TCP only: their UDP port looks blocked.', [], (g) => {
+    const value = backend('udpUnreachableMembers');
+    if (value !== undefined) g.set(value);
+  });
   return registry;
 }

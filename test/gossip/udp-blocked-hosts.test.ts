@@ -3,12 +3,15 @@
  * and out, for 45 s while TCP still flows: a firewall or security group that
  * only opens TCP. The TCP fallback probe keeps it alive for the others and
  * them for it; each of the others warns once that its UDP port looks
- * blocked; membership news crosses over TCP both ways meanwhile.
+ * blocked; membership news crosses over TCP both ways meanwhile. An agent
+ * beside the first member shows the flag in `members`, `info` and its
+ * Prometheus metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { readLines, until } from '../children.js';
+import { cliPath } from '../cli-support.js';
 import { labSkipReason, openLab, type Lab } from '../netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -44,9 +47,21 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     return member;
   }
 
+  /** Runs `node args` in a host to its end; its stdout. */
+  function output(host: number, args: string[]): Promise<string> {
+    const child = lab.spawn(host, args, {});
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    return new Promise((resolve) => child.once('exit', () => resolve(out)));
+  }
+
   it('45 s without UDP: no down reports about it or from it, one warning per member, and news reaches it and leaves it', { timeout: 150_000 }, async () => {
     const seed = `${lab.hosts[0]!.ip}:7946`;
     const members = lab.hosts.map((_, i) => start(i, i === 0 ? [] : [seed]));
+    // An agent on the first host, beside its member, for the operator's view.
+    const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], {});
+    const agentLines: Record<string, unknown>[] = [];
+    readLines(agent.stdout!, (line) => typeof line === 'object' && agentLines.push(line));
     await until(() => members.every((m) => members.every((o) => o === m || lines(m, 'PeerUp', o.name).length > 0)), 30_000, 'all to see each other');
     const [h1, h2, h3, h4, h5] = members as [Member, Member, Member, Member, Member];
     const blockedAddress = `${lab.hosts[4]!.ip}:7946`;
@@ -71,6 +86,15 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     const metrics = (lines(h1, 'metrics')[0]!.metrics as { value: { backend: Record<string, number>; udpUnreachable: string[] } }).value;
     expect(metrics.udpUnreachable).toEqual(['host5']);
     expect(metrics.backend.udpUnreachableMembers).toBe(1);
+
+    const control = String(agentLines.find((l) => l.event === 'AgentStarted')?.control);
+    const rows = JSON.parse(await output(0, [cliPath, 'members', '--control', control, '--json'])) as { name: string; udp?: string }[];
+    expect(rows.filter((r) => r.udp === 'unreachable').map((r) => r.name)).toEqual(['host5']);
+    expect(await output(0, [cliPath, 'members', '--control', control])).toMatch(/host5 .* alive \(udp unreachable\)/);
+    const info = JSON.parse(await output(0, [cliPath, 'info', '--control', control, '--json'])) as { metrics: { udpUnreachable: string[] } };
+    expect(info.metrics.udpUnreachable).toEqual(['host5']);
+    const scrape = `fetch('http://${control}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    expect(await output(0, ['-e', scrape])).toMatch(/^\w+_gossip_udp_unreachable_members 1$/m);
     lab.heal();
 
     for (const m of others) {
