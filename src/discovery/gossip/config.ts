@@ -99,6 +99,24 @@ export interface GossipConfig {
    */
   readonly pushPullIntervalMs: number;
   /**
+   * Members that one push-pull must bring (new, back from the dead, or
+   * changed) for this node to start spreading: push-pull again with a random
+   * live member, and keep doing so every `spreadIntervalMs` while its
+   * exchanges still carry that much news either way (three in a row that do
+   * not end it). Two halves of a healed partition, or clusters that merge,
+   * then exchange their tables epidemically over TCP, the informed doubling
+   * every interval, instead of waiting for several push-pull intervals
+   * (minutes at n = 1,000). Below it (a join, an update), gossip carries the
+   * news well. Never at idle: a push-pull between converged members brings
+   * nothing. 8.
+   */
+  readonly spreadAfterChanges: number;
+  /**
+   * Time between two spreading push-pulls by one node, which bounds what a
+   * storm of merges can make it send. lan 200, local 100.
+   */
+  readonly spreadIntervalMs: number;
+  /**
    * Time between two lookups of the seeds while joined (DNS and static lists
    * alike), reconciling with the source: every resolved address at which no
    * live member is known gets a push-pull. Two clusters formed apart from one
@@ -188,6 +206,8 @@ const lan: GossipConfig = {
   gossipToTheDeadMs: 30_000,
   pushPullIntervalMs: 30_000,
   seedRefreshMs: 30_000,
+  spreadAfterChanges: 8,
+  spreadIntervalMs: 200,
   awarenessMaxMultiplier: 8,
   udpBufferSize: 1400,
   maxStreamBytes: 4 * 1024 * 1024,
@@ -215,6 +235,7 @@ const local: GossipConfig = {
   gossipToTheDeadMs: 10_000,
   pushPullIntervalMs: 10_000,
   seedRefreshMs: 10_000,
+  spreadIntervalMs: 100,
   streamTimeoutMs: 2000,
   joinRetryMs: 200,
   joinRetryMaxMs: 2000,
@@ -254,6 +275,7 @@ const WHOLE: ReadonlySet<string> = new Set([
   'maxStreamBytes',
   'urgentFanout',
   'watchPeers',
+  'spreadAfterChanges',
 ]);
 
 /**

@@ -21,6 +21,7 @@ import { MAX_ADDR_BYTES, MAX_INCARNATION, MAX_NAME_BYTES } from './codec.js';
 import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
 import { sendUrgent, leave } from './dissemination.js';
+import { newsFor, noteNews, spreadAnswered } from './spread.js';
 import { onMessage, onDead, announceSelf } from './membership.js';
 import { onStreamAck } from './probing.js';
 import type { MemberState, PushPull } from './messages.js';
@@ -101,6 +102,11 @@ export function createCore(options: {
     nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
     nextReclaimAt: now + config.deadReclaimMs,
     nextSeedRefreshAt: Number.POSITIVE_INFINITY,
+    nextSpreadAt: Number.POSITIVE_INFINITY,
+    spreadingTo: undefined,
+    spreadMisses: 0,
+    news: 0,
+    newsSince: now,
     seeds: [],
     seedAddresses: new Set(),
     joined: true,
@@ -315,7 +321,7 @@ export function health(core: Core): CoreHealth {
  * if (Number.isFinite(at)) setTimeout(() => apply(handle(core, { type: 'tick' }, Date.now())), Math.max(0, at - Date.now()));
  */
 export function nextDeadline(core: Core): number {
-  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt, core.nextSeedRefreshAt);
+  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt, core.nextSeedRefreshAt, core.nextSpreadAt);
   if (core.broadcasts.size > 0) next = Math.min(next, core.nextGossipAt);
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
@@ -334,8 +340,13 @@ export function nextDeadline(core: Core): number {
  */
 export function handle(core: Core, input: Input, now: number): Effects {
   const fx = newEffects();
+  const joined = core.joined;
   dispatch(core, input, now, fx);
-  if (fx.events.length > 0) rewatch(core, fx);
+  if (fx.events.length > 0) {
+    rewatch(core, fx);
+    // A joining node's first table is all news, and its join is announced anyway: it does not spread.
+    if (joined) noteNews(core, fx.events, now);
+  }
   return fx;
 }
 
@@ -353,7 +364,7 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
     case 'streamAck':
       return onStreamAck(core, input.seq);
     case 'stream':
-      merge(core, input.msg, now, fx);
+      mergeAndSpread(core, input.from, input.msg, now, fx);
       fx.reply = pushPullMessage(core, false);
       return;
     case 'streamReply':
@@ -361,6 +372,7 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
     case 'streamFailed':
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
       core.exchanging.delete(input.to);
+      if (core.spreadingTo === input.to) spreadAnswered(core, 0, now);
       return;
     case 'seedAddresses':
       return onSeedAddresses(core, input.addresses, fx);
@@ -378,7 +390,7 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
 
 function onStreamReply(core: Core, from: string, msg: PushPull, now: number, fx: Effects): void {
   core.exchanging.delete(from);
-  merge(core, msg, now, fx);
+  mergeAndSpread(core, from, msg, now, fx);
   if (!core.joined) {
     core.joined = true;
     core.nextJoinAt = Number.POSITIVE_INFINITY;
@@ -407,6 +419,16 @@ function onSeedAddresses(core: Core, addresses: readonly string[], fx: Effects):
     core.exchanging.add(address);
     fx.streams.push({ to: address, msg: pushPullMessage(core, false) });
   }
+}
+
+/** Merges a table received; for the reply to a spreading exchange, counts the news it carried either way. */
+function mergeAndSpread(core: Core, from: string, msg: PushPull, now: number, fx: Effects): void {
+  const before = fx.events.length;
+  const joined = core.joined;
+  const theirs = core.spreadingTo === from ? newsFor(core, msg) : 0;
+  merge(core, msg, now, fx);
+  if (!joined || core.leaving) return;
+  if (core.spreadingTo === from) spreadAnswered(core, fx.events.length - before + theirs, now);
 }
 
 function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects): void {

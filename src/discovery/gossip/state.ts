@@ -156,6 +156,15 @@ export interface Core {
   nextGossipAt: number;
   nextPushPullAt: number;
   nextReclaimAt: number;
+  /** The next spreading push-pull (`spreadAfterChanges`), or `Infinity` when not spreading. */
+  nextSpreadAt: number;
+  /** The address of the spreading push-pull under way, if any. */
+  spreadingTo: string | undefined;
+  /** Spreading exchanges in a row that carried little news; spreading stops at `SPREAD_PATIENCE`. */
+  spreadMisses: number;
+  /** Members that joined or changed since `newsSince` (see `noteNews` in spread.ts). */
+  news: number;
+  newsSince: number;
   /** When to look the seeds up again while joined (`seedRefreshMs`). */
   nextSeedRefreshAt: number;
   /** Seeds as configured (they may be names). */
@@ -194,6 +203,13 @@ export interface Core {
  * retry); two in a row, a whole probe round apart, is a blocked port.
  */
 export const UDP_UNREACHABLE_AFTER = 2;
+
+/**
+ * Spreading exchanges in a row that may carry no news before a node stops
+ * spreading. One would stop too early: nearly a fifth of the members would
+ * still wait for the periodic push-pull; each more cuts that about fivefold.
+ */
+export const SPREAD_PATIENCE = 3;
 
 /** Probes remembered for `recentProbeFailureRatio`. */
 export const RECENT_PROBES = 16;
