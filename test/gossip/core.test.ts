@@ -523,6 +523,32 @@ describe('push-pull', () => {
     expect(members(a).find((m) => m.id === 'z')?.status).toBe('alive');
   });
 
+  it('answers a join from a table past joinReplyMembers with itself and a sample; the joiner gets the rest from a member of it', () => {
+    const many = Array.from({ length: 2 * config.joinReplyMembers }, (_, i) => `m${i}`);
+    const seed = node('s', many);
+    const join = (id: string): PushPull => ({ type: 'pushPull', join: true, from: id, members: [{ id, address: `${id}:1`, incarnation: 1, status: 'alive', metadata: {} }] });
+    const reply = handle(seed, { type: 'stream', from: 'z:1', msg: join('z') }, 0).reply!;
+    expect(reply.members).toHaveLength(config.joinReplyMembers);
+    expect(reply.members[0]?.id).toBe('s');
+    expect(new Set(reply.members.map((m) => m.id)).size).toBe(config.joinReplyMembers);
+    // Not a join: the whole table, as before.
+    expect(handle(seed, { type: 'stream', from: 'y:1', msg: { ...join('y'), join: false } }, 0).reply!.members.length).toBe(many.length + 3);
+
+    const z = createCore({ config, self: { id: 'z', address: 'z:1', metadata: {} }, seed: 5, now: 0 });
+    handle(z, { type: 'join', seeds: ['s:1'] }, 0);
+    handle(z, { type: 'seedAddresses', addresses: ['s:1'] }, 0);
+    const fx = handle(z, { type: 'streamReply', from: 's:1', msg: reply }, 1);
+    const followUps = fx.streams.map((s) => s.to);
+    expect(followUps).toHaveLength(1);
+    expect(followUps[0]).not.toBe('s:1');
+    expect(reply.members.map((m) => m.address)).toContain(followUps[0]);
+    // The rest of the table is still the join: no spreading of it.
+    const rest: PushPull = { type: 'pushPull', join: false, from: 'x', members: many.map((id) => ({ id, address: `${id}:1`, incarnation: 1, status: 'alive' as const, metadata: {} })) };
+    handle(z, { type: 'streamReply', from: followUps[0]!, msg: rest }, 2);
+    expect(z.members.size).toBe(many.length + 2);
+    expect(Number.isFinite(z.nextSpreadAt)).toBe(false);
+  });
+
   it('takes another node’s dead verdict as a suspicion only, and a left as left', () => {
     const a = node('a', ['b', 'c']);
     const msg: PushPull = {

@@ -117,6 +117,16 @@ export interface GossipConfig {
    */
   readonly spreadIntervalMs: number;
   /**
+   * Most members in the answer to a join: a random sample of the live ones
+   * (the answering member included) when the table is larger. When a
+   * Deployment scales up or a cluster restarts, a seed answers every joiner
+   * at once, and whole tables would make that load grow with the square of
+   * the cluster. A joiner given a full sample exchanges whole tables with a
+   * random member of it next, so the rest of the load is spread over the
+   * members already joined. 128.
+   */
+  readonly joinReplyMembers: number;
+  /**
    * Time between two lookups of the seeds while joined (DNS and static lists
    * alike), reconciling with the source: every resolved address at which no
    * live member is known gets a push-pull. Two clusters formed apart from one
@@ -206,6 +216,7 @@ const lan: GossipConfig = {
   gossipToTheDeadMs: 30_000,
   pushPullIntervalMs: 30_000,
   seedRefreshMs: 30_000,
+  joinReplyMembers: 128,
   spreadAfterChanges: 8,
   spreadIntervalMs: 200,
   awarenessMaxMultiplier: 8,
@@ -276,6 +287,7 @@ const WHOLE: ReadonlySet<string> = new Set([
   'urgentFanout',
   'watchPeers',
   'spreadAfterChanges',
+  'joinReplyMembers',
 ]);
 
 /**

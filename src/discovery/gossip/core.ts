@@ -25,7 +25,8 @@ import { newsFor, noteNews, spreadAnswered } from './spread.js';
 import { onMessage, onDead, announceSelf } from './membership.js';
 import { onStreamAck } from './probing.js';
 import type { MemberState, PushPull } from './messages.js';
-import { pushPullMessage, merge } from './pushpull.js';
+import { joinReplyMessage, pushPullMessage, merge } from './pushpull.js';
+import { randomMembers } from './dissemination.js';
 import { rewatch, watchTargets } from './ring.js';
 import { Rng } from '../rng.js';
 import { isLive, newEffects, snapshotOf, type Input, type Effects, type MemberRecord, type Core } from './state.js';
@@ -104,6 +105,8 @@ export function createCore(options: {
     nextSeedRefreshAt: Number.POSITIVE_INFINITY,
     nextSpreadAt: Number.POSITIVE_INFINITY,
     spreadingTo: undefined,
+    joinFollowUp: undefined,
+    lastSpreadAt: Number.NEGATIVE_INFINITY,
     spreadMisses: 0,
     news: 0,
     newsSince: now,
@@ -340,7 +343,8 @@ export function nextDeadline(core: Core): number {
  */
 export function handle(core: Core, input: Input, now: number): Effects {
   const fx = newEffects();
-  const joined = core.joined;
+  // The rest of the table after a sampled join answer is still joining: no news to spread.
+  const joined = core.joined && !(input.type === 'streamReply' && input.from === core.joinFollowUp);
   dispatch(core, input, now, fx);
   if (fx.events.length > 0) {
     rewatch(core, fx);
@@ -365,13 +369,14 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
       return onStreamAck(core, input.seq);
     case 'stream':
       mergeAndSpread(core, input.from, input.msg, now, fx);
-      fx.reply = pushPullMessage(core, false);
+      fx.reply = input.msg.join ? joinReplyMessage(core) : pushPullMessage(core, false);
       return;
     case 'streamReply':
       return onStreamReply(core, input.from, input.msg, now, fx);
     case 'streamFailed':
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
       core.exchanging.delete(input.to);
+      if (core.joinFollowUp === input.to) core.joinFollowUp = undefined;
       if (core.spreadingTo === input.to) spreadAnswered(core, 0, now);
       return;
     case 'seedAddresses':
@@ -391,12 +396,23 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
 function onStreamReply(core: Core, from: string, msg: PushPull, now: number, fx: Effects): void {
   core.exchanging.delete(from);
   mergeAndSpread(core, from, msg, now, fx);
+  if (core.joinFollowUp === from) core.joinFollowUp = undefined;
   if (!core.joined) {
     core.joined = true;
     core.nextJoinAt = Number.POSITIVE_INFINITY;
     // Announce ourselves straight to many members: the seed's gossip alone is slower.
     announceSelf(core, now, fx);
+    // A sample, not the whole table (see joinReplyMembers): the rest from a random member of it, not the seed.
+    if (msg.members.length >= core.config.joinReplyMembers) joinFollowUp(core, from, fx);
   }
+}
+
+function joinFollowUp(core: Core, seed: string, fx: Effects): void {
+  const target = randomMembers(core, 1, (m) => m.status === 'alive' && m.address !== seed && !core.exchanging.has(m.address))[0];
+  if (!target) return;
+  core.joinFollowUp = target.address;
+  core.exchanging.add(target.address);
+  fx.streams.push({ to: target.address, msg: pushPullMessage(core, false) });
 }
 
 /**

@@ -31,15 +31,17 @@ export function noteNews(core: Core, events: readonly MemberEvent[], now: number
   if (core.news >= core.config.spreadAfterChanges && !core.leaving) startSpreading(core, now);
 }
 
-/** Starts (or keeps) spreading: the next exchange as soon as the interval allows. */
+/** Starts (or keeps) spreading: the next exchange as soon as `spreadIntervalMs` after the last one allows. */
 function startSpreading(core: Core, now: number): void {
   core.spreadMisses = 0;
-  if (core.spreadingTo === undefined) core.nextSpreadAt = Math.min(core.nextSpreadAt, now);
+  if (core.spreadingTo !== undefined || Number.isFinite(core.nextSpreadAt)) return;
+  core.nextSpreadAt = Math.max(now, core.lastSpreadAt + core.config.spreadIntervalMs);
 }
 
 /** One spreading exchange is due: push-pull with a random live member. */
 export function spread(core: Core, now: number, fx: Effects): void {
   core.nextSpreadAt = Number.POSITIVE_INFINITY;
+  core.lastSpreadAt = now;
   const target = randomMembers(core, 1, (m) => m.status === 'alive' && !core.exchanging.has(m.address))[0];
   if (!target) return;
   core.spreadingTo = target.address;
@@ -51,7 +53,8 @@ export function spread(core: Core, now: number, fx: Effects): void {
 export function spreadAnswered(core: Core, news: number, now: number): void {
   core.spreadingTo = undefined;
   core.spreadMisses = news >= core.config.spreadAfterChanges ? 0 : core.spreadMisses + 1;
-  core.nextSpreadAt = core.spreadMisses < SPREAD_PATIENCE && !core.leaving ? now + core.config.spreadIntervalMs : Number.POSITIVE_INFINITY;
+  const goOn = core.spreadMisses < SPREAD_PATIENCE && !core.leaving;
+  core.nextSpreadAt = goOn ? Math.max(now, core.lastSpreadAt + core.config.spreadIntervalMs) : Number.POSITIVE_INFINITY;
 }
 
 /** How many of our live members the table `msg` lacks or holds at an older incarnation: what our exchange taught its sender. */

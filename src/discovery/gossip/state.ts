@@ -158,6 +158,10 @@ export interface Core {
   nextReclaimAt: number;
   /** The next spreading push-pull (`spreadAfterChanges`), or `Infinity` when not spreading. */
   nextSpreadAt: number;
+  /** When the last spreading push-pull started. */
+  lastSpreadAt: number;
+  /** The address of the exchange for the rest of the table after a sampled join answer, while under way. */
+  joinFollowUp: string | undefined;
   /** The address of the spreading push-pull under way, if any. */
   spreadingTo: string | undefined;
   /** Spreading exchanges in a row that carried little news; spreading stops at `SPREAD_PATIENCE`. */
