@@ -6,7 +6,9 @@
  * - apart: two converged halves of N/2 that never met (clusters formed
  *   apart, or a split long forgotten) until one push-pull crosses, as a seed
  *   lookup or a failed member's address brings about. The same state as
- *   after a long split without simulating the split, so it runs at 5,000.
+ *   after a long split without simulating the split. At 5,000 members a run
+ *   holds over 7 GB of heap and takes hours on a shared 2-core machine, so
+ *   the sizes stop at 1,000; `apart 5000` runs it on purpose.
  * Measured from the network's return (the crossing push-pull): the first
  * member to learn one on the other side, and convergence, every member
  * seeing every other alive (checked every 500 ms of simulated time, up to
@@ -22,7 +24,7 @@ import { SimNetwork } from '../src/discovery/gossip/sim.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 type Case = 'split' | 'apart';
-const SIZES: Record<Case, number[]> = { split: [100, 1000], apart: [100, 1000, 5000] };
+const SIZES: Record<Case, number[]> = { split: [100, 1000], apart: [100, 1000] };
 const TRIALS: Record<Case, Record<number, number>> = { split: { 100: 10, 1000: 1 }, apart: { 100: 10, 1000: 3, 5000: 1 } };
 /** How long each split lasts, simulated: ten minutes at 100, three at 1,000 (still three times `deadReclaimMs`). */
 const SPLIT_MS: Record<number, number> = { 100: 10 * 60_000, 1000: 3 * 60_000 };
