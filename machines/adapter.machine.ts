@@ -14,7 +14,7 @@
  * Read its context through `./selectors.ts`.
  */
 import { and, assign, cancel, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
-import type { BackendCommand, BackendInput, BackendReport, MembershipChange } from '../src/discovery/backend.js';
+import type { BackendCommand, BackendFacts, BackendInput, BackendReport, MembershipChange } from '../src/discovery/backend.js';
 import { DiscoveryErrors } from '../src/discovery/types.js';
 import type {
   DiscoveryError,
@@ -63,6 +63,7 @@ export interface AdapterContext {
   readonly eventsEmitted: number;
   readonly eventsByType: Readonly<Record<DiscoveryEvent['type'], number>>;
   readonly probeRttMs: Readonly<Record<string, number>>;
+  readonly backendFacts: BackendFacts;
   readonly backendCounters: Readonly<Record<string, number>>;
   /** Set when the adapter stopped without ever running. */
   readonly startError: string | undefined;
@@ -244,6 +245,7 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
     syncDurationTotalMs: context.syncDurationTotalMs + event.durationMs,
     backendCounters: event.counters ?? context.backendCounters,
     probeRttMs: event.probeRttMs ?? context.probeRttMs,
+    backendFacts: event.facts ?? context.backendFacts,
     reason: event.degraded ?? '',
   });
   if (event.peers) {
@@ -322,6 +324,7 @@ export const adapterMachine = base.createMachine({
     eventsEmitted: 0,
     eventsByType: { PeerUp: 0, PeerUpdate: 0, PeerDown: 0 },
     probeRttMs: {},
+    backendFacts: {},
     backendCounters: {},
     startError: undefined,
     stopTimedOut: false,

@@ -59,6 +59,7 @@ export function selectMetrics(snapshot: AdapterSnapshot): DiscoveryMetrics {
     backend: context.backendCounters,
     eventsByType: context.eventsByType,
     probeRttMs: context.probeRttMs,
+    ...context.backendFacts,
   };
 }
 

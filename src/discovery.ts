@@ -67,7 +67,7 @@ import {
 
 export * from './discovery/types.js';
 // The kit for writing an adapter; the backend protocol itself is in `distribute/discovery/internals`.
-export type { Adapter, BackendContext, BackendLog, BackendSession, MembershipChange, SyncResult } from './discovery/backend.js';
+export type { Adapter, BackendContext, BackendFacts, BackendLog, BackendSession, MembershipChange, SyncResult } from './discovery/backend.js';
 export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
 export type { EventStream } from './discovery/event_stream.js';
 export type { AdapterOptionsInput } from './discovery/adapter.js';

@@ -21,6 +21,8 @@ export interface CliProcess {
   /** stdout lines, parsed when they are JSON. */
   readonly lines: (Record<string, unknown> | string)[];
   readonly stderr: string[];
+  /** stdout as it came, for output that is not JSON lines (a pretty-printed document). */
+  readonly stdout: string[];
   /** Resolves with the first line matching, or rejects after `timeoutMs`. */
   waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number, what?: string): Promise<Record<string, unknown>>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -39,7 +41,9 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: 
   running.add(child);
   const lines: (Record<string, unknown> | string)[] = [];
   const stderr: string[] = [];
+  const stdout: string[] = [];
   const waiters = new Set<() => void>();
+  child.stdout!.on('data', (chunk: string) => stdout.push(chunk));
   readLines(child.stdout!, (line) => {
     lines.push(line);
     for (const wake of waiters) wake();
@@ -75,7 +79,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: 
       waiters.add(check);
       check();
     });
-  return { child, lines, stderr, waitFor, exited };
+  return { child, lines, stderr, stdout, waitFor, exited };
 }
 
 /** Kills every CLI process still running (for afterEach). */
@@ -99,7 +103,8 @@ export function runCli(args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEn
     clearTimeout(timer);
     return {
       code,
-      stdout: cli.lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n'),
+      // As it came: rebuilt from parsed lines, a line holding only a JSON string would lose its quotes.
+      stdout: cli.stdout.join('').replace(/\n$/, ''),
       stderr: cli.stderr.join(''),
     };
   });

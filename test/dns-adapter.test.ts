@@ -203,6 +203,55 @@ describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skippe
     }
   });
 
+  /** Starts a dns adapter on an SRV name expected to answer two members in part: the members, and the Degraded reason. */
+  async function partialAnswer(name: string) {
+    unwrap(await discovery.startLink({ adapter: dnsAdapter({ name, type: 'SRV', servers: [dns.address], intervalMs: 50 }) }));
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 2, 5000, 'two members');
+    await eventually(() => discovery.health().type === 'Degraded', 5000, 'Degraded');
+    const health = discovery.health();
+    return { members: up(seen), reason: health.type === 'Degraded' ? health.reason : '' };
+  }
+
+  // dnsmasq serves .test; for a name outside it that has only an A record, it answers the AAAA
+  // query REFUSED (not authoritative), and a name outside it with no records is REFUSED for both.
+  it('a resolver refusing AAAA for A-only SRV targets: the A records are the members, Degraded naming the refused query', async () => {
+    await dns.setSrv([
+      { name: '_gossip._tcp.partial.test', target: 'pod-a.partial.example', port: 7201 },
+      { name: '_gossip._tcp.partial.test', target: 'pod-b.partial.example', port: 7202 },
+    ]);
+    dns.setHosts({ 'pod-a.partial.example': ['127.0.0.41'], 'pod-b.partial.example': ['127.0.0.42'] });
+    const { members, reason } = await partialAnswer('_gossip._tcp.partial.test');
+    expect(members).toEqual(['127.0.0.41:7201', '127.0.0.42:7202']);
+    expect(reason).toContain('AAAA pod-a.partial.example: EREFUSED');
+    expect(unwrap(discovery.metrics()).backend.dnsFailedQueries).toBeGreaterThanOrEqual(2);
+  });
+
+  it('one SRV target that does not resolve: the others are the members, Degraded naming it; none resolving is a failure', async () => {
+    await dns.setSrv([
+      { name: '_gossip._tcp.missing.test', target: 'pod-a.missing.test', port: 7301 },
+      { name: '_gossip._tcp.missing.test', target: 'pod-b.missing.test', port: 7302 },
+      { name: '_gossip._tcp.missing.test', target: 'gone.missing.example', port: 7303 },
+      { name: '_gossip._tcp.none.test', target: 'gone.missing.example', port: 7303 },
+    ]);
+    dns.setHosts({ 'pod-a.missing.test': ['127.0.0.43'], 'pod-b.missing.test': ['127.0.0.44'] });
+    const { members, reason } = await partialAnswer('_gossip._tcp.missing.test');
+    expect(members).toEqual(['127.0.0.43:7301', '127.0.0.44:7302']);
+    expect(reason).toContain('A gone.missing.example: EREFUSED');
+    await discovery.stop();
+
+    // The only target failing is nothing resolved: the sync fails, as when the resolver is away.
+    unwrap(
+      await discovery.startLink({
+        adapter: dnsAdapter({ name: '_gossip._tcp.none.test', type: 'SRV', servers: [dns.address], intervalMs: 50 }),
+        retryConfig: { maxAttempts: 1 },
+      }),
+    );
+    await eventually(() => discovery.health().type === 'Down', 10_000, 'Down');
+    expect(unwrap(discovery.healthInfo()).lastError?.message).toContain('A gone.missing.example failed: EREFUSED');
+  });
+
   it('distribute agent --adapter dns prints the members an SRV name answers, itself left out', async () => {
     await dns.setSrv([
       { name: '_gossip._tcp.cli.test', target: 'one.cli.test', port: 7101 },

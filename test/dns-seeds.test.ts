@@ -186,6 +186,32 @@ describe.skipIf(skipDns())(`DNS seeds against dnsmasq${unavailable ? ` (skipped:
     await eventually(() => peersOf('dns-late').includes('dns-agent'), 10_000, 'the member to see the agent');
   });
 
+  // Names outside .test: dnsmasq answers their AAAA query REFUSED, and both families of a name it has no record of.
+  it('a resolver refusing AAAA: dns:NAME:PORT seeds still join through the A records', async () => {
+    const port = await freePort();
+    const seed = `dns:seeds.partial.example:${port}`;
+    dns.setHosts({ 'seeds.partial.example': ['127.0.0.91', '127.0.0.92'] });
+    await member('partial-a', seed, dns.address, '127.0.0.91', port);
+    await member('partial-b', seed, dns.address, '127.0.0.92', port);
+    await eventually(() => peersOf('partial-a').includes('partial-b') && peersOf('partial-b').includes('partial-a'), 15_000, 'a and b to join');
+    // Counters reach metrics with the next sync.
+    const failedQueries = (name: string) => unwrap(discovery.bind({ name }).metrics()).backend.dnsSeedFailedQueries ?? 0;
+    await eventually(() => failedQueries('partial-a') >= 1, 5000, 'the refused AAAA query counted');
+  });
+
+  it('a dns+srv: seed with one target that does not resolve joins through the others', async () => {
+    const a = await member('srv-part-a', undefined, dns.address);
+    await dns.setSrv([
+      { name: '_gossip._tcp.part.test', target: 'gone.part.example', port: 7401 },
+      { name: '_gossip._tcp.part.test', target: 'a.part.test', port: portOf(a) },
+    ]);
+    dns.setHosts({ 'a.part.test': ['127.0.0.1'] });
+    await member('srv-part-b', 'dns+srv:_gossip._tcp.part.test', dns.address);
+    await eventually(() => peersOf('srv-part-a').includes('srv-part-b'), 15_000, 'b to join through a');
+    const failedQueries = () => unwrap(discovery.bind({ name: 'srv-part-b' }).metrics()).backend.dnsSeedFailedQueries ?? 0;
+    await eventually(() => failedQueries() >= 2, 5000, 'the A and AAAA queries of the missing target counted');
+  });
+
   it('a member left alone looks its DNS seed up again and finds a member published since', async () => {
     const port = await freePort();
     const seed = `dns:rejoin.members.test:${port}`;

@@ -97,6 +97,12 @@ export class Lab {
     for (const x of a) for (const y of b) this.cut(x, y);
   }
 
+  /** Drops every UDP datagram host `a` sends or receives, as a firewall that only lets TCP through; TCP still flows. */
+  blockUdp(a: number): void {
+    this.rule(a, 'meta l4proto udp drop');
+    for (let i = 0; i < this.hosts.length; i++) if (i !== a) this.rule(i, `ip saddr ${this.hosts[a]!.ip} meta l4proto udp drop`);
+  }
+
   /** Drops `percent`% of what every host receives, at random. */
   loss(percent: number): void {
     for (let i = 0; i < this.hosts.length; i++) this.rule(i, `numgen random mod 100 < ${percent} drop`);

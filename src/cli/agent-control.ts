@@ -5,6 +5,7 @@ import { defaultOptions, type PeerInfo } from '../discovery.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/config.js';
 import { ControlRefusal, type ControlSource } from './control.js';
 import type { MemberTable } from './members.js';
+import { udpUnreachableOf } from '../http/members.js';
 
 /** How long `join` waits for one of the given members to answer. */
 const JOIN_WAIT_MS = 5000;
@@ -66,7 +67,7 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
     members: () => {
       const peers = discovery.snapshot();
       const me = discovery.self();
-      return table.rows(me.ok ? me.value : facts.self, peers.ok ? peers.value : []);
+      return table.rows(me.ok ? me.value : facts.self, peers.ok ? peers.value : [], udpUnreachableOf(discovery.metrics()));
     },
     info: () => {
       const me = discovery.self();

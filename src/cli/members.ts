@@ -32,10 +32,10 @@ export class MemberTable {
     }
   }
 
-  /** Self first (when given), then live peers, then departed ones, each sorted by name. */
-  rows(self: PeerInfo | undefined, live: readonly PeerInfo[]): MemberRow[] {
+  /** Self first (when given), then live peers (those in `udpUnreachable` flagged), then departed ones, each sorted by name. */
+  rows(self: PeerInfo | undefined, live: readonly PeerInfo[], udpUnreachable: readonly string[] = []): MemberRow[] {
     const byName = (a: MemberRow, b: MemberRow) => a.name.localeCompare(b.name);
-    const alive = live.map(memberRow).sort(byName);
+    const alive = live.map((peer) => memberRow(peer, udpUnreachable)).sort(byName);
     return [...(self ? [memberRow(self)] : []), ...alive, ...[...this.departed.values()].sort(byName)];
   }
 }
@@ -64,7 +64,7 @@ export function formatTable(rows: readonly MemberRow[]): string {
     ...rows.map((r) => [
       r.name,
       r.address ?? '-',
-      r.status,
+      r.udp === 'unreachable' ? `${r.status} (udp unreachable)` : r.status,
       Object.entries(r.metadata)
         .map(([k, v]) => `${k}=${v}`)
         .join(',') || '-',

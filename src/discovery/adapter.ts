@@ -384,6 +384,7 @@ function syncedReport(current: BackendSession, result: SyncResult, seq: number, 
     ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
     ...(current.counters ? { counters: current.counters() } : {}),
     ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
+    ...(current.facts ? { facts: current.facts() } : {}),
   };
 }
 

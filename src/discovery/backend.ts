@@ -10,7 +10,7 @@
  * @module
  */
 import type { CallbackActorLogic } from 'xstate';
-import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata } from './types.js';
+import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from './types.js';
 
 /** A change a push-style backend reports as it happens. */
 export type MembershipChange =
@@ -51,6 +51,8 @@ export type BackendReport =
       readonly counters?: Readonly<Record<string, number>>;
       /** Probe round-trip times by peer id, surfaced in `metrics().probeRttMs`. */
       readonly probeRttMs?: Readonly<Record<string, number>>;
+      /** Surfaced in `metrics()`. */
+      readonly facts?: BackendFacts;
     }
   | { readonly type: 'backend.syncFailed'; readonly seq: number; readonly durationMs: number; readonly message: string }
   | { readonly type: 'backend.changes'; readonly changes: readonly MembershipChange[] }
@@ -140,6 +142,14 @@ export interface BackendSession {
   counters?(): Readonly<Record<string, number>>;
   /** Round-trip time of the last direct probe per peer id, in ms, where the backend measures it. */
   probeRttMs?(): Readonly<Record<string, number>>;
+  /** Facts beyond counters for `metrics()`: the last seed lookup, peers unreachable over UDP. */
+  facts?(): BackendFacts;
+}
+
+/** What a backend may tell beyond counters, surfaced in `metrics()` under the same names. */
+export interface BackendFacts {
+  readonly seeds?: SeedLookup;
+  readonly udpUnreachable?: readonly string[];
 }
 
 /** Make sure `message` of an unknown thrown value is readable. */

@@ -5,7 +5,9 @@
  *
  * An answer that says "no such name" or "no records" is an empty list, not a
  * failure: a Kubernetes headless Service with no ready pods answers that way.
- * A timeout, SERVFAIL, REFUSED or an unreachable resolver is a failure.
+ * A timeout, SERVFAIL, REFUSED or an unreachable resolver is a failure of
+ * that one query: A and AAAA, and each SRV target, are asked on their own,
+ * and an answer missing some of them is partial, not failed.
  */
 import { isIP } from 'node:net';
 import { Resolver } from 'node:dns/promises';
@@ -140,13 +142,36 @@ async function records<T>(query: string, lookup: () => Promise<T[]>): Promise<T[
   }
 }
 
-/** IPv4 and IPv6 addresses of an SRV target. */
-async function addressesOf(resolver: Resolver, host: string): Promise<string[]> {
+/** What a lookup gave: the addresses, and the queries (a record family, an SRV target) that failed on the way. */
+export interface DnsAnswer {
+  /** Deduplicated and sorted. */
+  readonly endpoints: Endpoint[];
+  /** Empty for a whole answer; otherwise the answer is partial and these say what is missing. */
+  readonly failures: readonly DnsLookupError[];
+}
+
+/**
+ * One query of a lookup made of several: a failure is collected in
+ * `failures` and the query counts as empty, so the queries that did answer
+ * are still used (a resolver that refuses AAAA for an A-only name must not
+ * hide the A records).
+ */
+async function partOf<T>(failures: DnsLookupError[], query: string, lookup: () => Promise<T[]>): Promise<T[]> {
+  try {
+    return await records(query, lookup);
+  } catch (error) {
+    failures.push(error as DnsLookupError);
+    return [];
+  }
+}
+
+/** IPv4 and IPv6 addresses of a name, each family asked on its own. */
+async function addressesOf(resolver: Resolver, host: string, failures: DnsLookupError[]): Promise<string[]> {
   const bare = host.endsWith('.') ? host.slice(0, -1) : host;
   if (isIP(bare) !== 0) return [bare];
   const [v4, v6] = await Promise.all([
-    records(`A ${bare}`, () => resolver.resolve4(bare)),
-    records(`AAAA ${bare}`, () => resolver.resolve6(bare)),
+    partOf(failures, `A ${bare}`, () => resolver.resolve4(bare)),
+    partOf(failures, `AAAA ${bare}`, () => resolver.resolve6(bare)),
   ]);
   return [...v4, ...v6];
 }
@@ -155,44 +180,62 @@ async function addressesOf(resolver: Resolver, host: string): Promise<string[]> 
  * Resolves `query` to the addresses it names, deduplicated and sorted: for
  * A/AAAA each address with `query.port`, for SRV each target's addresses with
  * the target's port. `servers` are asked instead of the system's resolvers
- * when given. Resolves [] when nothing is published; rejects with a
- * `DnsLookupError` when the resolver fails or `signal` aborts.
+ * when given.
+ *
+ * A and AAAA are asked separately, and for each SRV target: a family or a
+ * target that fails is listed in `failures` and the rest is used. Resolves
+ * with no endpoints when nothing is published; rejects with a
+ * `DnsLookupError` only when nothing resolved and something failed (the SRV
+ * query itself, or every address query), or when `signal` aborts.
  *
  * @example
  * ```ts fragment
- * const members = await resolveDns({ name: 'members.default.svc.cluster.local', type: 'A', port: 7946 });
+ * const { endpoints, failures } = await resolveDns({ name: 'members.default.svc.cluster.local', type: 'A', port: 7946 });
  * ```
  */
-export async function resolveDns(query: DnsQuery, servers: readonly string[] = [], signal?: AbortSignal): Promise<Endpoint[]> {
+export async function resolveDns(query: DnsQuery, servers: readonly string[] = [], signal?: AbortSignal): Promise<DnsAnswer> {
   const resolver = new Resolver({ timeout: DNS_QUERY_TIMEOUT_MS, tries: DNS_QUERY_TRIES });
   if (servers.length > 0) resolver.setServers([...servers]);
-  if (signal?.aborted) throw new DnsLookupError(`${query.type} ${query.name}`, 'ECANCELLED');
+  const cancelled = () => new DnsLookupError(`${query.type} ${query.name}`, 'ECANCELLED');
+  if (signal?.aborted) throw cancelled();
   // Aborting cancels the queries in flight; they then reject with ECANCELLED.
   const onAbort = () => resolver.cancel();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const name = query.name.endsWith('.') ? query.name.slice(0, -1) : query.name;
-    let endpoints: Endpoint[];
-    if (query.type === 'SRV') {
-      const answers = await records(`SRV ${name}`, () => resolver.resolveSrv(name));
-      const resolved = await Promise.all(
-        answers.map(async (srv) => (await addressesOf(resolver, srv.name)).map((host) => ({ host, port: srv.port }))),
-      );
-      endpoints = resolved.flat();
-    } else {
-      const hosts =
-        query.type === 'A'
-          ? await records(`A ${name}`, () => resolver.resolve4(name))
-          : query.type === 'AAAA'
-            ? await records(`AAAA ${name}`, () => resolver.resolve6(name))
-            : await addressesOf(resolver, name);
-      endpoints = hosts.map((host) => ({ host, port: query.port! }));
-    }
+    const failures: DnsLookupError[] = [];
+    const endpoints = await lookup(resolver, query, failures);
+    if (signal?.aborted) throw cancelled();
+    if (endpoints.length === 0 && failures.length > 0) throw failures[0]!;
     const unique = new Map(endpoints.map((e) => [formatAddress(e.host, e.port), e]));
-    return [...unique.keys()].sort().map((key) => unique.get(key)!);
+    return { endpoints: [...unique.keys()].sort().map((key) => unique.get(key)!), failures };
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Every endpoint `query` names; failed address queries go to `failures`, a failed SRV query throws. */
+async function lookup(resolver: Resolver, query: DnsQuery, failures: DnsLookupError[]): Promise<Endpoint[]> {
+  const name = query.name.endsWith('.') ? query.name.slice(0, -1) : query.name;
+  if (query.type === 'SRV') {
+    // Without the SRV answer there are no targets to ask: that is a failure, not a partial answer.
+    const answers = await records(`SRV ${name}`, () => resolver.resolveSrv(name));
+    const resolved = await Promise.all(
+      answers.map(async (srv) => (await addressesOf(resolver, srv.name, failures)).map((host) => ({ host, port: srv.port }))),
+    );
+    return resolved.flat();
+  }
+  const hosts =
+    query.type === 'A'
+      ? await records(`A ${name}`, () => resolver.resolve4(name))
+      : query.type === 'AAAA'
+        ? await records(`AAAA ${name}`, () => resolver.resolve6(name))
+        : await addressesOf(resolver, name, failures);
+  return hosts.map((host) => ({ host, port: query.port! }));
+}
+
+/** The failed queries of a partial answer, for a log line or a health reason: `AAAA pod-a.example: EREFUSED; …`. */
+export function describeDnsFailures(failures: readonly DnsLookupError[]): string {
+  return failures.map((f) => `${f.query}: ${f.code}`).join('; ');
 }
 
 /** The text form of a query, for messages: `dns:NAME:PORT` or `dns+srv:NAME`. */

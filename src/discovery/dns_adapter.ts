@@ -13,7 +13,7 @@
 import { formatAddress, parseAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import type { Adapter } from './backend.js';
-import { checkDnsQuery, checkDnsServers, describeDnsQuery, resolveDns, type DnsQuery, type DnsRecordType } from './dns.js';
+import { checkDnsQuery, checkDnsServers, describeDnsFailures, describeDnsQuery, resolveDns, type DnsQuery, type DnsRecordType } from './dns.js';
 import { DiscoveryErrors, type DiscoveryError, type PeerInfo } from './types.js';
 
 /** Options of the dns adapter. */
@@ -57,6 +57,9 @@ function checkDnsAdapterOptions(options: DnsAdapterOptions): DiscoveryError | un
  * records is an empty membership; a resolver that fails (timeout, SERVFAIL,
  * REFUSED, unreachable) fails the sync, so health goes `Degraded` then `Down`
  * while the peers last seen stay listed (no `PeerDown`) until answers return.
+ * A partial answer (an SRV target, or its A or AAAA family, failing while
+ * others resolve) gives the members that resolved and health `Degraded`,
+ * naming the failed queries; the failures are counted (`dnsFailedQueries`).
  * DNS has no metadata: peers come with `{}` and their address as id.
  *
  * @example
@@ -76,7 +79,10 @@ export function dnsAdapter(options: DnsAdapterOptions): Adapter {
     if (problem) throw new Error(problem.message);
     let lookups = 0;
     let failedLookups = 0;
+    let failedQueries = 0;
     let answers = 0;
+    // The failures of the last partial answer, so a resolver refusing the same query every sync is logged once.
+    let lastPartial = '';
     return {
       self: { ...context.input.self, ...(selfAddress ? { address: selfAddress } : {}) },
       async sync(signal) {
@@ -88,16 +94,25 @@ export function dnsAdapter(options: DnsAdapterOptions): Adapter {
           failedLookups++;
           throw error;
         }
-        answers = found.length;
+        answers = found.endpoints.length;
         const peers: PeerInfo[] = [];
-        for (const { host, port } of found) {
+        for (const { host, port } of found.endpoints) {
           const address = formatAddress(host, port);
           if (address !== selfAddress) peers.push({ id: address, address, metadata: {} });
         }
-        return { peers, missingReason: { type: 'Failed', message: `No longer published under ${describeDnsQuery(query)}` } };
+        const missingReason = { type: 'Failed' as const, message: `No longer published under ${describeDnsQuery(query)}` };
+        failedQueries += found.failures.length;
+        const partial = describeDnsFailures(found.failures);
+        if (partial !== lastPartial && partial !== '') {
+          context.log.warn({ query: describeDnsQuery(query), failed: partial, answers }, 'Partial DNS answer: using the addresses that resolved');
+        }
+        lastPartial = partial;
+        if (partial === '') return { peers, missingReason };
+        // Not Down and not empty: the members that did resolve stay, and the reason names what failed.
+        return { peers, missingReason, degraded: `Partial DNS answer for ${describeDnsQuery(query)}: ${partial}` };
       },
       close: () => {},
-      counters: () => ({ dnsLookups: lookups, dnsFailedLookups: failedLookups, dnsAnswers: answers }),
+      counters: () => ({ dnsLookups: lookups, dnsFailedLookups: failedLookups, dnsFailedQueries: failedQueries, dnsAnswers: answers }),
     };
   });
   return {

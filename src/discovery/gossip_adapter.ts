@@ -10,15 +10,16 @@
 import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
-import { checkDnsServers, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
+import { checkDnsServers, describeDnsFailures, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
+import type { Ack, Ping, PushPull } from './gossip/messages.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { provideKeyring } from './keys.js';
-import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result } from './types.js';
+import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from './types.js';
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
@@ -142,6 +143,8 @@ interface MemberCounters {
   peerGoneHints: number;
   dnsSeedLookups: number;
   dnsSeedFailures: number;
+  /** Queries (an SRV target, or its A or AAAA family) that failed within seed lookups that still gave addresses. */
+  dnsSeedFailedQueries: number;
 }
 
 /**
@@ -197,6 +200,8 @@ interface CoreQueries {
   liveMemberAt(core: Core, address: string): MemberState | undefined;
   tally(core: Core): CoreTally;
   probeRtts(core: Core): Record<string, number>;
+  udpUnreachable(core: Core): string[];
+  memberOf(core: Core, id: string): MemberState | undefined;
 }
 
 /** One running gossip member: the driver's I/O over a transport, and the backend the machine talks to. */
@@ -205,8 +210,14 @@ class GossipMember {
   private readonly core: Core;
   private readonly codec: SealedCodec;
   private readonly queries: CoreQueries;
-  private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0 };
+  private readonly counters: MemberCounters = { conflicts: 0, peerGoneHints: 0, dnsSeedLookups: 0, dnsSeedFailures: 0, dnsSeedFailedQueries: 0 };
   private readonly dnsSeeds: Map<string, DnsQuery>;
+  /** Members already warned about as reachable over TCP only. */
+  private readonly warnedUdp = new Set<string>();
+  /** The last lookup of the seeds, for `metrics().seeds`. */
+  private seedLookup: SeedLookup | undefined;
+  /** The failed queries of each DNS seed's last lookup ('' when whole). */
+  private readonly partialSeeds = new Map<string, string>();
   // Cancels DNS seed lookups still in flight when the member closes.
   private readonly lookups = new AbortController();
   private timer: NodeJS.Timeout | undefined;
@@ -253,9 +264,14 @@ class GossipMember {
       now: () => Date.now(),
       sendPacket: (to, bytes) => this.transport.sendPacket(to, this.codec.seal(bytes)),
       openStream: (to, msg) => void this.exchange(to, this.codec.sealStream(msg)),
-      resolveSeeds: (seeds) => void this.resolveSeeds(seeds).then((addresses) => this.driver.step({ type: 'seedAddresses', addresses })),
+      pingStream: (to, msg) => void this.pingOverTcp(to, msg),
+      resolveSeeds: (seeds) =>
+        void this.resolveSeeds(seeds).then((addresses) => {
+          this.seedLookup = { resolvedAt: Date.now(), addresses };
+          this.driver.step({ type: 'seedAddresses', addresses });
+        }),
       schedule: (at) => this.schedule(at),
-      report: (events, suspicion) => this.report(events, suspicion),
+      report: (events, suspicion, udpUnreachable) => this.report(events, suspicion, udpUnreachable),
       watch: (to) => this.transport.watch(to),
       unwatch: (to) => this.transport.unwatch(to),
       leaveDone: () => this.leaveSent?.(),
@@ -270,10 +286,16 @@ class GossipMember {
       if (read.ok) driver.step({ type: 'packet', from, msgs: read.value });
     });
     transport.onRequest((data, from) => {
-      const read = codec.read('stream', data, from);
+      const read = codec.read('request', data, from);
       if (!read.ok) return undefined;
       let reply: Uint8Array | undefined;
-      driver.step({ type: 'stream', from, msg: read.value }, (answer) => (reply = codec.sealStream(answer)));
+      const answer = (msg: PushPull | Ack) => (reply = msg.type === 'ack' ? this.codec.sealMessage(msg) : codec.sealStream(msg));
+      if (!Array.isArray(read.value)) driver.step({ type: 'stream', from, msg: read.value }, answer);
+      else {
+        // A packet over TCP carries one thing: a probe's fallback ping.
+        const ping = read.value.find((msg) => msg.type === 'ping');
+        if (ping) driver.step({ type: 'streamPing', from, msg: ping }, answer);
+      }
       return reply;
     });
     transport.onPeerGone((to, why) => this.peerGone(to, why));
@@ -294,6 +316,19 @@ class GossipMember {
     this.driver.step({ type: 'streamReply', from: to, msg: read.value });
   }
 
+  /**
+   * A probe's fallback: the ping over TCP, bounded by the probe's length (a
+   * later answer would be ignored). An ack is fed back; a failure needs no
+   * input, the probe just ends without it.
+   */
+  private async pingOverTcp(to: string, ping: Ping): Promise<void> {
+    const result = await this.transport.request(to, this.codec.sealMessage(ping), { timeoutMs: this.config.probeIntervalMs });
+    if (!result.ok) return;
+    const read = this.codec.read('packet', result.value, to);
+    if (!read.ok) return;
+    for (const msg of read.value) if (msg.type === 'ack' && msg.seq === ping.seq) this.driver.step({ type: 'streamAck', from: to, seq: msg.seq });
+  }
+
   /** A transport hint about an address becomes news about the live member there. */
   private peerGone(to: string, why: 'refused' | 'reset' | 'timeout'): void {
     const member = this.queries.liveMemberAt(this.core, to);
@@ -310,7 +345,8 @@ class GossipMember {
   }
 
   /** Membership changes go to the machine as they happen: the only way they reach the peer table. */
-  private report(events: readonly MemberEvent[], suspicion: Effects['suspicion']): void {
+  private report(events: readonly MemberEvent[], suspicion: Effects['suspicion'], udpUnreachable: readonly string[]): void {
+    for (const id of udpUnreachable) this.warnUdpUnreachable(id);
     const changes: MembershipChange[] = [];
     for (const event of events) {
       if (event.type === 'conflict') {
@@ -327,10 +363,21 @@ class GossipMember {
     if (changes.length > 0) this.context.report(changes);
   }
 
+  /** Once per member: the operator's fix is in the network (a firewall, a security group), so say where to look. */
+  private warnUdpUnreachable(id: string): void {
+    if (this.warnedUdp.has(id)) return;
+    this.warnedUdp.add(id);
+    const address = this.queries.memberOf(this.core, id)?.address;
+    this.context.log.warn(
+      { id, address },
+      `Member ${id} at ${address} answers probes over TCP but not over UDP: UDP port blocked? Gossip to and from it goes over TCP push-pull only`,
+    );
+  }
+
   /**
-   * The seeds' addresses for one join or rejoin attempt (the core asks before
-   * every one: each join attempt, and each push-pull interval while no seed
-   * is a live member). `host:port` seeds come back as written; DNS seeds are
+   * The seeds' addresses for one join or rejoin attempt or refresh (the core
+   * asks before every join attempt, every `seedRefreshMs` while joined, and
+   * each push-pull interval while no seed is a live member). `host:port` seeds come back as written; DNS seeds are
    * looked up afresh each time, so a member started before its peers are
    * published keeps trying until they are, and a seed that moved is found.
    */
@@ -346,9 +393,16 @@ class GossipMember {
     this.counters.dnsSeedLookups++;
     const { log } = this.context;
     try {
-      const entries = await resolveDns(query, this.options.dnsServers ?? [], this.lookups.signal);
+      const answer = await resolveDns(query, this.options.dnsServers ?? [], this.lookups.signal);
+      this.counters.dnsSeedFailedQueries += answer.failures.length;
+      const partial = describeDnsFailures(answer.failures);
+      // Logged when it changes: seeds are looked up again every refresh, and a resolver refuses the same query each time.
+      if (partial !== '' && partial !== this.partialSeeds.get(seed)) {
+        log.warn({ seed, failed: partial }, 'Partial DNS answer for a seed: using the addresses that resolved');
+      }
+      this.partialSeeds.set(seed, partial);
       // This member is among the answers too: dialling itself would count as a join.
-      const targets = entries.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== this.address);
+      const targets = answer.endpoints.map((e) => formatAddress(e.host, e.port)).filter((to) => to !== this.address);
       if (targets.length === 0) log.debug({ seed }, 'DNS seed has no other members published yet');
       return targets;
     } catch (error) {
@@ -420,6 +474,8 @@ class GossipMember {
       claimsOutOfWindow: t.claimsOutOfWindow,
       newMembersDropped: t.newMembersDropped,
       sealed: this.keyring ? 1 : 0,
+      tcpFallbackProbes: t.tcpFallbacks,
+      udpUnreachableMembers: this.queries.udpUnreachable(this.core).length,
     };
   }
 
@@ -435,6 +491,7 @@ class GossipMember {
       close: () => this.close(),
       counters: () => this.counts(),
       probeRttMs: () => this.queries.probeRtts(this.core),
+      facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
     };
   }
 }

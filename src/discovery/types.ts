@@ -85,6 +85,20 @@ export interface DiscoveryMetrics {
   readonly eventsByType: Readonly<Record<DiscoveryEvent['type'], number>>;
   /** Round-trip time of the last direct probe per peer id, in ms, where the adapter measures it (gossip). */
   readonly probeRttMs: Readonly<Record<string, number>>;
+  /** The last lookup of the seeds, where the adapter looks them up while running (gossip). */
+  readonly seeds?: SeedLookup;
+  /**
+   * Peers whose UDP probes fail while they answer over TCP (a firewall that
+   * only lets TCP through), by id, where the adapter tells (gossip).
+   */
+  readonly udpUnreachable?: readonly string[];
+}
+
+/** One lookup of the configured seeds: when it finished, and the addresses it gave (this node's own left out). */
+export interface SeedLookup {
+  /** Epoch ms. */
+  readonly resolvedAt: number;
+  readonly addresses: readonly string[];
 }
 
 /** Exponential backoff for failed syncs. */

@@ -15,7 +15,7 @@ import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
 import { pageAssets } from './assets.js';
 import { streamEvents } from './events.js';
 import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from './guard.js';
-import { memberRow, type MemberRow } from './members.js';
+import { memberRow, udpUnreachableOf, type MemberRow } from './members.js';
 import { createMetricsRegistry, loadPromClient } from './metrics.js';
 import { statechartOf } from './statechart.js';
 import type { Registry } from 'prom-client';
@@ -249,7 +249,8 @@ class HttpRoutes {
     const self = this.discovery.self();
     const peers = this.discovery.snapshot();
     if (!self.ok || !peers.ok) return [];
-    return [memberRow(self.value), ...peers.value.map(memberRow).sort((a, b) => a.name.localeCompare(b.name))];
+    const udpUnreachable = udpUnreachableOf(this.discovery.metrics());
+    return [memberRow(self.value), ...peers.value.map((peer) => memberRow(peer, udpUnreachable)).sort((a, b) => a.name.localeCompare(b.name))];
   }
 
   private async registry(): Promise<Registry> {

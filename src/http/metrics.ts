@@ -128,5 +128,9 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
       if (value !== undefined) c.inc({ reason }, value);
     }
   });
+  gauge('gossip_udp_unreachable_members', 'Members that answer probes over TCP only: their UDP port looks blocked.', [], (g) => {
+    const value = backend('udpUnreachableMembers');
+    if (value !== undefined) g.set(value);
+  });
   return registry;
 }

@@ -569,6 +569,32 @@ describe('push-pull', () => {
     expect(members(a).find((m) => m.id === 'z')?.status).toBe('alive');
   });
 
+  it('answers a join from a table past joinReplyMembers with itself and a sample; the joiner gets the rest from a member of it', () => {
+    const many = Array.from({ length: 2 * config.joinReplyMembers }, (_, i) => `m${i}`);
+    const seed = node('s', many);
+    const join = (id: string): PushPull => ({ type: 'pushPull', join: true, from: id, members: [{ id, address: `${id}:1`, incarnation: 1, status: 'alive', metadata: {} }] });
+    const reply = handle(seed, { type: 'stream', from: 'z:1', msg: join('z') }, 0).reply!;
+    expect(reply.members).toHaveLength(config.joinReplyMembers);
+    expect(reply.members[0]?.id).toBe('s');
+    expect(new Set(reply.members.map((m) => m.id)).size).toBe(config.joinReplyMembers);
+    // Not a join: the whole table, as before.
+    expect(handle(seed, { type: 'stream', from: 'y:1', msg: { ...join('y'), join: false } }, 0).reply!.members.length).toBe(many.length + 3);
+
+    const z = createCore({ config, self: { id: 'z', address: 'z:1', metadata: {} }, seed: 5, now: 0 });
+    handle(z, { type: 'join', seeds: ['s:1'] }, 0);
+    handle(z, { type: 'seedAddresses', addresses: ['s:1'] }, 0);
+    const fx = handle(z, { type: 'streamReply', from: 's:1', msg: reply }, 1);
+    const followUps = fx.streams.map((s) => s.to);
+    expect(followUps).toHaveLength(1);
+    expect(followUps[0]).not.toBe('s:1');
+    expect(reply.members.map((m) => m.address)).toContain(followUps[0]);
+    // The rest of the table is still the join: no spreading of it.
+    const rest: PushPull = { type: 'pushPull', join: false, from: 'x', members: many.map((id) => ({ id, address: `${id}:1`, incarnation: 1, status: 'alive' as const, metadata: {} })) };
+    handle(z, { type: 'streamReply', from: followUps[0]!, msg: rest }, 2);
+    expect(z.members.size).toBe(many.length + 2);
+    expect(Number.isFinite(z.nextSpreadAt)).toBe(false);
+  });
+
   it('takes another node’s dead verdict as a suspicion only, and a left as left', () => {
     const a = node('a', ['b', 'c']);
     const msg: PushPull = {
@@ -618,8 +644,9 @@ describe('push-pull', () => {
     expect(handle(a, { type: 'join', seeds: ['s2:1', 's1:1'] }, 1).resolveSeeds).toEqual(['s1:1', 's2:1']);
   });
 
-  it('joins through the seeds again, resolved again, whenever no seed is a live member', () => {
-    const a = createCore({ config, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 9, now: 0 });
+  /** Node a, joined through the seed `seed.example:1` (at s:1), which answered with s and b. */
+  function joinedThroughSeed(settings: typeof config): Core {
+    const a = createCore({ config: settings, self: { id: 'a', address: 'a:1', metadata: {} }, seed: 9, now: 0 });
     handle(a, { type: 'join', seeds: ['seed.example:1'] }, 0);
     handle(a, { type: 'seedAddresses', addresses: ['s:1'] }, 0);
     const reply: PushPull = {
@@ -629,6 +656,13 @@ describe('push-pull', () => {
       members: ['s', 'b'].map((n) => ({ id: n, address: `${n}:1`, incarnation: 1, status: 'alive' as const, metadata: {} })),
     };
     handle(a, { type: 'streamReply', from: 's:1', msg: reply }, 1);
+    return a;
+  }
+
+  it('joins through the seeds again, resolved again, whenever no seed is a live member', () => {
+    // No refresh within the test, so every lookup counted is a rejoin.
+    const rare = { ...config, seedRefreshMs: 100 * config.pushPullIntervalMs };
+    const a = joinedThroughSeed(rare);
     const pushPulls = (from: number, until: number) => {
       let asks = 0;
       for (let now = from; now <= until; now = Math.max(now + 1, nextDeadline(a))) {
@@ -644,6 +678,22 @@ describe('push-pull', () => {
     const at = 3 * config.pushPullIntervalMs + 1;
     handle(a, packet({ type: 'dead', id: 's', incarnation: 1, from: 'b' }), at);
     expect(pushPulls(at, at + 3 * config.pushPullIntervalMs)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('looks the seeds up again every seedRefreshMs while joined, and push-pulls only addresses with no live member', () => {
+    const a = joinedThroughSeed(config);
+    const lookups: number[] = [];
+    for (let now = 2; now <= 3 * config.seedRefreshMs + 1; now = Math.max(now + 1, nextDeadline(a))) {
+      const fx = handle(a, { type: 'tick' }, now);
+      if (fx.resolveSeeds) lookups.push(now);
+      for (const m of sent(fx)) if (m.type === 'ping') handle(a, packet({ type: 'ack', seq: m.seq }), now);
+    }
+    expect(lookups).toEqual([1, 2, 3].map((k) => k * config.seedRefreshMs));
+    // The name now lists members of another cluster next to the live ones (and this node).
+    const fx = handle(a, { type: 'seedAddresses', addresses: ['a:1', 's:1', 'b:1', 'c:1', 'd:1'] }, 3 * config.seedRefreshMs + 2);
+    expect(fx.streams.map((s) => [s.to, s.msg.join])).toEqual([['c:1', false], ['d:1', false]]);
+    // Asked again while those exchanges are under way: nothing more is sent.
+    expect(handle(a, { type: 'seedAddresses', addresses: ['c:1', 'd:1'] }, 3 * config.seedRefreshMs + 3).streams).toEqual([]);
   });
 
   it('forgets dead members after deadReclaimMs', () => {

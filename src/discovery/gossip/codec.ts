@@ -40,7 +40,7 @@ const MAX_MESSAGES_PER_PACKET = 255;
 /** Most members in one push-pull frame. */
 const MAX_MEMBERS_PER_STREAM = 100_000;
 /** Largest UDP payload there can be; the default bound on a packet to decode. */
-const MAX_PACKET_BYTES = 65_507;
+export const MAX_PACKET_BYTES = 65_507;
 /** Default bound on a push-pull frame to decode: the default `maxStreamBytes`. */
 const MAX_STREAM_BYTES = 4 * 1024 * 1024;
 /** Bytes a packet adds around its messages: the version byte and an array header of up to 3 bytes. */
@@ -335,6 +335,22 @@ export function decodePacket(data: Uint8Array, maxBytes = MAX_PACKET_BYTES): Dec
     return msgs;
   });
   return decoded.ok ? { ok: true, value: decoded.value, skipped } : decoded;
+}
+
+/**
+ * Whether decoded bytes look like a packet (an array of messages) rather
+ * than a push-pull frame (one message): how a TCP request carrying a packet
+ * (a probe's fallback ping) is told apart. Decoding still checks everything.
+ *
+ * @example
+ * isPacket(encodePacket([{ type: 'ping', seq: 1, target: 'b', from: 'a' }], 1400)!); // true
+ */
+export function isPacket(data: Uint8Array): boolean {
+  // After the version byte: a packet is an array whose first element is an array (fixarray 0x90–0x9f,
+  // array16 0xdc, array32 0xdd); a push-pull frame's first element is its type code.
+  const outer = data[1];
+  const first = outer === 0xdc ? data[4] : outer === 0xdd ? data[6] : data[2];
+  return first !== undefined && ((first >= 0x90 && first <= 0x9f) || first === 0xdc || first === 0xdd);
 }
 
 /**

@@ -99,6 +99,44 @@ export interface GossipConfig {
    */
   readonly pushPullIntervalMs: number;
   /**
+   * Members that one push-pull must bring (new, back from the dead, or
+   * changed) for this node to start spreading: push-pull again with a random
+   * live member, and keep doing so every `spreadIntervalMs` while its
+   * exchanges still carry that much news either way (three in a row that do
+   * not end it). Two halves of a healed partition, or clusters that merge,
+   * then exchange their tables epidemically over TCP, the informed doubling
+   * every interval, instead of waiting for several push-pull intervals
+   * (minutes at n = 1,000). Below it (a join, an update), gossip carries the
+   * news well. Never at idle: a push-pull between converged members brings
+   * nothing. 8.
+   */
+  readonly spreadAfterChanges: number;
+  /**
+   * Time between two spreading push-pulls by one node, which bounds what a
+   * storm of merges can make it send. lan 200, local 100.
+   */
+  readonly spreadIntervalMs: number;
+  /**
+   * Most members in the answer to a join: a random sample of the live ones
+   * (the answering member included) when the table is larger. When a
+   * Deployment scales up or a cluster restarts, a seed answers every joiner
+   * at once, and whole tables would make that load grow with the square of
+   * the cluster. A joiner given a full sample exchanges whole tables with a
+   * random member of it next, so the rest of the load is spread over the
+   * members already joined. 128.
+   */
+  readonly joinReplyMembers: number;
+  /**
+   * Time between two lookups of the seeds while joined (DNS and static lists
+   * alike), reconciling with the source: every resolved address at which no
+   * live member is known gets a push-pull. Two clusters formed apart from one
+   * name (DNS listed only half of the members when each started) thus merge
+   * within one refresh once the name lists both. Costs one lookup per
+   * interval, and no traffic while every seed address is a live member.
+   * lan 30000, local 10000.
+   */
+  readonly seedRefreshMs: number;
+  /**
    * Largest local-health multiplier (Lifeguard). The awareness score runs
    * from 0 to `awarenessMaxMultiplier − 1`; probe interval and timeout are
    * multiplied by `awareness + 1`. lan 8, local 8.
@@ -192,6 +230,10 @@ const lan: GossipConfig = {
   gossipNodes: 4,
   gossipToTheDeadMs: 30_000,
   pushPullIntervalMs: 30_000,
+  seedRefreshMs: 30_000,
+  joinReplyMembers: 128,
+  spreadAfterChanges: 8,
+  spreadIntervalMs: 200,
   awarenessMaxMultiplier: 8,
   udpBufferSize: 1400,
   maxStreamBytes: 4 * 1024 * 1024,
@@ -220,6 +262,8 @@ const local: GossipConfig = {
   gossipIntervalMs: 50,
   gossipToTheDeadMs: 10_000,
   pushPullIntervalMs: 10_000,
+  seedRefreshMs: 10_000,
+  spreadIntervalMs: 100,
   streamTimeoutMs: 2000,
   joinRetryMs: 200,
   joinRetryMaxMs: 2000,
@@ -260,6 +304,8 @@ const WHOLE: ReadonlySet<string> = new Set([
   'urgentFanout',
   'watchPeers',
   'maxMembers',
+  'spreadAfterChanges',
+  'joinReplyMembers',
 ]);
 
 /**

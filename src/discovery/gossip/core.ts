@@ -21,10 +21,12 @@ import { MAX_ADDR_BYTES, MAX_NAME_BYTES } from './codec.js';
 import { nextIncarnation } from './incarnations.js';
 import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { pushPullIntervalFor, type GossipConfig } from './config.js';
-import { sendUrgent, leave } from './dissemination.js';
+import { sendUrgent, leave, randomMembers } from './dissemination.js';
+import { newsFor, noteNews, spreadAnswered } from './spread.js';
 import { onMessage, onDead, announceSelf } from './membership.js';
+import { onStreamAck } from './probing.js';
 import type { MemberState, PushPull } from './messages.js';
-import { pushPullMessage, merge } from './pushpull.js';
+import { joinReplyMessage, pushPullMessage, merge } from './pushpull.js';
 import { rewatch, watchTargets } from './ring.js';
 import { Rng } from '../rng.js';
 import { isLive, newEffects, snapshotOf, type Input, type Effects, type MemberRecord, type Core } from './state.js';
@@ -101,6 +103,14 @@ export function createCore(options: {
     // Staggered, as every timer that members started together would otherwise fire in step.
     nextPushPullAt: now + config.pushPullIntervalMs * (0.5 + rng.next()),
     nextReclaimAt: now + config.deadReclaimMs,
+    nextSeedRefreshAt: Number.POSITIVE_INFINITY,
+    nextSpreadAt: Number.POSITIVE_INFINITY,
+    spreadingTo: undefined,
+    joinFollowUp: undefined,
+    lastSpreadAt: Number.NEGATIVE_INFINITY,
+    spreadMisses: 0,
+    news: 0,
+    newsSince: now,
     seeds: [],
     seedAddresses: new Set(),
     joined: true,
@@ -111,10 +121,12 @@ export function createCore(options: {
     leaveReported: false,
     recentProbes: [],
     probeRttMs: new Map(),
-    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 },
+    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0 },
     newMemberTokens: config.newMembersPerSecond,
     newMemberTokensAt: now,
     watching: [],
+    udpUnreachable: new Set(),
+    tcpOnlyProbes: new Map(),
   };
 }
 
@@ -214,14 +226,16 @@ export interface CoreTally {
   readonly claimsOutOfWindow: number;
   /** News of new members dropped by `maxMembers` or `newMembersPerSecond`. */
   readonly newMembersDropped: number;
+  /** Probes answered over TCP only (the fallback saved them from failing). */
+  readonly tcpFallbacks: number;
 }
 
 /**
  * Counts for metrics: the table's size, the left and failed in it, and
- * suspicions and refutations so far.
+ * suspicions, refutations and probes saved by the TCP fallback so far.
  *
  * @example
- * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0 } for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0 } for a new core
  */
 export function tally(core: Core): CoreTally {
   let left = 0;
@@ -241,6 +255,17 @@ export function tally(core: Core): CoreTally {
  */
 export function probeRtts(core: Core): Record<string, number> {
   return Object.fromEntries(core.probeRttMs);
+}
+
+/**
+ * The live members whose probes get through only over TCP (their UDP port is
+ * blocked somewhere on the way), by id.
+ *
+ * @example
+ * udpUnreachable(core); // ['c']
+ */
+export function udpUnreachable(core: Core): string[] {
+  return [...core.udpUnreachable];
 }
 
 /**
@@ -306,7 +331,7 @@ export function health(core: Core): CoreHealth {
  * if (Number.isFinite(at)) setTimeout(() => apply(handle(core, { type: 'tick' }, Date.now())), Math.max(0, at - Date.now()));
  */
 export function nextDeadline(core: Core): number {
-  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt);
+  let next = Math.min(core.nextProbeAt, core.nextPushPullAt, core.nextJoinAt, core.leaveDeadline, core.nextReclaimAt, core.nextSeedRefreshAt, core.nextSpreadAt);
   if (core.broadcasts.size > 0) next = Math.min(next, core.nextGossipAt);
   for (const probe of core.probes.values()) next = Math.min(next, probe.indirectSent ? probe.endDeadline : probe.directDeadline);
   for (const relay of core.relays.values()) next = Math.min(next, relay.deadline);
@@ -326,8 +351,14 @@ export function nextDeadline(core: Core): number {
  */
 export function handle(core: Core, input: Input, now: number): Effects {
   const fx = newEffects();
+  // The rest of the table after a sampled join answer is still joining: no news to spread.
+  const joined = core.joined && !(input.type === 'streamReply' && input.from === core.joinFollowUp);
   dispatch(core, input, now, fx);
-  if (fx.events.length > 0) rewatch(core, fx);
+  if (fx.events.length > 0) {
+    rewatch(core, fx);
+    // A joining node's first table is all news, and its join is announced anyway: it does not spread.
+    if (joined) noteNews(core, fx.events, now);
+  }
   return fx;
 }
 
@@ -338,21 +369,26 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
     case 'packet':
       for (const msg of input.msgs) onMessage(core, msg, input.from, now, fx);
       return;
+    case 'streamPing':
+      // Answered as a UDP ping would be, on the stream it came on; nothing piggybacked, as it may not get through UDP.
+      if (input.msg.target === core.self.id && !core.leaving) fx.ack = { type: 'ack', seq: input.msg.seq };
+      return;
+    case 'streamAck':
+      return onStreamAck(core, input.seq);
     case 'stream':
-      merge(core, input.msg, now, fx);
-      fx.reply = pushPullMessage(core, false);
+      mergeAndSpread(core, input.from, input.msg, now, fx);
+      fx.reply = input.msg.join ? joinReplyMessage(core) : pushPullMessage(core, false);
       return;
     case 'streamReply':
       return onStreamReply(core, input.from, input.msg, now, fx);
     case 'streamFailed':
       // A failed join attempt is retried on the join schedule; a failed periodic exchange waits for the next one.
       core.exchanging.delete(input.to);
+      if (core.joinFollowUp === input.to) core.joinFollowUp = undefined;
+      if (core.spreadingTo === input.to) spreadAnswered(core, 0, now);
       return;
     case 'seedAddresses':
-      core.seedAddresses = new Set(input.addresses.filter((address) => address !== core.self.address));
-      if (core.leaving) return;
-      for (const address of core.seedAddresses) fx.streams.push({ to: address, msg: pushPullMessage(core, true) });
-      return;
+      return onSeedAddresses(core, input.addresses, fx);
     case 'join':
       return onJoin(core, input.seeds, now, fx);
     case 'leave':
@@ -367,19 +403,63 @@ function dispatch(core: Core, input: Input, now: number, fx: Effects): void {
 
 function onStreamReply(core: Core, from: string, msg: PushPull, now: number, fx: Effects): void {
   core.exchanging.delete(from);
-  merge(core, msg, now, fx);
+  mergeAndSpread(core, from, msg, now, fx);
+  if (core.joinFollowUp === from) core.joinFollowUp = undefined;
   if (!core.joined) {
     core.joined = true;
     core.nextJoinAt = Number.POSITIVE_INFINITY;
     // Announce ourselves straight to many members: the seed's gossip alone is slower.
     announceSelf(core, now, fx);
+    // A sample, not the whole table (see joinReplyMembers): the rest from a random member of it, not the seed.
+    if (msg.members.length >= core.config.joinReplyMembers) joinFollowUp(core, from, fx);
   }
+}
+
+function joinFollowUp(core: Core, seed: string, fx: Effects): void {
+  const target = randomMembers(core, 1, (m) => m.status === 'alive' && m.address !== seed && !core.exchanging.has(m.address))[0];
+  if (!target) return;
+  core.joinFollowUp = target.address;
+  core.exchanging.add(target.address);
+  fx.streams.push({ to: target.address, msg: pushPullMessage(core, false) });
+}
+
+/**
+ * The seeds' addresses as just looked up. While joining, each gets a join
+ * push-pull. Once joined, only those at which no live member is known: a
+ * cluster formed apart from ours (the source listed only part of the members
+ * when it started), or a member we lost, which the exchange brings back.
+ */
+function onSeedAddresses(core: Core, addresses: readonly string[], fx: Effects): void {
+  core.seedAddresses = new Set(addresses.filter((address) => address !== core.self.address));
+  if (core.leaving) return;
+  if (!core.joined) {
+    for (const address of core.seedAddresses) fx.streams.push({ to: address, msg: pushPullMessage(core, true) });
+    return;
+  }
+  const live = new Set<string>();
+  for (const m of core.members.values()) if (isLive(m.status)) live.add(m.address);
+  for (const address of core.seedAddresses) {
+    if (live.has(address) || core.exchanging.has(address)) continue;
+    core.exchanging.add(address);
+    fx.streams.push({ to: address, msg: pushPullMessage(core, false) });
+  }
+}
+
+/** Merges a table received; for the reply to a spreading exchange, counts the news it carried either way. */
+function mergeAndSpread(core: Core, from: string, msg: PushPull, now: number, fx: Effects): void {
+  const before = fx.events.length;
+  const joined = core.joined;
+  const theirs = core.spreadingTo === from ? newsFor(core, msg) : 0;
+  merge(core, msg, now, fx);
+  if (!joined || core.leaving) return;
+  if (core.spreadingTo === from) spreadAnswered(core, fx.events.length - before + theirs, now);
 }
 
 function onJoin(core: Core, seeds: readonly string[], now: number, fx: Effects): void {
   // Added to the seeds already known: a later join (the facade's) does not make the configured ones forgotten.
   core.seeds = [...new Set([...core.seeds, ...seeds])].filter((s) => s !== core.self.address);
   if (core.seeds.length > 0 && !core.leaving) {
+    core.nextSeedRefreshAt = now + core.config.seedRefreshMs;
     core.joined = false;
     core.joinAttempts = 0;
     core.nextJoinAt = now;

@@ -1,6 +1,7 @@
 /** Dissemination: piggybacked broadcasts, gossip rounds, urgent fan-out, and the goodbye of a leave. */
 import { retransmitLimit } from './broadcasts.js';
 import { encodeMessage } from './codec.js';
+import { pushPullMessage } from './pushpull.js';
 import type { PacketMessage } from './messages.js';
 import { PACKET_RESERVE_BYTES, isLive, type Effects, type MemberRecord, type Core } from './state.js';
 
@@ -52,7 +53,13 @@ export function sendUrgent(core: Core, now: number, fx: Effects): void {
   if (targets.length === 0) return;
   const queued = core.broadcasts.take(piggybackBudget(core), Number.POSITIVE_INFINITY);
   if (queued.length === 0) return;
-  for (const target of targets) fx.packets.push({ to: target.address, msgs: queued });
+  // Members we reach only over TCP get the news in a push-pull instead (a few: it is the whole table), so
+  // that news from a node whose UDP is blocked, or for one, still travels; the others gossip it on.
+  let streams = 0;
+  for (const target of targets) {
+    if (!core.udpUnreachable.has(target.id)) fx.packets.push({ to: target.address, msgs: queued });
+    else if (streams++ < core.config.gossipNodes) fx.streams.push({ to: target.address, msg: pushPullMessage(core, false) });
+  }
 }
 
 export function leave(core: Core, now: number, fx: Effects): void {

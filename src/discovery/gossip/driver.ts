@@ -8,7 +8,7 @@
  */
 import { encodePackets } from './codec.js';
 import { handle, nextDeadline, watching, type Core, type Effects, type Input, type MemberEvent } from './core.js';
-import type { PushPull } from './messages.js';
+import type { Ack, Ping, PushPull } from './messages.js';
 
 /** What the driver needs from the world around it. */
 export interface GossipIO {
@@ -18,12 +18,17 @@ export interface GossipIO {
   sendPacket(to: string, bytes: Uint8Array): void;
   /** Opens a push-pull to `to`; its answer comes back as a `streamReply` or `streamFailed` input. */
   openStream(to: string, msg: PushPull): void;
+  /** Sends a ping over TCP to `to`; an ack comes back as a `streamAck` input, and a failure needs no input. */
+  pingStream(to: string, msg: Ping): void;
   /** Looks the seeds up; the answer comes back as a `seedAddresses` input (at once or later). */
   resolveSeeds(seeds: readonly string[]): void;
   /** The one timer: feed a `tick` at or after `at` (`Infinity`: nothing is ever due). Replaces the previous one. */
   schedule(at: number): void;
-  /** Membership changes, in order, as the core observed them, then suspicions started or cleared. */
-  report(events: readonly MemberEvent[], suspicion: Effects['suspicion']): void;
+  /**
+   * Membership changes, in order, as the core observed them, then suspicions
+   * started or cleared, then members just found reachable over TCP only.
+   */
+  report(events: readonly MemberEvent[], suspicion: Effects['suspicion'], udpUnreachable: readonly string[]): void;
   /** Starts keeping a liveness stream to `address`. */
   watch(address: string): void;
   /** Stops the liveness stream to `address`. */
@@ -55,13 +60,14 @@ export class GossipDriver {
 
   /**
    * Feeds one input to the core and carries out what it asks. `answer`
-   * receives the reply to an incoming push-pull before the rest is done.
-   * Ignored once stopped.
+   * receives the reply to an incoming push-pull or TCP ping before the rest
+   * is done. Ignored once stopped.
    */
-  step(input: Input, answer?: (reply: PushPull) => void): void {
+  step(input: Input, answer?: (reply: PushPull | Ack) => void): void {
     if (this.stopped) return;
     const fx = handle(this.core, input, this.io.now());
-    if (fx.reply && answer) answer(fx.reply);
+    const reply = fx.reply ?? fx.ack;
+    if (reply && answer) answer(reply);
     this.apply(fx);
   }
 
@@ -82,8 +88,9 @@ export class GossipDriver {
       for (const bytes of encodePackets(packet.msgs, this.options.packetBytes)) this.io.sendPacket(packet.to, bytes);
     }
     for (const stream of fx.streams) this.io.openStream(stream.to, stream.msg);
+    for (const ping of fx.tcpPings) this.io.pingStream(ping.to, ping.msg);
     if (fx.resolveSeeds) this.io.resolveSeeds(fx.resolveSeeds);
-    if (fx.events.length > 0 || fx.suspicion.length > 0) this.io.report(fx.events, fx.suspicion);
+    if (fx.events.length > 0 || fx.suspicion.length > 0 || fx.udpUnreachable.length > 0) this.io.report(fx.events, fx.suspicion, fx.udpUnreachable);
     if (fx.watch) this.rewatch(fx.watch);
     if (fx.leaveDone) this.io.leaveDone();
     if (!this.stopped) this.io.schedule(nextDeadline(this.core));

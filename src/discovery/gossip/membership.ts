@@ -3,7 +3,7 @@ import { adjustAwareness } from './awareness.js';
 import { withPiggyback, sendUrgent } from './dissemination.js';
 import { isNewer, newest, nextIncarnation, withinWindow } from './incarnations.js';
 import type { Alive, Dead, MemberState, PacketMessage, Suspect } from './messages.js';
-import { nextSeq, recordProbe } from './probing.js';
+import { clearTcpOnly, nextSeq, recordProbe } from './probing.js';
 import { pushPullMessage } from './pushpull.js';
 import { isLive, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
 import { confirmSuspicion, startSuspicion } from './suspicion.js';
@@ -43,6 +43,8 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
         core.probes.delete(msg.seq);
         // Only a direct answer measures the path to the member itself.
         if (!probe.indirectSent) core.probeRttMs.set(probe.target, now - probe.sentAt);
+        // UDP from the member itself gets through again.
+        if (from === core.members.get(probe.target)?.address) clearTcpOnly(core, probe.target);
         recordProbe(core, true);
         core.awareness = adjustAwareness(core.awareness, -1, core.config.awarenessMaxMultiplier);
       }

@@ -12,7 +12,7 @@
  * write any label): keys are the fence.
  */
 import type { BackendLog } from '../backend.js';
-import { decodePacket, decodeStream, encodeStream } from './codec.js';
+import { decodePacket, decodeStream, encodePacket, encodeStream, isPacket, MAX_PACKET_BYTES } from './codec.js';
 import { MAX_LABEL_BYTES, SEAL_OVERHEAD, type Keyring } from './crypto.js';
 import type { PacketMessage, PushPull } from './messages.js';
 
@@ -91,15 +91,25 @@ export class SealedCodec {
     return this.header.length === 0 ? sealed : Buffer.concat([this.header, sealed]);
   }
 
+  /** Encodes and seals one message as a packet, to go over TCP (a probe's fallback ping and its ack). */
+  sealMessage(msg: PacketMessage): Uint8Array {
+    return this.seal(encodePacket([msg], MAX_PACKET_BYTES)!);
+  }
+
   /** Encodes and seals a push-pull. */
   sealStream(msg: PushPull): Uint8Array {
     return this.seal(encodeStream(msg));
   }
 
-  /** Opens and decodes a packet or a push-pull frame from `from`, counting what is dropped. */
+  /**
+   * Opens and decodes a packet or a push-pull frame from `from`, counting what
+   * is dropped. A `request` (an incoming TCP frame) is either: a push-pull, or
+   * a packet sent over TCP (a probe's fallback ping).
+   */
   read(kind: 'packet', data: Buffer, from: string): Unsealed<PacketMessage[]>;
   read(kind: 'stream', data: Buffer, from: string): Unsealed<PushPull>;
-  read(kind: 'packet' | 'stream', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull> {
+  read(kind: 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull>;
+  read(kind: 'packet' | 'stream' | 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull> {
     const { keyring, label, maxStreamBytes, log } = this.options;
     const labelled = splitLabel(data);
     if (labelled === undefined || labelled.label !== label) {
@@ -112,7 +122,8 @@ export class SealedCodec {
       this.counters.unopenedMessages++;
       return { ok: false, error: 'Did not open with our keys' };
     }
-    if (kind === 'stream') {
+    if (kind === 'request' && isPacket(opened.value)) kind = 'packet';
+    if (kind !== 'packet') {
       const decoded = decodeStream(opened.value, maxStreamBytes);
       if (decoded.ok) return decoded;
       this.counters.malformedStreams++;

@@ -11,11 +11,11 @@
  * `kill` is a process that dies on a live host, which the members watching
  * it over TCP learn at once (the transport's `peerGone` hint).
  */
-import { decodePacket, encodeStream } from './codec.js';
+import { decodePacket, encodeMessage, encodeStream } from './codec.js';
 import { lanProfile, type GossipConfig } from './config.js';
 import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Input, type MemberEvent, type ProtocolStatus } from './core.js';
 import { GossipDriver, type GossipIO } from './driver.js';
-import type { PushPull } from './messages.js';
+import type { Ack, Ping, PushPull } from './messages.js';
 import { Rng } from '../rng.js';
 
 /** How the simulated network behaves. */
@@ -77,6 +77,7 @@ type Job =
   | { readonly kind: 'packet'; readonly to: string; readonly from: string; readonly bytes: Uint8Array }
   | { readonly kind: 'stream'; readonly to: string; readonly from: string; readonly msg: PushPull }
   | { readonly kind: 'reply'; readonly to: string; readonly from: string; readonly msg: PushPull }
+  | { readonly kind: 'tcpPing'; readonly to: string; readonly from: string; readonly msg: Ping }
   | { readonly kind: 'streamFailed'; readonly to: string; readonly target: string; readonly error: string }
   | { readonly kind: 'hint'; readonly to: string; readonly input: Input };
 
@@ -214,6 +215,7 @@ export class SimNetwork {
       now: () => this.now,
       sendPacket: (to, bytes) => this.sendPacket(m, to, bytes),
       openStream: (to, msg) => this.openStream(m, to, msg),
+      pingStream: (to, msg) => this.pingStream(m, to, msg),
       // Sim addresses are names: the seeds resolve to themselves, at once.
       resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addresses: seeds }),
       schedule: (at) => this.reschedule(m, at),
@@ -427,12 +429,20 @@ export class SimNetwork {
       if (job.at !== m.tickAt) return;
       m.tickAt = Number.POSITIVE_INFINITY;
     }
-    const from = job.kind === 'stream' ? job.from : undefined;
-    m.driver.step(this.inputOf(job), (reply) => {
-      // Only an incoming push-pull has a reply, sent back to whoever opened it.
-      this.countStream(m, reply);
-      this.schedule(this.now + this.delay(), { kind: 'reply', to: from!, from: m.name, msg: reply });
-    });
+    const from = job.kind === 'stream' || job.kind === 'tcpPing' ? job.from : undefined;
+    m.driver.step(this.inputOf(job), (reply) => this.answer(m, from!, reply));
+  }
+
+  /** The reply to an incoming push-pull or TCP ping, sent back to whoever opened the connection. */
+  private answer(m: SimMember, to: string, reply: PushPull | Ack): void {
+    if (reply.type === 'ack') {
+      m.streamsSent++;
+      m.streamBytesSent += encodeMessage(reply).length;
+      this.schedule(this.now + this.delay(), { kind: 'hint', to, input: { type: 'streamAck', from: m.name, seq: reply.seq } });
+      return;
+    }
+    this.countStream(m, reply);
+    this.schedule(this.now + this.delay(), { kind: 'reply', to, from: m.name, msg: reply });
   }
 
   /** What a job delivers to its member's core. */
@@ -449,6 +459,8 @@ export class SimNetwork {
         return { type: 'stream', from: job.from, msg: job.msg };
       case 'reply':
         return { type: 'streamReply', from: job.from, msg: job.msg };
+      case 'tcpPing':
+        return { type: 'streamPing', from: job.from, msg: job.msg };
       case 'streamFailed':
         return { type: 'streamFailed', to: job.target, error: job.error };
       case 'hint':
@@ -480,6 +492,16 @@ export class SimNetwork {
     } else {
       this.schedule(this.now + this.delay(), { kind: 'stream', to, from: m.name, msg });
     }
+  }
+
+  /** A ping over TCP: delivered unless the host is gone or cut off (UDP loss does not touch it); a failure needs no input. */
+  private pingStream(m: SimMember, to: string, msg: Ping): void {
+    m.streamsSent++;
+    m.streamBytesSent += encodeMessage(msg).length;
+    const target = this.members.get(to);
+    if (!target || target.crashed || this.blocked(m.name, to)) return;
+    // The connection's handshake, then the ping.
+    this.schedule(this.now + 2 * this.delay(), { kind: 'tcpPing', to, from: m.name, msg });
   }
 
   private observe(m: SimMember, events: readonly MemberEvent[]): void {

@@ -1,7 +1,7 @@
 /** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
-import type { Alive, MemberState, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
+import type { Ack, Alive, MemberState, Ping, ProtocolStatus, PacketMessage, PushPull } from './messages.js';
 import type { Rng } from '../rng.js';
 import type { Suspicion } from './suspicion.js';
 
@@ -24,6 +24,10 @@ export type Input =
   | { readonly type: 'tick' }
   /** A decoded UDP packet from `from` (`host:port`). */
   | { readonly type: 'packet'; readonly from: string; readonly msgs: readonly PacketMessage[] }
+  /** A ping that came over TCP (a probe's fallback); `Effects.ack` holds the answer to send back on the same stream. */
+  | { readonly type: 'streamPing'; readonly from: string; readonly msg: Ping }
+  /** The answer to a ping this core sent over TCP (`Effects.tcpPings`). */
+  | { readonly type: 'streamAck'; readonly from: string; readonly seq: number }
   /** An incoming push-pull; `Effects.reply` holds the answer to send back on the same stream. */
   | { readonly type: 'stream'; readonly from: string; readonly msg: PushPull }
   /** The answer to a push-pull this core asked for (`Effects.streams`), from the address it was sent to. */
@@ -58,6 +62,17 @@ export interface Effects {
   readonly streams: { readonly to: string; readonly msg: PushPull }[];
   /** The answer to an incoming `stream`. */
   reply: PushPull | undefined;
+  /**
+   * Pings to send over TCP, one request each, as a probe's fallback when the
+   * direct UDP ping timed out; answer each ack with `streamAck`. Give up at
+   * the probe's end (`probeIntervalMs` after it started): a late answer is
+   * ignored.
+   */
+  readonly tcpPings: { readonly to: string; readonly msg: Ping }[];
+  /** The answer to an incoming `streamPing`. */
+  ack: Ack | undefined;
+  /** Members just found to answer over TCP while their UDP probes fail, by id (see `udpUnreachable`). */
+  readonly udpUnreachable: string[];
   /** Membership changes, in order. */
   readonly events: MemberEvent[];
   /** Set once, after a `leave`, when the goodbye has been sent on enough (or `leaveTimeoutMs` passed). */
@@ -95,6 +110,8 @@ export interface Probe {
   readonly directDeadline: number;
   readonly endDeadline: number;
   indirectSent: boolean;
+  /** The target answered the TCP fallback ping: alive, though UDP did not get through. */
+  tcpAcked: boolean;
   expectedNacks: number;
   nacks: number;
 }
@@ -157,6 +174,21 @@ export interface Core {
   nextGossipAt: number;
   nextPushPullAt: number;
   nextReclaimAt: number;
+  /** The next spreading push-pull (`spreadAfterChanges`), or `Infinity` when not spreading. */
+  nextSpreadAt: number;
+  /** When the last spreading push-pull started. */
+  lastSpreadAt: number;
+  /** The address of the exchange for the rest of the table after a sampled join answer, while under way. */
+  joinFollowUp: string | undefined;
+  /** The address of the spreading push-pull under way, if any. */
+  spreadingTo: string | undefined;
+  /** Spreading exchanges in a row that carried little news; spreading stops at `SPREAD_PATIENCE`. */
+  spreadMisses: number;
+  /** Members that joined or changed since `newsSince` (see `noteNews` in spread.ts). */
+  news: number;
+  newsSince: number;
+  /** When to look the seeds up again while joined (`seedRefreshMs`). */
+  nextSeedRefreshAt: number;
   /** Seeds as configured (they may be names). */
   seeds: readonly string[];
   /** The seeds' addresses when last resolved, this node's own left out. */
@@ -174,16 +206,40 @@ export interface Core {
   /**
    * Members this node started to suspect, times it refuted a suspicion of
    * itself, claims dropped for an incarnation outside the window of what it
-   * knew (see incarnations.ts), and news of new members dropped by
-   * `maxMembers` or `newMembersPerSecond`.
+   * knew (see incarnations.ts), news of new members dropped by `maxMembers`
+   * or `newMembersPerSecond`, and probes answered over TCP only.
    */
-  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number; newMembersDropped: number };
+  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number; newMembersDropped: number; tcpFallbacks: number };
   /** Members new to us that UDP gossip may still bring in now (a token bucket of `newMembersPerSecond`), and when it was last filled. */
   newMemberTokens: number;
   newMemberTokensAt: number;
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
+  /**
+   * Live members whose last `UDP_UNREACHABLE_AFTER` probes got through only
+   * over TCP (a firewall that drops UDP), by id: until a direct UDP ack comes
+   * back they are not asked to relay probes, and urgent news goes to them by
+   * push-pull.
+   */
+  readonly udpUnreachable: Set<string>;
+  /** Probes in a row that only TCP answered, by member id; cleared by a direct UDP ack. */
+  readonly tcpOnlyProbes: Map<string, number>;
 }
+
+/**
+ * Probes in a row that only TCP answered before a member counts as
+ * unreachable over UDP. One is what random loss gives now and then (at 10%
+ * loss about one probe in 700 loses the direct ping, every relay and the
+ * retry); two in a row, a whole probe round apart, is a blocked port.
+ */
+export const UDP_UNREACHABLE_AFTER = 2;
+
+/**
+ * Spreading exchanges in a row that may carry no news before a node stops
+ * spreading. One would stop too early: nearly a fifth of the members would
+ * still wait for the periodic push-pull; each more cuts that about fivefold.
+ */
+export const SPREAD_PATIENCE = 3;
 
 /** Probes remembered for `recentProbeFailureRatio`. */
 export const RECENT_PROBES = 16;
@@ -193,7 +249,19 @@ export const PACKET_RESERVE_BYTES = 64;
 
 export const isLive = (status: ProtocolStatus) => status === 'alive' || status === 'suspect';
 
-export const newEffects = (): Effects => ({ packets: [], streams: [], reply: undefined, events: [], leaveDone: false, resolveSeeds: undefined, watch: undefined, suspicion: [] });
+export const newEffects = (): Effects => ({
+  packets: [],
+  streams: [],
+  reply: undefined,
+  tcpPings: [],
+  ack: undefined,
+  udpUnreachable: [],
+  events: [],
+  leaveDone: false,
+  resolveSeeds: undefined,
+  watch: undefined,
+  suspicion: [],
+});
 
 export function snapshotOf(m: MemberState): MemberState {
   return { id: m.id, address: m.address, incarnation: m.incarnation, status: m.status, metadata: m.metadata };
@@ -210,6 +278,8 @@ export function put(core: Core, next: MemberRecord, previous: MemberRecord | und
   } else {
     core.gone.add(next.id);
     core.probeRttMs.delete(next.id);
+    core.udpUnreachable.delete(next.id);
+    core.tcpOnlyProbes.delete(next.id);
   }
   core.members.set(next.id, next);
 }

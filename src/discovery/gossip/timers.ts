@@ -5,6 +5,7 @@ import { gossip, reportLeft, randomMembers } from './dissemination.js';
 import { onDead, settleMoves } from './membership.js';
 import { probe, indirectProbe, probeFailed } from './probing.js';
 import { pushPullMessage } from './pushpull.js';
+import { spread } from './spread.js';
 import { isLive, type Effects, type Core } from './state.js';
 
 export function tick(core: Core, now: number, fx: Effects): void {
@@ -16,6 +17,8 @@ export function tick(core: Core, now: number, fx: Effects): void {
     if (now >= core.nextPushPullAt) core.nextPushPullAt = Number.POSITIVE_INFINITY;
     if (now >= core.nextProbeAt) core.nextProbeAt = Number.POSITIVE_INFINITY;
     if (now >= core.nextReclaimAt) core.nextReclaimAt = Number.POSITIVE_INFINITY;
+    core.nextSeedRefreshAt = Number.POSITIVE_INFINITY;
+    core.nextSpreadAt = Number.POSITIVE_INFINITY;
     core.probes.clear();
     core.relays.clear();
     core.suspicions.clear();
@@ -44,6 +47,12 @@ export function tick(core: Core, now: number, fx: Effects): void {
   }
   if (now >= core.nextGossipAt) gossip(core, now, fx);
   if (now >= core.nextPushPullAt) periodicPushPull(core, now, fx);
+  if (now >= core.nextSpreadAt) spread(core, now, fx);
+  if (now >= core.nextSeedRefreshAt) {
+    core.nextSeedRefreshAt = now + config.seedRefreshMs;
+    // While joining, each join attempt looks them up already.
+    if (core.joined) fx.resolveSeeds = core.seeds;
+  }
   if (now >= core.nextReclaimAt) {
     core.nextReclaimAt = now + Math.max(config.probeIntervalMs, config.deadReclaimMs / 4);
     reclaim(core, now);

@@ -35,6 +35,8 @@ async function signIn(): Promise<void> {
 
 const rows = new Map<string, Row>();
 const rtt = new Map<string, number>();
+/** Members answering probes over TCP only (their UDP port blocked?), from the metrics. */
+const udpUnreachable = new Set<string>();
 let sortKey = 'name';
 let sortDir = 1;
 
@@ -75,11 +77,14 @@ function renderTable(): void {
       tr.dataset.name = r.name;
       tr.dataset.status = r.status;
       // A departed member's last round trip says nothing about it now.
-      const probe = r.status === 'alive' || r.status === 'suspect' ? rtt.get(r.name) : undefined;
+      const live = r.status === 'alive' || r.status === 'suspect';
+      const probe = live ? rtt.get(r.name) : undefined;
+      const udpBlocked = live && udpUnreachable.has(r.name);
+      if (udpBlocked) tr.dataset.udp = 'unreachable';
       tr.append(
         cell(r.self ? `${r.name} (self)` : r.name, 'name'),
         cell(r.address ?? '-'),
-        cell(r.status, 'status'),
+        cell(udpBlocked ? `${r.status} · UDP unreachable` : r.status, 'status'),
         cell(metaText(r.metadata) || '-', 'metadata'),
         cell(probe === undefined ? '-' : `${probe.toFixed(1)} ms`, 'rtt'),
         cell(new Date(r.changed).toLocaleTimeString(), 'changed'),
@@ -233,7 +238,14 @@ setInterval(sample, 1000);
 // ---------------------------------------------------------------- metrics
 
 interface MetricsBody {
-  metrics: { syncCount: number; syncFailures: number; errorRate: number; backend: Record<string, number>; probeRttMs?: Record<string, number> };
+  metrics: {
+    syncCount: number;
+    syncFailures: number;
+    errorRate: number;
+    backend: Record<string, number>;
+    probeRttMs?: Record<string, number>;
+    udpUnreachable?: string[];
+  };
 }
 
 function showMetrics(body: MetricsBody): void {
@@ -252,6 +264,7 @@ function showMetrics(body: MetricsBody): void {
       ['malformed (packets, streams, unopened)', `${b.malformedPackets ?? 0}, ${b.malformedStreams ?? 0}, ${b.unopenedMessages ?? 0}`],
       ['dropped (label, incarnation, new members, conflicts)', `${b.labelMismatches ?? 0}, ${b.claimsOutOfWindow ?? 0}, ${b.newMembersDropped ?? 0}, ${b.conflicts ?? 0}`],
       ['suspicions / refutations', `${b.suspicions ?? 0} / ${b.refutations ?? 0}`],
+      ['unreachable over UDP', String(b.udpUnreachableMembers ?? 0)],
     );
   }
   $('#metrics').replaceChildren(
@@ -266,6 +279,8 @@ function showMetrics(body: MetricsBody): void {
   );
   rtt.clear();
   for (const [id, ms] of Object.entries(metrics.probeRttMs ?? {})) rtt.set(id, ms);
+  udpUnreachable.clear();
+  for (const id of metrics.udpUnreachable ?? []) udpUnreachable.add(id);
   schedule();
 }
 
