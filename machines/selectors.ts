@@ -82,3 +82,9 @@ export const selectTelemetryPrefix = (snapshot: AdapterSnapshot): string => snap
 
 /** Why the adapter ended without ever running, if it did. */
 export const selectStartError = (snapshot: AdapterSnapshot): string | undefined => snapshot.context?.startError;
+
+/**
+ * Whether health is Degraded only because fewer than `minPeers` other
+ * members are known: a guard for a machine that waits for its quorum.
+ */
+export const isWaitingForPeers = (snapshot: AdapterSnapshot): boolean => isRunning(snapshot) && snapshot.context.waitingForPeers;

@@ -24,6 +24,8 @@ export interface AgentOptions {
   /** Bearer token the control endpoint requires, if any. */
   readonly controlToken: string | undefined;
   readonly joinTimeoutMs: number;
+  /** Other members that must be up before health is Up. */
+  readonly minPeers: number;
   readonly inspect: string | undefined;
   readonly output: Output;
   /** The timings in force, for `distribute info`. */
@@ -48,6 +50,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     nodeId: options.name,
     metadata: options.metadata,
     seedPeers: options.seeds,
+    minPeers: options.minPeers,
     adapter: options.adapter,
     logger: log,
     ...(inspector ? { inspect: inspector.inspect } : {}),
