@@ -3,6 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import * as discovery from '../src/discovery.js';
+import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -37,3 +39,29 @@ export function writeResults(name: string, command: string, figures: unknown): s
 }
 
 export const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+
+/** A backend the benchmark fills by hand: every peer it reports goes straight into the table. */
+export function benchAdapter() {
+  let context: BackendContext | undefined;
+  const adapter = defineAdapter('bench', async (ctx) => {
+    context = ctx;
+    return { self: ctx.input.self, sync: async () => ({}), close: () => {} };
+  });
+  return { adapter, report: (changes: Parameters<BackendContext['report']>[0]) => context!.report(changes) };
+}
+
+export const makePeer = (i: number, version = 0): PeerInfo => ({
+  id: `node-${i}`,
+  address: `10.0.${(i >> 8) & 255}.${i & 255}:7946`,
+  metadata: { zone: `z${i % 3}`, version: String(version) },
+});
+
+/** A started adapter whose table holds `count` peers, and the facade bound to it. */
+export async function withPeers(count: number) {
+  const name = `bench-${count}-${Math.random()}`;
+  const { adapter, report } = benchAdapter();
+  const started = await discovery.startLink({ name, adapter, syncIntervalMs: 60_000 });
+  if (!started.ok) throw new Error(started.error.message);
+  report(Array.from({ length: count }, (_, i) => ({ type: 'up' as const, peer: makePeer(i) })));
+  return { facade: discovery.bind({ name }), report };
+}

@@ -4,22 +4,12 @@
  * gossip adapter over real sockets on loopback.
  */
 import { createServer, type AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
-import { defineAdapter, gossipAdapter, memoryAdapter, staticAdapter, type AdapterHandle } from 'distribute/discovery';
-import { eventually, unwrap } from './support.js';
+import { defineAdapter, gossipAdapter, memoryAdapter, staticAdapter } from 'distribute/discovery';
+import { eventually, startEach, unwrap } from './support.js';
 
-const handles: AdapterHandle[] = [];
-
-afterEach(async () => {
-  await Promise.all(handles.splice(0).map((handle) => handle[Symbol.asyncDispose]()));
-});
-
-async function start(options: discovery.StartOptions): Promise<AdapterHandle> {
-  const handle = unwrap(await discovery.startLink(options));
-  handles.push(handle);
-  return handle;
-}
+const start = startEach();
 
 const healthOf = (name: string) => discovery.bind({ name }).health();
 const synced = (name: string) => unwrap(discovery.bind({ name }).healthInfo()).lastSyncTimeMs !== undefined;

@@ -58,6 +58,9 @@ describe('README examples', () => {
       }
       if (code.includes('setup({')) expect(stdout).toContain('true node1');
       if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
+      if (code.includes("owner('jobs:nightly')")) {
+        expect(stdout).toBe('same owner everywhere: true\nuser:42 lives on 2 members\nmoved and agreed: true\n');
+      }
       if (code.includes('minPeers: 2')) {
         expect(stdout).toContain("{ type: 'Degraded', reason: 'Waiting for 2 peers, 0 seen' }\n{ type: 'Up' }\n{ type: 'Degraded', reason: 'Waiting for 2 peers, 1 seen' }");
       }
