@@ -435,6 +435,7 @@ function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect:
     input: machineInput(resolved),
     systemId: resolved.name,
     ...(inspect ? { inspect } : {}),
+    ...(adapter.clock ? { clock: adapter.clock } : {}),
   });
 }
 

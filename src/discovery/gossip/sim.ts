@@ -34,6 +34,17 @@ export interface SimOptions {
   readonly recordEvents?: boolean;
 }
 
+/** How a member joins the simulated network. */
+export interface AddMemberOptions {
+  /** Members (names) to join through, retried until one answers. */
+  readonly seeds?: readonly string[];
+  readonly metadata?: Record<string, string>;
+  /** Its id, when it is not its name (e.g. an adapter's node id). */
+  readonly id?: string;
+  /** Hears what the member's core reports, as an adapter's backend would. */
+  readonly onReport?: GossipIO['report'];
+}
+
 /** A membership event, who observed it, and when (simulated ms). */
 export interface ObservedEvent {
   readonly at: number;
@@ -44,6 +55,8 @@ export interface ObservedEvent {
 /** One simulated member: its core and what it has sent. */
 export interface SimMember {
   readonly name: string;
+  /** The member's id: its name unless given apart (the name is always its address). */
+  readonly id: string;
   readonly core: Core;
   /** Runs the core's effects over the simulated network, as the adapter's does over sockets. */
   readonly driver: GossipDriver;
@@ -173,12 +186,14 @@ export class SimNetwork {
    * Adds a member now; with `seeds` (member names) it joins through them,
    * retrying until one answers.
    */
-  addMember(name: string, options: { seeds?: readonly string[]; metadata?: Record<string, string> } = {}): SimMember {
+  addMember(name: string, options: AddMemberOptions = {}): SimMember {
     if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
-    const core = createCore({ config: this.config, self: { id: name, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
+    const id = options.id ?? name;
+    const core = createCore({ config: this.config, self: { id, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
     let driver: GossipDriver | undefined;
     const member: SimMember = {
       name,
+      id,
       core,
       get driver() {
         return driver!;
@@ -196,7 +211,7 @@ export class SimNetwork {
       streamsSent: 0,
       streamBytesSent: 0,
     };
-    driver = new GossipDriver(core, this.io(member), { packetBytes: this.config.udpBufferSize });
+    driver = new GossipDriver(core, this.io(member, options.onReport), { packetBytes: this.config.udpBufferSize });
     this.members.set(name, member);
     if (options.seeds && options.seeds.length > 0) driver.step({ type: 'join', seeds: options.seeds });
     driver.refresh();
@@ -204,7 +219,7 @@ export class SimNetwork {
   }
 
   /** The simulated network as one member's driver sees it. */
-  private io(m: SimMember): GossipIO {
+  private io(m: SimMember, onReport: GossipIO['report'] | undefined): GossipIO {
     return {
       now: () => this.now,
       sendPacket: (to, bytes) => this.sendPacket(m, to, bytes),
@@ -212,7 +227,10 @@ export class SimNetwork {
       // Sim addresses are names: the seeds resolve to themselves, at once.
       resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addresses: seeds }),
       schedule: (at) => this.reschedule(m, at),
-      report: (events) => this.observe(m, events),
+      report: (events, suspicion) => {
+        this.observe(m, events);
+        onReport?.(events, suspicion);
+      },
       watch: (address) => m.watching.add(address),
       unwatch: (address) => m.watching.delete(address),
       leaveDone: () => {},
@@ -267,7 +285,7 @@ export class SimNetwork {
     // Nearest first, going back around the ring, so the random delays are drawn in one fixed order.
     watchers.sort((a, b) => (a < name) !== (b < name) ? (a < name ? -1 : 1) : a < b ? 1 : -1);
     for (const watcher of watchers) {
-      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', id: name } });
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', id: victim.id } });
     }
   }
 
