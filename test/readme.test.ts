@@ -58,6 +58,7 @@ describe('README examples', () => {
       }
       if (code.includes('setup({')) expect(stdout).toContain('true node1');
       if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
+      if (code.includes('simulatedNetwork({ seed: 42 })')) expect(stdout).toMatch(/^leader (n\d), then n\d while partitioned, then \1 again, in 95 simulated seconds\n$/);
       if (code.includes("owner('jobs:nightly')")) {
         expect(stdout).toBe('same owner everywhere: true\nuser:42 lives on 2 members\nmoved and agreed: true\n');
       }
