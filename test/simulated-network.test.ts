@@ -5,7 +5,7 @@
  * network's clock, and the same run from the same seed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, setup } from 'xstate';
+import { createActor, createMachine, setup } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { DiscoveryFailure, discoveryLogic } from 'distribute/discovery';
 import { simulatedNetwork, type SimulatedNetwork } from 'distribute/discovery/testing';
@@ -177,8 +177,8 @@ describe('simulatedNetwork', () => {
   it('refuses an invoke on another clock, which would stall the adapter, with InvalidConfiguration', async () => {
     const network = simulatedNetwork();
     const failures: unknown[] = [];
-    const app = setup({ actors: { discovery: discoveryLogic } }).createMachine({
-      invoke: { src: 'discovery', input: { name: 'wrong-clock', adapter: network.adapter() }, onError: { actions: ({ event }) => failures.push(event.error) } },
+    const app = createMachine({
+      invoke: { ...discovery.childSpec({ name: 'wrong-clock', adapter: network.adapter() }), onError: { actions: ({ event }) => failures.push(event.error) } },
     });
     const actor = createActor(app).start();
     actor.stop();

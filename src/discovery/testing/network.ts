@@ -116,17 +116,21 @@ class NetworkMember {
   crashed = false;
   private closed = false;
   private conflicts = 0;
-  sim!: SimMember;
 
   constructor(
     private readonly network: Network,
     private readonly context: BackendContext,
-    readonly address: string,
+    private readonly sim: SimMember,
     private readonly seeds: readonly string[],
   ) {}
 
   get id(): string {
     return this.sim.id;
+  }
+
+  /** Its address on the network, which is its name in the simulator. */
+  get address(): string {
+    return this.sim.name;
   }
 
   /** What the member's core reports goes to the machine at once, at the simulated time it happened. */
@@ -216,13 +220,15 @@ class Network implements SimulatedNetwork {
     this.hosts++;
     const address = `10.0.${this.hosts >> 8}.${this.hosts & 255}:${ADDRESS_PORT}`;
     const seeds = seedPeers.length > 0 ? [...seedPeers] : autoJoin ? [...this.live.values()].map((m) => m.address) : [];
-    const member = new NetworkMember(this, context, address, seeds);
-    member.sim = this.sim.addMember(address, {
+    // The core may report while it is being added (nothing yet, in practice): the member hears from then on.
+    let member: NetworkMember | undefined;
+    const sim = this.sim.addMember(address, {
       id: self.id,
       metadata: { ...self.metadata },
       seeds,
-      onReport: (events, suspicion) => member.report(events, suspicion),
+      onReport: (events, suspicion) => member?.report(events, suspicion),
     });
+    member = new NetworkMember(this, context, sim, seeds);
     this.live.set(self.id, member);
     this.applyPartition();
     return Promise.resolve(member.session());
@@ -282,13 +288,13 @@ class Network implements SimulatedNetwork {
   }
 
   crash(id: string): void {
-    const member = this.running_(id);
+    const member = this.find(id);
     this.sim.crash(member.address);
     member.lose('crashed');
   }
 
   kill(id: string): void {
-    const member = this.running_(id);
+    const member = this.find(id);
     this.sim.kill(member.address);
     member.lose('killed');
   }
@@ -297,7 +303,7 @@ class Network implements SimulatedNetwork {
     return [...this.live.values()].filter((m) => !m.crashed).map((m) => m.id);
   }
 
-  private running_(id: string): NetworkMember {
+  private find(id: string): NetworkMember {
     const member = this.live.get(id);
     if (!member || member.crashed) throw new DiscoveryFailure(DiscoveryErrors.peerNotFound(String(id)));
     return member;
