@@ -83,6 +83,13 @@ describe('rendezvous ranking', () => {
       expect(all[0]).toBe(ownerOf(view, key));
     }
     expect(rank(ownershipView([]), 'k', 3)).toEqual([]);
+    // With weights too (the insertion skips members by a bound on their weighted score).
+    const weightedView = ownershipView(members(60).map((m, i) => ({ ...m, metadata: { [OWNER_WEIGHT_KEY]: String(i % 4) } })));
+    for (const key of keys(300)) {
+      const all = rank(weightedView, key, 100).map((m) => m.id);
+      expect(rank(weightedView, key, 1).map((m) => m.id)).toEqual(all.slice(0, 1));
+      expect(rank(weightedView, key, 5).map((m) => m.id)).toEqual(all.slice(0, 5));
+    }
   });
 
   it(`weights from the ${OWNER_WEIGHT_KEY} metadata scale a member's share; weight 0 owns nothing while others can`, () => {

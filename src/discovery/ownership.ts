@@ -61,6 +61,7 @@ const SEED_KEY_B = 0xbb67ae85;
 const TWO_POW_21 = 2 ** 21;
 /** Up to this many owners asked for, keep them by insertion; past it, sort every member. */
 const INSERTION_LIMIT = 32;
+const TWO_POW_32 = 2 ** 32;
 const TWO_POW_53 = 2 ** 53;
 
 /** A member's weight from its metadata; see {@link OWNER_WEIGHT_KEY}. */
@@ -88,12 +89,16 @@ export function ownershipView(members: readonly PeerInfo[]): OwnershipView {
   return { members, seedA, seedB, weights };
 }
 
+/** The high 32 bits of member `i`'s score for the key hash `ka`. */
+function highBits(view: OwnershipView, i: number, ka: number): number {
+  return avalanche(view.seedA[i]! ^ ka);
+}
+
 /**
- * The 53-bit score of member `i` for the key hashes `ka`, `kb`: uniform in
+ * The 53-bit score of member `i` whose high bits are `hi`: uniform in
  * [0, 2^53), independent across members and keys.
  */
-function score(view: OwnershipView, i: number, ka: number, kb: number): number {
-  const hi = avalanche(view.seedA[i]! ^ ka);
+function score(view: OwnershipView, i: number, hi: number, kb: number): number {
   const lo = avalanche((view.seedB[i]! ^ kb) + hi);
   return hi * TWO_POW_21 + (lo >>> 11);
 }
@@ -115,6 +120,50 @@ function ranksBefore(view: OwnershipView, wi: number, ri: number, i: number, wj:
 }
 
 /**
+ * Whether a member of `weight` whose score's high bits are `hi` surely ranks
+ * below a weighted score of `last`, so the rest of its hash and the
+ * logarithm can be skipped: its weighted score is at most
+ * `w / (1 − (hi + 1) / 2^32)`, since `u < (hi + 1) / 2^32` and `−ln u ≥ 1 − u`.
+ */
+function surelyBelow(weight: number, hi: number, last: number): boolean {
+  if (weight === 0) return last > 0;
+  const room = 1 - (hi + 1) / TWO_POW_32;
+  return room > 0 && weight / room < last;
+}
+
+/** The best `want` members so far, best first, kept by insertion (`want` is small: an owner and a few replicas). */
+class Top {
+  readonly index: number[] = [];
+  readonly weighted: number[] = [];
+  readonly raw: number[] = [];
+
+  constructor(
+    private readonly view: OwnershipView,
+    readonly want: number,
+  ) {}
+
+  get full(): boolean {
+    return this.index.length === this.want;
+  }
+
+  /** Keeps member `i` if it ranks among the best. */
+  offer(i: number, w: number, r: number): void {
+    const last = this.index.length - 1;
+    if (this.full && !ranksBefore(this.view, w, r, i, this.weighted[last]!, this.raw[last]!, this.index[last]!)) return;
+    let at = this.full ? last : this.index.length;
+    while (at > 0 && ranksBefore(this.view, w, r, i, this.weighted[at - 1]!, this.raw[at - 1]!, this.index[at - 1]!)) {
+      this.index[at] = this.index[at - 1]!;
+      this.weighted[at] = this.weighted[at - 1]!;
+      this.raw[at] = this.raw[at - 1]!;
+      at--;
+    }
+    this.index[at] = i;
+    this.weighted[at] = w;
+    this.raw[at] = r;
+  }
+}
+
+/**
  * The `n` members that rank highest for `key`, best first (all of them,
  * ranked, when there are fewer than `n`).
  *
@@ -131,34 +180,35 @@ export function rank(view: OwnershipView, key: string, n: number): PeerInfo[] {
   const kb = hashText(key, SEED_KEY_B);
   const want = Math.min(n, count);
   if (want > INSERTION_LIMIT) return rankAll(view, ka, kb).slice(0, want);
-  // The best `want` so far, best first, as indices with their scores.
-  const top: number[] = [];
-  const topW: number[] = [];
-  const topR: number[] = [];
-  const weights = view.weights;
-  // The high 32 bits of the last kept score, once `want` are kept.
+  const top = new Top(view, want);
+  if (view.weights) offerWeighted(view, view.weights, top, ka, kb);
+  else offerUniform(view, top, ka, kb);
+  return top.index.map((i) => view.members[i]!);
+}
+
+/** Offers every member, all of weight 1: one whose high 32 bits fall below the last kept one's cannot rank. */
+function offerUniform(view: OwnershipView, top: Top, ka: number, kb: number): void {
+  const last = top.want - 1;
   let cut = -1;
-  for (let i = 0; i < count; i++) {
-    // Unweighted, a member whose high 32 bits fall below the last kept one's cannot rank: skip the rest of its hash.
-    if (!weights && avalanche(view.seedA[i]! ^ ka) < cut) continue;
-    const r = score(view, i, ka, kb);
-    const w = weights ? weighted(r, weights[i]!) : r;
-    const last = top.length - 1;
-    if (top.length === want && !ranksBefore(view, w, r, i, topW[last]!, topR[last]!, top[last]!)) continue;
-    // Insert in place: `want` is small in practice (an owner and a few replicas).
-    let at = top.length === want ? last : top.length;
-    while (at > 0 && ranksBefore(view, w, r, i, topW[at - 1]!, topR[at - 1]!, top[at - 1]!)) {
-      top[at] = top[at - 1]!;
-      topW[at] = topW[at - 1]!;
-      topR[at] = topR[at - 1]!;
-      at--;
-    }
-    top[at] = i;
-    topW[at] = w;
-    topR[at] = r;
-    if (top.length === want) cut = Math.floor(topR[want - 1]! / TWO_POW_21);
+  for (let i = 0; i < view.members.length; i++) {
+    const hi = highBits(view, i, ka);
+    if (hi < cut) continue;
+    const r = score(view, i, hi, kb);
+    top.offer(i, r, r);
+    if (top.full) cut = Math.floor(top.raw[last]! / TWO_POW_21);
   }
-  return top.map((i) => view.members[i]!);
+}
+
+/** Offers every member by weighted score, skipping those bounded below the last kept. */
+function offerWeighted(view: OwnershipView, weights: Float64Array, top: Top, ka: number, kb: number): void {
+  const last = top.want - 1;
+  for (let i = 0; i < view.members.length; i++) {
+    const hi = highBits(view, i, ka);
+    const weight = weights[i]!;
+    if (top.full && surelyBelow(weight, hi, top.weighted[last]!)) continue;
+    const r = score(view, i, hi, kb);
+    top.offer(i, weighted(r, weight), r);
+  }
 }
 
 /** Every member ranked for the key hashes `ka`, `kb`, best first. */
@@ -168,7 +218,7 @@ function rankAll(view: OwnershipView, ka: number, kb: number): PeerInfo[] {
   const ranked = new Float64Array(count);
   const order = Array.from({ length: count }, (_, i) => i);
   for (let i = 0; i < count; i++) {
-    raw[i] = score(view, i, ka, kb);
+    raw[i] = score(view, i, highBits(view, i, ka), kb);
     ranked[i] = view.weights ? weighted(raw[i]!, view.weights[i]!) : raw[i]!;
   }
   order.sort((i, j) => (ranksBefore(view, ranked[i]!, raw[i]!, i, ranked[j]!, raw[j]!, j) ? -1 : 1));
