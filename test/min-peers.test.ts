@@ -7,6 +7,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, gossipAdapter, memoryAdapter, staticAdapter } from 'distribute/discovery';
+import { isWaitingForPeers } from 'distribute/discovery/internals';
 import { eventually, startEach, unwrap } from './support.js';
 
 const start = startEach();
@@ -17,9 +18,10 @@ const synced = (name: string) => unwrap(discovery.bind({ name }).healthInfo()).l
 describe('minPeers', () => {
   it('keeps a memory member Degraded until two peers are up, then Up, and Degraded again when one goes', async () => {
     const group = `quorum-${Math.random()}`;
-    await start({ name: 'q-a', nodeId: 'a', adapter: memoryAdapter({ group }), minPeers: 2, syncIntervalMs: 50 });
+    const a = await start({ name: 'q-a', nodeId: 'a', adapter: memoryAdapter({ group }), minPeers: 2, syncIntervalMs: 50 });
     await eventually(() => synced('q-a'));
     expect(healthOf('q-a')).toEqual({ type: 'Degraded', reason: 'Waiting for 2 peers, 0 seen' });
+    expect(isWaitingForPeers(a.actor.getSnapshot())).toBe(true);
 
     await start({ name: 'q-b', nodeId: 'b', adapter: memoryAdapter({ group }) });
     await eventually(() => unwrap(discovery.bind({ name: 'q-a' }).snapshot()).length === 1, 5000, 'b seen by a');
@@ -29,6 +31,7 @@ describe('minPeers', () => {
 
     const c = await start({ name: 'q-c', nodeId: 'c', adapter: memoryAdapter({ group }) });
     await eventually(() => healthOf('q-a').type === 'Up', 5000, 'a Up with two peers');
+    expect(isWaitingForPeers(a.actor.getSnapshot())).toBe(false);
     expect(unwrap(discovery.bind({ name: 'q-a' }).healthInfo()).knownPeersCount).toBe(2);
 
     unwrap(await c.stop());
