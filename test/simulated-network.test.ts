@@ -118,6 +118,30 @@ describe('simulatedNetwork', () => {
     expect(network.running().sort()).toEqual(['a', 'b']);
   });
 
+  it("feeds a callback's facade calls back into the network at the simulated time of the event", async () => {
+    const network = simulatedNetwork({ seed: 4 });
+    await members(network, ['a', 'c']);
+    const a = discovery.bind({ name: 'a' });
+    let upAt = -1;
+    // a announces every peer it sees in its metadata; c hears it as PeerUpdate.
+    unwrap(a.subscribe(async (event) => {
+      if (event.type !== 'PeerUp') return;
+      upAt = network.now;
+      await Promise.resolve();
+      unwrap(a.setMetadata({ seen: event.peer.id }));
+    }));
+    const log = record(network, ['c']);
+    await network.advance(2_000);
+    await members(network, ['b']);
+    await network.advance(2_000);
+    expect(upAt).toBeGreaterThan(2_000);
+    const update = log.find((entry) => entry.endsWith('c: PeerUpdate a'));
+    expect(update).toBeDefined();
+    // Gossip carries the update within a few gossip rounds of the PeerUp that caused it.
+    expect(Number(update!.split(' ')[0]) - upAt).toBeLessThan(1_000);
+    expect(unwrap(discovery.bind({ name: 'c' }).lookup('a')).metadata).toEqual({ seen: 'b' });
+  });
+
   it('a graceful stop is a leave to the others', async () => {
     const network = simulatedNetwork({ seed: 2 });
     await members(network, ['a', 'b', 'c']);

@@ -1,7 +1,8 @@
 /**
  * XState's `SimulatedClock`, telling when its next timer is due, so a
  * simulated network can run its own events and the actors' delayed events
- * on one timeline, in time order.
+ * on one timeline, in time order. Move it only through the network's
+ * `advance()`: set on its own, it would run ahead of the network.
  */
 import { SimulatedClock } from 'xstate';
 
