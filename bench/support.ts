@@ -33,7 +33,8 @@ export function timeEach(fn: () => void, iterations: number, warmup = Math.min(1
 export function writeResults(name: string, command: string, figures: unknown): string {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${name}.json`);
-  const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
+  // The load average says how busy the shared machine was while the figures were taken.
+  const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), loadAverage1m: round(os.loadavg()[0]!, 3) };
   writeFileSync(file, `${JSON.stringify({ command, date: new Date().toISOString(), machine, figures }, null, 2)}\n`);
   return file;
 }
