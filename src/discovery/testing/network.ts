@@ -62,7 +62,11 @@ export interface SimulatedNetwork {
    * ones before them.
    */
   advance(ms: number): Promise<void>;
-  /** No traffic between members (by id) of different groups until `heal()`; members in no group reach everyone. */
+  /**
+   * No traffic between members (by id) of different groups until `heal()`;
+   * the members named in no group, and those started later, are one more
+   * group: `partition(['a'])` cuts `a` off from all the others.
+   */
   partition(...groups: readonly (readonly string[])[]): void;
   /** Ends the partition. */
   heal(): void;
@@ -309,10 +313,12 @@ class Network implements SimulatedNetwork {
     return member;
   }
 
-  /** The partition by ids, as the simulator's by addresses, for the members running now. */
+  /** The partition by ids, as the simulator's by addresses, for the members running now; the members named nowhere are one more group. */
   private applyPartition(): void {
     if (!this.groups) return;
-    this.sim.partition(...this.groups.map((group) => group.flatMap((id) => this.live.get(id)?.address ?? [])));
+    const named = new Set(this.groups.flat());
+    const rest = [...this.live.keys()].filter((id) => !named.has(id));
+    this.sim.partition(...[...this.groups, rest].map((group) => group.flatMap((id) => this.live.get(id)?.address ?? [])));
   }
 }
 
