@@ -117,7 +117,8 @@ async function flush(): Promise<void> {
 
 /** One adapter's member on the network: the backend session the adapter machine drives. */
 class NetworkMember {
-  crashed = false;
+  /** Set once the network crashed or killed it: why it is gone, for every later sync. */
+  private gone: string | undefined;
   private closed = false;
   private conflicts = 0;
 
@@ -148,13 +149,17 @@ class NetworkMember {
 
   /** The host or process is gone (`crash`, `kill`): the adapter goes Down and stays there. */
   lose(how: 'crashed' | 'killed'): void {
-    this.crashed = true;
+    this.gone = `This member was ${how} by the simulated network`;
     this.network.reported();
-    this.context.lost(`This member was ${how} by the simulated network`);
+    this.context.lost(this.gone);
+  }
+
+  get crashed(): boolean {
+    return this.gone !== undefined;
   }
 
   sync(): SyncResult {
-    if (this.crashed) throw new Error('This member was crashed by the simulated network');
+    if (this.gone) throw new Error(this.gone);
     return memberHealth(coreHealth(this.sim.core), this.seeds);
   }
 
