@@ -13,7 +13,7 @@ import type { Adapter, BackendContext, SyncResult } from '../backend.js';
 import { memberChanges, memberHealth } from '../gossip_adapter.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/config.js';
 import { health as coreHealth, probeRtts } from '../gossip/core.js';
-import type { Effects, MemberEvent } from '../gossip/core.js';
+import type { Effects, Input, MemberEvent } from '../gossip/core.js';
 import { SimNetwork, type SimMember } from '../gossip/sim.js';
 import { DiscoveryErrors, DiscoveryFailure, type DiscoveryError, type PeerMetadata } from '../types.js';
 import { NetworkClock } from './clock.js';
@@ -163,9 +163,9 @@ class NetworkMember {
     return memberHealth(coreHealth(this.sim.core), this.seeds);
   }
 
-  /** Sends the goodbye; the network carries it on as time advances (stop() does not wait for simulated time). */
-  leave(): void {
-    if (!this.crashed && !this.closed) this.sim.driver.step({ type: 'leave' });
+  /** Feeds the member's core a command, unless the member is gone: a crashed host sends nothing. */
+  private step(input: Input): void {
+    if (!this.crashed && !this.closed) this.sim.driver.step(input);
   }
 
   close(): void {
@@ -180,9 +180,10 @@ class NetworkMember {
     return {
       self: { id: self.id, address: this.address, metadata: self.metadata },
       sync: async () => this.sync(),
-      setMetadata: (metadata: PeerMetadata) => this.sim.driver.step({ type: 'setMetadata', metadata: { ...metadata } }),
-      join: (seeds: readonly string[]) => this.sim.driver.step({ type: 'join', seeds: [...seeds] }),
-      leave: async () => this.leave(),
+      setMetadata: (metadata: PeerMetadata) => this.step({ type: 'setMetadata', metadata: { ...metadata } }),
+      join: (seeds: readonly string[]) => this.step({ type: 'join', seeds: [...seeds] }),
+      // Sends the goodbye; the network carries it on as time advances (stop() does not wait for simulated time).
+      leave: async () => this.step({ type: 'leave' }),
       close: () => this.close(),
       counters: () => ({
         packetsSent: this.sim.packetsSent,
