@@ -7,6 +7,7 @@ export default defineConfig({
     alias: {
       // The longer name first: an alias also matches the start of a longer import.
       'distribute/discovery/internals': fileURLToPath(new URL('./src/internals.ts', import.meta.url)),
+      'distribute/discovery/testing': fileURLToPath(new URL('./src/testing.ts', import.meta.url)),
       'distribute/discovery': fileURLToPath(new URL('./src/discovery.ts', import.meta.url)),
     },
   },

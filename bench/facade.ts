@@ -7,32 +7,8 @@
  *   node --import tsx bench/facade.ts      (writes bench/results/facade.json)
  */
 import * as discovery from '../src/discovery.js';
-import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
-import { median, quantile, round, timeEach, writeResults } from './support.js';
-
-function benchAdapter() {
-  let context: BackendContext | undefined;
-  const adapter = defineAdapter('bench', async (ctx) => {
-    context = ctx;
-    return { self: ctx.input.self, sync: async () => ({}), close: () => {} };
-  });
-  return { adapter, report: (changes: Parameters<BackendContext['report']>[0]) => context!.report(changes) };
-}
-
-const makePeer = (i: number, version = 0): PeerInfo => ({
-  id: `node-${i}`,
-  address: `10.0.${(i >> 8) & 255}.${i & 255}:7946`,
-  metadata: { zone: `z${i % 3}`, version: String(version) },
-});
-
-async function withPeers(count: number) {
-  const name = `bench-${count}-${Math.random()}`;
-  const { adapter, report } = benchAdapter();
-  const started = await discovery.startLink({ name, adapter, syncIntervalMs: 60_000 });
-  if (!started.ok) throw new Error(started.error.message);
-  report(Array.from({ length: count }, (_, i) => ({ type: 'up' as const, peer: makePeer(i) })));
-  return { facade: discovery.bind({ name }), report };
-}
+import type { PeerInfo } from '../src/discovery.js';
+import { makePeer, median, quantile, round, timeEach, withPeers, writeResults } from './support.js';
 
 const drain = () => new Promise((resolve) => setImmediate(resolve));
 

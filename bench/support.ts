@@ -3,6 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import * as discovery from '../src/discovery.js';
+import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -31,9 +33,36 @@ export function timeEach(fn: () => void, iterations: number, warmup = Math.min(1
 export function writeResults(name: string, command: string, figures: unknown): string {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${name}.json`);
-  const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
+  // The load average says how busy the shared machine was while the figures were taken.
+  const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), loadAverage1m: round(os.loadavg()[0]!, 3) };
   writeFileSync(file, `${JSON.stringify({ command, date: new Date().toISOString(), machine, figures }, null, 2)}\n`);
   return file;
 }
 
 export const round = (value: number, digits = 4) => Number(value.toPrecision(digits));
+
+/** A backend the benchmark fills by hand: every peer it reports goes straight into the table. */
+export function benchAdapter() {
+  let context: BackendContext | undefined;
+  const adapter = defineAdapter('bench', async (ctx) => {
+    context = ctx;
+    return { self: ctx.input.self, sync: async () => ({}), close: () => {} };
+  });
+  return { adapter, report: (changes: Parameters<BackendContext['report']>[0]) => context!.report(changes) };
+}
+
+export const makePeer = (i: number, version = 0): PeerInfo => ({
+  id: `node-${i}`,
+  address: `10.0.${(i >> 8) & 255}.${i & 255}:7946`,
+  metadata: { zone: `z${i % 3}`, version: String(version) },
+});
+
+/** A started adapter whose table holds `count` peers, and the facade bound to it. */
+export async function withPeers(count: number) {
+  const name = `bench-${count}-${Math.random()}`;
+  const { adapter, report } = benchAdapter();
+  const started = await discovery.startLink({ name, adapter, syncIntervalMs: 60_000 });
+  if (!started.ok) throw new Error(started.error.message);
+  report(Array.from({ length: count }, (_, i) => ({ type: 'up' as const, peer: makePeer(i) })));
+  return { facade: discovery.bind({ name }), report };
+}

@@ -1,7 +1,7 @@
 /**
  * The adapter statechart: discovery health as states, membership as context.
  *
- *   starting ──ready──▶ degraded ◀──▶ up
+ *   starting ──ready──▶ degraded ◀──▶ up   (up only with at least `minPeers` peers)
  *      │                   ▲  │
  *      │                   │  ▼ (maxAttempts failures)
  *      │                   └─ down
@@ -40,6 +40,8 @@ export interface AdapterMachineInput {
   readonly custom: Readonly<Record<string, string>>;
   /** Prefix of log events and metric names. */
   readonly telemetryPrefix: string;
+  /** Peers (self excluded) that must be known before health is Up; 0 for none. Default 0. */
+  readonly minPeers?: number;
   /** Seeds the retry jitter, so the machine stays pure and a run repeats. Default 0. */
   readonly seed?: number;
 }
@@ -50,6 +52,8 @@ export interface AdapterContext {
   readonly peers: PeerTable;
   /** Why health is Degraded or Down; empty when Up. */
   readonly reason: string;
+  /** Syncs succeed, but fewer than `config.minPeers` peers are known: Degraded until they are. */
+  readonly waitingForPeers: boolean;
   readonly consecutiveFailures: number;
   readonly syncSeq: number;
   /** Epoch ms of the last successful sync. */
@@ -92,6 +96,11 @@ export type AdapterLogRecord =
 
 export const NO_SYNC_YET = 'No sync completed yet';
 export const STARTING = 'Starting';
+
+/** The Degraded reason while the quorum of `minPeers` is not met. */
+export function waitingForPeersReason(minPeers: number, seen: number): string {
+  return `Waiting for ${minPeers} ${minPeers === 1 ? 'peer' : 'peers'}, ${seen} seen`;
+}
 
 /**
  * The delay before retry number `failures` (1-based): `initial × multiplier^(failures-1)`,
@@ -199,6 +208,8 @@ const base = setup({
       event.seq === context.syncSeq,
     reportsDegraded: ({ event }) => event.type === 'backend.synced' && event.degraded !== undefined,
     exhausted: ({ context }) => context.consecutiveFailures + 1 >= context.config.retry.maxAttempts,
+    belowQuorum: ({ context }) => context.peers.size < (context.config.minPeers ?? 0),
+    quorumReached: ({ context }) => context.waitingForPeers && context.peers.size >= (context.config.minPeers ?? 0),
   },
   delays: {
     stopTimeout: ({ context }) => context.config.stopTimeoutMs,
@@ -214,6 +225,8 @@ function enqueueChanges(enqueue: Enqueue, context: AdapterContext, changes: read
   const eventsByType = { ...context.eventsByType };
   for (const event of events) eventsByType[event.type]++;
   enqueue.assign({ peers: table, eventsEmitted: context.eventsEmitted + events.length, eventsByType });
+  // While waiting for the quorum, the reason counts the peers seen (read after earlier assigns of this step).
+  enqueue.assign(({ context: now }) => (now.waitingForPeers ? { reason: waitingForPeersReason(now.config.minPeers ?? 0, now.peers.size) } : {}));
   for (const event of emitted) {
     enqueue.emit(event);
     if (event.type !== 'PeerSuspicion') enqueue({ type: 'log', params: { kind: 'peer.event', event } });
@@ -247,6 +260,8 @@ const recordSuccess = base.enqueueActions(({ context, event, enqueue }) => {
     probeRttMs: event.probeRttMs ?? context.probeRttMs,
     backendFacts: event.facts ?? context.backendFacts,
     reason: event.degraded ?? '',
+    // Whether the quorum is met is decided in `up`, once the sync's peers are in the table.
+    waitingForPeers: false,
   });
   if (event.peers) {
     enqueueChanges(enqueue, context, diffFullList(context.peers, event.peers, event.missingReason ?? NOT_LISTED));
@@ -280,6 +295,7 @@ const recordFailure = base.enqueueActions(({ context, event, enqueue }) => {
     lastSyncDurationMs: failure.durationMs,
     syncDurationTotalMs: context.syncDurationTotalMs + failure.durationMs,
     lastError: error,
+    waitingForPeers: false,
     reason:
       failures >= retry.maxAttempts
         ? `${failures} consecutive sync failures, last: ${failure.message}`
@@ -297,6 +313,7 @@ const recordLoss = base.enqueueActions(({ context, event, enqueue }) => {
   enqueue.assign({
     consecutiveFailures: Math.max(context.consecutiveFailures, context.config.retry.maxAttempts),
     lastError: DiscoveryErrors.syncFailed(event.message),
+    waitingForPeers: false,
     reason: event.message,
   });
   enqueue({ type: 'log', params: { kind: 'adapter.error', message: event.message } });
@@ -313,6 +330,7 @@ export const adapterMachine = base.createMachine({
     self: input.self,
     peers: emptyTable,
     reason: STARTING,
+    waitingForPeers: false,
     consecutiveFailures: 0,
     syncSeq: 0,
     lastSyncTimeMs: undefined,
@@ -390,8 +408,19 @@ export const adapterMachine = base.createMachine({
         'backend.startFailed': { target: 'stopped', actions: assign({ startError: ({ event }) => event.message }) },
       },
     },
-    up: { tags: 'up' },
-    degraded: { tags: 'degraded' },
+    up: {
+      tags: 'up',
+      // A sync that worked leads here; with fewer than `minPeers` peers known, health is Degraded instead.
+      always: {
+        guard: 'belowQuorum',
+        target: 'degraded',
+        actions: assign(({ context }) => ({ waitingForPeers: true, reason: waitingForPeersReason(context.config.minPeers ?? 0, context.peers.size) })),
+      },
+    },
+    degraded: {
+      tags: 'degraded',
+      always: { guard: 'quorumReached', target: 'up', actions: assign({ waitingForPeers: false, reason: '' }) },
+    },
     down: { tags: 'down' },
     stopping: {
       tags: 'down',

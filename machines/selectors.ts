@@ -11,7 +11,8 @@
 import type { SnapshotFrom } from 'xstate';
 import type { DiscoveryMetrics, HealthInfo, HealthStatus, PeerInfo } from '../src/discovery/types.js';
 import type { AdapterMachine, AdapterMachineInput } from './adapter.machine.js';
-import { getPeer, listPeers } from './peer-table.js';
+import { getPeer, listPeers, type PeerTable } from './peer-table.js';
+import { ownershipView, rank, type OwnershipView } from '../src/discovery/ownership.js';
 
 /** A snapshot of the adapter actor. */
 export type AdapterSnapshot = SnapshotFrom<AdapterMachine>;
@@ -83,3 +84,25 @@ export const selectTelemetryPrefix = (snapshot: AdapterSnapshot): string => snap
 
 /** Why the adapter ended without ever running, if it did. */
 export const selectStartError = (snapshot: AdapterSnapshot): string | undefined => snapshot.context?.startError;
+
+/**
+ * Whether health is Degraded only because fewer than `minPeers` other
+ * members are known: a guard for a machine that waits for its quorum.
+ */
+export const isWaitingForPeers = (snapshot: AdapterSnapshot): boolean => isRunning(snapshot) && snapshot.context.waitingForPeers;
+
+// One ownership view per peer table (tables are immutable, so a new one means a change).
+const views = new WeakMap<PeerTable, { readonly self: PeerInfo; readonly view: OwnershipView }>();
+
+/** The live members, self included, prepared for rendezvous lookups; built once per membership change. */
+export function selectOwnershipView(snapshot: AdapterSnapshot): OwnershipView {
+  const { peers, self } = snapshot.context;
+  const cached = views.get(peers);
+  if (cached?.self === self) return cached.view;
+  const view = ownershipView([self, ...listPeers(peers)]);
+  views.set(peers, { self, view });
+  return view;
+}
+
+/** The `n` members (self included) that own `key` by rendezvous hashing, best first. */
+export const selectOwners = (snapshot: AdapterSnapshot, key: string, n: number): PeerInfo[] => rank(selectOwnershipView(snapshot), key, n);

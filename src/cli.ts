@@ -79,6 +79,7 @@ distribute agent [options]
   --control-tls-cert PATH, --control-tls-key PATH  serve the control endpoint over HTTPS
   --join-timeout MS      give up when no seed answers within this (default 5000; 0 keeps
                          trying for as long as it takes)
+  --min-peers N          health stays Degraded until N other members are up (default 0)
   --dns NAME             with --adapter dns: the name whose records are the members
   --dns-type a|aaaa|srv  record type for --dns (default a)
   --dns-port PORT        the members' port for A/AAAA answers (default: the --bind port)
@@ -141,6 +142,7 @@ const agentFlags = {
   'control-tls-cert': { type: 'string' },
   'control-tls-key': { type: 'string' },
   'join-timeout': { type: 'string' },
+  'min-peers': { type: 'string' },
   dns: { type: 'string' },
   'dns-type': { type: 'string' },
   'dns-port': { type: 'string' },
@@ -181,10 +183,12 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
   return value as T;
 }
 
-function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+function positiveInt(flag: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw usage(`${flag} expects a positive whole number, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw usage(`${flag} expects ${min === 0 ? 'a whole number, 0 or more' : 'a positive whole number'}, got ${JSON.stringify(value)}`);
+  }
   return n;
 }
 
@@ -252,6 +256,7 @@ async function agent(argv: string[]): Promise<number> {
     controlMaxStreams: values['control-max-streams'] === undefined ? undefined : positiveInt('--control-max-streams', values['control-max-streams'], 1),
     controlTls: tls,
     joinTimeoutMs: values['join-timeout'] === '0' ? 0 : positiveInt('--join-timeout', values['join-timeout'], 5000),
+    minPeers: positiveInt('--min-peers', values['min-peers'], 0, 0),
     inspect,
     output,
     timings: timingsOf(kind, profile),

@@ -27,6 +27,7 @@ import {
   selectHealth,
   selectHealthInfo,
   selectMetrics,
+  selectOwners,
   selectPeer,
   selectPeers,
   selectSelf,
@@ -91,6 +92,7 @@ export { etcdAdapter, type EtcdAdapterOptions } from './discovery/etcd_adapter.j
 export { redisAdapter, type RedisAdapterOptions } from './discovery/redis_adapter.js';
 export type { StoreOptions } from './discovery/store.js';
 export { generateKey } from './discovery/gossip/crypto.js';
+export { OWNER_WEIGHT_KEY } from './discovery/ownership.js';
 export type { KeyList } from './discovery/keys.js';
 export { httpHandler, type HttpHandler, type HttpHandlerOptions } from './http/handler.js';
 export type { HealthEvent, StreamEvent } from './http/events.js';
@@ -121,6 +123,10 @@ export interface Discovery {
   events(options?: SubscribeOptions): Result<EventStream>;
   snapshot(): Result<PeerInfo[]>;
   lookup(peerId: string): Result<PeerInfo>;
+  /** The member that owns `key`; see {@link owner}. */
+  owner(key: string): Result<PeerInfo>;
+  /** The `n` members that own `key`, best first; see {@link owners}. */
+  owners(key: string, n: number): Result<PeerInfo[]>;
   health(): HealthStatus;
   healthInfo(): Result<HealthInfo>;
   metrics(): Result<DiscoveryMetrics>;
@@ -271,6 +277,17 @@ export class DiscoveryImpl implements Discovery {
     return peer ? ok(peer) : err(DiscoveryErrors.peerNotFound(String(peerId)));
   }
 
+  owner(key: string): Result<PeerInfo> {
+    const found = this.owners(key, 1);
+    return found.ok ? ok(found.value[0]!) : found;
+  }
+
+  owners(key: string, n: number): Result<PeerInfo[]> {
+    if (typeof key !== 'string') return err(DiscoveryErrors.invalidConfiguration('key', key, 'a string'));
+    if (!(Number.isSafeInteger(n) && n > 0)) return err(DiscoveryErrors.invalidConfiguration('n', n, 'a positive whole number of owners'));
+    return this.read((snapshot) => selectOwners(snapshot, key, n));
+  }
+
   health(): HealthStatus {
     const actor = this.actor();
     return actor ? selectHealth(actor.getSnapshot()) : { type: 'Down', reason: NOT_FOUND };
@@ -418,6 +435,7 @@ function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect:
     input: machineInput(resolved),
     systemId: resolved.name,
     ...(inspect ? { inspect } : {}),
+    ...(adapter.clock ? { clock: adapter.clock } : {}),
   });
 }
 
@@ -537,6 +555,35 @@ export const snapshot = (): Result<PeerInfo[]> => defaultDiscovery.snapshot();
 
 /** One peer by id, or `PeerNotFound`. */
 export const lookup = (peerId: string): Result<PeerInfo> => defaultDiscovery.lookup(peerId);
+
+/**
+ * The member that owns `key`: the live members, self included, ranked by
+ * rendezvous (highest-random-weight) hashing, the same on every member with
+ * the same view. When a member goes, only its keys move; one that comes takes
+ * about 1/N of them. A member's `distribute.weight` metadata (a number,
+ * default 1) scales its share. For sharding work or picking a leader per key.
+ *
+ * @example
+ * ```ts
+ * const leader = discovery.owner('jobs:nightly');
+ * const self = discovery.self();
+ * if (leader.ok && self.ok && leader.value.id === self.value.id) console.log('this node runs the nightly job');
+ * ```
+ */
+export const owner = (key: string): Result<PeerInfo> => defaultDiscovery.owner(key);
+
+/**
+ * The `n` members that own `key`, best first (an owner and its replicas);
+ * every member when there are fewer. `InvalidConfiguration` when `n` is not
+ * a positive whole number. See {@link owner}.
+ *
+ * @example
+ * ```ts
+ * const replicas = discovery.owners('user:42', 3);
+ * if (replicas.ok) console.log(replicas.value.map((peer) => peer.id));
+ * ```
+ */
+export const owners = (key: string, n: number): Result<PeerInfo[]> => defaultDiscovery.owners(key, n);
 
 /** `Up`, `Degraded(reason)` or `Down(reason)`; `Down("Discovery process not found")` when none runs. */
 export const health = (): HealthStatus => defaultDiscovery.health();

@@ -168,6 +168,17 @@ describe('verb errors', () => {
     }
   });
 
+  it('agent --min-peers keeps health Degraded until that many others are up', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = startCli(agentArgs('alpha', portA, '--min-peers', '1'));
+    const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
+    const health = async () => (JSON.parse((await runCli(['info', '--control', control, '--json'])).stdout) as { health: { status: unknown } }).health.status;
+    expect(await health()).toEqual({ type: 'Degraded', reason: 'Waiting for 1 peer, 0 seen' });
+    startCli(agentArgs('beta', portB, '--join', `127.0.0.1:${portA}`));
+    await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'alpha: PeerUp beta');
+    expect(await health()).toEqual({ type: 'Up' });
+  });
+
   it('bad values exit 2 in one line naming them', async () => {
     const cases: [string[], string][] = [
       [['join'], 'join expects at least one member address'],
@@ -178,6 +189,8 @@ describe('verb errors', () => {
       [['leave', '--bogus'], "'--bogus'"],
       [['members', '--name', '('], '--name expects a regular expression'],
       [['members', '--meta', 'role=[', '--control', '127.0.0.1:1'], '--meta role expects a regular expression'],
+      [['agent', '--min-peers=-1'], '--min-peers expects a whole number, 0 or more, got "-1"'],
+      [['agent', '--min-peers', 'two'], '--min-peers expects a whole number, 0 or more, got "two"'],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

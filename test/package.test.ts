@@ -43,7 +43,7 @@ describe('npm pack', () => {
       expect(file).toMatch(/^dist\/(cli\.js|page\/(index\.html|app\.js|app\.css|elk-worker\.js)|(src|machines)\/.+\.(js|d\.ts))$/);
     }
     // The page ships built: httpHandler serves it with nothing to fetch or build.
-    for (const entry of ['dist/cli.js', 'dist/src/discovery.js', 'dist/src/discovery.d.ts', 'dist/src/internals.js', 'dist/src/internals.d.ts', 'dist/machines/adapter.machine.js', 'dist/page/index.html', 'dist/page/app.js']) {
+    for (const entry of ['dist/cli.js', 'dist/src/discovery.js', 'dist/src/discovery.d.ts', 'dist/src/internals.js', 'dist/src/internals.d.ts', 'dist/src/testing.js', 'dist/src/testing.d.ts', 'dist/machines/adapter.machine.js', 'dist/page/index.html', 'dist/page/app.js']) {
       expect(files).toContain(entry);
     }
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toContain('Apache License');
@@ -73,7 +73,7 @@ async function compileAndRun(dir: string) {
     throw new Error(`tsc failed in the packed app:\n${error.stdout}`);
   });
   const { stdout } = await run(process.execPath, [join(dir, 'out', 'app.js')]);
-  expect(JSON.parse(stdout)).toEqual({ events: ['PeerUp two', 'PeerDown two'], registered: true });
+  expect(JSON.parse(stdout)).toEqual({ events: ['PeerUp two', 'PeerDown two'], registered: true, simulated: [1, 0] });
 }
 
 /** Runs `distribute ...args` from the app's node_modules/.bin. */

@@ -58,6 +58,13 @@ describe('README examples', () => {
       }
       if (code.includes('setup({')) expect(stdout).toContain('true node1');
       if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
+      if (code.includes('simulatedNetwork({ seed: 42 })')) expect(stdout).toMatch(/^leader (n\d), then n\d while partitioned, then \1 again, in 95 simulated seconds\n$/);
+      if (code.includes("owner('jobs:nightly')")) {
+        expect(stdout).toBe('same owner everywhere: true\nuser:42 lives on 2 members\nmoved and agreed: true\n');
+      }
+      if (code.includes('minPeers: 2')) {
+        expect(stdout).toContain("{ type: 'Degraded', reason: 'Waiting for 2 peers, 0 seen' }\n{ type: 'Up' }\n{ type: 'Degraded', reason: 'Waiting for 2 peers, 1 seen' }");
+      }
       if (code.includes('httpHandler')) expect(stdout).toContain("200 { type: 'Up', state: 'up' }");
     });
   });

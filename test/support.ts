@@ -31,7 +31,8 @@ export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-import { defineAdapter, type BackendContext, type PeerInfo, type SyncResult } from 'distribute/discovery';
+import { afterEach } from 'vitest';
+import { defineAdapter, startLink, type AdapterHandle, type BackendContext, type PeerInfo, type StartOptions, type SyncResult } from 'distribute/discovery';
 
 /**
  * A backend the test drives by hand: it reports what the test tells it to and
@@ -82,3 +83,19 @@ export function controlledAdapter() {
 }
 
 export const peer = (id: string, metadata: Record<string, string> = {}): PeerInfo => ({ id, metadata });
+
+/**
+ * A `startLink` for one test file: every adapter it starts is stopped after
+ * each test, and a start that fails fails the test.
+ */
+export function startEach(): (options: StartOptions) => Promise<AdapterHandle> {
+  const handles: AdapterHandle[] = [];
+  afterEach(async () => {
+    await Promise.all(handles.splice(0).map((handle) => handle[Symbol.asyncDispose]()));
+  });
+  return async (options) => {
+    const handle = unwrap(await startLink(options));
+    handles.push(handle);
+    return handle;
+  };
+}

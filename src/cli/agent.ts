@@ -35,6 +35,8 @@ export interface AgentOptions {
   /** PEM certificate and key for HTTPS on the control endpoint, and the certificate's path for the agent file. */
   readonly controlTls: { readonly cert: Buffer; readonly key: Buffer; readonly certPath: string } | undefined;
   readonly joinTimeoutMs: number;
+  /** Other members that must be up before health is Up. */
+  readonly minPeers: number;
   readonly inspect: string | undefined;
   readonly output: Output;
   /** The timings in force, for `distribute info`. */
@@ -59,6 +61,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     nodeId: options.name,
     metadata: options.metadata,
     seedPeers: options.seeds,
+    minPeers: options.minPeers,
     adapter: options.adapter,
     logger: log,
     ...(inspector ? { inspect: inspector.inspect } : {}),

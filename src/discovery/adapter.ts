@@ -77,6 +77,7 @@ export function defaultOptions(name: string = defaultAdapterName): AdapterOption
     custom: {},
     logger: undefined,
     stopTimeoutMs: 5000,
+    minPeers: 0,
   };
 }
 
@@ -132,6 +133,9 @@ export function resolveOptions(input: AdapterOptionsInput = {}): AdapterOptions 
     positive('syncIntervalMs', options.syncIntervalMs) ??
     positive('syncTimeoutMs', options.syncTimeoutMs) ??
     positive('stopTimeoutMs', options.stopTimeoutMs) ??
+    (Number.isSafeInteger(options.minPeers) && options.minPeers >= 0
+      ? undefined
+      : DiscoveryErrors.invalidConfiguration('minPeers', options.minPeers, 'a whole number of peers, 0 or more')) ??
     positive('retryConfig.initialDelayMs', retry.initialDelayMs) ??
     positive('retryConfig.maxDelayMs', retry.maxDelayMs) ??
     (Number.isInteger(retry.maxAttempts) && retry.maxAttempts >= 1
@@ -400,6 +404,7 @@ export function machineInput(options: AdapterOptions): AdapterMachineInput {
     retry: options.retryConfig,
     custom: options.custom,
     telemetryPrefix: options.telemetryPrefix,
+    minPeers: options.minPeers,
     seed: randomBytes(4).readUInt32LE(),
   };
 }

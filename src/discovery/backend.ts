@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { CallbackActorLogic } from 'xstate';
+import type { ActorOptions, AnyActorLogic, CallbackActorLogic } from 'xstate';
 import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from './types.js';
 
 /** A change a push-style backend reports as it happens. */
@@ -98,7 +98,16 @@ export interface Adapter {
    * `InvalidConfiguration`, is what `startLink` returns.
    */
   validate?(options: AdapterOptions): DiscoveryError | undefined;
+  /**
+   * The clock the adapter's delays must run on (a simulated network's):
+   * `startLink` creates the adapter actor with it, and an invoked adapter
+   * needs a root actor created with it.
+   */
+  readonly clock?: AdapterClock;
 }
+
+/** XState's clock (`createActor(logic, { clock })`): what times delayed events. */
+export type AdapterClock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
 
 /** What `defineAdapter`'s start function gets. */
 export interface BackendContext {

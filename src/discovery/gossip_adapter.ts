@@ -81,6 +81,33 @@ function toChange(event: Exclude<MemberEvent, { type: 'conflict' }>): Membership
 }
 
 /**
+ * The core's events and suspicions as the machine's membership changes, in
+ * order; `onConflict` hears of two live members claiming one id (no change).
+ */
+export function memberChanges(
+  events: readonly MemberEvent[],
+  suspicion: Effects['suspicion'],
+  onConflict: (event: Extract<MemberEvent, { type: 'conflict' }>) => void,
+): MembershipChange[] {
+  const changes: MembershipChange[] = [];
+  for (const event of events) {
+    if (event.type === 'conflict') onConflict(event);
+    else changes.push(toChange(event));
+  }
+  for (const { id, suspect } of suspicion) changes.push({ type: 'suspect', id, suspect });
+  return changes;
+}
+
+/** A gossip member's health as a sync result: Degraded while no seed answered, or while most probes fail. */
+export function memberHealth(state: { readonly joined: boolean; readonly recentProbeFailureRatio: number }, seedPeers: readonly string[]): SyncResult {
+  if (!state.joined && seedPeers.length > 0) return { degraded: `No seed reachable yet (${seedPeers.join(', ')})` };
+  if (state.recentProbeFailureRatio > 0.5) {
+    return { degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
+  }
+  return {};
+}
+
+/**
  * The gossip adapter. Seeds are `host:port`, or DNS names looked up on every
  * join attempt: `dns:NAME:PORT` (A and AAAA) and `dns+srv:NAME` (SRV).
  *
@@ -347,19 +374,13 @@ class GossipMember {
   /** Membership changes go to the machine as they happen: the only way they reach the peer table. */
   private report(events: readonly MemberEvent[], suspicion: Effects['suspicion'], udpUnreachable: readonly string[]): void {
     for (const id of udpUnreachable) this.warnUdpUnreachable(id);
-    const changes: MembershipChange[] = [];
-    for (const event of events) {
-      if (event.type === 'conflict') {
-        this.counters.conflicts++;
-        this.context.log.warn(
-          { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
-          'Conflicting address: another address claims the id of a member that still answers at its own; keeping the one known',
-        );
-        continue;
-      }
-      changes.push(toChange(event));
-    }
-    for (const { id, suspect } of suspicion) changes.push({ type: 'suspect', id, suspect });
+    const changes = memberChanges(events, suspicion, (event) => {
+      this.counters.conflicts++;
+      this.context.log.warn(
+        { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
+        'Conflicting address: another address claims the id of a member that still answers at its own; keeping the one known',
+      );
+    });
     if (changes.length > 0) this.context.report(changes);
   }
 
@@ -448,13 +469,7 @@ class GossipMember {
    */
   sync(): SyncResult {
     if (this.transportFailure) throw new Error(this.transportFailure);
-    const state = this.queries.health(this.core);
-    const { seedPeers } = this.context.input;
-    if (!state.joined && seedPeers.length > 0) return { degraded: `No seed reachable yet (${seedPeers.join(', ')})` };
-    if (state.recentProbeFailureRatio > 0.5) {
-      return { degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
-    }
-    return {};
+    return memberHealth(this.queries.health(this.core), this.context.input.seedPeers);
   }
 
   counts(): Record<string, number> {

@@ -107,6 +107,11 @@ function planFor(input: DiscoveryInput | void, system: AnyActorRef['system']): {
   const prepared = attempt(() => prepare(options));
   if (!prepared.ok) return { name: '', failure: prepared.error };
   const { name } = prepared.value.options;
+  const { clock } = prepared.value.adapter;
+  // The system's clock times the adapter's delays: one that must run on another clock would silently stall.
+  if (clock && system._clock !== clock) {
+    return { name: '', failure: DiscoveryErrors.invalidConfiguration('adapter', prepared.value.adapter.kind, 'its clock on the root actor: createActor(app, { clock: network.clock })') };
+  }
   if (isNameTaken(name) || system.get(name) !== undefined) {
     return { name, failure: DiscoveryErrors.startFailed(nameTakenMessage(name)) };
   }

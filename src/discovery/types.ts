@@ -146,6 +146,13 @@ export interface AdapterOptions {
   readonly logger: DiscoveryLogger | undefined;
   /** How long a graceful stop may take before it is cut short, in ms. Default 5000. */
   readonly stopTimeoutMs: number;
+  /**
+   * A quorum to start: health stays `Degraded` ("Waiting for n peers, k seen")
+   * until this many other members are known, and goes back to `Degraded` when
+   * fewer remain. Keeps a node from acting as a cluster of its own at start.
+   * Default 0 (no quorum).
+   */
+  readonly minPeers: number;
 }
 
 /**

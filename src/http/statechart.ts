@@ -39,6 +39,8 @@ function label(transition: TransitionLike): string {
   const delayed = /^xstate\.after\.([^.]+)\./.exec(transition.eventType);
   const event = delayed ? `after ${delayed[1]}` : transition.eventType;
   const guardName = describeGuard(transition.guard);
+  // An eventless (`always`) transition is its guard alone.
+  if (event === '') return guardName ? `[${guardName}]` : 'always';
   return guardName ? `${event} [${guardName}]` : event;
 }
 
@@ -85,6 +87,9 @@ export function statechartOf(machine: AnyStateMachine): Statechart {
     }
   };
   add(ANY_STATE, root.definition.transitions as readonly TransitionLike[]);
-  for (const [id, node] of Object.entries(root.states)) add(id, node.definition.transitions as readonly TransitionLike[]);
+  for (const [id, node] of Object.entries(root.states)) {
+    add(id, node.definition.transitions as readonly TransitionLike[]);
+    add(id, (node.always ?? []) as readonly TransitionLike[]);
+  }
   return { id: root.id, states, transitions: [...edges.values()] };
 }

@@ -100,6 +100,9 @@ describe('httpHandler routes', () => {
     expect(chart.states.map((s) => s.id)).toEqual(['starting', 'up', 'degraded', 'down', 'stopping', 'stopped']);
     expect(chart.transitions).toContainEqual(expect.objectContaining({ from: 'starting', to: 'degraded', events: ['backend.ready'] }));
     expect(chart.transitions).toContainEqual(expect.objectContaining({ from: 'stopping', to: 'stopped' }));
+    // The quorum's eventless transitions are drawn by their guards.
+    expect(chart.transitions).toContainEqual({ from: 'up', to: 'degraded', events: ['[belowQuorum]'] });
+    expect(chart.transitions).toContainEqual({ from: 'degraded', to: 'up', events: ['[quorumReached]'] });
   });
 
   it('serves /metrics in Prometheus text format under the telemetry prefix', async () => {

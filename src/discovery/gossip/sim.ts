@@ -34,6 +34,17 @@ export interface SimOptions {
   readonly recordEvents?: boolean;
 }
 
+/** How a member joins the simulated network. */
+export interface AddMemberOptions {
+  /** Members (names) to join through, retried until one answers. */
+  readonly seeds?: readonly string[];
+  readonly metadata?: Record<string, string>;
+  /** Its id, when it is not its name (e.g. an adapter's node id). */
+  readonly id?: string;
+  /** Hears what the member's core reports, as an adapter's backend would. */
+  readonly onReport?: GossipIO['report'];
+}
+
 /** A membership event, who observed it, and when (simulated ms). */
 export interface ObservedEvent {
   readonly at: number;
@@ -45,7 +56,7 @@ export interface ObservedEvent {
 export interface SimMember {
   /** Its address on the simulated network, and its key in `members`. */
   readonly name: string;
-  /** Its member id: its name, unless it is a restart of another member at a new address. */
+  /** Its member id: its name, unless given apart (an adapter's node id, or a restart of another member at a new address); the name is always its address. */
   readonly id: string;
   readonly core: Core;
   /** Runs the core's effects over the simulated network, as the adapter's does over sockets. */
@@ -177,7 +188,7 @@ export class SimNetwork {
    * Adds a member now; with `seeds` (member names) it joins through them,
    * retrying until one answers.
    */
-  addMember(name: string, options: { seeds?: readonly string[]; metadata?: Record<string, string>; id?: string } = {}): SimMember {
+  addMember(name: string, options: AddMemberOptions = {}): SimMember {
     if (this.members.has(name)) throw new Error(`Member ${name} exists already`);
     const id = options.id ?? name;
     const core = createCore({ config: this.config, self: { id, address: name, metadata: options.metadata ?? {} }, seed: this.rng.int(2 ** 31), now: this.now });
@@ -202,7 +213,7 @@ export class SimNetwork {
       streamsSent: 0,
       streamBytesSent: 0,
     };
-    driver = new GossipDriver(core, this.io(member), { packetBytes: this.config.udpBufferSize });
+    driver = new GossipDriver(core, this.io(member, options.onReport), { packetBytes: this.config.udpBufferSize });
     this.members.set(name, member);
     if (options.seeds && options.seeds.length > 0) driver.step({ type: 'join', seeds: options.seeds });
     driver.refresh();
@@ -210,7 +221,7 @@ export class SimNetwork {
   }
 
   /** The simulated network as one member's driver sees it. */
-  private io(m: SimMember): GossipIO {
+  private io(m: SimMember, onReport: GossipIO['report'] | undefined): GossipIO {
     return {
       now: () => this.now,
       sendPacket: (to, bytes) => this.sendPacket(m, to, bytes),
@@ -219,7 +230,10 @@ export class SimNetwork {
       // Sim addresses are names: the seeds resolve to themselves, at once.
       resolveSeeds: (seeds) => m.driver.step({ type: 'seedAddresses', addresses: seeds }),
       schedule: (at) => this.reschedule(m, at),
-      report: (events) => this.observe(m, events),
+      report: (events, suspicion, udpUnreachable) => {
+        this.observe(m, events);
+        onReport?.(events, suspicion, udpUnreachable);
+      },
       watch: (address) => m.watching.add(address),
       unwatch: (address) => m.watching.delete(address),
       leaveDone: () => {},
@@ -274,7 +288,7 @@ export class SimNetwork {
     // Nearest first, going back around the ring, so the random delays are drawn in one fixed order.
     watchers.sort((a, b) => (a < name) !== (b < name) ? (a < name ? -1 : 1) : a < b ? 1 : -1);
     for (const watcher of watchers) {
-      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', id: name } });
+      this.schedule(this.now + 2 * this.delay() + 2 * this.delay(), { kind: 'hint', to: watcher, input: { type: 'peerGone', id: victim.id } });
     }
   }
 
