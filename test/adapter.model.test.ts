@@ -18,12 +18,12 @@ const SYNC_INTERVAL = 1000;
 const SYNC_TIMEOUT = 5000;
 const retryConfig = { maxAttempts: MAX_ATTEMPTS, initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2 };
 
-type ModelEvent = { type: 'SYNC_OK' } | { type: 'SYNC_DEGRADED' } | { type: 'SYNC_FAIL' } | { type: 'TIMEOUT' } | { type: 'LOST' } | { type: 'STOP' };
+type ModelEvent = { type: 'SYNC_OK' } | { type: 'SYNC_DEGRADED' } | { type: 'SYNC_FAIL' } | { type: 'TIMEOUT' } | { type: 'LOST' } | { type: 'INTERRUPTED' } | { type: 'STOP' };
 
 const model_ = setup({
-  types: { context: {} as { failures: number }, events: {} as ModelEvent },
+  types: { context: {} as { failures: number; interrupted: boolean }, events: {} as ModelEvent },
   guards: { exhausted: ({ context }) => context.failures + 1 >= MAX_ATTEMPTS },
-  actions: { failed: assign({ failures: ({ context }) => Math.min(context.failures + 1, MAX_ATTEMPTS) }) },
+  actions: { failed: assign({ failures: ({ context }) => Math.min(context.failures + 1, MAX_ATTEMPTS), interrupted: false }) },
 });
 const failTransitions = [
   { guard: 'exhausted', target: '.down', actions: 'failed' },
@@ -33,20 +33,25 @@ const failTransitions = [
 /** The abstract model: what health should be after each kind of sync outcome. */
 const healthModel = model_.createMachine({
   id: 'health',
-  context: { failures: 0 },
+  context: { failures: 0, interrupted: false },
   initial: 'running',
   states: {
     running: {
       initial: 'degraded',
       on: {
-        SYNC_OK: { target: '.up', actions: assign({ failures: 0 }) },
-        SYNC_DEGRADED: { target: '.degraded', actions: assign({ failures: 0 }) },
+        SYNC_OK: { target: '.up', actions: assign({ failures: 0, interrupted: false }) },
+        SYNC_DEGRADED: { target: '.degraded', actions: assign({ failures: 0, interrupted: false }) },
         SYNC_FAIL: [...failTransitions],
         TIMEOUT: [...failTransitions],
-        LOST: { target: '.down', actions: assign({ failures: ({ context }) => Math.max(context.failures, MAX_ATTEMPTS) }) },
+        LOST: { target: '.down', actions: assign({ failures: ({ context }) => Math.max(context.failures, MAX_ATTEMPTS), interrupted: false }) },
         STOP: 'stopped',
       },
-      states: { up: {}, degraded: {}, down: {} },
+      // A broken feed makes Up Degraded at once, with its reason; Down stays Down. No sync is settled, so failures stay.
+      states: {
+        up: { on: { INTERRUPTED: { target: 'degraded', actions: assign({ interrupted: true }) } } },
+        degraded: { on: { INTERRUPTED: { target: 'degraded', actions: assign({ interrupted: true }) } } },
+        down: {},
+      },
     },
     stopped: { type: 'final' },
   },
@@ -56,8 +61,10 @@ const healthModel = model_.createMachine({
 function handDrivenAdapter() {
   const pending: { resolve: (r: SyncResult) => void; reject: (e: Error) => void }[] = [];
   let lost: ((message: string) => void) | undefined;
+  let interrupted: ((message: string) => void) | undefined;
   const adapter = defineAdapter('hand-driven', async (context) => {
     lost = context.lost;
+    interrupted = context.interrupted;
     return {
       self: context.input.self,
       sync: (signal) =>
@@ -70,7 +77,7 @@ function handDrivenAdapter() {
       close: () => {},
     };
   });
-  return { adapter, pending, lose: (message: string) => lost!(message) };
+  return { adapter, pending, lose: (message: string) => lost!(message), interrupt: (message: string) => interrupted!(message) };
 }
 
 const flush = async () => {
@@ -78,7 +85,7 @@ const flush = async () => {
 };
 
 async function runPath(events: ModelEvent[], expectations: { value: unknown; failures: number }[]) {
-  const { adapter, pending, lose } = handDrivenAdapter();
+  const { adapter, pending, lose, interrupt } = handDrivenAdapter();
   const options = resolveOptions({ name: `model-${Math.random()}`, syncIntervalMs: SYNC_INTERVAL, syncTimeoutMs: SYNC_TIMEOUT, retryConfig, stopTimeoutMs: 1000 });
   const clock = new SimulatedClock();
   const actor = createActor(buildAdapterLogic(options, adapter), { input: machineInput(options), clock });
@@ -112,6 +119,9 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
         case 'LOST':
           lose('socket closed');
           break;
+        case 'INTERRUPTED':
+          interrupt('watch stream lost');
+          break;
         case 'STOP':
           actor.send({ type: 'stop' });
           break;
@@ -133,6 +143,7 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
       }
       if (event.type === 'SYNC_DEGRADED') expect(health).toEqual({ type: 'Degraded', reason: 'half the seeds are unreachable' });
       if (event.type === 'LOST') expect(health).toEqual({ type: 'Down', reason: 'socket closed' });
+      if (event.type === 'INTERRUPTED' && state !== 'down') expect(health).toEqual({ type: 'Degraded', reason: 'watch stream lost' });
       expect(unwrap(facade.healthInfo()).consecutiveFailures).toBe(expected.failures);
       await nextSync();
       expect(pending.length).toBe(1);
@@ -144,7 +155,7 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
 
 const model = createTestModel(healthModel, {
   // The state key keeps what matters: health and the bounded failure count.
-  serializeState: (state) => JSON.stringify([state.value, state.context.failures]),
+  serializeState: (state) => JSON.stringify([state.value, state.context.failures, state.context.interrupted]),
 });
 const paths = model.getSimplePaths();
 

@@ -4,7 +4,7 @@
  * and a store outage with recovery.
  */
 import { expect } from 'vitest';
-import { eventually, sleep } from './support.js';
+import { eventually, sleep, unwrap } from './support.js';
 import type { inProcessMember } from './store-inproc.js';
 import { StoreMember } from './store-members.js';
 
@@ -133,4 +133,58 @@ export async function commandOrders(member: (id: string) => ReturnType<typeof in
     expect(about[down]).toMatchObject({ type: 'PeerDown', reason: { type: 'Left' } });
   }
   expect(observer.peers()).toEqual([]);
+}
+
+/** Every health change of an in-process member, with the count of failed syncs when it happened. */
+export function healthLog(member: Awaited<ReturnType<typeof inProcessMember>>) {
+  const log: { type: string; reason: string; syncFailures: number }[] = [];
+  const record = () => {
+    const health = member.facade.health();
+    const reason = 'reason' in health ? health.reason : '';
+    const last = log.at(-1);
+    if (last?.type === health.type && last.reason === reason) return;
+    const metrics = member.facade.metrics();
+    log.push({ type: health.type, reason, syncFailures: metrics.ok ? metrics.value.syncFailures : -1 });
+  };
+  record();
+  const subscription = member.handle.actor.subscribe(record);
+  return { log, stop: () => subscription.unsubscribe() };
+}
+
+/**
+ * The connection that carries a member's feed of changes (etcd watch, Redis
+ * pub/sub) is cut while no sync is due: health turns Degraded at once with
+ * the reason, before any sync failed; the others change meanwhile; once the
+ * connection is back the member reports exactly those changes, and is Up.
+ */
+export async function feedCut(
+  member: (id: string, viaProxy: boolean) => ReturnType<typeof inProcessMember>,
+  proxy: { cut(): void; restore(): void },
+  reason: RegExp,
+): Promise<void> {
+  // No periodic sync for a: only the broken feed can make it leave Up.
+  const a = await member('a', true);
+  const b = await member('b', false);
+  await eventually(() => a.peers().join() === 'b' && a.facade.health().type === 'Up', 10_000, 'a sees b, Up');
+  const seen = a.events.events.length;
+  const health = healthLog(a);
+  try {
+    proxy.cut();
+    await eventually(() => health.log.some((h) => h.type !== 'Up'), 10_000, 'a leaves Up');
+    const first = health.log.find((h) => h.type !== 'Up')!;
+    expect(first.type).toBe('Degraded');
+    expect(first.reason).toMatch(reason);
+    expect(first.syncFailures, 'Degraded before any sync failed').toBe(health.log[0]!.syncFailures);
+
+    unwrap(b.facade.setMetadata({ role: 'db' }));
+    const c = await member('c', false);
+    await eventually(() => c.peers().join() === 'a,b', 10_000, 'c sees a and b');
+    proxy.restore();
+    await eventually(() => a.peers().join() === 'b,c' && a.facade.health().type === 'Up', 20_000, 'a sees b and c, Up again');
+    await sleep(1000);
+    expect(a.events.events.slice(seen).map((e) => `${e.type}:${e.peer.id}`).sort()).toEqual(['PeerUp:c', 'PeerUpdate:b']);
+    expect(a.facade.lookup('b')).toMatchObject({ ok: true, value: { metadata: { role: 'db' } } });
+  } finally {
+    health.stop();
+  }
 }

@@ -153,6 +153,8 @@ class EtcdSession implements BackendSession {
   private watcher: Watcher | undefined;
   private generation = 0;
   private recovering = false;
+  /** Why the watch stream is down, while it is: health says so until a list re-attaches it. */
+  private feedDown: string | undefined;
   private closed = false;
   /** Set by a graceful leave: a sync still running must not register this member again. */
   private left = false;
@@ -200,7 +202,7 @@ class EtcdSession implements BackendSession {
         await this.relist();
       }
       this.recovering = false;
-      return {};
+      return this.feedDown ? { degraded: this.feedDown } : {};
     } catch (error) {
       this.recovering = true;
       throw error;
@@ -385,20 +387,30 @@ class EtcdSession implements BackendSession {
     // Reconciled only once the watch holds, so a failed attach leaves the table for the retry;
     // the reconcile reports only the differences from what was reported before.
     this.context.report(this.known.reconcile(listed, true, 'Entry gone from etcd'));
+    this.feedDown = undefined;
     this.attachWatch(next);
+  }
+
+  /** The watch stream dropped: say so at once, and list again at the next sync (events may be lost). */
+  private onDisconnected(error: Error): void {
+    this.recovering = true;
+    if (this.feedDown !== undefined || this.closed || this.left) return;
+    this.feedDown = `etcd watch stream lost: ${error.message}`;
+    this.context.interrupted(this.feedDown);
   }
 
   private attachWatch(next: Watcher): void {
     this.watcher = next;
     next.on('put', (kv) => this.watcher === next && this.onPut(kv));
     next.on('delete', (kv) => this.watcher === next && this.onDelete(kv));
+    next.on('disconnected', (error: Error) => this.watcher === next && this.onDisconnected(error));
     next.on('error', (error) => {
       if (this.watcher !== next) return;
       // Cancelled by etcd, e.g. its revision was compacted while reconnecting: list again.
       this.counts.watchErrors++;
       this.context.log.warn({ err: error }, 'etcd watch cancelled; listing again');
       this.watcher = undefined;
-      this.relist().catch((e: unknown) => this.context.log.debug({ err: e }, 'Re-list failed; the next sync retries'));
+      this.relist().catch((e: unknown) => this.onDisconnected(e as Error));
     });
   }
 }

@@ -229,12 +229,15 @@ class RedisSession implements BackendSession {
   private left = false;
   private graceUntil = 0;
   private disconnected = false;
+  /** Why the pub/sub connection is down, while it is: health says so until it is back and listed. */
+  private feedDown: string | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   /** Messages that arrive while a list is in flight wait for it, then only those after its seq apply. */
   private buffered: Message[] | undefined;
   private listGeneration = 0;
   private lastError: Error | undefined;
+  private subError: Error | undefined;
   private stopRefresh: (() => void) | undefined;
 
   constructor(
@@ -275,8 +278,11 @@ class RedisSession implements BackendSession {
   }
 
   async sync(): Promise<SyncResult> {
+    // A list that starts with the subscriber up covers whatever it missed while down.
+    const subscribed = this.sub.status === 'ready';
     await this.list();
-    return {};
+    if (subscribed) this.feedDown = undefined;
+    return this.feedDown ? { degraded: this.feedDown } : {};
   }
 
   async setMetadata(metadata: PeerMetadata): Promise<void> {
@@ -319,13 +325,19 @@ class RedisSession implements BackendSession {
       if (!this.closed) this.disconnected = true;
     });
     this.redis.on('ready', () => this.onReady());
+    // Messages published while the subscriber is away are lost: say so at once, list when it is back.
+    this.sub.on('close', () => this.onFeedLost());
+    this.sub.on('ready', () => this.onFeedBack());
     // Errors are reported through failing syncs; without a listener ioredis would print them.
     const onError = (error: Error) => {
       this.lastError = error;
       this.context.log.debug({ err: error }, 'Redis connection error');
     };
     this.redis.on('error', onError);
-    this.sub.on('error', onError);
+    this.sub.on('error', (error: Error) => {
+      this.subError = error;
+      onError(error);
+    });
   }
 
   private onMessage(from: string, text: string): void {
@@ -349,6 +361,23 @@ class RedisSession implements BackendSession {
     void this.refresh().then(() => this.list().catch(() => undefined));
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => void this.list().catch(() => undefined), this.refreshMs + 300);
+  }
+
+  private onFeedLost(): void {
+    if (this.feedDown !== undefined || this.closed || this.left) return;
+    this.feedDown = `Redis pub/sub connection lost${this.subError ? `: ${this.subError.message}` : ''}`;
+    this.context.interrupted(this.feedDown);
+  }
+
+  private onFeedBack(): void {
+    this.subError = undefined;
+    if (this.feedDown === undefined || this.closed) return;
+    // ioredis subscribes again on reconnect; the list then covers what was published meanwhile
+    // (if it fails, the next sync lists).
+    void this.list().then(
+      () => (this.feedDown = undefined),
+      () => undefined,
+    );
   }
 
   private async run(which: Script, args: (string | number)[]): Promise<unknown> {
