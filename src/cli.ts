@@ -16,6 +16,7 @@ import { generateKey } from './discovery/gossip/crypto.js';
 import { checkDnsQuery, checkDnsServers, isDnsSeed, parseDnsSeed, type DnsRecordType } from './discovery/dns.js';
 import { formatAddress, noPositionals, parseAddress, parseFlags, parseMeta } from './cli/args.js';
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
+import { storeCredentialFlags, storeCredentials } from './cli/store-credentials.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers, type ControlClient } from './cli/control.js';
 import { CliError, usage } from './cli/errors.js';
 import { DEFAULT_INSPECT_URL, optionalPeer } from './cli/inspect.js';
@@ -58,6 +59,13 @@ distribute agent [options]
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
   --etcd URL             etcd endpoint for --adapter etcd (http://127.0.0.1:2379); repeatable
   --redis URL            Redis server for --adapter redis (redis://127.0.0.1:6379; rediss:// for TLS)
+  --etcd-ca FILE         CA (PEM) that signed etcd's certificate, for https:// endpoints
+  --etcd-cert FILE       client certificate (PEM) for etcd's --client-cert-auth; with --etcd-key FILE
+  --etcd-user NAME       etcd user; its password from --etcd-password-file FILE or DISTRIBUTE_ETCD_PASSWORD
+  --redis-ca FILE        CA (PEM) that signed Redis's certificate, for a rediss:// URL
+  --redis-cert FILE      client certificate (PEM) when Redis checks clients; with --redis-key FILE
+  --redis-user NAME      Redis ACL user; its password from --redis-password-file FILE or
+                         DISTRIBUTE_REDIS_PASSWORD (either wins over a password in the URL)
   --prefix P             key prefix in etcd or Redis (default distribute)
   --ttl MS               how long a member's entry outlives it in etcd or Redis (default 10000)
   --control HOST:PORT    control endpoint: the live page at http://HOST:PORT/, /v1/events, /metrics,
@@ -113,6 +121,7 @@ const agentFlags = {
   redis: { type: 'string' },
   prefix: { type: 'string' },
   ttl: { type: 'string' },
+  ...storeCredentialFlags,
   control: { type: 'string' },
   'control-token': { type: 'string' },
   'join-timeout': { type: 'string' },
@@ -195,6 +204,7 @@ async function agent(argv: string[]): Promise<number> {
     ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
     ...(values.ttl !== undefined ? { ttlMs: positiveInt('--ttl', values.ttl, 10_000) } : {}),
   };
+  const credentials = storeCredentials('etcd', kind, values) ?? storeCredentials('redis', kind, values);
   const adapter = makeAdapter(kind, {
     bind,
     advertise,
@@ -203,6 +213,7 @@ async function agent(argv: string[]): Promise<number> {
     ...(dnsServers ? { dnsServers } : {}),
     ...(dns ? { dns } : {}),
     ...stores,
+    ...(credentials ? { credentials } : {}),
   });
   const output = createOutput({ json: values.json ?? false, level });
   return runAgent({

@@ -5,7 +5,8 @@
  * reason, except under CI (`CI=true`), where a missing server is a failure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { connect, createServer, type Server as Server_, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,18 +97,28 @@ abstract class Server {
   }
 }
 
-/** An etcd 3.4 single-member cluster on loopback. */
+/** PEM files a server presents and checks clients against. */
+export interface ServerTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** Client certificates checked against, for the readiness probe. */
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+/** An etcd 3.4 single-member cluster on loopback; with `tls`, clients need a certificate the CA signed. */
 export class EtcdServer extends Server {
-  private constructor(port: number, private readonly peerPort: number) {
+  private constructor(port: number, private readonly peerPort: number, private readonly tls: ServerTls | undefined) {
     super('etcd', port);
   }
 
-  static async start(): Promise<EtcdServer> {
-    return new EtcdServer(await freePort(), await freePort()).start();
+  static async start(options: { tls?: ServerTls } = {}): Promise<EtcdServer> {
+    return new EtcdServer(await freePort(), await freePort(), options.tls).start();
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   protected binary(): string {
@@ -126,10 +137,14 @@ export class EtcdServer extends Server {
       '--initial-cluster', `test=${peer}`,
       '--logger', 'zap',
       '--log-level', 'error',
+      ...(this.tls
+        ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca, '--client-cert-auth']
+        : []),
     ];
   }
 
   protected async ready(): Promise<boolean> {
+    if (this.tls) return tlsHealth(this.port, this.tls);
     try {
       const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
       return response.ok && ((await response.json()) as { health?: string }).health === 'true';
@@ -137,6 +152,20 @@ export class EtcdServer extends Server {
       return false;
     }
   }
+}
+
+/** etcd's /health over mutual TLS (fetch cannot present a client certificate). */
+function tlsHealth(port: number, tls: ServerTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const options = { ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey), timeout: 1000 };
+    const request = httpsGet(`https://127.0.0.1:${port}/health`, options, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(response.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    request.on('error', () => resolve(false));
+    request.on('timeout', () => request.destroy());
+  });
 }
 
 /** A redis-server on loopback; `persistent` keeps an append-only file across restarts. */
@@ -202,12 +231,15 @@ export class RedisServer extends Server {
 export class CuttableProxy {
   private sockets = new Set<Socket>();
   private cutOff = false;
+  /** Connections clients opened through the proxy, refused ones included. */
+  connections = 0;
   private constructor(private readonly server: Server_, readonly port: number) {}
 
   static async start(targetPort: number): Promise<CuttableProxy> {
     const sockets = new Set<Socket>();
     let proxy: CuttableProxy | undefined;
     const server = createServer((client) => {
+      proxy!.connections++;
       if (proxy!.cutOff) return client.destroy();
       const upstream = connect(targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {

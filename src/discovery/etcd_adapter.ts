@@ -9,7 +9,7 @@
  */
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { defineAdapter, invalidAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, SyncResult } from './backend.js';
+import { errorMessage, type Adapter, type BackendContext, type BackendSession, type SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -34,8 +34,12 @@ export interface EtcdAdapterOptions extends StoreOptions {
    * requests go to any of them.
    */
   readonly endpoints: string | readonly string[];
-  /** TLS material (PEM), passed to the client as its credentials. */
-  readonly tls?: { readonly rootCertificate: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
+  /**
+   * TLS material (PEM), passed to the client as its credentials: the CA that
+   * signed etcd's certificate (the system's CAs when left out), and a client
+   * certificate with its key when etcd checks clients (`--client-cert-auth`).
+   */
+  readonly tls?: { readonly rootCertificate?: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
   /** User name and password, when etcd has authentication enabled. */
   readonly auth?: { readonly username: string; readonly password: string };
   /** gRPC channel options, passed through as they are (e.g. `grpc.keepalive_time_ms`). */
@@ -65,6 +69,10 @@ function resolveEtcdOptions(options: EtcdAdapterOptions): EtcdConfig | Discovery
   for (const endpoint of endpoints) {
     const problem = checkUrl('endpoints', endpoint, ['http:', 'https:']);
     if (problem) return problem;
+  }
+  const secure = endpoints.filter((endpoint) => endpoint.startsWith('https:')).length;
+  if ((secure > 0 || options.tls !== undefined) && secure < endpoints.length) {
+    return DiscoveryErrors.invalidConfiguration('endpoints', endpoints, 'all https:// (TLS) or all http:// URLs; tls needs https://');
   }
   const store = resolveStoreOptions(options, MIN_TTL_MS);
   if ('type' in store) return store;
@@ -134,15 +142,40 @@ function clientOptions(config: EtcdConfig, isRecoverableError: (error: Error) =>
 async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<BackendSession> {
   const { Etcd3: Client, isRecoverableError } = await etcdModule();
   const session = new EtcdSession(context, config, new Client(clientOptions(config, isRecoverableError)));
-  await session.open();
+  try {
+    await session.open();
+  } catch (error) {
+    throw new Error(explainStartFailure(errorMessage(error), config, session.membersPrefix));
+  }
   return session;
+}
+
+/**
+ * What a refused start means in the terms of the adapter's options: the
+ * client's errors name gRPC codes and OpenSSL alerts, not which option to fix.
+ */
+export function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth'>, prefix: string): string {
+  const where = `etcd at ${config.endpoints.join(', ')}`;
+  const user = JSON.stringify(config.auth?.username ?? '');
+  if (/alert (bad certificate|certificate required|handshake failure)|alert number (40|42|116)\b/i.test(message)) {
+    return `TLS handshake refused by ${where}: it wants a client certificate its CA signed (tls.certChain and tls.privateKey) (${message})`;
+  }
+  if (/unable to verify|self[- ]signed certificate|certificate (has expired|is not yet valid)|altnames|Hostname\/IP does not match/i.test(message)) {
+    return `TLS to ${where} failed: its server certificate does not check out against tls.rootCertificate (the CA) (${message})`;
+  }
+  if (/authentication failed/i.test(message)) return `${where} refused user ${user}: authentication failed, wrong user name or password`;
+  if (/permission denied/i.test(message)) {
+    return `${where}: user ${config.auth ? user : '(none)'} has no permission on the keys under ${JSON.stringify(prefix)} (grant its role readwrite on that prefix) (${message})`;
+  }
+  if (/user name is empty|authentication is not enabled|invalid auth token/i.test(message)) return `${where}: ${message}`;
+  return message;
 }
 
 /** One member's entry in etcd, its lease, and the watch over the others. */
 class EtcdSession implements BackendSession {
   readonly self: PeerInfo;
   private readonly selfId: string;
-  private readonly membersPrefix: string;
+  readonly membersPrefix: string;
   private readonly key: string;
   private readonly known = new KnownPeers();
   private readonly skipped: SkippedEntries;

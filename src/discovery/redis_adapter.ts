@@ -33,6 +33,7 @@ import {
   importModule,
   KnownPeers,
   loadClient,
+  loggableError,
   MAX_ENTRY_BYTES,
   resolveStoreOptions,
   SkippedEntries,
@@ -48,6 +49,11 @@ export interface RedisAdapterOptions extends StoreOptions {
   readonly url: string;
   /** TLS options for `rediss://` (CA, client certificate), passed to the client. */
   readonly tls?: ConnectionOptions;
+  /**
+   * An ACL user and its password (or only a password, for the `default`
+   * user); wins over any in the URL, and keeps the password out of it.
+   */
+  readonly auth?: { readonly username?: string; readonly password: string };
   /** Further client options passed to ioredis as they are (e.g. `sentinels` and `name` for Sentinel). */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -57,6 +63,7 @@ const MIN_TTL_MS = 300;
 interface RedisConfig extends ResolvedStoreOptions {
   readonly url: string;
   readonly tls: ConnectionOptions | undefined;
+  readonly auth: RedisAdapterOptions['auth'];
   readonly clientOptions: Readonly<Record<string, unknown>>;
 }
 
@@ -68,7 +75,11 @@ function resolveRedisOptions(options: RedisAdapterOptions): RedisConfig | Discov
   if (problem) return problem;
   const store = resolveStoreOptions(options, MIN_TTL_MS);
   if ('type' in store) return store;
-  return { ...store, url: options.url, tls: options.tls, clientOptions: options.clientOptions ?? {} };
+  const { auth } = options;
+  if (auth !== undefined && (typeof auth?.password !== 'string' || (auth.username !== undefined && typeof auth.username !== 'string'))) {
+    return DiscoveryErrors.invalidConfiguration('auth', auth === null ? auth : '(an object)', 'an object with a password and maybe a username');
+  }
+  return { ...store, url: options.url, tls: options.tls, auth, clientOptions: options.clientOptions ?? {} };
 }
 
 /**
@@ -202,6 +213,7 @@ function clientOptionsOf(config: RedisConfig): RedisOptions {
     commandTimeout: config.requestTimeoutMs,
     retryStrategy: (times) => Math.min(times * 100, 1000),
     ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.auth ? { password: config.auth.password, ...(config.auth.username !== undefined ? { username: config.auth.username } : {}) } : {}),
     ...(config.clientOptions as RedisOptions),
   };
 }
@@ -331,7 +343,7 @@ class RedisSession implements BackendSession {
     // Errors are reported through failing syncs; without a listener ioredis would print them.
     const onError = (error: Error) => {
       this.lastError = error;
-      this.context.log.debug({ err: error }, 'Redis connection error');
+      this.context.log.debug({ err: loggableError(error) }, 'Redis connection error');
     };
     this.redis.on('error', onError);
     this.sub.on('error', (error: Error) => {
@@ -424,7 +436,7 @@ class RedisSession implements BackendSession {
       if (count > 0) this.counts.sweeps++;
       this.scheduleSweep(now, first);
     } catch (error) {
-      this.context.log.debug({ err: error }, 'Sweep failed');
+      this.context.log.debug({ err: loggableError(error) }, 'Sweep failed');
     }
   }
 
@@ -437,7 +449,7 @@ class RedisSession implements BackendSession {
       if (readded) this.counts.reregistrations++;
       this.scheduleSweep(now, first);
     } catch (error) {
-      this.context.log.debug({ err: error }, 'Refresh failed');
+      this.context.log.debug({ err: loggableError(error) }, 'Refresh failed');
     }
   }
 
