@@ -3,24 +3,23 @@
  * test makes with openssl) and authentication (root, a role limited to the
  * members' prefix, a user with that role, and one without it).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3, Range } from 'etcd3';
-import { defaultAdapterName, etcdAdapter, startLink, type EtcdAdapterOptions } from 'distribute/discovery';
+import { etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCertificates, type Certificates } from './certs.js';
-import { killAll, startCli } from './cli-support.js';
-import { CuttableProxy, EtcdServer, inCI, serverSuite, serverUnavailable } from './servers.js';
-import { inProcessMember, stopInProcess } from './store-inproc.js';
-import { eventually, sleep, unwrap } from './support.js';
+import { startCli } from './cli-support.js';
+import { CuttableProxy, EtcdServer, tlsServerSuite } from './servers.js';
+import { inProcessMember } from './store-inproc.js';
+import { cleanUpSuite, expectCertificateRefusal, expectConnectionsStop, meetChangeLeave, securedMemberOptions, startFailure } from './store-scenarios.js';
 
-const suite = serverSuite('etcd', 'etcd adapter with mutual TLS and authentication');
-const noOpenssl = serverUnavailable('openssl');
-const PREFIX = 'secure';
+const suite = tlsServerSuite('etcd', 'etcd adapter with mutual TLS and authentication');
+const PREFIX = securedMemberOptions('', 0).prefix;
 const TTL = 2000;
 
 // Skipped only where etcd or openssl is missing and not under CI (CI=true makes a missing tool a failure).
-describe.skipIf(suite.skip || (noOpenssl !== undefined && !inCI))(noOpenssl && !suite.missing ? `${suite.title} (skipped: ${noOpenssl})` : suite.title, () => {
+describe.skipIf(suite.skip)(suite.title, () => {
   let certs: Certificates;
   let server: EtcdServer;
   let proxy: CuttableProxy;
@@ -28,27 +27,14 @@ describe.skipIf(suite.skip || (noOpenssl !== undefined && !inCI))(noOpenssl && !
   const adapter = (id: string, options: Partial<EtcdAdapterOptions> = {}) =>
     etcdAdapter({
       endpoints: server.url,
-      prefix: PREFIX,
-      cluster: defaultAdapterName,
-      ttlMs: TTL,
-      requestTimeoutMs: 1000,
-      address: `${id}.test:1`,
+      ...securedMemberOptions(id, TTL),
       tls: tls(),
-      auth: { username: 'member', password: 'sesame' },
       ...options,
     });
-  /** Starts a member that must fail, and returns its StartFailed message. */
-  const refused = async (id: string, options: Partial<EtcdAdapterOptions>) => {
-    const result = await startLink({ name: `refused-${id}`, nodeId: id, adapter: adapter(id, options) });
-    expect(result.ok).toBe(false);
-    if (result.ok) return '';
-    expect(result.error.type).toBe('StartFailed');
-    return result.error.message;
-  };
+  const refused = (id: string, options: Partial<EtcdAdapterOptions>) => startFailure(id, adapter(id, options));
 
   beforeAll(async () => {
     if (suite.missing) throw new Error(suite.missing);
-    if (noOpenssl) throw new Error(noOpenssl);
     // The client certificate's name is no user, so only the password can give rights.
     certs = makeCertificates('no-such-user');
     server = await EtcdServer.start({ tls: { ...certs.files } });
@@ -66,43 +52,20 @@ describe.skipIf(suite.skip || (noOpenssl !== undefined && !inCI))(noOpenssl && !
     }
     proxy = await CuttableProxy.start(server.port);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    await server?.stop();
-    certs?.remove();
-  });
-  afterEach(async () => {
-    await stopInProcess();
-    await killAll();
-  });
+  // Each is set once beforeAll ran; until then the clean-up finds nothing to stop.
+  cleanUpSuite(() => ({ proxy, server, certs }));
 
   it('members with the CA, a client certificate and a user limited to the prefix join, watch and leave', async () => {
-    const a = await inProcessMember('a', () => adapter('a'));
-    const b = await inProcessMember('b', () => adapter('b'));
-    await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet');
-    unwrap(b.facade.setMetadata({ role: 'db' }));
-    await eventually(() => a.events.summary().includes('PeerUpdate:b'), 5000, 'a sees b change');
-    unwrap(await b.handle.stop());
-    await eventually(() => a.peers().length === 0, 5000, 'b gone at a');
-    expect(a.events.events.at(-1)).toMatchObject({ type: 'PeerDown', peer: { id: 'b' }, reason: { type: 'Left' } });
-    expect(a.facade.health().type).toBe('Up');
+    await meetChangeLeave((id) => inProcessMember(id, () => adapter(id)));
   });
 
   it('a server certificate from another CA: one StartFailed naming the certificate check, and no retries after it', async () => {
     const through = `https://127.0.0.1:${proxy.port}`;
     const message = await refused('wrong-ca', { endpoints: through, tls: { ...tls(), rootCertificate: certs.otherCa } });
-    expect(message).toMatch(/TLS/);
-    expect(message).toMatch(/certificate/i);
-    expect(message).toContain(through);
-    // The client lets a connection in progress settle (up to 1 s) before closing; then nothing more.
+    expectCertificateRefusal(message, through);
     // The client lets a connection attempt in progress settle before it closes (a gRPC workaround
     // in etcd3); after that, nothing: a few connections in all, never a stream of retries.
-    const atFailure = proxy.connections;
-    await sleep(3000);
-    const settled = proxy.connections;
-    expect(settled - atFailure, 'connections while the client closed').toBeLessThanOrEqual(3);
-    await sleep(2000);
-    expect(proxy.connections, 'connections once closed').toBe(settled);
+    await expectConnectionsStop(() => proxy.connections, 3);
   });
 
   it('no client certificate: one StartFailed saying etcd wants one', async () => {

@@ -29,8 +29,16 @@ export function serverUnavailable(binary: 'etcd' | 'redis-server' | 'openssl'): 
 
 /** Skip the suite where the server is missing, unless under CI; `title` carries the reason. */
 export function serverSuite(binary: 'etcd' | 'redis-server', title: string): { skip: boolean; title: string; missing: string | undefined } {
-  const missing = serverUnavailable(binary);
+  return suiteWithout(serverUnavailable(binary), title);
+}
+
+function suiteWithout(missing: string | undefined, title: string): ReturnType<typeof serverSuite> {
   return { skip: missing !== undefined && !inCI, title: missing ? `${title} (${inCI ? 'failing under CI' : 'skipped'}: ${missing})` : title, missing };
+}
+
+/** As `serverSuite`, for a suite that also needs openssl to make its certificates. */
+export function tlsServerSuite(binary: 'etcd' | 'redis-server', title: string): ReturnType<typeof serverSuite> {
+  return suiteWithout(serverUnavailable(binary) ?? serverUnavailable('openssl'), title);
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -3,8 +3,11 @@
  * started: three member processes seeing each other, metadata, leave, crash,
  * and a store outage with recovery.
  */
-import { expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
+import { killAll } from './cli-support.js';
+import { stopInProcess } from './store-inproc.js';
 import { eventually, sleep, unwrap } from './support.js';
+import { defaultAdapterName, startLink, type Adapter } from 'distribute/discovery';
 import type { inProcessMember } from './store-inproc.js';
 import { StoreMember } from './store-members.js';
 
@@ -187,4 +190,74 @@ export async function feedCut(
   } finally {
     health.stop();
   }
+}
+
+/** Two members meet; one changes its metadata, then leaves: the other sees each step and stays Up. */
+export async function meetChangeLeave(member: (id: string) => ReturnType<typeof inProcessMember>): Promise<void> {
+  const a = await member('a');
+  const b = await member('b');
+  await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet');
+  unwrap(b.facade.setMetadata({ role: 'db' }));
+  await eventually(() => a.events.summary().includes('PeerUpdate:b'), 5000, 'a sees b change');
+  unwrap(await b.handle.stop());
+  await eventually(() => a.peers().length === 0, 5000, 'b gone at a');
+  expect(a.events.events.at(-1)).toMatchObject({ type: 'PeerDown', peer: { id: 'b' }, reason: { type: 'Left' } });
+  expect(a.facade.health().type).toBe('Up');
+}
+
+/** Starts a member that must be refused, and returns its StartFailed message. */
+export async function startFailure(id: string, adapter: Adapter): Promise<string> {
+  const result = await startLink({ name: `refused-${id}`, nodeId: id, adapter });
+  expect(result.ok).toBe(false);
+  if (result.ok) return '';
+  expect(result.error.type).toBe('StartFailed');
+  return result.error.message;
+}
+
+/** A TLS failure against the certificate check, at `where`. */
+export function expectCertificateRefusal(message: string, where: string): void {
+  expect(message).toMatch(/TLS/);
+  expect(message).toMatch(/certificate/i);
+  expect(message).toContain(where);
+}
+
+/** Registers the clean-up of a suite with a server, a proxy and certificates: members after each test, the rest after all. */
+export function cleanUpSuite(resources: () => { proxy?: { close(): Promise<void> }; server?: { stop(): Promise<void> }; certs?: { remove(): void } }): void {
+  afterEach(async () => {
+    await stopInProcess();
+    await killAll();
+  });
+  afterAll(async () => {
+    const { proxy, server, certs } = resources();
+    await Promise.all([proxy?.close(), server?.stop()]);
+    certs?.remove();
+  });
+}
+
+/** Options of a member of the secured stores' suites: the user `member` with its password, under the prefix `secure`. */
+export const securedMemberOptions = (id: string, ttlMs: number) => ({
+  prefix: 'secure',
+  cluster: defaultAdapterName,
+  ttlMs,
+  requestTimeoutMs: 1000,
+  address: `${id}.test:1`,
+  auth: { username: 'member', password: 'sesame' },
+});
+
+/**
+ * After a start failure, the client's connections (counted by `count`) stop:
+ * none for `quietMs` within 15 s, and at most `allowed` more since the
+ * failure; a client that kept retrying never goes quiet.
+ */
+export async function expectConnectionsStop(count: () => number, allowed: number, quietMs = 2000): Promise<void> {
+  const atFailure = count();
+  const deadline = Date.now() + 15_000;
+  let last = count();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs) {
+    if (Date.now() > deadline) throw new Error(`connections never stopped: ${count() - atFailure} since the failure`);
+    await sleep(100);
+    if (count() !== last) [last, quietSince] = [count(), Date.now()];
+  }
+  expect(last - atFailure, 'connections after the failure').toBeLessThanOrEqual(allowed);
 }

@@ -21,6 +21,7 @@ import {
   loadClient,
   resolveStoreOptions,
   SkippedEntries,
+  tlsProblem,
   type ResolvedStoreOptions,
   type StoreEntry,
   type StoreOptions,
@@ -154,15 +155,12 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
  * What a refused start means in the terms of the adapter's options: the
  * client's errors name gRPC codes and OpenSSL alerts, not which option to fix.
  */
-export function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth'>, prefix: string): string {
+export function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth' | 'tls'>, prefix: string): string {
   const where = `etcd at ${config.endpoints.join(', ')}`;
   const user = JSON.stringify(config.auth?.username ?? '');
-  if (/alert (bad certificate|certificate required|handshake failure)|alert number (40|42|116)\b/i.test(message)) {
-    return `TLS handshake refused by ${where}: it wants a client certificate its CA signed (tls.certChain and tls.privateKey) (${message})`;
-  }
-  if (/unable to verify|self[- ]signed certificate|certificate (has expired|is not yet valid)|altnames|Hostname\/IP does not match/i.test(message)) {
-    return `TLS to ${where} failed: its server certificate does not check out against tls.rootCertificate (the CA) (${message})`;
-  }
+  const names = { ca: 'tls.rootCertificate', clientCertificate: 'tls.certChain and tls.privateKey' };
+  const tls = config.endpoints[0]!.startsWith('https:') ? tlsProblem(message, where, names, config.tls?.certChain !== undefined) : undefined;
+  if (tls) return tls;
   if (/authentication failed/i.test(message)) return `${where} refused user ${user}: authentication failed, wrong user name or password`;
   if (/permission denied/i.test(message)) {
     return `${where}: user ${config.auth ? user : '(none)'} has no permission on the keys under ${JSON.stringify(prefix)} (grant its role readwrite on that prefix) (${message})`;

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Redis, RedisOptions } from 'ioredis';
 import { defineAdapter, invalidAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './backend.js';
+import { errorMessage, type Adapter, type BackendContext, type BackendSession, type MembershipChange, type SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -37,6 +37,7 @@ import {
   MAX_ENTRY_BYTES,
   resolveStoreOptions,
   SkippedEntries,
+  tlsProblem,
   type ResolvedStoreOptions,
   type StoreEntry,
   type StoreOptions,
@@ -226,6 +227,26 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
   return session;
 }
 
+/**
+ * What a refused start means in the terms of the adapter's options; `base`
+ * is the prefix of the keys and channel the member uses.
+ */
+export function explainStartFailure(message: string, config: Pick<RedisConfig, 'url' | 'auth' | 'tls'>, base: string): string {
+  const url = new URL(config.url);
+  const where = `Redis at ${url.protocol}//${url.host}`;
+  const user = JSON.stringify(config.auth ? (config.auth.username ?? 'default') : decodeURIComponent(url.username) || 'default');
+  const names = { ca: 'tls.ca', clientCertificate: 'tls.cert and tls.key' };
+  const tls = url.protocol === 'rediss:' ? tlsProblem(message, where, names, config.tls?.cert !== undefined) : undefined;
+  if (tls) return tls;
+  if (/WRONGPASS|invalid password|NOAUTH/.test(message)) {
+    return `${where} refused user ${user}: authentication failed, wrong user name or password (${message.replace(/^Connection is closed\. /, '')})`;
+  }
+  if (/NOPERM/.test(message)) {
+    return `${where}: user ${user} has no permission on the keys and channels under ${JSON.stringify(base)} (its ACL needs ~${base}* &${base}* and the scripting and pub/sub commands) (${message})`;
+  }
+  return message;
+}
+
 /** One member's entry in Redis, its refresh, and the pub/sub feed of the others. */
 class RedisSession implements BackendSession {
   readonly self: PeerInfo;
@@ -281,10 +302,10 @@ class RedisSession implements BackendSession {
       await this.sweep();
     } catch (error) {
       this.close();
-      // A refused password closes the connection; the reason is in the last connection error.
+      // A refused password or handshake closes the connection; the reason is in the last connection error.
       const last = this.lastError;
-      if (last && last !== error) throw new Error(`${(error as Error).message} (${last.message})`);
-      throw error;
+      const message = last && last !== error ? `${(error as Error).message} (${last.message})` : errorMessage(error);
+      throw new Error(explainStartFailure(message, this.config, `${this.channel.slice(0, -'events'.length)}`));
     }
     this.stopRefresh = every(this.refreshMs, () => this.refresh());
   }

@@ -224,6 +224,30 @@ export function checkUrl(field: string, value: unknown, protocols: readonly stri
   return undefined;
 }
 
+/** The names of a store adapter's TLS options, for messages saying which to fix. */
+export interface TlsOptionNames {
+  readonly ca: string;
+  readonly clientCertificate: string;
+}
+
+/**
+ * What a failed TLS handshake with the store at `where` means, from the
+ * OpenSSL message; undefined when `message` is no TLS failure.
+ */
+export function tlsProblem(message: string, where: string, names: TlsOptionNames, clientCertificateGiven: boolean): string | undefined {
+  if (/alert (bad certificate|certificate required|handshake failure)|alert number (40|42|116)\b/i.test(message)) {
+    return `TLS handshake refused by ${where}: it wants a client certificate its CA signed (${names.clientCertificate}) (${message})`;
+  }
+  // With TLS 1.3 the server refuses a client after the handshake: the alert may be lost to the reset.
+  if (!clientCertificateGiven && /ECONNRESET|EPIPE|socket hang up/.test(message)) {
+    return `TLS connection reset by ${where}: it most likely wants a client certificate (${names.clientCertificate}), and none was given (${message})`;
+  }
+  if (/unable to verify|self[- ]signed certificate|certificate (has expired|is not yet valid)|altnames|Hostname\/IP does not match/i.test(message)) {
+    return `TLS to ${where} failed: its server certificate does not check out against ${names.ca} (the CA) (${message})`;
+  }
+  return undefined;
+}
+
 /**
  * An error as it may be logged: its name, message and code only. Client
  * errors carry more (ioredis puts the failed command's arguments on a
