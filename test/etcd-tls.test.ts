@@ -10,11 +10,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCertificates, type Certificates } from './certs.js';
 import { startCli } from './cli-support.js';
-import { CuttableProxy, EtcdServer, tlsServerSuite } from './servers.js';
+import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
 import { inProcessMember } from './store-inproc.js';
 import { cleanUpSuite, expectCertificateRefusal, expectConnectionsStop, meetChangeLeave, securedMemberOptions, startFailure } from './store-scenarios.js';
 
-const suite = tlsServerSuite('etcd', 'etcd adapter with mutual TLS and authentication');
+const suite = serverSuite(['etcd', 'openssl'], 'etcd adapter with mutual TLS and authentication');
 const PREFIX = securedMemberOptions('', 0).prefix;
 const TTL = 2000;
 

@@ -10,11 +10,11 @@ import { redisAdapter, type RedisAdapterOptions } from 'distribute/discovery';
 import { makeCertificates, type Certificates } from './certs.js';
 import { freePort } from './children.js';
 import { runCli, startCli } from './cli-support.js';
-import { CuttableProxy, RedisServer, tlsServerSuite } from './servers.js';
+import { CuttableProxy, RedisServer, serverSuite } from './servers.js';
 import { inProcessMember } from './store-inproc.js';
 import { cleanUpSuite, expectCertificateRefusal, expectConnectionsStop, meetChangeLeave, securedMemberOptions, startFailure } from './store-scenarios.js';
 
-const suite = tlsServerSuite('redis-server', 'redis adapter with TLS and an ACL user');
+const suite = serverSuite(['redis-server', 'openssl'], 'redis adapter with TLS and an ACL user');
 const PREFIX = securedMemberOptions('', 0).prefix;
 const TTL = 1500;
 /** Never to appear in any output: the password in the agent's --redis URL. */

@@ -11,10 +11,13 @@
  * earliest expiry pass removes the expired entries and publishes that. A list
  * taken at seq S plus the messages after S gives the membership with nothing
  * missed or doubled; a periodic list catches what pub/sub lost while
- * disconnected. No keyspace notifications are used. After a reconnect,
- * removals seen in a list wait one refresh interval, so members that stayed
- * alive through a server restart (even one that lost all data) have time to
- * register again before anyone calls them gone.
+ * disconnected. No keyspace notifications are used. After a reconnect each
+ * member writes its whole entry again, and for one refresh interval lists
+ * only add members not known yet: members that stayed alive through a server
+ * restart (even one that lost all data) or a Sentinel failover (the promoted
+ * replica may miss the last writes: replication is asynchronous) have time to
+ * register again before anyone calls them gone or takes a stale entry for a
+ * change.
  *
  * Needs the `ioredis` package (an optional peer dependency), loaded only when
  * the adapter starts.
@@ -391,7 +394,7 @@ class RedisSession implements BackendSession {
     this.listGeneration++;
     this.buffered = undefined;
     this.graceUntil = performance.now() + this.refreshMs + 250;
-    void this.refresh().then(() => this.list().catch(() => undefined));
+    void this.reregister().then(() => this.list().catch(() => undefined));
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => void this.list().catch(() => undefined), this.refreshMs + 300);
   }
@@ -461,6 +464,22 @@ class RedisSession implements BackendSession {
     }
   }
 
+  /**
+   * Writes this member's whole entry again after a reconnect: the server may
+   * be a promoted replica that never got the last writes (replication is
+   * asynchronous), or one that lost its data, and a metadata change made
+   * while disconnected never reached any server.
+   */
+  private async reregister(): Promise<void> {
+    if (this.closed || this.left) return;
+    try {
+      await this.run(scripts.update, [this.selfId, encodeEntry(this.entry), this.config.ttlMs]);
+      this.counts.reregistrations++;
+    } catch (error) {
+      this.context.log.debug({ err: loggableError(error) }, 'Registering again after a reconnect failed; the refresh retries');
+    }
+  }
+
   private async refresh(): Promise<void> {
     if (this.closed || this.left) return;
     try {
@@ -511,8 +530,12 @@ class RedisSession implements BackendSession {
     if (generation !== this.listGeneration || this.closed) return;
     const [seq, , rows] = reply;
     this.counts.lists++;
-    const trustRemovals = performance.now() >= this.graceUntil;
-    const changes = this.known.reconcile(this.listed(rows), trustRemovals, 'Entry gone from Redis');
+    // Just after a reconnect the server may hold stale entries (a promoted replica) that their
+    // members are about to write again: only members not known yet are taken from it then.
+    const settled = performance.now() >= this.graceUntil;
+    const listed = this.listed(rows);
+    const taken = settled ? listed : new Map([...listed].filter(([id]) => !this.known.has(id)));
+    const changes = this.known.reconcile(taken, settled, 'Entry gone from Redis');
     const after = this.buffered ?? [];
     this.buffered = undefined;
     for (const message of after) if (message.s > Number(seq)) changes.push(...this.apply(message));
