@@ -155,7 +155,7 @@ async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<B
  * What a refused start means in the terms of the adapter's options: the
  * client's errors name gRPC codes and OpenSSL alerts, not which option to fix.
  */
-export function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth' | 'tls'>, prefix: string): string {
+function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth' | 'tls'>, prefix: string): string {
   const where = `etcd at ${config.endpoints.join(', ')}`;
   const user = JSON.stringify(config.auth?.username ?? '');
   const names = { ca: 'tls.rootCertificate', clientCertificate: 'tls.certChain and tls.privateKey' };

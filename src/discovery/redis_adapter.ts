@@ -234,7 +234,7 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
  * What a refused start means in the terms of the adapter's options; `base`
  * is the prefix of the keys and channel the member uses.
  */
-export function explainStartFailure(message: string, config: Pick<RedisConfig, 'url' | 'auth' | 'tls'>, base: string): string {
+function explainStartFailure(message: string, config: Pick<RedisConfig, 'url' | 'auth' | 'tls'>, base: string): string {
   const url = new URL(config.url);
   const where = `Redis at ${url.protocol}//${url.host}`;
   const user = JSON.stringify(config.auth ? (config.auth.username ?? 'default') : decodeURIComponent(url.username) || 'default');
