@@ -229,7 +229,8 @@ class EtcdSession implements BackendSession {
         this.lease = undefined;
         await this.register();
         await this.relist();
-      } else if (!this.watcher || this.recovering) {
+      } else if (!this.watcher || this.recovering || this.feedDown !== undefined) {
+        // A watch still not attached again by the time of a sync is replaced by a fresh list and watch.
         await this.relist();
       }
       this.recovering = false;
@@ -422,9 +423,12 @@ class EtcdSession implements BackendSession {
     this.attachWatch(next);
   }
 
-  /** The watch stream dropped: say so at once, and list again at the next sync (events may be lost). */
+  /**
+   * The watch stream dropped: say so at once. The client attaches the watch
+   * again from the last revision it saw (`connected`), so nothing is missed;
+   * a revision compacted meanwhile cancels it, and a list follows.
+   */
   private onDisconnected(error: Error): void {
-    this.recovering = true;
     if (this.feedDown !== undefined || this.closed || this.left) return;
     this.feedDown = `etcd watch stream lost: ${error.message}`;
     this.context.interrupted(this.feedDown);
@@ -435,6 +439,9 @@ class EtcdSession implements BackendSession {
     next.on('put', (kv) => this.watcher === next && this.onPut(kv));
     next.on('delete', (kv) => this.watcher === next && this.onDelete(kv));
     next.on('disconnected', (error: Error) => this.watcher === next && this.onDisconnected(error));
+    next.on('connected', () => {
+      if (this.watcher === next) this.feedDown = undefined;
+    });
     next.on('error', (error) => {
       if (this.watcher !== next) return;
       // Cancelled by etcd, e.g. its revision was compacted while reconnecting: list again.
