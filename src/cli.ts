@@ -204,7 +204,9 @@ async function agent(argv: string[]): Promise<number> {
     ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
     ...(values.ttl !== undefined ? { ttlMs: positiveInt('--ttl', values.ttl, 10_000) } : {}),
   };
-  const credentials = storeCredentials('etcd', kind, values) ?? storeCredentials('redis', kind, values);
+  // Both checked: flags of the store not chosen are a usage error.
+  const etcdCredentials = storeCredentials('etcd', kind, values);
+  const credentials = storeCredentials('redis', kind, values) ?? etcdCredentials;
   const adapter = makeAdapter(kind, {
     bind,
     advertise,

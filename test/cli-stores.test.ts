@@ -79,6 +79,7 @@ describe('store flags a person can act on', () => {
       [[...etcd, '--etcd-cert', cliPath], '--etcd-cert and --etcd-key go together'],
       [[...redis, '--redis-ca', '/nonexistent/ca.pem'], '--redis-ca: cannot read "/nonexistent/ca.pem" (ENOENT)'],
       [[...redis, '--etcd-ca', cliPath], '--etcd-ca goes with --adapter etcd'],
+      [[...etcd, '--etcd-ca', cliPath, '--redis-user', 'member'], '--redis-user goes with --adapter redis'],
       [['agent', '--adapter', 'redis', '--redis', 'redis://127.0.0.1:6379', '--redis-ca', cliPath], '--redis-ca and --redis-cert need a rediss:// URL'],
       [['agent', '--adapter', 'etcd', '--etcd', 'http://127.0.0.1:2379', '--etcd-ca', cliPath], '--etcd-ca and --etcd-cert need https:// URLs'],
     ];
