@@ -255,6 +255,10 @@ class RedisSession implements BackendSession {
   readonly self: PeerInfo;
   private readonly keys: string[];
   private readonly channel: string;
+  /** What every key and the channel start with. */
+  private readonly base: string;
+  /** Set by a reconnect until the whole entry is written again. */
+  private rewriteEntry = false;
   private readonly selfId: string;
   private readonly refreshMs: number;
   private readonly known = new KnownPeers();
@@ -284,6 +288,7 @@ class RedisSession implements BackendSession {
   ) {
     const { input } = context;
     const base = `${config.prefix}:${config.cluster ?? input.name}:`;
+    this.base = base;
     this.keys = [`${base}members`, `${base}entries`, `${base}seq`];
     this.channel = `${base}events`;
     this.selfId = input.self.id;
@@ -308,7 +313,7 @@ class RedisSession implements BackendSession {
       // A refused password or handshake closes the connection; the reason is in the last connection error.
       const last = this.lastError;
       const message = last && last !== error ? `${(error as Error).message} (${last.message})` : errorMessage(error);
-      throw new Error(explainStartFailure(message, this.config, `${this.channel.slice(0, -'events'.length)}`));
+      throw new Error(explainStartFailure(message, this.config, this.base));
     }
     this.stopRefresh = every(this.refreshMs, () => this.refresh());
   }
@@ -394,6 +399,7 @@ class RedisSession implements BackendSession {
     this.listGeneration++;
     this.buffered = undefined;
     this.graceUntil = performance.now() + this.refreshMs + 250;
+    this.rewriteEntry = true;
     void this.reregister().then(() => this.list().catch(() => undefined));
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => void this.list().catch(() => undefined), this.refreshMs + 300);
@@ -474,14 +480,16 @@ class RedisSession implements BackendSession {
     if (this.closed || this.left) return;
     try {
       await this.run(scripts.update, [this.selfId, encodeEntry(this.entry), this.config.ttlMs]);
+      this.rewriteEntry = false;
       this.counts.reregistrations++;
     } catch (error) {
-      this.context.log.debug({ err: loggableError(error) }, 'Registering again after a reconnect failed; the refresh retries');
+      this.context.log.debug({ err: loggableError(error) }, 'Registering again after a reconnect failed; the next refresh retries');
     }
   }
 
   private async refresh(): Promise<void> {
     if (this.closed || this.left) return;
+    if (this.rewriteEntry) return this.reregister();
     try {
       const reply = (await this.run(scripts.refresh, [this.selfId, encodeEntry(this.entry), this.config.ttlMs])) as [number, string, string | null];
       const [readded, now, first] = reply;
