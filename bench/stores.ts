@@ -13,13 +13,24 @@
  *   requests per member per second, from Redis `INFO commandstats` (script
  *   calls) and etcd's `/metrics` (gRPC messages received).
  *
+ * - Redis through Sentinel (a primary, a replica, three sentinels), three
+ *   members, the primary SIGKILLed, over several trials: time until the
+ *   sentinels promote the replica, time each member's health is not Up, time
+ *   until all are Up again, and the changes lost: one written just before
+ *   the kill (async replication may not carry it), one made while there is
+ *   no primary; each must reach the two other members once, and no live
+ *   member may be reported down.
+ *
  *   npm run build && node --import tsx bench/stores.ts   (writes bench/results/stores.json)
+ *   ... bench/stores.ts failover   (only the Sentinel figures, kept beside the others)
  */
 import { Redis } from 'ioredis';
 import { until } from '../test/children.js';
-import { EtcdServer, RedisServer } from '../test/servers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EtcdServer, RedisServer, SentinelGroup } from '../test/servers.js';
 import { StoreMember } from '../test/store-members.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { median, quantile, resultsDir, round, writeResults } from './support.js';
 
 const N = 10;
 const TRIALS = 7;
@@ -161,9 +172,90 @@ async function bench(kind: Kind) {
   }
 }
 
+const FAILOVER_TRIALS = 5;
+const FAILOVER_TTL_MS = 3000;
+
+/** One failover under three members; what it cost. */
+async function failover(trial: number) {
+  const group = await SentinelGroup.start();
+  try {
+    const env = {
+      STORE_PREFIX: `failover${trial}`,
+      SYNC_MS: '1000',
+      STORE_SENTINELS: group.clientOptions.sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+      STORE_SENTINEL_NAME: group.clientOptions.name,
+    };
+    const members = ['a', 'b', 'c'].map((name) => new StoreMember(name, 'redis', 'redis://sentinel-managed', FAILOVER_TTL_MS, env));
+    all.push(...members);
+    const [a, b, c] = members as [StoreMember, StoreMember, StoreMember];
+    await Promise.all(members.map((m) => m.ready(30_000)));
+    await until(() => members.every((m) => members.every((o) => o === m || at(m, 'PeerUp', o.name) !== undefined)), 30_000, 'cluster formed');
+    await until(() => members.every((m) => m.healthPath().at(-1) === 'Up'), 30_000, 'all Up');
+
+    b.send('meta v=before-kill');
+    await until(() => b.lines.some((l) => l.type === 'setMetadata'), 5000, 'b changed');
+    const killedAt = Date.now();
+    await group.primary.kill();
+    c.send('meta v=during-failover');
+    await group.promoted();
+    const promotedAt = Date.now();
+    const healthAfter = (m: StoreMember, since: number, up: boolean) =>
+      m.lines.find((l) => l.type === 'health' && l.at >= since && (l.status === 'Up') === up)?.at;
+    await until(() => members.every((m) => healthAfter(m, killedAt, false) !== undefined), 30_000, 'all left Up');
+    await until(() => members.every((m) => healthAfter(m, healthAfter(m, killedAt, false)!, true) !== undefined), 60_000, 'all Up again');
+    // Beyond a TTL and a refresh interval: whatever was going to arrive has.
+    await new Promise((r) => setTimeout(r, FAILOVER_TTL_MS + 2000));
+    const saw = (m: StoreMember, peer: string, v: string) =>
+      m.lines.filter((l) => l.type === 'PeerUpdate' && l.peer === peer && (l.metadata as Record<string, string>).v === v).length;
+    const expected: [StoreMember, string, string][] = [[a, 'b', 'before-kill'], [c, 'b', 'before-kill'], [a, 'c', 'during-failover'], [b, 'c', 'during-failover']];
+    const degraded = members.map((m) => {
+      const left = healthAfter(m, killedAt, false)!;
+      return healthAfter(m, left, true)! - left;
+    });
+    return {
+      promotionMs: promotedAt - killedAt,
+      degradedMs: degraded,
+      upAgainMs: Math.max(...members.map((m) => healthAfter(m, healthAfter(m, killedAt, false)!, true)!)) - killedAt,
+      lost: expected.filter(([m, peer, v]) => saw(m, peer, v) === 0).length,
+      repeated: expected.reduce((sum, [m, peer]) => sum + Math.max(0, m.count('PeerUpdate', peer) - 1), 0),
+      falseDowns: members.reduce((sum, m) => sum + m.count('PeerDown'), 0),
+    };
+  } finally {
+    await Promise.all(all.splice(0).map((m) => m.kill('SIGKILL')));
+    await group.stop();
+  }
+}
+
+async function failovers() {
+  const trials = [];
+  for (let t = 0; t < FAILOVER_TRIALS; t++) trials.push(await failover(t));
+  return {
+    members: 3,
+    ttlMs: FAILOVER_TTL_MS,
+    'sentinel down-after-milliseconds': 1000,
+    'primary SIGKILL to replica promoted': summary(trials.map((t) => t.promotionMs)),
+    'time Degraded or Down per member (health not Up)': summary(trials.flatMap((t) => t.degradedMs)),
+    'primary SIGKILL to health Up at all': summary(trials.map((t) => t.upAgainMs)),
+    'changes lost (one before the kill, one during the failover, at the two others each)': trials.reduce((sum, t) => sum + t.lost, 0),
+    'changes reported more than once': trials.reduce((sum, t) => sum + t.repeated, 0),
+    'PeerDown of live members': trials.reduce((sum, t) => sum + t.falseDowns, 0),
+  };
+}
+
+const COMMAND = 'npm run build && node --import tsx bench/stores.ts';
+
 async function main() {
-  const figures = { etcd: await bench('etcd'), redis: await bench('redis') };
-  const file = writeResults('stores', 'npm run build && node --import tsx bench/stores.ts', figures);
+  let figures: Record<string, unknown>;
+  let command = COMMAND;
+  if (process.argv[2] === 'failover') {
+    // Only the Sentinel figures: the others stay as their last full run wrote them.
+    const previous = JSON.parse(readFileSync(join(resultsDir, 'stores.json'), 'utf8')) as { date: string; figures: Record<string, unknown> };
+    figures = { ...previous.figures, 'redis-sentinel': await failovers() };
+    command = `${COMMAND} failover (etcd and redis figures from the full run of ${previous.date})`;
+  } else {
+    figures = { etcd: await bench('etcd'), redis: await bench('redis'), 'redis-sentinel': await failovers() };
+  }
+  const file = writeResults('stores', command, figures);
   console.log(JSON.stringify(figures, null, 2));
   console.log(`written to ${file}`);
 }

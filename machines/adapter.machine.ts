@@ -320,6 +320,22 @@ const recordLoss = base.enqueueActions(({ context, event, enqueue }) => {
   enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay: context.config.retry.maxDelayMs });
 });
 
+/**
+ * The feed broke: Degraded with its reason now, rather than at the next sync;
+ * the next sync comes soon, to find whether the store itself is away (then
+ * failures lead to Down) or the feed is back (then Up).
+ */
+const recordInterruption = base.enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'backend.interrupted') return;
+  // A broken feed outranks the quorum: the next sync that works decides the quorum again.
+  enqueue.assign({ reason: event.message, waitingForPeers: false });
+  enqueue({ type: 'log', params: { kind: 'adapter.error', message: event.message } });
+  // Failing syncs already run on their backoff; an interruption does not hurry them.
+  if (context.consecutiveFailures > 0) return;
+  enqueue.cancel('syncTick');
+  enqueue.raise({ type: 'sync.tick' }, { id: 'syncTick', delay: context.config.retry.initialDelayMs });
+});
+
 const ignore = {};
 
 export const adapterMachine = base.createMachine({
@@ -416,11 +432,14 @@ export const adapterMachine = base.createMachine({
         target: 'degraded',
         actions: assign(({ context }) => ({ waitingForPeers: true, reason: waitingForPeersReason(context.config.minPeers ?? 0, context.peers.size) })),
       },
+      on: { 'backend.interrupted': { target: 'degraded', actions: recordInterruption } },
     },
     degraded: {
       tags: 'degraded',
       always: { guard: 'quorumReached', target: 'up', actions: assign({ waitingForPeers: false, reason: '' }) },
+      on: { 'backend.interrupted': { actions: recordInterruption } },
     },
+    // Down already says the store is away; its reason (the failures) stays.
     down: { tags: 'down' },
     stopping: {
       tags: 'down',

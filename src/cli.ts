@@ -19,6 +19,7 @@ import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } 
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { controlClient, warned } from './cli/agent-verb.js';
 import { givenKeys, givenToken, generateToken } from './cli/secrets.js';
+import { storeCredentialFlags, storeCredentials } from './cli/store-credentials.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CliError, usage } from './cli/errors.js';
@@ -62,6 +63,13 @@ distribute agent [options]
   --adapter KIND         ${ADAPTER_KINDS.join(' | ')} (default gossip)
   --etcd URL             etcd endpoint for --adapter etcd (http://127.0.0.1:2379); repeatable
   --redis URL            Redis server for --adapter redis (redis://127.0.0.1:6379; rediss:// for TLS)
+  --etcd-ca FILE         CA (PEM) that signed etcd's certificate, for https:// endpoints
+  --etcd-cert FILE       client certificate (PEM) for etcd's --client-cert-auth; with --etcd-key FILE
+  --etcd-user NAME       etcd user; its password from --etcd-password-file FILE or DISTRIBUTE_ETCD_PASSWORD
+  --redis-ca FILE        CA (PEM) that signed Redis's certificate, for a rediss:// URL
+  --redis-cert FILE      client certificate (PEM) when Redis checks clients; with --redis-key FILE
+  --redis-user NAME      Redis ACL user; its password from --redis-password-file FILE or
+                         DISTRIBUTE_REDIS_PASSWORD (either wins over a password in the URL)
   --prefix P             key prefix in etcd or Redis (default distribute)
   --ttl MS               how long a member's entry outlives it in etcd or Redis (default 10000)
   --control HOST:PORT    control endpoint: the live page at http://HOST:PORT/, /v1/events, /metrics,
@@ -134,6 +142,7 @@ const agentFlags = {
   redis: { type: 'string' },
   prefix: { type: 'string' },
   ttl: { type: 'string' },
+  ...storeCredentialFlags,
   control: { type: 'string' },
   'control-token': { type: 'string' },
   'control-token-file': { type: 'string' },
@@ -233,6 +242,9 @@ async function agent(argv: string[]): Promise<number> {
   const given = givenToken(values['control-token'], values['control-token-file']);
   for (const warning of [keys.warning, given?.warning]) if (warning) output.log.warn({}, warning);
   const tls = controlTls(values['control-tls-cert'], values['control-tls-key']);
+  // Both checked: flags of the store not chosen are a usage error.
+  const etcdCredentials = storeCredentials('etcd', kind, values);
+  const credentials = storeCredentials('redis', kind, values) ?? etcdCredentials;
   const adapter = makeAdapter(kind, {
     bind,
     advertise,
@@ -241,6 +253,7 @@ async function agent(argv: string[]): Promise<number> {
     ...(dnsServers ? { dnsServers } : {}),
     ...(dns ? { dns } : {}),
     ...stores,
+    ...(credentials ? { credentials } : {}),
   });
   return runAgent({
     name: values.name ?? generateNodeId(),

@@ -18,12 +18,12 @@ const SYNC_INTERVAL = 1000;
 const SYNC_TIMEOUT = 5000;
 const retryConfig = { maxAttempts: MAX_ATTEMPTS, initialDelayMs: 100, maxDelayMs: 1000, multiplier: 2 };
 
-type ModelEvent = { type: 'SYNC_OK' } | { type: 'SYNC_DEGRADED' } | { type: 'SYNC_FAIL' } | { type: 'TIMEOUT' } | { type: 'LOST' } | { type: 'STOP' };
+type ModelEvent = { type: 'SYNC_OK' } | { type: 'SYNC_DEGRADED' } | { type: 'SYNC_FAIL' } | { type: 'TIMEOUT' } | { type: 'LOST' } | { type: 'INTERRUPTED' } | { type: 'STOP' };
 
 const model_ = setup({
-  types: { context: {} as { failures: number }, events: {} as ModelEvent },
+  types: { context: {} as { failures: number; interrupted: boolean }, events: {} as ModelEvent },
   guards: { exhausted: ({ context }) => context.failures + 1 >= MAX_ATTEMPTS },
-  actions: { failed: assign({ failures: ({ context }) => Math.min(context.failures + 1, MAX_ATTEMPTS) }) },
+  actions: { failed: assign({ failures: ({ context }) => Math.min(context.failures + 1, MAX_ATTEMPTS), interrupted: false }) },
 });
 const failTransitions = [
   { guard: 'exhausted', target: '.down', actions: 'failed' },
@@ -33,20 +33,25 @@ const failTransitions = [
 /** The abstract model: what health should be after each kind of sync outcome. */
 const healthModel = model_.createMachine({
   id: 'health',
-  context: { failures: 0 },
+  context: { failures: 0, interrupted: false },
   initial: 'running',
   states: {
     running: {
       initial: 'degraded',
       on: {
-        SYNC_OK: { target: '.up', actions: assign({ failures: 0 }) },
-        SYNC_DEGRADED: { target: '.degraded', actions: assign({ failures: 0 }) },
+        SYNC_OK: { target: '.up', actions: assign({ failures: 0, interrupted: false }) },
+        SYNC_DEGRADED: { target: '.degraded', actions: assign({ failures: 0, interrupted: false }) },
         SYNC_FAIL: [...failTransitions],
         TIMEOUT: [...failTransitions],
-        LOST: { target: '.down', actions: assign({ failures: ({ context }) => Math.max(context.failures, MAX_ATTEMPTS) }) },
+        LOST: { target: '.down', actions: assign({ failures: ({ context }) => Math.max(context.failures, MAX_ATTEMPTS), interrupted: false }) },
         STOP: 'stopped',
       },
-      states: { up: {}, degraded: {}, down: {} },
+      // A broken feed makes Up Degraded at once, with its reason; Down stays Down. No sync is settled, so failures stay.
+      states: {
+        up: { on: { INTERRUPTED: { target: 'degraded', actions: assign({ interrupted: true }) } } },
+        degraded: { on: { INTERRUPTED: { target: 'degraded', actions: assign({ interrupted: true }) } } },
+        down: {},
+      },
     },
     stopped: { type: 'final' },
   },
@@ -57,9 +62,11 @@ function handDrivenAdapter() {
   const pending: { resolve: (r: SyncResult) => void; reject: (e: Error) => void }[] = [];
   let lost: ((message: string) => void) | undefined;
   let report: ((changes: readonly MembershipChange[]) => void) | undefined;
+  let interrupted: ((message: string) => void) | undefined;
   const adapter = defineAdapter('hand-driven', async (context) => {
     lost = context.lost;
     report = context.report;
+    interrupted = context.interrupted;
     return {
       self: context.input.self,
       sync: (signal) =>
@@ -72,7 +79,13 @@ function handDrivenAdapter() {
       close: () => {},
     };
   });
-  return { adapter, pending, lose: (message: string) => lost!(message), report: (changes: readonly MembershipChange[]) => report!(changes) };
+  return {
+    adapter,
+    pending,
+    lose: (message: string) => lost!(message),
+    report: (changes: readonly MembershipChange[]) => report!(changes),
+    interrupt: (message: string) => interrupted!(message),
+  };
 }
 
 const flush = async () => {
@@ -99,7 +112,7 @@ function settleSync(pending: ReturnType<typeof handDrivenAdapter>['pending'], ou
 }
 
 async function runPath(events: ModelEvent[], expectations: { value: unknown; failures: number }[]) {
-  const { pending, lose, clock, actor, facade } = await startDriven({});
+  const { pending, lose, interrupt, clock, actor, facade } = await startDriven({});
   expect(facade.health()).toEqual({ type: 'Degraded', reason: 'No sync completed yet' });
   // Starts the next sync: waits out the longest gap between syncs.
   const nextSync = async () => {
@@ -123,6 +136,9 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
         case 'LOST':
           lose('socket closed');
           break;
+        case 'INTERRUPTED':
+          interrupt('watch stream lost');
+          break;
         case 'STOP':
           actor.send({ type: 'stop' });
           break;
@@ -144,6 +160,7 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
       }
       if (event.type === 'SYNC_DEGRADED') expect(health).toEqual({ type: 'Degraded', reason: 'half the seeds are unreachable' });
       if (event.type === 'LOST') expect(health).toEqual({ type: 'Down', reason: 'socket closed' });
+      if (event.type === 'INTERRUPTED' && state !== 'down') expect(health).toEqual({ type: 'Degraded', reason: 'watch stream lost' });
       expect(unwrap(facade.healthInfo()).consecutiveFailures).toBe(expected.failures);
       await nextSync();
       expect(pending.length).toBe(1);
@@ -155,7 +172,7 @@ async function runPath(events: ModelEvent[], expectations: { value: unknown; fai
 
 const model = createTestModel(healthModel, {
   // The state key keeps what matters: health and the bounded failure count.
-  serializeState: (state) => JSON.stringify([state.value, state.context.failures]),
+  serializeState: (state) => JSON.stringify([state.value, state.context.failures, state.context.interrupted]),
 });
 const paths = model.getSimplePaths();
 

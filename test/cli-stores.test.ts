@@ -1,6 +1,6 @@
 /** `distribute agent --adapter etcd|redis` and `distribute members`, as child processes against real servers. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, runCli, startCli, type CliProcess } from './cli-support.js';
+import { cliPath, killAll, runCli, startCli, type CliProcess } from './cli-support.js';
 import { EtcdServer, RedisServer, serverSuite } from './servers.js';
 
 afterEach(killAll);
@@ -69,5 +69,24 @@ describe('store flags a person can act on', () => {
     const join = await runCli(['agent', '--adapter', 'etcd', '--etcd', 'http://127.0.0.1:2379', '--join', '127.0.0.1:7946']);
     expect(join.code).toBe(2);
     expect(join.stderr).toContain('--join is for the gossip adapter');
+  });
+
+  it('TLS and user flags: a missing password, half a key pair, an unreadable file, the other store, a plain URL exit 2 naming the flag', async () => {
+    const etcd = ['agent', '--adapter', 'etcd', '--etcd', 'https://127.0.0.1:2379'];
+    const redis = ['agent', '--adapter', 'redis', '--redis', 'rediss://127.0.0.1:6379'];
+    const cases: [string[], string][] = [
+      [[...etcd, '--etcd-user', 'member'], '--etcd-user needs a password: --etcd-password-file FILE or DISTRIBUTE_ETCD_PASSWORD'],
+      [[...etcd, '--etcd-cert', cliPath], '--etcd-cert and --etcd-key go together'],
+      [[...redis, '--redis-ca', '/nonexistent/ca.pem'], '--redis-ca: cannot read "/nonexistent/ca.pem" (ENOENT)'],
+      [[...redis, '--etcd-ca', cliPath], '--etcd-ca goes with --adapter etcd'],
+      [[...etcd, '--etcd-ca', cliPath, '--redis-user', 'member'], '--redis-user goes with --adapter redis'],
+      [['agent', '--adapter', 'redis', '--redis', 'redis://127.0.0.1:6379', '--redis-ca', cliPath], '--redis-ca and --redis-cert need a rediss:// URL'],
+      [['agent', '--adapter', 'etcd', '--etcd', 'http://127.0.0.1:2379', '--etcd-ca', cliPath], '--etcd-ca and --etcd-cert need https:// URLs'],
+    ];
+    for (const [args, message] of cases) {
+      const run = await runCli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toContain(message);
+    }
   });
 });

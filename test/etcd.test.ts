@@ -6,7 +6,7 @@ import { freePort } from './children.js';
 import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
-import { commandOrders, outage, threeMembers } from './store-scenarios.js';
+import { commandOrders, feedCut, outage, threeMembers } from './store-scenarios.js';
 import { eventually, sleep } from './support.js';
 
 const suite = serverSuite('etcd', 'etcd adapter');
@@ -45,6 +45,21 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await outage({ kind: 'etcd', url: server.url, ttlMs: TTL }, () => server.kill(), async () => {
       await server.start();
     });
+  });
+
+  it('a lost watch stream is Degraded at once with the reason; once back, only the real changes are reported', async () => {
+    const proxy = await CuttableProxy.start(server.port);
+    try {
+      const endpoints = (viaProxy: boolean) => (viaProxy ? `http://127.0.0.1:${proxy.port}` : server.url);
+      await feedCut(
+        (id, viaProxy) => inProcessMember(id, adapter({ id, endpoints: endpoints(viaProxy), ttlMs: 5000 }), viaProxy ? 600_000 : 500),
+        proxy,
+        /^etcd watch stream lost: /,
+      );
+    } finally {
+      await stopInProcess();
+      await proxy.close();
+    }
   });
 
   it('a compaction while a member is cut off: it lists again, and misses and doubles nothing', async () => {

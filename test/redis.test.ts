@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './children.js';
-import { inCI, RedisServer, serverSuite, serverUnavailable } from './servers.js';
+import { CuttableProxy, inCI, RedisServer, serverSuite, serverUnavailable } from './servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
-import { commandOrders, outage, threeMembers } from './store-scenarios.js';
+import { commandOrders, feedCut, outage, threeMembers } from './store-scenarios.js';
 import { eventually, sleep } from './support.js';
 
 const suite = serverSuite('redis-server', 'redis adapter');
@@ -52,6 +52,23 @@ describe.skipIf(suite.skip)(suite.title, () => {
       server.wipe();
       await server.start();
     });
+  });
+
+  it('a lost pub/sub connection is Degraded at once with the reason; once back, only the real changes are reported', async () => {
+    const server = await start();
+    const proxy = await CuttableProxy.start(server.port);
+    const prefix = `p${++run}`;
+    try {
+      const url = (viaProxy: boolean) => (viaProxy ? `redis://127.0.0.1:${proxy.port}` : server.url);
+      await feedCut(
+        (id, viaProxy) => inProcessMember(id, adapter(url(viaProxy), prefix, { id, ttlMs: 5000 }), viaProxy ? 600_000 : 500),
+        proxy,
+        /^Redis pub\/sub connection lost/,
+      );
+    } finally {
+      await stopInProcess();
+      await proxy.close();
+    }
   });
 
   it('setMetadata, sync and stop back to back in every order: a leave, and no ghost after it', async () => {

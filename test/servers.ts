@@ -5,7 +5,8 @@
  * reason, except under CI (`CI=true`), where a missing server is a failure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { connect, createServer, type Server as Server_, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,10 +15,10 @@ import { freePort } from './children.js';
 /** Under CI a missing server fails the suite instead of skipping it. */
 export const inCI = process.env.CI === 'true';
 
-const PACKAGES: Record<string, string> = { etcd: 'etcd-server', 'redis-server': 'redis-server', openssl: 'openssl' };
+const PACKAGES: Record<string, string> = { etcd: 'etcd-server', 'redis-server': 'redis-server', 'redis-sentinel': 'redis-sentinel', openssl: 'openssl' };
 
 /** Why `binary` cannot run here, or undefined when it can. */
-export function serverUnavailable(binary: 'etcd' | 'redis-server' | 'openssl'): string | undefined {
+export function serverUnavailable(binary: Binary): string | undefined {
   try {
     execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
     return undefined;
@@ -26,9 +27,11 @@ export function serverUnavailable(binary: 'etcd' | 'redis-server' | 'openssl'): 
   }
 }
 
-/** Skip the suite where the server is missing, unless under CI; `title` carries the reason. */
-export function serverSuite(binary: 'etcd' | 'redis-server', title: string): { skip: boolean; title: string; missing: string | undefined } {
-  const missing = serverUnavailable(binary);
+type Binary = 'etcd' | 'redis-server' | 'redis-sentinel' | 'openssl';
+
+/** Skip the suite where a server (or tool) it needs is missing, unless under CI; `title` carries the reason. */
+export function serverSuite(binaries: Binary | readonly Binary[], title: string): { skip: boolean; title: string; missing: string | undefined } {
+  const missing = (typeof binaries === 'string' ? [binaries] : binaries).map(serverUnavailable).find((reason) => reason !== undefined);
   return { skip: missing !== undefined && !inCI, title: missing ? `${title} (${inCI ? 'failing under CI' : 'skipped'}: ${missing})` : title, missing };
 }
 
@@ -96,18 +99,28 @@ abstract class Server {
   }
 }
 
-/** An etcd 3.4 single-member cluster on loopback. */
+/** PEM files a server presents and checks clients against. */
+export interface ServerTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** Client certificates checked against, for the readiness probe. */
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+/** An etcd 3.4 single-member cluster on loopback; with `tls`, clients need a certificate the CA signed. */
 export class EtcdServer extends Server {
-  private constructor(port: number, private readonly peerPort: number) {
+  private constructor(port: number, private readonly peerPort: number, private readonly tls: ServerTls | undefined) {
     super('etcd', port);
   }
 
-  static async start(): Promise<EtcdServer> {
-    return new EtcdServer(await freePort(), await freePort()).start();
+  static async start(options: { tls?: ServerTls } = {}): Promise<EtcdServer> {
+    return new EtcdServer(await freePort(), await freePort(), options.tls).start();
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   protected binary(): string {
@@ -126,10 +139,14 @@ export class EtcdServer extends Server {
       '--initial-cluster', `test=${peer}`,
       '--logger', 'zap',
       '--log-level', 'error',
+      ...(this.tls
+        ? ['--cert-file', this.tls.cert, '--key-file', this.tls.key, '--trusted-ca-file', this.tls.ca, '--client-cert-auth']
+        : []),
     ];
   }
 
   protected async ready(): Promise<boolean> {
+    if (this.tls) return tlsHealth(this.port, this.tls);
     try {
       const response = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
       return response.ok && ((await response.json()) as { health?: string }).health === 'true';
@@ -137,6 +154,20 @@ export class EtcdServer extends Server {
       return false;
     }
   }
+}
+
+/** etcd's /health over mutual TLS (fetch cannot present a client certificate). */
+function tlsHealth(port: number, tls: ServerTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const options = { ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey), timeout: 1000 };
+    const request = httpsGet(`https://127.0.0.1:${port}/health`, options, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(response.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    request.on('error', () => resolve(false));
+    request.on('timeout', () => request.destroy());
+  });
 }
 
 /** A redis-server on loopback; `persistent` keeps an append-only file across restarts. */
@@ -176,8 +207,14 @@ export class RedisServer extends Server {
   }
 
   protected ready(): Promise<boolean> {
+    return answersPing(this.port);
+  }
+}
+
+/** Whether a Redis server or sentinel answers PING on `port` (NOAUTH counts: it is up, wanting a password). */
+function answersPing(port: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const socket = connect(this.port, '127.0.0.1');
+      const socket = connect(port, '127.0.0.1');
       socket.setTimeout(1000);
       socket.once('connect', () => socket.write('PING\r\n'));
       socket.once('data', (data) => {
@@ -191,7 +228,125 @@ export class RedisServer extends Server {
         resolve(false);
       });
     });
+}
+
+/** The name sentinels know the primary by, in the tests. */
+export const SENTINEL_PRIMARY = 'members';
+
+/** A redis-sentinel on loopback watching the primary at `primaryPort` (quorum 2, down after 1 s). */
+export class SentinelServer extends Server {
+  private constructor(port: number, private readonly primaryPort: number) {
+    super('sentinel', port);
   }
+
+  static async start(primaryPort: number): Promise<SentinelServer> {
+    return new SentinelServer(await freePort(), primaryPort).start();
+  }
+
+  override async start(): Promise<this> {
+    // Sentinel rewrites its file with what it learns; each start begins from this one.
+    writeFileSync(
+      join(this.dir, 'sentinel.conf'),
+      [
+        `port ${this.port}`,
+        'bind 127.0.0.1',
+        `dir ${this.dir}`,
+        'loglevel warning',
+        `sentinel monitor ${SENTINEL_PRIMARY} 127.0.0.1 ${this.primaryPort} 2`,
+        `sentinel down-after-milliseconds ${SENTINEL_PRIMARY} 1000`,
+        `sentinel failover-timeout ${SENTINEL_PRIMARY} 5000`,
+        `sentinel parallel-syncs ${SENTINEL_PRIMARY} 1`,
+        '',
+      ].join('\n'),
+    );
+    return super.start();
+  }
+
+  protected binary(): string {
+    return 'redis-sentinel';
+  }
+
+  protected args(): string[] {
+    return [join(this.dir, 'sentinel.conf')];
+  }
+
+  protected ready(): Promise<boolean> {
+    return answersPing(this.port);
+  }
+}
+
+/**
+ * A primary, a replica of it and three sentinels, on loopback; `ready()`
+ * waits until the replica is in sync and every sentinel knows the replica
+ * and the two other sentinels, so that a failover can happen.
+ */
+export class SentinelGroup {
+  private constructor(
+    readonly primary: RedisServer,
+    readonly replica: RedisServer,
+    readonly sentinels: SentinelServer[],
+  ) {}
+
+  static async start(): Promise<SentinelGroup> {
+    const primary = await RedisServer.start();
+    const replica = await RedisServer.start({ extraArgs: () => ['--replicaof', '127.0.0.1', String(primary.port)] });
+    const sentinels = [];
+    for (let i = 0; i < 3; i++) sentinels.push(await SentinelServer.start(primary.port));
+    const group = new SentinelGroup(primary, replica, sentinels);
+    await until(() => group.formed(), 30_000, 'the replica and the sentinels to know each other');
+    return group;
+  }
+
+  /** The adapter's client options for this group. */
+  get clientOptions(): { sentinels: { host: string; port: number }[]; name: string } {
+    return { sentinels: this.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })), name: SENTINEL_PRIMARY };
+  }
+
+  /** The port of the primary as the first sentinel reports it. */
+  async primaryPort(): Promise<number> {
+    const reply = await command(this.sentinels[0]!.port, ['SENTINEL', 'get-master-addr-by-name', SENTINEL_PRIMARY]);
+    return Number(/\r\n(\d+)\r\n$/.exec(reply)?.[1] ?? 0);
+  }
+
+  /** Waits until the sentinels name the replica as the primary. */
+  async promoted(): Promise<void> {
+    await until(async () => (await this.primaryPort()) === this.replica.port, 30_000, 'the sentinels to promote the replica');
+  }
+
+  private async formed(): Promise<boolean> {
+    const info = await command(this.primary.port, ['INFO', 'replication']);
+    if (!/slave0:.*state=online/.test(info)) return false;
+    for (const sentinel of this.sentinels) {
+      const reply = await command(sentinel.port, ['SENTINEL', 'master', SENTINEL_PRIMARY]);
+      const field = (name: string) => Number(new RegExp(`\\$\\d+\r\n${name}\r\n\\$\\d+\r\n(\\d+)`).exec(reply)?.[1] ?? 0);
+      if (field('num-slaves') < 1 || field('num-other-sentinels') < 2) return false;
+    }
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.sentinels, this.primary, this.replica].map((s) => s.stop()));
+  }
+}
+
+/** One command over a plain socket (no client library, so the tests' helpers need none); the raw reply. */
+function command(port: number, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(1000);
+    socket.once('connect', () => socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    socket.on('data', (data) => {
+      reply += String(data);
+      // Enough for the small replies asked for here: wait briefly for the rest, then answer.
+      socket.setTimeout(50);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(reply);
+    });
+    socket.once('error', () => resolve(reply));
+  });
 }
 
 /**
@@ -202,12 +357,15 @@ export class RedisServer extends Server {
 export class CuttableProxy {
   private sockets = new Set<Socket>();
   private cutOff = false;
+  /** Connections clients opened through the proxy, refused ones included. */
+  connections = 0;
   private constructor(private readonly server: Server_, readonly port: number) {}
 
   static async start(targetPort: number): Promise<CuttableProxy> {
     const sockets = new Set<Socket>();
     let proxy: CuttableProxy | undefined;
     const server = createServer((client) => {
+      proxy!.connections++;
       if (proxy!.cutOff) return client.destroy();
       const upstream = connect(targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {

@@ -3,8 +3,11 @@
  * started: three member processes seeing each other, metadata, leave, crash,
  * and a store outage with recovery.
  */
-import { expect } from 'vitest';
-import { eventually, sleep } from './support.js';
+import { afterAll, afterEach, expect } from 'vitest';
+import { killAll } from './cli-support.js';
+import { stopInProcess } from './store-inproc.js';
+import { eventually, sleep, unwrap } from './support.js';
+import { defaultAdapterName, startLink, type Adapter } from 'distribute/discovery';
 import type { inProcessMember } from './store-inproc.js';
 import { StoreMember } from './store-members.js';
 
@@ -133,4 +136,133 @@ export async function commandOrders(member: (id: string) => ReturnType<typeof in
     expect(about[down]).toMatchObject({ type: 'PeerDown', reason: { type: 'Left' } });
   }
   expect(observer.peers()).toEqual([]);
+}
+
+/** Every health change of an in-process member, with the count of failed syncs when it happened. */
+export function healthLog(member: Awaited<ReturnType<typeof inProcessMember>>) {
+  const log: { type: string; reason: string; syncFailures: number }[] = [];
+  const record = () => {
+    const health = member.facade.health();
+    const reason = 'reason' in health ? health.reason : '';
+    const last = log.at(-1);
+    if (last?.type === health.type && last.reason === reason) return;
+    const metrics = member.facade.metrics();
+    log.push({ type: health.type, reason, syncFailures: metrics.ok ? metrics.value.syncFailures : -1 });
+  };
+  record();
+  const subscription = member.handle.actor.subscribe(record);
+  return { log, stop: () => subscription.unsubscribe() };
+}
+
+/**
+ * The connection that carries a member's feed of changes (etcd watch, Redis
+ * pub/sub) is cut while no sync is due: health turns Degraded at once with
+ * the reason, before any sync failed; the others change meanwhile; once the
+ * connection is back the member reports exactly those changes, and is Up.
+ */
+export async function feedCut(
+  member: (id: string, viaProxy: boolean) => ReturnType<typeof inProcessMember>,
+  proxy: { cut(): void; restore(): void },
+  reason: RegExp,
+): Promise<void> {
+  // No periodic sync for a: only the broken feed can make it leave Up.
+  const a = await member('a', true);
+  const b = await member('b', false);
+  await eventually(() => a.peers().join() === 'b' && a.facade.health().type === 'Up', 10_000, 'a sees b, Up');
+  const seen = a.events.events.length;
+  const health = healthLog(a);
+  try {
+    proxy.cut();
+    await eventually(() => health.log.some((h) => h.type !== 'Up'), 10_000, 'a leaves Up');
+    const first = health.log.find((h) => h.type !== 'Up')!;
+    expect(first.type).toBe('Degraded');
+    expect(first.reason).toMatch(reason);
+    expect(first.syncFailures, 'Degraded before any sync failed').toBe(health.log[0]!.syncFailures);
+
+    unwrap(b.facade.setMetadata({ role: 'db' }));
+    const c = await member('c', false);
+    await eventually(() => c.peers().join() === 'a,b', 10_000, 'c sees a and b');
+    proxy.restore();
+    await eventually(() => a.peers().join() === 'b,c' && a.facade.health().type === 'Up', 20_000, 'a sees b and c, Up again');
+    // Redis takes changes to known members from a list only a refresh interval after a reconnect.
+    const bChanged = () => {
+      const b = a.facade.lookup('b');
+      return b.ok && b.value.metadata.role === 'db';
+    };
+    await eventually(bChanged, 10_000, "a sees b's change");
+    await sleep(1000);
+    expect(a.events.events.slice(seen).map((e) => `${e.type}:${e.peer.id}`).sort()).toEqual(['PeerUp:c', 'PeerUpdate:b']);
+  } finally {
+    health.stop();
+  }
+}
+
+/** Two members meet; one changes its metadata, then leaves: the other sees each step and stays Up. */
+export async function meetChangeLeave(member: (id: string) => ReturnType<typeof inProcessMember>): Promise<void> {
+  const a = await member('a');
+  const b = await member('b');
+  await eventually(() => a.peers().join() === 'b' && b.peers().join() === 'a', 10_000, 'a and b meet');
+  unwrap(b.facade.setMetadata({ role: 'db' }));
+  await eventually(() => a.events.summary().includes('PeerUpdate:b'), 5000, 'a sees b change');
+  unwrap(await b.handle.stop());
+  await eventually(() => a.peers().length === 0, 5000, 'b gone at a');
+  expect(a.events.events.at(-1)).toMatchObject({ type: 'PeerDown', peer: { id: 'b' }, reason: { type: 'Left' } });
+  expect(a.facade.health().type).toBe('Up');
+}
+
+/** Starts a member that must be refused, and returns its StartFailed message. */
+export async function startFailure(id: string, adapter: Adapter): Promise<string> {
+  const result = await startLink({ name: `refused-${id}`, nodeId: id, adapter });
+  expect(result.ok).toBe(false);
+  if (result.ok) return '';
+  expect(result.error.type).toBe('StartFailed');
+  return result.error.message;
+}
+
+/** A TLS failure against the certificate check, at `where`. */
+export function expectCertificateRefusal(message: string, where: string): void {
+  expect(message).toMatch(/TLS/);
+  expect(message).toMatch(/certificate/i);
+  expect(message).toContain(where);
+}
+
+/** Registers the clean-up of a suite with a server, a proxy and certificates: members after each test, the rest after all. */
+export function cleanUpSuite(resources: () => { proxy?: { close(): Promise<void> }; server?: { stop(): Promise<void> }; certs?: { remove(): void } }): void {
+  afterEach(async () => {
+    await stopInProcess();
+    await killAll();
+  });
+  afterAll(async () => {
+    const { proxy, server, certs } = resources();
+    await Promise.all([proxy?.close(), server?.stop()]);
+    certs?.remove();
+  });
+}
+
+/** Options of a member of the secured stores' suites: the user `member` with its password, under the prefix `secure`. */
+export const securedMemberOptions = (id: string, ttlMs: number) => ({
+  prefix: 'secure',
+  cluster: defaultAdapterName,
+  ttlMs,
+  requestTimeoutMs: 1000,
+  address: `${id}.test:1`,
+  auth: { username: 'member', password: 'sesame' },
+});
+
+/**
+ * After a start failure, the client's connections (counted by `count`) stop:
+ * none for `quietMs` within 15 s, and at most `allowed` more since the
+ * failure; a client that kept retrying never goes quiet.
+ */
+export async function expectConnectionsStop(count: () => number, allowed: number, quietMs = 2000): Promise<void> {
+  const atFailure = count();
+  const deadline = Date.now() + 15_000;
+  let last = count();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs) {
+    if (Date.now() > deadline) throw new Error(`connections never stopped: ${count() - atFailure} since the failure`);
+    await sleep(100);
+    if (count() !== last) [last, quietSince] = [count(), Date.now()];
+  }
+  expect(last - atFailure, 'connections after the failure').toBeLessThanOrEqual(allowed);
 }

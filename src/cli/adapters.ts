@@ -12,6 +12,7 @@ import {
 } from '../discovery.js';
 import { formatAddress, type HostPort } from './args.js';
 import { usage } from './errors.js';
+import { hasTls, type StoreCredentials } from './store-credentials.js';
 
 export const ADAPTER_KINDS = ['gossip', 'static', 'memory', 'dns', 'etcd', 'redis'] as const;
 export type AdapterKind = (typeof ADAPTER_KINDS)[number];
@@ -33,6 +34,8 @@ export interface AdapterFlags {
   readonly redis?: string;
   readonly prefix?: string;
   readonly ttlMs?: number;
+  /** TLS files and a user for the store `--adapter` names. */
+  readonly credentials?: StoreCredentials;
 }
 
 // Which flag sets each store adapter option, for errors a person can act on.
@@ -44,13 +47,26 @@ function store(kind: 'etcd' | 'redis', flags: AdapterFlags): Adapter {
     ...(flags.ttlMs !== undefined ? { ttlMs: flags.ttlMs } : {}),
     ...(flags.advertise ? { address: formatAddress(flags.advertise) } : {}),
   };
+  const { credentials: given } = flags;
   let adapter: Adapter;
   if (kind === 'etcd') {
     if (!flags.etcd || flags.etcd.length === 0) throw usage('--adapter etcd needs --etcd URL (e.g. http://127.0.0.1:2379)');
-    adapter = etcdAdapter({ endpoints: flags.etcd, ...common });
+    if (hasTls(given) && !flags.etcd.every((url) => url.startsWith('https:'))) throw usage('--etcd-ca and --etcd-cert need https:// URLs in --etcd');
+    adapter = etcdAdapter({
+      endpoints: flags.etcd,
+      ...common,
+      ...(hasTls(given) ? { tls: { rootCertificate: given!.ca, certChain: given!.cert, privateKey: given!.key } } : {}),
+      ...(given?.user !== undefined ? { auth: { username: given.user, password: given.password! } } : {}),
+    });
   } else {
     if (flags.redis === undefined) throw usage('--adapter redis needs --redis URL (e.g. redis://127.0.0.1:6379)');
-    adapter = redisAdapter({ url: flags.redis, ...common });
+    if (hasTls(given) && !flags.redis.startsWith('rediss:')) throw usage('--redis-ca and --redis-cert need a rediss:// URL in --redis');
+    adapter = redisAdapter({
+      url: flags.redis,
+      ...common,
+      ...(hasTls(given) ? { tls: { ca: given!.ca, cert: given!.cert, key: given!.key } } : {}),
+      ...(given?.password !== undefined ? { auth: { password: given.password, ...(given.user !== undefined ? { username: given.user } : {}) } } : {}),
+    });
   }
   const problem = adapter.validate?.(defaultOptions());
   if (problem?.type === 'InvalidConfiguration') {

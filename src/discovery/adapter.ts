@@ -262,6 +262,9 @@ class SessionRunner {
       lost: (message) => {
         if (!this.ended) this.report({ type: 'backend.lost', message });
       },
+      interrupted: (message) => {
+        if (!this.ended) this.report({ type: 'backend.interrupted', message });
+      },
     };
     this.queue = start(context).then(
       (started) => {

@@ -58,6 +58,11 @@ export type BackendReport =
   | { readonly type: 'backend.changes'; readonly changes: readonly MembershipChange[] }
   /** The backend lost what it runs on (socket closed, session gone): health is Down until a sync succeeds. */
   | { readonly type: 'backend.lost'; readonly message: string }
+  /**
+   * The feed of changes broke (a watch stream, a pub/sub connection): health
+   * is Degraded with `message` at once, until a sync finds the feed back.
+   */
+  | { readonly type: 'backend.interrupted'; readonly message: string }
   | { readonly type: 'backend.left' };
 
 /** The input the machine gives its backend. */
@@ -116,6 +121,11 @@ export interface BackendContext {
   report(changes: readonly MembershipChange[]): void;
   /** Report that the backend lost its transport or session. */
   lost(message: string): void;
+  /**
+   * Report that the feed of changes broke; the session says so again in its
+   * sync result (`degraded`) until the feed is back.
+   */
+  interrupted(message: string): void;
   /** Logger for backend-internal events, already scoped to the adapter. */
   readonly log: BackendLog;
 }

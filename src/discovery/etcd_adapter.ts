@@ -9,7 +9,7 @@
  */
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { defineAdapter, invalidAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, SyncResult } from './backend.js';
+import { errorMessage, type Adapter, type BackendContext, type BackendSession, type SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -21,6 +21,7 @@ import {
   loadClient,
   resolveStoreOptions,
   SkippedEntries,
+  tlsProblem,
   type ResolvedStoreOptions,
   type StoreEntry,
   type StoreOptions,
@@ -34,8 +35,12 @@ export interface EtcdAdapterOptions extends StoreOptions {
    * requests go to any of them.
    */
   readonly endpoints: string | readonly string[];
-  /** TLS material (PEM), passed to the client as its credentials. */
-  readonly tls?: { readonly rootCertificate: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
+  /**
+   * TLS material (PEM), passed to the client as its credentials: the CA that
+   * signed etcd's certificate (the system's CAs when left out), and a client
+   * certificate with its key when etcd checks clients (`--client-cert-auth`).
+   */
+  readonly tls?: { readonly rootCertificate?: Buffer; readonly privateKey?: Buffer; readonly certChain?: Buffer };
   /** User name and password, when etcd has authentication enabled. */
   readonly auth?: { readonly username: string; readonly password: string };
   /** gRPC channel options, passed through as they are (e.g. `grpc.keepalive_time_ms`). */
@@ -65,6 +70,10 @@ function resolveEtcdOptions(options: EtcdAdapterOptions): EtcdConfig | Discovery
   for (const endpoint of endpoints) {
     const problem = checkUrl('endpoints', endpoint, ['http:', 'https:']);
     if (problem) return problem;
+  }
+  const secure = endpoints.filter((endpoint) => endpoint.startsWith('https:')).length;
+  if ((secure > 0 || options.tls !== undefined) && secure < endpoints.length) {
+    return DiscoveryErrors.invalidConfiguration('endpoints', endpoints, 'all https:// (TLS) or all http:// URLs; tls needs https://');
   }
   const store = resolveStoreOptions(options, MIN_TTL_MS);
   if ('type' in store) return store;
@@ -134,15 +143,37 @@ function clientOptions(config: EtcdConfig, isRecoverableError: (error: Error) =>
 async function startEtcd(context: BackendContext, config: EtcdConfig): Promise<BackendSession> {
   const { Etcd3: Client, isRecoverableError } = await etcdModule();
   const session = new EtcdSession(context, config, new Client(clientOptions(config, isRecoverableError)));
-  await session.open();
+  try {
+    await session.open();
+  } catch (error) {
+    throw new Error(explainStartFailure(errorMessage(error), config, session.membersPrefix));
+  }
   return session;
+}
+
+/**
+ * What a refused start means in the terms of the adapter's options: the
+ * client's errors name gRPC codes and OpenSSL alerts, not which option to fix.
+ */
+function explainStartFailure(message: string, config: Pick<EtcdConfig, 'endpoints' | 'auth' | 'tls'>, prefix: string): string {
+  const where = `etcd at ${config.endpoints.join(', ')}`;
+  const user = JSON.stringify(config.auth?.username ?? '');
+  const names = { ca: 'tls.rootCertificate', clientCertificate: 'tls.certChain and tls.privateKey' };
+  const tls = config.endpoints[0]!.startsWith('https:') ? tlsProblem(message, where, names, config.tls?.certChain !== undefined) : undefined;
+  if (tls) return tls;
+  if (/authentication failed/i.test(message)) return `${where} refused user ${user}: authentication failed, wrong user name or password`;
+  if (/permission denied/i.test(message)) {
+    return `${where}: user ${config.auth ? user : '(none)'} has no permission on the keys under ${JSON.stringify(prefix)} (grant its role readwrite on that prefix) (${message})`;
+  }
+  if (/user name is empty|authentication is not enabled|invalid auth token/i.test(message)) return `${where}: ${message}`;
+  return message;
 }
 
 /** One member's entry in etcd, its lease, and the watch over the others. */
 class EtcdSession implements BackendSession {
   readonly self: PeerInfo;
   private readonly selfId: string;
-  private readonly membersPrefix: string;
+  readonly membersPrefix: string;
   private readonly key: string;
   private readonly known = new KnownPeers();
   private readonly skipped: SkippedEntries;
@@ -153,6 +184,8 @@ class EtcdSession implements BackendSession {
   private watcher: Watcher | undefined;
   private generation = 0;
   private recovering = false;
+  /** Why the watch stream is down, while it is: health says so until a list re-attaches it. */
+  private feedDown: string | undefined;
   private closed = false;
   /** Set by a graceful leave: a sync still running must not register this member again. */
   private left = false;
@@ -196,11 +229,12 @@ class EtcdSession implements BackendSession {
         this.lease = undefined;
         await this.register();
         await this.relist();
-      } else if (!this.watcher || this.recovering) {
+      } else if (!this.watcher || this.recovering || this.feedDown !== undefined) {
+        // A watch still not attached again by the time of a sync is replaced by a fresh list and watch.
         await this.relist();
       }
       this.recovering = false;
-      return {};
+      return this.feedDown ? { degraded: this.feedDown } : {};
     } catch (error) {
       this.recovering = true;
       throw error;
@@ -385,20 +419,36 @@ class EtcdSession implements BackendSession {
     // Reconciled only once the watch holds, so a failed attach leaves the table for the retry;
     // the reconcile reports only the differences from what was reported before.
     this.context.report(this.known.reconcile(listed, true, 'Entry gone from etcd'));
+    this.feedDown = undefined;
     this.attachWatch(next);
+  }
+
+  /**
+   * The watch stream dropped: say so at once. The client attaches the watch
+   * again from the last revision it saw (`connected`), so nothing is missed;
+   * a revision compacted meanwhile cancels it, and a list follows.
+   */
+  private onDisconnected(error: Error): void {
+    if (this.feedDown !== undefined || this.closed || this.left) return;
+    this.feedDown = `etcd watch stream lost: ${error.message}`;
+    this.context.interrupted(this.feedDown);
   }
 
   private attachWatch(next: Watcher): void {
     this.watcher = next;
     next.on('put', (kv) => this.watcher === next && this.onPut(kv));
     next.on('delete', (kv) => this.watcher === next && this.onDelete(kv));
+    next.on('disconnected', (error: Error) => this.watcher === next && this.onDisconnected(error));
+    next.on('connected', () => {
+      if (this.watcher === next) this.feedDown = undefined;
+    });
     next.on('error', (error) => {
       if (this.watcher !== next) return;
       // Cancelled by etcd, e.g. its revision was compacted while reconnecting: list again.
       this.counts.watchErrors++;
       this.context.log.warn({ err: error }, 'etcd watch cancelled; listing again');
       this.watcher = undefined;
-      this.relist().catch((e: unknown) => this.context.log.debug({ err: e }, 'Re-list failed; the next sync retries'));
+      this.relist().catch((e: unknown) => this.onDisconnected(e as Error));
     });
   }
 }

@@ -11,10 +11,13 @@
  * earliest expiry pass removes the expired entries and publishes that. A list
  * taken at seq S plus the messages after S gives the membership with nothing
  * missed or doubled; a periodic list catches what pub/sub lost while
- * disconnected. No keyspace notifications are used. After a reconnect,
- * removals seen in a list wait one refresh interval, so members that stayed
- * alive through a server restart (even one that lost all data) have time to
- * register again before anyone calls them gone.
+ * disconnected. No keyspace notifications are used. After a reconnect each
+ * member writes its whole entry again, and for one refresh interval lists
+ * only add members not known yet: members that stayed alive through a server
+ * restart (even one that lost all data) or a Sentinel failover (the promoted
+ * replica may miss the last writes: replication is asynchronous) have time to
+ * register again before anyone calls them gone or takes a stale entry for a
+ * change.
  *
  * Needs the `ioredis` package (an optional peer dependency), loaded only when
  * the adapter starts.
@@ -23,7 +26,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import type { Redis, RedisOptions } from 'ioredis';
 import { defineAdapter, invalidAdapter } from './adapter.js';
-import type { Adapter, BackendContext, BackendSession, MembershipChange, SyncResult } from './backend.js';
+import { errorMessage, type Adapter, type BackendContext, type BackendSession, type MembershipChange, type SyncResult } from './backend.js';
 import {
   checkUrl,
   decodeEntry,
@@ -33,9 +36,11 @@ import {
   importModule,
   KnownPeers,
   loadClient,
+  loggableError,
   MAX_ENTRY_BYTES,
   resolveStoreOptions,
   SkippedEntries,
+  tlsProblem,
   type ResolvedStoreOptions,
   type StoreEntry,
   type StoreOptions,
@@ -48,6 +53,11 @@ export interface RedisAdapterOptions extends StoreOptions {
   readonly url: string;
   /** TLS options for `rediss://` (CA, client certificate), passed to the client. */
   readonly tls?: ConnectionOptions;
+  /**
+   * An ACL user and its password (or only a password, for the `default`
+   * user); wins over any in the URL, and keeps the password out of it.
+   */
+  readonly auth?: { readonly username?: string; readonly password: string };
   /** Further client options passed to ioredis as they are (e.g. `sentinels` and `name` for Sentinel). */
   readonly clientOptions?: Readonly<Record<string, unknown>>;
 }
@@ -57,6 +67,7 @@ const MIN_TTL_MS = 300;
 interface RedisConfig extends ResolvedStoreOptions {
   readonly url: string;
   readonly tls: ConnectionOptions | undefined;
+  readonly auth: RedisAdapterOptions['auth'];
   readonly clientOptions: Readonly<Record<string, unknown>>;
 }
 
@@ -68,7 +79,11 @@ function resolveRedisOptions(options: RedisAdapterOptions): RedisConfig | Discov
   if (problem) return problem;
   const store = resolveStoreOptions(options, MIN_TTL_MS);
   if ('type' in store) return store;
-  return { ...store, url: options.url, tls: options.tls, clientOptions: options.clientOptions ?? {} };
+  const { auth } = options;
+  if (auth !== undefined && (typeof auth?.password !== 'string' || (auth.username !== undefined && typeof auth.username !== 'string'))) {
+    return DiscoveryErrors.invalidConfiguration('auth', auth === null ? auth : '(an object)', 'an object with a password and maybe a username');
+  }
+  return { ...store, url: options.url, tls: options.tls, auth, clientOptions: options.clientOptions ?? {} };
 }
 
 /**
@@ -202,6 +217,7 @@ function clientOptionsOf(config: RedisConfig): RedisOptions {
     commandTimeout: config.requestTimeoutMs,
     retryStrategy: (times) => Math.min(times * 100, 1000),
     ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.auth ? { password: config.auth.password, ...(config.auth.username !== undefined ? { username: config.auth.username } : {}) } : {}),
     ...(config.clientOptions as RedisOptions),
   };
 }
@@ -214,11 +230,35 @@ async function startRedis(context: BackendContext, config: RedisConfig): Promise
   return session;
 }
 
+/**
+ * What a refused start means in the terms of the adapter's options; `base`
+ * is the prefix of the keys and channel the member uses.
+ */
+function explainStartFailure(message: string, config: Pick<RedisConfig, 'url' | 'auth' | 'tls'>, base: string): string {
+  const url = new URL(config.url);
+  const where = `Redis at ${url.protocol}//${url.host}`;
+  const user = JSON.stringify(config.auth ? (config.auth.username ?? 'default') : decodeURIComponent(url.username) || 'default');
+  const names = { ca: 'tls.ca', clientCertificate: 'tls.cert and tls.key' };
+  const tls = url.protocol === 'rediss:' ? tlsProblem(message, where, names, config.tls?.cert !== undefined) : undefined;
+  if (tls) return tls;
+  if (/WRONGPASS|invalid password|NOAUTH/.test(message)) {
+    return `${where} refused user ${user}: authentication failed, wrong user name or password (${message.replace(/^Connection is closed\. /, '')})`;
+  }
+  if (/NOPERM/.test(message)) {
+    return `${where}: user ${user} has no permission on the keys and channels under ${JSON.stringify(base)} (its ACL needs ~${base}* &${base}* and the scripting and pub/sub commands) (${message})`;
+  }
+  return message;
+}
+
 /** One member's entry in Redis, its refresh, and the pub/sub feed of the others. */
 class RedisSession implements BackendSession {
   readonly self: PeerInfo;
   private readonly keys: string[];
   private readonly channel: string;
+  /** What every key and the channel start with. */
+  private readonly base: string;
+  /** Set by a reconnect until the whole entry is written again. */
+  private rewriteEntry = false;
   private readonly selfId: string;
   private readonly refreshMs: number;
   private readonly known = new KnownPeers();
@@ -229,12 +269,15 @@ class RedisSession implements BackendSession {
   private left = false;
   private graceUntil = 0;
   private disconnected = false;
+  /** Why the pub/sub connection is down, while it is: health says so until it is back and listed. */
+  private feedDown: string | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   /** Messages that arrive while a list is in flight wait for it, then only those after its seq apply. */
   private buffered: Message[] | undefined;
   private listGeneration = 0;
   private lastError: Error | undefined;
+  private subError: Error | undefined;
   private stopRefresh: (() => void) | undefined;
 
   constructor(
@@ -245,6 +288,7 @@ class RedisSession implements BackendSession {
   ) {
     const { input } = context;
     const base = `${config.prefix}:${config.cluster ?? input.name}:`;
+    this.base = base;
     this.keys = [`${base}members`, `${base}entries`, `${base}seq`];
     this.channel = `${base}events`;
     this.selfId = input.self.id;
@@ -266,17 +310,20 @@ class RedisSession implements BackendSession {
       await this.sweep();
     } catch (error) {
       this.close();
-      // A refused password closes the connection; the reason is in the last connection error.
+      // A refused password or handshake closes the connection; the reason is in the last connection error.
       const last = this.lastError;
-      if (last && last !== error) throw new Error(`${(error as Error).message} (${last.message})`);
-      throw error;
+      const message = last && last !== error ? `${(error as Error).message} (${last.message})` : errorMessage(error);
+      throw new Error(explainStartFailure(message, this.config, this.base));
     }
     this.stopRefresh = every(this.refreshMs, () => this.refresh());
   }
 
   async sync(): Promise<SyncResult> {
+    // A list that starts with the subscriber up covers whatever it missed while down.
+    const subscribed = this.sub.status === 'ready';
     await this.list();
-    return {};
+    if (subscribed) this.feedDown = undefined;
+    return this.feedDown ? { degraded: this.feedDown } : {};
   }
 
   async setMetadata(metadata: PeerMetadata): Promise<void> {
@@ -319,13 +366,19 @@ class RedisSession implements BackendSession {
       if (!this.closed) this.disconnected = true;
     });
     this.redis.on('ready', () => this.onReady());
+    // Messages published while the subscriber is away are lost: say so at once, list when it is back.
+    this.sub.on('close', () => this.onFeedLost());
+    this.sub.on('ready', () => this.onFeedBack());
     // Errors are reported through failing syncs; without a listener ioredis would print them.
     const onError = (error: Error) => {
       this.lastError = error;
-      this.context.log.debug({ err: error }, 'Redis connection error');
+      this.context.log.debug({ err: loggableError(error) }, 'Redis connection error');
     };
     this.redis.on('error', onError);
-    this.sub.on('error', onError);
+    this.sub.on('error', (error: Error) => {
+      this.subError = error;
+      onError(error);
+    });
   }
 
   private onMessage(from: string, text: string): void {
@@ -346,9 +399,27 @@ class RedisSession implements BackendSession {
     this.listGeneration++;
     this.buffered = undefined;
     this.graceUntil = performance.now() + this.refreshMs + 250;
-    void this.refresh().then(() => this.list().catch(() => undefined));
+    this.rewriteEntry = true;
+    void this.reregister().then(() => this.list().catch(() => undefined));
     clearTimeout(this.graceTimer);
     this.graceTimer = setTimeout(() => void this.list().catch(() => undefined), this.refreshMs + 300);
+  }
+
+  private onFeedLost(): void {
+    if (this.feedDown !== undefined || this.closed || this.left) return;
+    this.feedDown = `Redis pub/sub connection lost${this.subError ? `: ${this.subError.message}` : ''}`;
+    this.context.interrupted(this.feedDown);
+  }
+
+  private onFeedBack(): void {
+    this.subError = undefined;
+    if (this.feedDown === undefined || this.closed) return;
+    // ioredis subscribes again on reconnect; the list then covers what was published meanwhile
+    // (if it fails, the next sync lists).
+    void this.list().then(
+      () => (this.feedDown = undefined),
+      () => undefined,
+    );
   }
 
   private async run(which: Script, args: (string | number)[]): Promise<unknown> {
@@ -395,12 +466,30 @@ class RedisSession implements BackendSession {
       if (count > 0) this.counts.sweeps++;
       this.scheduleSweep(now, first);
     } catch (error) {
-      this.context.log.debug({ err: error }, 'Sweep failed');
+      this.context.log.debug({ err: loggableError(error) }, 'Sweep failed');
+    }
+  }
+
+  /**
+   * Writes this member's whole entry again after a reconnect: the server may
+   * be a promoted replica that never got the last writes (replication is
+   * asynchronous), or one that lost its data, and a metadata change made
+   * while disconnected never reached any server.
+   */
+  private async reregister(): Promise<void> {
+    if (this.closed || this.left) return;
+    try {
+      await this.run(scripts.update, [this.selfId, encodeEntry(this.entry), this.config.ttlMs]);
+      this.rewriteEntry = false;
+      this.counts.reregistrations++;
+    } catch (error) {
+      this.context.log.debug({ err: loggableError(error) }, 'Registering again after a reconnect failed; the next refresh retries');
     }
   }
 
   private async refresh(): Promise<void> {
     if (this.closed || this.left) return;
+    if (this.rewriteEntry) return this.reregister();
     try {
       const reply = (await this.run(scripts.refresh, [this.selfId, encodeEntry(this.entry), this.config.ttlMs])) as [number, string, string | null];
       const [readded, now, first] = reply;
@@ -408,7 +497,7 @@ class RedisSession implements BackendSession {
       if (readded) this.counts.reregistrations++;
       this.scheduleSweep(now, first);
     } catch (error) {
-      this.context.log.debug({ err: error }, 'Refresh failed');
+      this.context.log.debug({ err: loggableError(error) }, 'Refresh failed');
     }
   }
 
@@ -449,8 +538,12 @@ class RedisSession implements BackendSession {
     if (generation !== this.listGeneration || this.closed) return;
     const [seq, , rows] = reply;
     this.counts.lists++;
-    const trustRemovals = performance.now() >= this.graceUntil;
-    const changes = this.known.reconcile(this.listed(rows), trustRemovals, 'Entry gone from Redis');
+    // Just after a reconnect the server may hold stale entries (a promoted replica) that their
+    // members are about to write again: only members not known yet are taken from it then.
+    const settled = performance.now() >= this.graceUntil;
+    const listed = this.listed(rows);
+    const taken = settled ? listed : new Map([...listed].filter(([id]) => !this.known.has(id)));
+    const changes = this.known.reconcile(taken, settled, 'Entry gone from Redis');
     const after = this.buffered ?? [];
     this.buffered = undefined;
     for (const message of after) if (message.s > Number(seq)) changes.push(...this.apply(message));

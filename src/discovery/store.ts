@@ -202,20 +202,61 @@ export function resolveStoreOptions(options: StoreOptions, minTtlMs: number): Re
   return { prefix, cluster, ttlMs, address, requestTimeoutMs };
 }
 
-/** Checks a store URL: parses, and has one of `protocols`. */
+/** A URL as it may be shown: any password in it replaced by `***`. */
+export function redactUrl(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i, '$1***@');
+}
+
+/** Checks a store URL: parses, and has one of `protocols`. The error shows it without its password. */
 export function checkUrl(field: string, value: unknown, protocols: readonly string[]): DiscoveryError | undefined {
   const expected = `a URL such as ${protocols[0]}//127.0.0.1:${protocols[0] === 'redis:' ? 6379 : 2379}`;
   if (typeof value !== 'string') return DiscoveryErrors.invalidConfiguration(field, value, expected);
+  const shown = redactUrl(value);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return DiscoveryErrors.invalidConfiguration(field, value, expected);
+    return DiscoveryErrors.invalidConfiguration(field, shown, expected);
   }
   if (!protocols.includes(url.protocol) || url.hostname === '') {
-    return DiscoveryErrors.invalidConfiguration(field, value, `${expected} (scheme ${protocols.join(' or ')})`);
+    return DiscoveryErrors.invalidConfiguration(field, shown, `${expected} (scheme ${protocols.join(' or ')})`);
   }
   return undefined;
+}
+
+/** The names of a store adapter's TLS options, for messages saying which to fix. */
+export interface TlsOptionNames {
+  readonly ca: string;
+  readonly clientCertificate: string;
+}
+
+/**
+ * What a failed TLS handshake with the store at `where` means, from the
+ * OpenSSL message; undefined when `message` is no TLS failure.
+ */
+export function tlsProblem(message: string, where: string, names: TlsOptionNames, clientCertificateGiven: boolean): string | undefined {
+  if (/alert (bad certificate|certificate required|handshake failure)|alert number (40|42|116)\b/i.test(message)) {
+    return `TLS handshake refused by ${where}: it wants a client certificate its CA signed (${names.clientCertificate}) (${message})`;
+  }
+  // With TLS 1.3 the server refuses a client after the handshake: the alert may be lost to the reset.
+  if (!clientCertificateGiven && /ECONNRESET|EPIPE|socket hang up/.test(message)) {
+    return `TLS connection reset by ${where}: it most likely wants a client certificate (${names.clientCertificate}), and none was given (${message})`;
+  }
+  if (/unable to verify|self[- ]signed certificate|certificate (has expired|is not yet valid)|altnames|Hostname\/IP does not match/i.test(message)) {
+    return `TLS to ${where} failed: its server certificate does not check out against ${names.ca} (the CA) (${message})`;
+  }
+  return undefined;
+}
+
+/**
+ * An error as it may be logged: its name, message and code only. Client
+ * errors carry more (ioredis puts the failed command's arguments on a
+ * refused `AUTH`, password included).
+ */
+export function loggableError(error: unknown): { type: string; message: string; code?: string } {
+  if (!(error instanceof Error)) return { type: typeof error, message: String(error) };
+  const code = (error as { code?: unknown }).code;
+  return { type: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) };
 }
 
 /** A timer that runs `fn` every `ms` until stopped; one run at a time. */

@@ -24,6 +24,9 @@ async function member(network: MemoryNetwork, id: string, seeds: string[] = []) 
     lost: (message) => {
       throw new Error(`unexpected loss: ${message}`);
     },
+    interrupted: (message) => {
+      throw new Error(`unexpected interruption: ${message}`);
+    },
     log: quiet,
   };
   const backend = await startGossip(context, { profile: 'local' }, network.opener());
