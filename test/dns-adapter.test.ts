@@ -252,6 +252,37 @@ describe.skipIf(skipDns())(`dns adapter against dnsmasq${unavailable ? ` (skippe
     expect(unwrap(discovery.healthInfo()).lastError?.message).toContain('A gone.missing.example failed: EREFUSED');
   });
 
+  it('a target that stops resolving keeps its members listed, Degraded, with no PeerDown; gone from the records, it is down', async () => {
+    const records = [
+      { name: '_gossip._tcp.keep.test', target: 'pod-a.keep.test', port: 7401 },
+      { name: '_gossip._tcp.keep.test', target: 'pod-b.keep.test', port: 7402 },
+      { name: '_gossip._tcp.keep.test', target: 'pod-c.keep.example', port: 7403 },
+    ];
+    await dns.setSrv(records);
+    dns.setHosts({ 'pod-a.keep.test': ['127.0.0.51'], 'pod-b.keep.test': ['127.0.0.52'], 'pod-c.keep.example': ['127.0.0.53'] });
+    unwrap(await discovery.startLink({ adapter: dnsAdapter({ name: '_gossip._tcp.keep.test', type: 'SRV', servers: [dns.address], intervalMs: 50 }) }));
+    const seen = collector();
+    unwrap(discovery.subscribe(seen.callback, { replay: true }));
+    await eventually(() => seen.events.length === 3, 5000, 'three members');
+
+    // pod-c's A query is now REFUSED too: nothing says pod-c is gone, only that its lookup failed.
+    dns.setHosts({ 'pod-a.keep.test': ['127.0.0.51'], 'pod-b.keep.test': ['127.0.0.52'] });
+    await eventually(() => {
+      const health = discovery.health();
+      return health.type === 'Degraded' && health.reason.includes('A pod-c.keep.example: EREFUSED');
+    }, 5000, 'Degraded naming the failed target');
+    const failedBefore = unwrap(discovery.metrics()).backend.dnsFailedQueries ?? 0;
+    await eventually(() => (unwrap(discovery.metrics()).backend.dnsFailedQueries ?? 0) >= failedBefore + 4, 5000, 'more syncs with the target failing');
+    expect(seen.summary()).toHaveLength(3);
+    expect(unwrap(discovery.snapshot()).map((p) => p.id).sort()).toEqual(['127.0.0.51:7401', '127.0.0.52:7402', '127.0.0.53:7403']);
+
+    // Taken out of the records, the answer is whole again: now pod-c is down.
+    await dns.setSrv(records.slice(0, 2));
+    await eventually(() => discovery.health().type === 'Up', 10_000, 'Up on a whole answer');
+    await eventually(() => seen.events.length === 4, 5000, 'the PeerDown');
+    expect(seen.summary()[3]).toBe('PeerDown:127.0.0.53:7403');
+  });
+
   it('distribute agent --adapter dns prints the members an SRV name answers, itself left out', async () => {
     await dns.setSrv([
       { name: '_gossip._tcp.cli.test', target: 'one.cli.test', port: 7101 },

@@ -58,8 +58,10 @@ function checkDnsAdapterOptions(options: DnsAdapterOptions): DiscoveryError | un
  * REFUSED, unreachable) fails the sync, so health goes `Degraded` then `Down`
  * while the peers last seen stay listed (no `PeerDown`) until answers return.
  * A partial answer (an SRV target, or its A or AAAA family, failing while
- * others resolve) gives the members that resolved and health `Degraded`,
- * naming the failed queries; the failures are counted (`dnsFailedQueries`).
+ * others resolve) gives the members that resolved, keeps those listed before
+ * (a failed query is no news of its members: no `PeerDown` until a whole
+ * answer leaves them out), and health `Degraded` naming the failed queries;
+ * the failures are counted (`dnsFailedQueries`).
  * DNS has no metadata: peers come with `{}` and their address as id.
  *
  * @example
@@ -83,6 +85,8 @@ export function dnsAdapter(options: DnsAdapterOptions): Adapter {
     let answers = 0;
     // The failures of the last partial answer, so a resolver refusing the same query every sync is logged once.
     let lastPartial = '';
+    // The peers of the last sync: a failed query says nothing about the members it names, so they stay.
+    let listed: readonly PeerInfo[] = [];
     return {
       self: { ...context.input.self, ...(selfAddress ? { address: selfAddress } : {}) },
       async sync(signal) {
@@ -107,9 +111,15 @@ export function dnsAdapter(options: DnsAdapterOptions): Adapter {
           context.log.warn({ query: describeDnsQuery(query), failed: partial, answers }, 'Partial DNS answer: using the addresses that resolved');
         }
         lastPartial = partial;
-        if (partial === '') return { peers, missingReason };
-        // Not Down and not empty: the members that did resolve stay, and the reason names what failed.
-        return { peers, missingReason, degraded: `Partial DNS answer for ${describeDnsQuery(query)}: ${partial}` };
+        if (partial === '') {
+          listed = peers;
+          return { peers, missingReason };
+        }
+        // Not Down and not empty: the members that resolved, plus those last listed (their query may be the one that
+        // failed), stay until a whole answer says otherwise; the reason names what failed.
+        const resolved = new Set(peers.map((peer) => peer.id));
+        listed = [...peers, ...listed.filter((peer) => !resolved.has(peer.id))];
+        return { peers: listed, missingReason, degraded: `Partial DNS answer for ${describeDnsQuery(query)}: ${partial}` };
       },
       close: () => {},
       counters: () => ({ dnsLookups: lookups, dnsFailedLookups: failedLookups, dnsFailedQueries: failedQueries, dnsAnswers: answers }),
