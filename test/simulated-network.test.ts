@@ -156,15 +156,20 @@ describe('simulatedNetwork', () => {
     expect(log.filter((e) => e.includes('PeerDown c')).map((e) => e.split(' ').slice(1).join(' ')).sort()).toEqual(['a: PeerDown c Left', 'b: PeerDown c Left']);
   });
 
-  it('total loss makes members fail each other; back to none, they find each other again', async () => {
+  it('total UDP loss: members keep each other through the TCP fallback; cut off entirely, they fail; healed, they meet again', async () => {
     const network = simulatedNetwork({ seed: 11, loss: 0.1 });
     await members(network, ['a', 'b', 'c']);
     await network.advance(10_000);
     expect(peersOf('a')).toEqual(['b', 'c']);
+    // Loss is of UDP packets: TCP retransmits, so a probe's TCP ping still gets through.
     network.setLoss(1);
+    await network.advance(60_000);
+    expect(['a', 'b', 'c'].map(peersOf)).toEqual([['b', 'c'], ['a', 'c'], ['a', 'b']]);
+    network.partition(['a'], ['b'], ['c']);
     await network.advance(60_000);
     expect(peersOf('a')).toEqual([]);
     network.setLoss(0);
+    network.heal();
     await network.advance(120_000);
     expect(['a', 'b', 'c'].map(peersOf)).toEqual([['b', 'c'], ['a', 'c'], ['a', 'b']]);
   });

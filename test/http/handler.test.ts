@@ -101,7 +101,8 @@ describe('httpHandler routes', () => {
     expect(chart.transitions).toContainEqual(expect.objectContaining({ from: 'starting', to: 'degraded', events: ['backend.ready'] }));
     expect(chart.transitions).toContainEqual(expect.objectContaining({ from: 'stopping', to: 'stopped' }));
     // The quorum's eventless transitions are drawn by their guards.
-    expect(chart.transitions).toContainEqual({ from: 'up', to: 'degraded', events: ['[belowQuorum]'] });
+    // The quorum's guard shares the edge to degraded with a broken store feed.
+    expect(chart.transitions).toContainEqual({ from: 'up', to: 'degraded', events: ['backend.interrupted', '[belowQuorum]'] });
     expect(chart.transitions).toContainEqual({ from: 'degraded', to: 'up', events: ['[quorumReached]'] });
   });
 

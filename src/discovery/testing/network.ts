@@ -70,7 +70,10 @@ export interface SimulatedNetwork {
   partition(...groups: readonly (readonly string[])[]): void;
   /** Ends the partition. */
   heal(): void;
-  /** The probability, from 0 to 1, that a packet is lost. */
+  /**
+   * The probability, from 0 to 1, that a UDP packet is lost. TCP exchanges (push-pull, a probe's TCP
+   * fallback) are not: TCP retransmits, so only `partition` or `crash` cuts them.
+   */
   setLoss(loss: number): void;
   /**
    * The member's host stops: nothing reaches it or leaves it, and only
