@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { readLines, until } from '../children.js';
 import { cliPath } from '../cli-support.js';
@@ -59,7 +60,8 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     const seed = `${lab.hosts[0]!.ip}:7946`;
     const members = lab.hosts.map((_, i) => start(i, i === 0 ? [] : [seed]));
     // An agent on the first host, beside its member, for the operator's view.
-    const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], {});
+    const token = randomBytes(16).toString('hex');
+    const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], { DISTRIBUTE_CONTROL_TOKEN: token });
     const agentLines: Record<string, unknown>[] = [];
     readLines(agent.stdout!, (line) => typeof line === 'object' && agentLines.push(line));
     await until(() => members.every((m) => members.every((o) => o === m || lines(m, 'PeerUp', o.name).length > 0)), 30_000, 'all to see each other');
@@ -93,7 +95,8 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     expect(await output(0, [cliPath, 'members', '--control', control])).toMatch(/host5 .* alive \(udp unreachable\)/);
     const info = JSON.parse(await output(0, [cliPath, 'info', '--control', control, '--json'])) as { metrics: { udpUnreachable: string[] } };
     expect(info.metrics.udpUnreachable).toEqual(['host5']);
-    const scrape = `fetch('http://${control}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    // A scrape, as Prometheus does it, with the agent's token.
+    const scrape = `fetch('http://${control}/metrics', { headers: { authorization: 'Bearer ${token}' } }).then((r) => r.text()).then((t) => process.stdout.write(t))`;
     expect(await output(0, ['-e', scrape])).toMatch(/^\w+_gossip_udp_unreachable_members 1$/m);
     lab.heal();
 
