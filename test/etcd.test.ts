@@ -88,9 +88,9 @@ describe.skipIf(suite.skip)(suite.title, () => {
       const after = a.events.events.slice(seen).map((e) => `${e.type}:${e.peer.id}`).sort();
       expect(after).toEqual(['PeerDown:c', 'PeerUp:d', 'PeerUpdate:b']);
       expect(a.facade.lookup('b')).toMatchObject({ ok: true, value: { metadata: { role: 'db' } } });
-      // The watch was cancelled for the compacted revision, and a list replaced it.
+      // A list replaced the lost watch: either the resumed watch was cancelled for the compacted revision, or
+      // the sync that the broken feed starts (it turned health Degraded at once) listed first; which wins is a race.
       const counters = await a.backend();
-      expect(counters.watchErrors).toBeGreaterThanOrEqual(1);
       expect(counters.relists).toBeGreaterThanOrEqual(2);
     } finally {
       await stopInProcess();
