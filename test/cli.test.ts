@@ -232,7 +232,7 @@ describe('sealed clusters from the command line', () => {
     expect(bad.stderr).toContain('--key expects 32 bytes in base64');
   });
 
-  it('keys rotates two running agents from one key to another through their control endpoints, with no restart and no PeerDown', async () => {
+  it('keys --local rotates two running agents one at a time from one key to another through their control endpoints, with no restart and no PeerDown', async () => {
     const [oldKey, newKey] = [(await runCli(['keygen'])).stdout.trim(), (await runCli(['keygen'])).stdout.trim()];
     const portA = await freePort();
     const a = startCli(agentArgs('rot-a', portA, '--key', oldKey));
@@ -240,7 +240,7 @@ describe('sealed clusters from the command line', () => {
     const b = startCli(agentArgs('rot-b', await freePort(), '--key', oldKey, '--join', `127.0.0.1:${portA}`));
     const controlB = String((await b.waitFor((l) => l.event === 'AgentStarted')).control);
     await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'rot-b');
-    const keys = (control: string, ...args: string[]) => runCli(['keys', '--control', control, ...args]);
+    const keys = (control: string, ...args: string[]) => runCli(['keys', '--control', control, '--local', ...args]);
 
     for (const control of [controlA, controlB]) expect((await keys(control, '--install', newKey)).code).toBe(0);
     for (const control of [controlA, controlB]) expect((await keys(control, '--use', newKey)).code).toBe(0);

@@ -1,6 +1,7 @@
 /** What a running agent answers on its control endpoint, through the facade. */
-import { createHash } from 'node:crypto';
 import * as discovery from '../discovery.js';
+import { fingerprint } from '../discovery/gossip/crypto.js';
+import { clusterKeyOp, type MemberKeys } from '../discovery/keys.js';
 import { defaultOptions, type PeerInfo } from '../discovery.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/config.js';
 import { ControlRefusal, type ControlSource } from './control.js';
@@ -38,7 +39,42 @@ const peerAt = (addresses: readonly string[]) => {
 };
 
 /** A key as the endpoint shows it: the first 8 bytes of the SHA-256 of its 32 bytes, in hex. */
-export const keyFingerprint = (key: string): string => createHash('sha256').update(Buffer.from(key, 'base64')).digest('hex').slice(0, 16);
+export const keyFingerprint = (key: string): string => fingerprint(key);
+
+/** How long each member has to answer a key operation sent across the cluster. */
+export const KEY_OP_TIMEOUT_MS = 2000;
+
+/** A key operation across the cluster as the endpoint answers it: each member's answer, who did not answer, and each key by how many hold it and seal with it. */
+export interface ClusterKeys {
+  /** Members that answered. */
+  readonly members: number;
+  /** Members that did not answer, by id. */
+  readonly missing: readonly string[];
+  /** Members that answered but refused the operation, by id. */
+  readonly failed: readonly string[];
+  readonly results: readonly MemberKeys[];
+  readonly keys: readonly { readonly fingerprint: string; readonly members: number; readonly primary: number }[];
+}
+
+function clusterSummary(results: readonly MemberKeys[]): ClusterKeys {
+  const answered = results.filter((m) => m.answered);
+  const keys = new Map<string, { fingerprint: string; members: number; primary: number }>();
+  for (const m of answered) {
+    m.keys.forEach((fp, at) => {
+      const held = keys.get(fp) ?? { fingerprint: fp, members: 0, primary: 0 };
+      held.members++;
+      if (at === 0) held.primary++;
+      keys.set(fp, held);
+    });
+  }
+  return {
+    members: answered.length,
+    missing: results.filter((m) => !m.answered).map((m) => m.id),
+    failed: answered.filter((m) => m.error !== undefined).map((m) => m.id),
+    results,
+    keys: [...keys.values()],
+  };
+}
 
 /** The keyring as the endpoint answers it: fingerprints, the sealing key first and marked; no key material. */
 export interface KeyFingerprints {
@@ -118,6 +154,11 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       const listed = discovery.listKeys();
       if (!listed.ok) throw new ControlRefusal(409, listed.error.message);
       return fingerprints(listed.value);
+    },
+    clusterKeys: async (change) => {
+      const answers = await clusterKeyOp(discovery.defaultAdapterName, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
+      if (!answers.ok) throw new ControlRefusal(answers.error.type === 'KeysUnavailable' ? 409 : 400, answers.error.message);
+      return clusterSummary(answers.value);
     },
   };
 }

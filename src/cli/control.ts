@@ -10,7 +10,9 @@
  *   PUT  /v1/tags      {"set": {...}, "delete": [...]}: new metadata     (distribute tags)
  *   POST /v1/leave     leave gracefully and exit                  (distribute leave)
  *   GET  /v1/keys      the keyring, primary first                 (distribute keys --list)
- *   POST /v1/keys      {"op": "install" | "use" | "remove", "key": BASE64}: rotate keys   (distribute keys)
+ *   POST /v1/keys      {"op": "install" | "use" | "remove", "key": BASE64}: this agent's keyring   (distribute keys --local)
+ *   GET  /v1/cluster/keys   every live member's keyring, by fingerprint   (distribute keys --list)
+ *   POST /v1/cluster/keys   {"op", "key"} on every live member: rotate the cluster   (distribute keys)
  *
  * Errors come back as `{"error": "..."}`: 400 for a bad value, 504 when the
  * cluster did not answer in time. Every route but the page's files and
@@ -50,13 +52,15 @@ export interface ControlSource {
   leave(): void;
   /** The keyring after `change` (none: just list it); throws `ControlRefusal` when refused. */
   keys(change: { readonly op: KeyOp; readonly key: string } | undefined): unknown;
+  /** The change (none: a listing) sent to every live member; each member's answer and who did not answer. */
+  clusterKeys(change: { readonly op: KeyOp; readonly key: string } | undefined): Promise<unknown>;
 }
 
 /** What `distribute keys` can do to an agent's keyring. */
 export type KeyOp = 'install' | 'use' | 'remove';
 const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
 
-const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys']);
+const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys', '/v1/cluster/keys']);
 
 function listen(server: Server, address: HostPort): Promise<HostPort> {
   return new Promise((resolve, reject) => {
@@ -72,6 +76,14 @@ function listen(server: Server, address: HostPort): Promise<HostPort> {
 const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
 const isStringRecord = (value: unknown): value is Record<string, string> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+
+async function readKeyChange(req: IncomingMessage): Promise<{ op: KeyOp; key: string }> {
+  const { op, key } = await readJsonBody(req);
+  if (typeof op !== 'string' || !KEY_OPS.includes(op) || typeof key !== 'string') {
+    throw new Refusal(400, 'expected {"op": "install" | "use" | "remove", "key": BASE64}');
+  }
+  return { op: op as KeyOp, key };
+}
 
 async function route(req: IncomingMessage, path: string, source: ControlSource): Promise<{ status: number; body: unknown; after?: () => void }> {
   const at = `${req.method} ${path}`;
@@ -92,13 +104,12 @@ async function route(req: IncomingMessage, path: string, source: ControlSource):
     }
     case 'GET /v1/keys':
       return { status: 200, body: source.keys(undefined) };
-    case 'POST /v1/keys': {
-      const { op, key } = await readJsonBody(req);
-      if (typeof op !== 'string' || !KEY_OPS.includes(op) || typeof key !== 'string') {
-        throw new Refusal(400, 'expected {"op": "install" | "use" | "remove", "key": BASE64}');
-      }
-      return { status: 200, body: source.keys({ op: op as KeyOp, key }) };
-    }
+    case 'POST /v1/keys':
+      return { status: 200, body: source.keys(await readKeyChange(req)) };
+    case 'GET /v1/cluster/keys':
+      return { status: 200, body: await source.clusterKeys(undefined) };
+    case 'POST /v1/cluster/keys':
+      return { status: 200, body: await source.clusterKeys(await readKeyChange(req)) };
     case 'POST /v1/leave':
       return { status: 202, body: { leaving: true }, after: () => source.leave() };
     default:

@@ -11,14 +11,15 @@ import { formatAddress } from './address.js';
 import { defineAdapter } from './adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from './backend.js';
 import { checkDnsServers, describeDnsFailures, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
-import { Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
+import { fingerprint, Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
+import type { KeyOp, KeyReply } from './gossip/keyop.js';
 import type { Ack, Ping, PushPull } from './gossip/messages.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
-import { provideKeyring } from './keys.js';
+import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from './keys.js';
 import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from './types.js';
 
 /** Options of the gossip adapter. */
@@ -229,6 +230,7 @@ interface CoreQueries {
   probeRtts(core: Core): Record<string, number>;
   udpUnreachable(core: Core): string[];
   memberOf(core: Core, id: string): MemberState | undefined;
+  members(core: Core): MemberState[];
 }
 
 /** One running gossip member: the driver's I/O over a transport, and the backend the machine talks to. */
@@ -282,7 +284,12 @@ class GossipMember {
     }
     // Live rotation through the facade's installKey/useKey/removeKey/listKeys, while this runs.
     const keyring = this.keyring;
-    if (keyring) this.releaseKeyring = provideKeyring(this.context.input.name, keyringControl(keyring));
+    if (keyring) {
+      this.releaseKeyring = provideKeyring(this.context.input.name, {
+        ...keyringControl(keyring),
+        cluster: (op, arg, timeoutMs) => this.clusterKeyOp(op, arg, timeoutMs),
+      });
+    }
   }
 
   /** The driver's I/O: sockets, the one timer, and the machine's reports. */
@@ -317,6 +324,7 @@ class GossipMember {
       if (!read.ok) return undefined;
       let reply: Uint8Array | undefined;
       const answer = (msg: PushPull | Ack) => (reply = msg.type === 'ack' ? this.codec.sealMessage(msg) : codec.sealStream(msg));
+      if (!Array.isArray(read.value) && read.value.type === 'keyOp') return codec.sealKeyFrame(this.applyKeyOp(read.value, from));
       if (!Array.isArray(read.value)) driver.step({ type: 'stream', from, msg: read.value }, answer);
       else {
         // A packet over TCP carries one thing: a probe's fallback ping.
@@ -354,6 +362,43 @@ class GossipMember {
     const read = this.codec.read('packet', result.value, to);
     if (!read.ok) return;
     for (const msg of read.value) if (msg.type === 'ack' && msg.seq === ping.seq) this.driver.step({ type: 'streamAck', from: to, seq: msg.seq });
+  }
+
+  /**
+   * A key operation on this member's keyring, from a member holding a current
+   * key (it opened) or from this member's own control. Logged by fingerprint.
+   */
+  private applyKeyOp(msg: KeyOp, from: string): KeyReply {
+    const keyring = this.keyring;
+    if (!keyring) return { type: 'keyReply', error: 'KeysUnavailable: this member does not seal its traffic', keys: [] };
+    let error = '';
+    try {
+      applyToKeyring(keyring, msg);
+      if (msg.op !== 'list') this.context.log.warn({ op: msg.op, key: msg.op === 'install' ? fingerprintOf(msg.arg) : msg.arg, from }, 'Keyring changed');
+    } catch (problem) {
+      error = errorMessage(problem);
+    }
+    return { type: 'keyReply', error, keys: keyring.fingerprints() };
+  }
+
+  /** `op` here and on every live member, in parallel, each bounded by `timeoutMs`. */
+  private async clusterKeyOp(op: ClusterKeyOp, arg: string, timeoutMs: number): Promise<MemberKeys[]> {
+    const msg: KeyOp = { type: 'keyOp', op, arg };
+    const here = this.applyKeyOp(msg, 'control');
+    const self: MemberKeys = { id: this.core.self.id, address: this.address, answered: true, keys: here.keys, ...(here.error ? { error: here.error } : {}) };
+    const request = this.codec.sealKeyFrame(msg);
+    const others = this.queries.members(this.core).filter((m) => m.id !== self.id && (m.status === 'alive' || m.status === 'suspect'));
+    const answers = await Promise.all(others.map((m) => this.askKeyOp(m, request, timeoutMs)));
+    return [self, ...answers];
+  }
+
+  private async askKeyOp(member: MemberState, request: Uint8Array, timeoutMs: number): Promise<MemberKeys> {
+    const { id, address } = member;
+    const result = await this.transport.request(address, request, { timeoutMs });
+    if (!result.ok) return { id, address, answered: false, error: result.error.message, keys: [] };
+    const read = this.codec.read('keyReply', result.value, address);
+    if (!read.ok) return { id, address, answered: false, error: read.error, keys: [] };
+    return { id, address, answered: true, keys: read.value.keys, ...(read.value.error ? { error: read.value.error } : {}) };
   }
 
   /** A transport hint about an address becomes news about the live member there. */
@@ -508,6 +553,25 @@ class GossipMember {
       probeRttMs: () => this.queries.probeRtts(this.core),
       facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
     };
+  }
+}
+
+const fingerprintOf = (key: string) => (isKey(key) ? fingerprint(key) : '(not a key)');
+
+/** A key operation from another member (or this one's control) on this member's keyring; throws with the reason when refused. */
+function applyToKeyring(keyring: Keyring, msg: KeyOp): void {
+  if (msg.op === 'list') return;
+  if (msg.op === 'install') {
+    if (!isKey(msg.arg)) throw new Error('refused: not a key of 32 bytes in base64');
+    return keyring.install(msg.arg);
+  }
+  const key = keyring.keyWith(msg.arg);
+  if (key === undefined) throw new Error(`refused: no installed key has the fingerprint ${msg.arg}`);
+  try {
+    if (msg.op === 'use') keyring.use(key);
+    else keyring.remove(key);
+  } catch (problem) {
+    throw new Error(`refused: expected ${errorMessage(problem)}`);
   }
 }
 

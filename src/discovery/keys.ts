@@ -9,7 +9,23 @@
  * with it), then remove the old key (members holding only the old one are
  * shut out).
  */
+import { fingerprint, isFingerprint } from './gossip/crypto.js';
 import { DiscoveryErrors, err, ok, type Result } from './types.js';
+
+/** A key operation sent to every live member: the key (base64) for `install`, a fingerprint for `use` and `remove`, '' for `list`. */
+export type ClusterKeyOp = 'install' | 'use' | 'remove' | 'list';
+
+/** One member's answer to a key operation sent across the cluster; fingerprints only, never keys. */
+export interface MemberKeys {
+  readonly id: string;
+  readonly address: string;
+  /** False when the member did not answer (timed out, refused the connection, closed): `error` says how. */
+  readonly answered: boolean;
+  /** Why the member refused the operation or did not answer; absent when it applied it. */
+  readonly error?: string;
+  /** The member's keyring after the operation, as fingerprints, primary first (empty without an answer). */
+  readonly keys: readonly string[];
+}
 
 /** What a sealing adapter lets the facade do with its keyring. Methods throw `Error` with a reason on a refused change. */
 export interface KeyringControl {
@@ -18,6 +34,8 @@ export interface KeyringControl {
   remove(key: string): void;
   /** Keys as base64, primary first. */
   list(): string[];
+  /** Applies `op` here and on every live member over sealed streams, in parallel, each bounded by `timeoutMs`; this member first. */
+  cluster(op: ClusterKeyOp, arg: string, timeoutMs: number): Promise<MemberKeys[]>;
 }
 
 /** The keys of a running adapter: the primary one (that seals) and all (that open), as base64. */
@@ -64,6 +82,37 @@ function withKeyring<T>(name: string, act: (control: KeyringControl) => T, field
   } catch (error) {
     return err(DiscoveryErrors.invalidConfiguration(field, shown(key), (error as Error).message));
   }
+}
+
+/** The members among `answers` whose primary key has the fingerprint `fingerprinted`. */
+const sealingWith = (answers: readonly MemberKeys[], fingerprinted: string) => answers.filter((m) => m.keys[0] === fingerprinted).map((m) => m.id);
+
+/**
+ * A key operation on every live member of the cluster the adapter `name`
+ * belongs to: `install` takes a key, `use` and `remove` a key or its
+ * fingerprint (only the fingerprint crosses to other members). `remove` of a
+ * key some member still seals with is refused before anything changes,
+ * naming those members.
+ *
+ * @example
+ * const answers = await clusterKeyOp('default', 'install', generateKey(), 2000);
+ * if (answers.ok) for (const m of answers.value) console.log(m.id, m.error ?? 'ok');
+ */
+export async function clusterKeyOp(name: string, op: ClusterKeyOp, given: string, timeoutMs: number): Promise<Result<MemberKeys[]>> {
+  const control = keyrings.get(name);
+  if (!control) return withKeyring(name, () => []);
+  if (op === 'install' && !isKey(given)) return err(DiscoveryErrors.invalidConfiguration('key', shown(given), '32 bytes in base64 (see generateKey())'));
+  if ((op === 'use' || op === 'remove') && !isKey(given) && !isFingerprint(given)) {
+    return err(DiscoveryErrors.invalidConfiguration('key', shown(given), '32 bytes in base64, or the fingerprint of an installed key'));
+  }
+  const arg = op === 'use' || op === 'remove' ? (isFingerprint(given) ? given : fingerprint(given)) : given;
+  if (op === 'remove') {
+    const sealing = sealingWith(await control.cluster('list', '', timeoutMs), arg);
+    if (sealing.length > 0) {
+      return err(DiscoveryErrors.invalidConfiguration('key', arg, `a key no member seals with; ${sealing.join(', ')} still seal with it (use another key first)`));
+    }
+  }
+  return ok(await control.cluster(op, arg, timeoutMs));
 }
 
 /** The four key functions of the facade, bound to the adapter registered as `name`. */

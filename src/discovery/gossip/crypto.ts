@@ -6,7 +6,7 @@
  * cluster label is bound in as associated data: a sealed message from a
  * cluster with another label does not open, even under the same key.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
 /** First byte of a sealed message; a later scheme gets a new number. */
 const SEAL_VERSION = 1;
@@ -32,6 +32,16 @@ export class Keyring {
   /** The keys, primary first, as base64 (for listing, never for logs). */
   list(): string[] {
     return this.keys.map((k) => k.toString('base64'));
+  }
+
+  /** The keys' fingerprints, primary first: what may be shown of them. */
+  fingerprints(): string[] {
+    return this.keys.map(fingerprint);
+  }
+
+  /** The installed key with this fingerprint, as base64. */
+  keyWith(fingerprinted: string): string | undefined {
+    return this.keys.find((k) => fingerprint(k) === fingerprinted)?.toString('base64');
   }
 
   /** Adds a key (not primary); adding a key twice is a no-op. */
@@ -94,6 +104,14 @@ export class Keyring {
 export function generateKey(): string {
   return randomBytes(32).toString('base64');
 }
+
+/** A key as it may be shown: the first 8 bytes of the SHA-256 of its 32 bytes, in hex. */
+export function fingerprint(key: Uint8Array | string): string {
+  return createHash('sha256').update(toKey(key)).digest('hex').slice(0, 16);
+}
+
+/** Whether `given` has the shape of a fingerprint. */
+export const isFingerprint = (given: string): boolean => /^[0-9a-f]{16}$/.test(given);
 
 function toKey(key: Uint8Array | string): Buffer {
   const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : Buffer.from(key);

@@ -14,6 +14,7 @@
 import type { BackendLog } from '../backend.js';
 import { decodePacket, decodeStream, encodePacket, encodeStream, isPacket, MAX_PACKET_BYTES } from './codec.js';
 import { MAX_LABEL_BYTES, SEAL_OVERHEAD, type Keyring } from './crypto.js';
+import { decodeKeyFrame, encodeKeyOp, encodeKeyReply, isKeyFrame, type KeyOp, type KeyReply } from './keyop.js';
 import type { PacketMessage, PushPull } from './messages.js';
 
 /** What did not open or decode, by kind. */
@@ -96,6 +97,11 @@ export class SealedCodec {
     return this.seal(encodePacket([msg], MAX_PACKET_BYTES)!);
   }
 
+  /** Encodes and seals a key operation or its answer. */
+  sealKeyFrame(msg: KeyOp | KeyReply): Uint8Array {
+    return this.seal(msg.type === 'keyOp' ? encodeKeyOp(msg) : encodeKeyReply(msg));
+  }
+
   /** Encodes and seals a push-pull. */
   sealStream(msg: PushPull): Uint8Array {
     return this.seal(encodeStream(msg));
@@ -104,12 +110,14 @@ export class SealedCodec {
   /**
    * Opens and decodes a packet or a push-pull frame from `from`, counting what
    * is dropped. A `request` (an incoming TCP frame) is either: a push-pull, or
-   * a packet sent over TCP (a probe's fallback ping).
+   * a packet sent over TCP (a probe's fallback ping), or a key operation;
+   * `keyReply` is the answer to a key operation.
    */
   read(kind: 'packet', data: Buffer, from: string): Unsealed<PacketMessage[]>;
   read(kind: 'stream', data: Buffer, from: string): Unsealed<PushPull>;
-  read(kind: 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull>;
-  read(kind: 'packet' | 'stream' | 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull> {
+  read(kind: 'keyReply', data: Buffer, from: string): Unsealed<KeyReply>;
+  read(kind: 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull | KeyOp>;
+  read(kind: 'packet' | 'stream' | 'request' | 'keyReply', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull | KeyOp | KeyReply> {
     const { keyring, label, maxStreamBytes, log } = this.options;
     const labelled = splitLabel(data);
     if (labelled === undefined || labelled.label !== label) {
@@ -121,6 +129,10 @@ export class SealedCodec {
     if (!opened.ok) {
       this.counters.unopenedMessages++;
       return { ok: false, error: 'Did not open with our keys' };
+    }
+    if (kind === 'request' || kind === 'keyReply') {
+      const keyFrame = this.readKeyFrame(kind, opened.value, from);
+      if (keyFrame) return keyFrame;
     }
     if (kind === 'request' && isPacket(opened.value)) kind = 'packet';
     if (kind !== 'packet') {
@@ -141,6 +153,17 @@ export class SealedCodec {
       log.debug({ from, skipped: decoded.skipped }, 'Dropped malformed messages from a packet');
     }
     return { ok: true, value: decoded.value };
+  }
+
+  /** A key operation (in a request) or its answer (in a reply), or undefined when a request is something else. */
+  private readKeyFrame(kind: 'request' | 'keyReply', data: Buffer, from: string): Unsealed<KeyOp | KeyReply> | undefined {
+    if (kind === 'request' && !isKeyFrame(data)) return undefined;
+    const decoded = isKeyFrame(data) ? decodeKeyFrame(data) : ({ ok: false, error: 'not a key frame' } as const);
+    const expected = kind === 'request' ? 'keyOp' : 'keyReply';
+    if (decoded.ok && decoded.value.type === expected) return decoded;
+    this.counters.malformedStreams++;
+    this.options.log.debug({ from, error: decoded.ok ? `a ${decoded.value.type} where a ${expected} belongs` : decoded.error }, 'Dropped a malformed key frame');
+    return { ok: false, error: 'Malformed key frame' };
   }
 
   /** Counts a packet or frame of another cluster, and logs it once per sender per minute. */
