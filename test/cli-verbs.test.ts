@@ -144,7 +144,7 @@ describe('finding the agent through its per-user file', () => {
     const quiet = startCli(agentArgs('quiet', await freePort(), '--key-file', join(dir, 'keys'), '--control-token-file', join(dir, 'token')));
     const control = String((await quiet.waitFor((l) => l.event === 'AgentStarted')).control);
     expect((await fetch(`http://${control}/v1/info`, { headers: { authorization: 'Bearer sesame' } })).status).toBe(200);
-    const listed = await runCli(['keys', '--list', '--control', control]);
+    const listed = await runCli(['keys', '--local', '--list', '--control', control]);
     expect(listed.stdout.trim()).toMatch(/^[0-9a-f]{16} {2}\(primary\)$/);
     const loud = startCli(agentArgs('loud', await freePort(), '--key', key, '--control-token', 'sesame'));
     await loud.waitFor((l) => l.event === 'AgentStarted');

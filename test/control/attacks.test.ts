@@ -48,6 +48,7 @@ describe('attacks on the agent control endpoint', () => {
       ['/v1/leave', '{}'],
       ['/v1/keys', JSON.stringify({ op: 'install', key: EVIL_KEY })],
       ['/v1/keys', JSON.stringify({ op: 'use', key: EVIL_KEY })],
+      ['/v1/cluster/keys', JSON.stringify({ op: 'install', key: EVIL_KEY })],
       ['/v1/join', JSON.stringify({ addresses: ['127.0.0.1:9'] })],
     ] as const;
     const credentials: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
@@ -73,6 +74,7 @@ describe('attacks on the agent control endpoint', () => {
     const auth = token ? `Authorization: Bearer ${token}\r\n` : '';
     for (const [method, path, body] of [
       ['GET', '/v1/keys', ''],
+      ['GET', '/v1/cluster/keys', ''],
       ['GET', '/v1/members', ''],
       ['GET', '/', ''],
       ['PUT', '/v1/tags', '{"set":{"owned":"yes"}}'],
