@@ -62,8 +62,7 @@ export function decodeKeyFrame(data: Uint8Array): { ok: true; value: KeyOp | Key
   try {
     t = unpack(data.subarray(1));
   } catch (error) {
-    if (error instanceof MsgpackError) return { ok: false, error: error.message };
-    throw error;
+    return { ok: false, error: error instanceof MsgpackError ? error.message : String(error) };
   }
   if (!Array.isArray(t) || t.length !== 3) return { ok: false, error: 'key frame is not a 3-tuple' };
   if (t[0] === KEY_OP) {
