@@ -4,10 +4,11 @@
  * adapter registers its keyring here while it runs; an adapter without keys
  * registers nothing, and the key functions answer `KeysUnavailable`.
  *
- * Rotation without a restart, on every member in turn at each step: install
- * the new key (all members can now open it), make it primary (members seal
- * with it), then remove the old key (members holding only the old one are
- * shut out).
+ * Rotation without a restart, each step on every member before the next:
+ * install the new key (all members can now open it), make it primary
+ * (members seal with it), then remove the old key (members holding only the
+ * old one are shut out). The facade's functions change this process's
+ * keyring; {@link clusterKeyOp} sends a step to every live member at once.
  */
 import { fingerprint, isFingerprint } from './gossip/crypto.js';
 import { DiscoveryErrors, err, ok, type Result } from './types.js';
@@ -107,7 +108,13 @@ export async function clusterKeyOp(name: string, op: ClusterKeyOp, given: string
   }
   const arg = op === 'use' || op === 'remove' ? (isFingerprint(given) ? given : fingerprint(given)) : given;
   if (op === 'remove') {
-    const sealing = sealingWith(await control.cluster('list', '', timeoutMs), arg);
+    const listing = await control.cluster('list', '', timeoutMs);
+    const sealing = sealingWith(listing, arg);
+    const silent = listing.filter((m) => !m.answered).map((m) => m.id);
+    // A member that cannot be asked may still seal with the key: removing it elsewhere would shut that member out.
+    if (silent.length > 0 && sealing.length === 0) {
+      return err(DiscoveryErrors.invalidConfiguration('key', arg, `a key no member seals with; cannot tell, as ${silent.join(', ')} did not answer (try again once they do)`));
+    }
     if (sealing.length > 0) {
       return err(DiscoveryErrors.invalidConfiguration('key', arg, `a key no member seals with; ${sealing.join(', ')} still seal with it (use another key first)`));
     }
