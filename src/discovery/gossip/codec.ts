@@ -14,6 +14,7 @@
  *          [6, name, incarnation, from]          suspect
  *          [7, name, incarnation, from]          dead (from = name: left)
  * Frame:   [version] [8, join, from, [[name, addr, incarnation, status 0-3, meta], …]]
+ *          [version] [9, …] / [10, …]            key operation / its answer (see keyop.ts)
  */
 import { describeMetadataProblem, metadataProblem } from '../metadata.js';
 import { MsgpackError, pack, unpack as unpackValue } from './msgpack.js';
