@@ -1,6 +1,6 @@
 /** The member table: who, where, in what state, with what metadata. */
 import type { DiscoveryEvent, PeerInfo } from '../discovery.js';
-import { memberRow, type MemberRow, type MemberStatus } from '../http/members.js';
+import { memberRow, type MemberRow } from '../http/members.js';
 
 export { MEMBER_STATUSES, type MemberRow, type MemberStatus } from '../http/members.js';
 
