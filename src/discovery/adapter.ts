@@ -195,6 +195,9 @@ function until(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
  * starts once the one before it has settled (a sync or metadata change waits
  * at most `syncTimeoutMs`, a leave at most `stopTimeoutMs`). Commands sent
  * while `start` runs wait for it; nothing reaches the session after `leave`.
+ * An adapter actor that is stopped rather than crashed (its invoking state
+ * exited, its root stopped) leaves too, in the background, within
+ * `stopTimeoutMs`; only a crash closes the session without `leave`.
  *
  * @example
  * ```ts
@@ -208,11 +211,14 @@ function until(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
  */
 export function defineAdapter(kind: string, start: (context: BackendContext) => Promise<BackendSession>): Adapter {
   const backend = ({ log }: BackendRuntime) =>
-    fromCallback<BackendCommand, BackendInput>(({ input, sendBack, receive }) => {
+    fromCallback<BackendCommand, BackendInput>(({ input, self, sendBack, receive }) => {
       const runner = new SessionRunner(input, log, (event) => sendBack(event));
       runner.start(start);
       receive((command) => runner.command(command));
-      return () => runner.stop();
+      // The adapter actor stops its backend in two ways: it crashed (its status is
+      // `error`), or it was stopped (a state exited, a root stopped). Only a crash
+      // goes without a goodbye.
+      return () => runner.stop(self._parent?.getSnapshot().status === 'error' ? 'crash' : 'leave');
     });
   return { kind, backend };
 }
@@ -294,6 +300,9 @@ class SessionRunner {
       case 'backend.join':
         this.enqueue((current) => this.join(current, command.seeds));
         break;
+      case 'backend.crashed':
+        this.stop('crash');
+        break;
       case 'backend.leave':
         this.leaving = true;
         // A sync in flight no longer matters; do not make the leave wait for it.
@@ -303,13 +312,26 @@ class SessionRunner {
     }
   }
 
-  stop(): void {
+  /**
+   * The actor is gone: no more reports. After a crash the session closes
+   * without a goodbye, cutting short a leave in flight; after a stop it
+   * leaves first, as the `leave` command would (one already under way goes on).
+   */
+  stop(how: 'leave' | 'crash'): void {
     if (this.ended && this.closing) return;
     this.ended = true;
     this.syncAbort?.abort();
+    if (how === 'leave') {
+      if (this.leaving) return;
+      this.leaving = true;
+      // After the command that is running, skipping those still waiting.
+      this.enqueue((current) => this.leave(current));
+      return;
+    }
     this.stopped.abort();
-    // Close after the command that is running, skipping those still waiting.
-    this.enqueue(() => this.closeOnce());
+    // At once, even under a command still running: a restart must find the resources free.
+    if (this.session) void this.closeOnce();
+    else this.enqueue(() => this.closeOnce());
   }
 
   private enqueue(task: (current: BackendSession) => Promise<void>, whenNoSession?: () => void): void {
@@ -321,9 +343,14 @@ class SessionRunner {
   private closeOnce(): Promise<void> {
     const current = this.session;
     if (!current) return Promise.resolve();
-    this.closing ??= Promise.resolve()
-      .then(() => current.close())
-      .catch((error: unknown) => this.log.error({ err: error }, 'Backend close failed'));
+    // `close` starts in this very call, not a tick later.
+    this.closing ??= (async () => {
+      try {
+        await current.close();
+      } catch (error) {
+        this.log.error({ err: error }, 'Backend close failed');
+      }
+    })();
     return this.closing;
   }
 
@@ -363,7 +390,7 @@ class SessionRunner {
   }
 
   private async leave(current: BackendSession | undefined): Promise<void> {
-    if (current?.leave && !this.ended) {
+    if (current?.leave && !this.stopped.signal.aborted) {
       const signal = AbortSignal.any([this.stopped.signal, AbortSignal.timeout(this.input.stopTimeoutMs)]);
       await until(
         Promise.resolve()

@@ -28,7 +28,13 @@ export type BackendCommand =
   /** Contact more members (`host:port`) and join through them. */
   | { readonly type: 'backend.join'; readonly seeds: readonly string[] }
   /** Leave the cluster gracefully, release everything, then answer `backend.left`. */
-  | { readonly type: 'backend.leave' };
+  | { readonly type: 'backend.leave' }
+  /**
+   * The adapter actor crashed and left this backend running (XState stops
+   * the children of an actor only when it stops, not when one of its actions
+   * throws): release everything at once, without a goodbye, as a crash would.
+   */
+  | { readonly type: 'backend.crashed' };
 
 /** What a backend sends to the machine (its parent). */
 export type BackendReport =

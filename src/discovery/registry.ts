@@ -82,8 +82,26 @@ export function register(name: string, actor: AdapterActorRef, options: Register
     if (hook) hub.remove(hook);
     detach(name, actor, crashed);
   };
-  actor.subscribe({ complete: () => end(false), error: () => end(true) });
+  actor.subscribe({
+    complete: () => end(false),
+    error: () => {
+      closeAbandonedBackend(actor);
+      end(true);
+    },
+  });
   return registration;
+}
+
+/**
+ * A crashed adapter whose own action threw has not stopped its backend
+ * (XState stops children when the actor stops, or when a child fails, not
+ * then): the backend would go on answering for a member that is gone, and
+ * hold its socket or store entry against the restart. Tell it to close, as a
+ * crash: no goodbye, so the others see the member `Failed`.
+ */
+function closeAbandonedBackend(actor: AdapterActorRef): void {
+  const backend = actor.getSnapshot().children.backend;
+  if (backend?.getSnapshot().status === 'active') backend.send({ type: 'backend.crashed' });
 }
 
 /**
