@@ -32,7 +32,7 @@ export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 import { afterEach } from 'vitest';
-import { defineAdapter, startLink, type AdapterHandle, type BackendContext, type PeerInfo, type StartOptions, type SyncResult } from 'distribute/discovery';
+import { defineAdapter, startLink, type AdapterHandle, type BackendContext, type DiscoveryLogger, type PeerInfo, type StartOptions, type SyncResult } from 'distribute/discovery';
 
 /**
  * A backend the test drives by hand: it reports what the test tells it to and
@@ -98,4 +98,23 @@ export function startEach(): (options: StartOptions) => Promise<AdapterHandle> {
     handles.push(handle);
     return handle;
   };
+}
+
+/** A logger whose `info` throws once when armed: the adapter crashes on its next peer event, as it would on a broken log sink. */
+export function brittleLogger() {
+  const state = { armed: false, crashes: 0 };
+  const quiet = () => {};
+  const logger: DiscoveryLogger = {
+    debug: quiet,
+    warn: quiet,
+    error: quiet,
+    info: () => {
+      if (!state.armed) return;
+      state.armed = false;
+      state.crashes++;
+      throw new Error('log sink failed');
+    },
+    child: () => logger,
+  };
+  return { logger, state };
 }

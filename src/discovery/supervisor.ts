@@ -10,11 +10,23 @@
  */
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import type { AdapterActorRef, AdapterMachineInput } from '../../machines/adapter.machine.js';
+import { selectHealth, selectPeers } from '../../machines/selectors.js';
 import type { Adapter } from './backend.js';
 import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
 import { gossipAdapter } from './gossip_adapter.js';
+import { ParentNotices } from './parent_notices.js';
 import { isNameTaken, nameTakenMessage, register } from './registry.js';
-import { DiscoveryErrors, DiscoveryFailure, attempt, type AdapterOptions, type DiscoveryError } from './types.js';
+import {
+  DiscoveryErrors,
+  DiscoveryFailure,
+  attempt,
+  type AdapterOptions,
+  type DiscoveryError,
+  type DiscoveryEvent,
+  type DiscoveryParentEvent,
+  type HealthStatus,
+  type PeerInfo,
+} from './types.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
 export type DiscoveryOptions = AdapterOptionsInput & {
@@ -40,6 +52,11 @@ export const defaultRestartPolicy: RestartPolicy = { maxRestarts: 3, withinMs: 5
 export type DiscoveryInput = Omit<DiscoveryOptions, 'inspect'> & {
   /** Restart intensity; default 3 restarts within 5000 ms. */
   readonly restart?: Partial<RestartPolicy>;
+  /**
+   * Send the parent machine a `DiscoveryParentEvent` for every peer that
+   * comes, changes or goes, and for every change of health. Default false.
+   */
+  readonly notifyParent?: boolean;
 };
 
 /** The adapter used when `adapter` is not given: gossip on `0.0.0.0:7946`, `lan` timings. */
@@ -68,6 +85,8 @@ export function prepare(options: DiscoveryOptions | undefined): { options: Adapt
 export interface SupervisorContext {
   /** The adapter's registered name; empty when the options are invalid. */
   readonly name: string;
+  /** Whether the parent hears of peers and health (`DiscoveryParentEvent`). */
+  readonly notifyParent: boolean;
   readonly policy: RestartPolicy;
   readonly failure: DiscoveryError | undefined;
   /** Restarts within the last `policy.withinMs`: each one is forgotten by a delayed event, on the system's clock. */
@@ -84,6 +103,9 @@ interface Plan {
 // What each supervisor spawns. Kept beside the context, not in it, so the
 // context stays plain data for the inspector.
 const plans = new WeakMap<AnyActorRef, Plan>();
+// What each notifying supervisor has told its parent: a table as large as the
+// cluster, updated in place rather than copied into the context per event.
+const notices = new WeakMap<AnyActorRef, ParentNotices>();
 
 const ADAPTER_ID = 'adapter';
 
@@ -91,14 +113,55 @@ const ADAPTER_ID = 'adapter';
 type AdapterDone = { readonly type: `xstate.done.actor.${typeof ADAPTER_ID}`; readonly output?: { readonly startError?: string } };
 /** The error event of the adapter child. */
 type AdapterCrash = { readonly type: `xstate.error.actor.${typeof ADAPTER_ID}`; readonly error: unknown };
+/** What the adapter child shows, for the parent: its membership events, its health, and, after a restart, the peers it found again. */
+type AdapterNews =
+  | { readonly type: 'adapter.membership'; readonly event: DiscoveryEvent }
+  | { readonly type: 'adapter.health'; readonly health: HealthStatus }
+  | { readonly type: 'adapter.settled'; readonly peers: readonly PeerInfo[] };
+
+/**
+ * Feeds what `actor` shows to its supervisor as `AdapterNews`: events as
+ * emitted, health when it changes, and, when the adapter is a restart, its
+ * peers once it has had a sync interval to find them (its second sync).
+ */
+function watchAdapter(actor: AdapterActorRef, supervisor: { send(event: AdapterNews): void }, restarted: boolean): void {
+  actor.on('*', (event) => {
+    if (event.type !== 'PeerSuspicion') supervisor.send({ type: 'adapter.membership', event });
+  });
+  let health = '';
+  let settled = !restarted;
+  actor.subscribe({
+    next: (snapshot) => {
+      const now = selectHealth(snapshot);
+      const key = JSON.stringify(now);
+      if (key !== health) {
+        health = key;
+        supervisor.send({ type: 'adapter.health', health: now });
+      }
+      if (!settled && snapshot.status === 'active' && snapshot.context.syncCount >= 2) {
+        settled = true;
+        supervisor.send({ type: 'adapter.settled', peers: selectPeers(snapshot) });
+      }
+    },
+    // A crash reaches the supervisor as its child's error event.
+    error: () => {},
+  });
+}
 
 function crashMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 /** Why a supervisor cannot start, or the plan it spawns; options are resolved here, once. */
-function planFor(input: DiscoveryInput | void, system: AnyActorRef['system']): { plan?: Plan; name: string; failure?: DiscoveryError } {
-  const { restart: _restart, ...options } = input ?? {};
+function planFor(input: DiscoveryInput | void, self: AnyActorRef): { plan?: Plan; name: string; failure?: DiscoveryError } {
+  const { restart: _restart, notifyParent, ...options } = input ?? {};
+  const { system } = self;
+  if (notifyParent !== undefined && typeof notifyParent !== 'boolean') {
+    return { name: '', failure: DiscoveryErrors.invalidConfiguration('notifyParent', notifyParent, 'true or false') };
+  }
+  if (notifyParent && !self._parent) {
+    return { name: '', failure: DiscoveryErrors.invalidConfiguration('notifyParent', notifyParent, 'a parent to notify: invoke or spawn discoveryLogic from a machine') };
+  }
   // An invoked actor is inspected through its system's root (`createActor(app, { inspect })`), never on its own.
   const inspect = (options as { inspect?: unknown }).inspect;
   if (inspect !== undefined) {
@@ -136,7 +199,7 @@ export const discoveryLogic = setup({
     context: {} as SupervisorContext,
     // `void`, not `undefined`: setup() would drop `undefined`, and then every invoke would need an input.
     input: {} as DiscoveryInput | void,
-    events: {} as AdapterDone | AdapterCrash | { readonly type: 'restart.forget' },
+    events: {} as AdapterDone | AdapterCrash | AdapterNews | { readonly type: 'restart.forget' },
   },
   actions: {
     // The creator wires the adapter's events to the hub: spawned here, registered here.
@@ -147,7 +210,20 @@ export const discoveryLogic = setup({
       const spawnAny = spawn as unknown as (logic: AdapterLogic, options: { id: string; systemId: string; input: AdapterMachineInput }) => AdapterActorRef;
       const actor = spawnAny(plan.logic, { id: ADAPTER_ID, systemId: context.name, input: plan.input });
       register(context.name, actor, { log: adapterLogger(plan.options), root: false, onPeerUp: plan.options.onPeerUp });
+      const told = notices.get(self);
+      // A restart starts from an empty table: the parent still counts the peers it was told of.
+      if (told) watchAdapter(actor, self, told.count > 0);
       return {};
+    }),
+    tellParent: enqueueActions(({ event, self, enqueue }) => {
+      const told = notices.get(self);
+      if (!told) return;
+      let news: DiscoveryParentEvent[] = [];
+      if (event.type === 'adapter.membership') news = told.membership(event.event);
+      else if (event.type === 'adapter.health') news = told.healthChanged(event.health);
+      else if (event.type === 'adapter.settled') news = told.settled(event.peers);
+      else if (event.type === `xstate.error.actor.${ADAPTER_ID}`) news = told.healthChanged({ type: 'Down', reason: `Adapter crashed: ${crashMessage(event.error)}` });
+      for (const notice of news) enqueue.sendParent(notice);
     }),
     stopAdapter: stopChild(ADAPTER_ID),
     countRestart: enqueueActions(({ context, enqueue }) => {
@@ -164,12 +240,17 @@ export const discoveryLogic = setup({
   id: 'discoverySupervisor',
   context: ({ input, self }) => {
     const policy = { ...defaultRestartPolicy, ...input?.restart };
-    const { plan, name, failure } = planFor(input, self.system);
+    const { plan, name, failure } = planFor(input, self);
+    const notifyParent = plan !== undefined && input?.notifyParent === true;
     if (plan) plans.set(self, plan);
-    return { name, policy, failure, recentRestarts: 0 };
+    if (notifyParent) notices.set(self, new ParentNotices(name));
+    return { name, notifyParent, policy, failure, recentRestarts: 0 };
   },
   on: {
     'restart.forget': { actions: assign({ recentRestarts: ({ context }) => Math.max(0, context.recentRestarts - 1) }) },
+    'adapter.membership': { actions: 'tellParent' },
+    'adapter.health': { actions: 'tellParent' },
+    'adapter.settled': { actions: 'tellParent' },
   },
   initial: 'checking',
   states: {
@@ -192,17 +273,17 @@ export const discoveryLogic = setup({
           { target: 'stopped' },
         ],
         [`xstate.error.actor.${ADAPTER_ID}`]: [
-          { guard: 'mayRestart', target: 'running', reenter: true, actions: 'countRestart' },
+          { guard: 'mayRestart', target: 'running', reenter: true, actions: ['tellParent', 'countRestart'] },
           {
             target: 'failed',
-            actions: assign({
+            actions: ['tellParent', assign({
               failure: ({ context, event }) =>
                 DiscoveryErrors.startFailed(
                   `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
                     event.error,
                   )}`,
                 ),
-            }),
+            })],
           },
         ],
       },

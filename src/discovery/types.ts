@@ -47,6 +47,24 @@ export type DiscoveryEvent =
   | { readonly type: 'PeerUpdate'; readonly peer: PeerInfo; readonly previous: PeerInfo }
   | { readonly type: 'PeerDown'; readonly peer: PeerInfo; readonly reason: PeerDownReason };
 
+/**
+ * What an invoked or spawned `discoveryLogic` with `notifyParent: true` sends
+ * its parent: the peers it knows first, then every change, in order, and the
+ * health whenever it changes. `name` is the adapter's registered name. Up
+ * minus down is always the adapter's `snapshot()`, across restarts too.
+ * Give it to `setup({ types: { events } })` to narrow them.
+ *
+ * @example
+ * ```ts fragment
+ * setup({ types: { events: {} as DiscoveryParentEvent }, actors: { discovery: discoveryLogic } });
+ * ```
+ */
+export type DiscoveryParentEvent =
+  | { readonly type: 'discovery.peerUp'; readonly name: string; readonly peer: PeerInfo }
+  | { readonly type: 'discovery.peerUpdate'; readonly name: string; readonly peer: PeerInfo; readonly previous: PeerInfo }
+  | { readonly type: 'discovery.peerDown'; readonly name: string; readonly peer: PeerInfo; readonly reason: PeerDownReason }
+  | { readonly type: 'discovery.health'; readonly name: string; readonly health: HealthStatus };
+
 /** The health of discovery, read from the adapter's state. */
 export type HealthStatus =
   | { readonly type: 'Up' }
