@@ -1,6 +1,7 @@
 /** Helpers for tests and benchmarks that run real child processes. */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 /** A port free on 127.0.0.1 for both TCP and UDP at the time of asking. */
@@ -44,4 +45,16 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Kills with SIGKILL every child still running, and waits for each to exit (for afterAll). */
+export function killChildren(children: readonly ChildProcess[]): Promise<unknown> {
+  return Promise.all(
+    children.map((child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return undefined;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      return exited;
+    }),
+  );
 }

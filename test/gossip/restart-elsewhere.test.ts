@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { freePort, readLines, until } from '../children.js';
+import { freePort, killChildren, readLines, until } from '../children.js';
 import { eventually, unwrap } from '../support.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -22,16 +22,7 @@ const children: ChildProcess[] = [];
 afterEach(async () => {
   await Promise.all(OBSERVERS.map((name) => view(name).stop(2000)));
 });
-afterAll(async () => {
-  await Promise.all(
-    children.map((child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return undefined;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      return exited;
-    }),
-  );
-});
+afterAll(() => killChildren(children));
 
 async function startChild(name: string, seed: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
