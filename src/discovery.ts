@@ -46,6 +46,7 @@ import { QueuedEventStream, type EventStream } from './discovery/event_stream.js
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
 import { keyFunctions, type KeyList } from './discovery/keys.js';
 import { isNameTaken, lookupRegistration, nameTakenMessage, register, release } from './discovery/registry.js';
+import { failingIterator, withIdioms } from './discovery/result_idioms.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
   DiscoveryErrors,
@@ -99,6 +100,29 @@ export type { HealthEvent, StreamEvent } from './http/events.js';
 export type { MemberRow, MemberStatus } from './http/members.js';
 export type { Statechart, StatechartState, StatechartTransition } from './http/statechart.js';
 
+/** Options of `events`: those of `subscribe`, and a signal that ends the stream. */
+export type EventsOptions = SubscribeOptions & {
+  /** Aborting it ends the stream: a `for await` over it finishes. */
+  readonly signal?: AbortSignal;
+};
+
+/**
+ * What `startLink` resolves to: a `Result`, which an `await using`
+ * declaration also ends (it stops the adapter it started; a failed start has
+ * nothing to stop).
+ */
+export type StartResult = Result<AdapterHandle> & AsyncDisposable;
+
+/** What `subscription` returns: a `Result` that a `using` declaration ends (it unsubscribes). */
+export type SubscriptionResult = Result<Subscription> & Disposable & AsyncDisposable;
+
+/**
+ * What `events` returns: a `Result` that is also the stream. `for await`
+ * reads it (a failed one rejects at once with its `DiscoveryFailure`), and
+ * `await using` closes it.
+ */
+export type EventsResult = Result<EventStream> & AsyncIterable<DiscoveryEvent> & AsyncDisposable;
+
 /** Options of `startLink`: `signal` cancels a start still in progress. */
 export type StartOptions = DiscoveryOptions & {
   /** Aborting it before the adapter runs stops it and resolves `StartFailed`. */
@@ -118,9 +142,9 @@ export interface Discovery {
   readonly name: string;
   stop(timeoutMs?: number): Promise<Result<void>>;
   subscribe(callback: DiscoveryCallback, options?: SubscribeOptions): Result<SubscriptionId>;
-  subscription(callback: DiscoveryCallback, options?: SubscribeOptions): Result<Subscription>;
+  subscription(callback: DiscoveryCallback, options?: SubscribeOptions): SubscriptionResult;
   unsubscribe(id: SubscriptionId): Result<void>;
-  events(options?: SubscribeOptions): Result<EventStream>;
+  events(options?: EventsOptions): EventsResult;
   snapshot(): Result<PeerInfo[]>;
   lookup(peerId: string): Result<PeerInfo>;
   /** The member that owns `key`; see {@link owner}. */
@@ -245,9 +269,11 @@ export class DiscoveryImpl implements Discovery {
     return this.addSubscriber(callback, options);
   }
 
-  subscription(callback: DiscoveryCallback, options: SubscribeOptions = {}): Result<Subscription> {
+  subscription(callback: DiscoveryCallback, options: SubscribeOptions = {}): SubscriptionResult {
     const subscribed = this.addSubscriber(callback, options);
-    return subscribed.ok ? ok(subscriptionObject(subscribed.value, (id) => this.unsubscribe(id))) : subscribed;
+    const result: Result<Subscription> = subscribed.ok ? ok(subscriptionObject(subscribed.value, (id) => this.unsubscribe(id))) : subscribed;
+    const end = () => (result.ok ? result.value[Symbol.dispose]() : undefined);
+    return withIdioms(result, { [Symbol.dispose]: end, [Symbol.asyncDispose]: async () => end() });
   }
 
   unsubscribe(id: SubscriptionId): Result<void> {
@@ -258,11 +284,30 @@ export class DiscoveryImpl implements Discovery {
     return ok(undefined);
   }
 
-  events(options: SubscribeOptions = {}): Result<EventStream> {
+  events(options: EventsOptions = {}): EventsResult {
+    const result = this.openStream(options ?? {});
+    return withIdioms(result, {
+      [Symbol.asyncIterator]: () => (result.ok ? result.value : failingIterator<DiscoveryEvent>(result.error)),
+      [Symbol.asyncDispose]: () => (result.ok ? result.value[Symbol.asyncDispose]() : Promise.resolve()),
+    });
+  }
+
+  private openStream({ signal, ...options }: EventsOptions): Result<EventStream> {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      return err(DiscoveryErrors.invalidConfiguration('signal', signal, 'an AbortSignal'));
+    }
     const stream = new QueuedEventStream();
-    const subscribed = this.addSubscriber(stream.deliver, options, stream.closed);
+    const abort = () => stream.close();
+    const ended = (cutOff: Error | undefined) => {
+      signal?.removeEventListener('abort', abort);
+      stream.closed(cutOff);
+    };
+    const subscribed = this.addSubscriber(stream.deliver, options, ended);
     if (!subscribed.ok) return subscribed;
     stream.attach(() => void this.unsubscribe(subscribed.value));
+    // An aborted signal ends the stream before anything is read.
+    if (signal?.aborted) stream.close();
+    else signal?.addEventListener('abort', abort, { once: true });
     return ok(stream);
   }
 
@@ -449,7 +494,12 @@ function createAdapterActor(resolved: AdapterOptions, adapter: Adapter, inspect:
  * if (started.ok) await started.value.stop();
  * ```
  */
-export async function startLink(options: StartOptions = {}): Promise<Result<AdapterHandle>> {
+export async function startLink(options: StartOptions = {}): Promise<StartResult> {
+  const started = await start(options);
+  return withIdioms(started, { [Symbol.asyncDispose]: () => (started.ok ? started.value[Symbol.asyncDispose]() : Promise.resolve()) });
+}
+
+async function start(options: StartOptions): Promise<Result<AdapterHandle>> {
   const { signal, ...discoveryOptions } = options ?? {};
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     return err(DiscoveryErrors.invalidConfiguration('signal', signal, 'an AbortSignal'));
@@ -533,7 +583,7 @@ export const subscribe = (callback: DiscoveryCallback, options?: SubscribeOption
  * }
  * ```
  */
-export const subscription = (callback: DiscoveryCallback, options?: SubscribeOptions): Result<Subscription> =>
+export const subscription = (callback: DiscoveryCallback, options?: SubscribeOptions): SubscriptionResult =>
   defaultDiscovery.subscription(callback, options);
 
 /** Ends a subscription. */
@@ -548,7 +598,7 @@ export const unsubscribe = (id: SubscriptionId): Result<void> => defaultDiscover
  * if (stream.ok) for await (const event of stream.value) console.log(event.type);
  * ```
  */
-export const events = (options?: SubscribeOptions): Result<EventStream> => defaultDiscovery.events(options);
+export const events = (options?: EventsOptions): EventsResult => defaultDiscovery.events(options);
 
 /** A consistent copy of the known peers (self excluded). */
 export const snapshot = (): Result<PeerInfo[]> => defaultDiscovery.snapshot();

@@ -66,6 +66,70 @@ describe('await using', () => {
   });
 });
 
+describe('the Results themselves in the idioms', () => {
+  it('await using on the Result of startLink stops the adapter; a failed start ends with nothing to stop', async () => {
+    {
+      await using started = await discovery.startLink({ adapter: memoryAdapter({ group: 'd8' }), nodeId: 'scoped' });
+      expect(started.ok && started.value.self.id).toBe('scoped');
+      // Still the plain Result when compared, printed or spread.
+      expect(Object.keys(started)).toEqual(['ok', 'value']);
+      await using failed = await discovery.startLink({ adapter: memoryAdapter({ group: 'd8' }), nodeId: 'scoped' });
+      expect(failed).toEqual({ ok: false, error: expect.objectContaining({ type: 'StartFailed' }) });
+    }
+    expect(discovery.health()).toEqual({ type: 'Down', reason: 'Discovery process not found' });
+  });
+
+  it('using on the Result of subscription unsubscribes at the end of the scope', async () => {
+    const cluster = memoryAdapter({ group: 'd9' });
+    unwrap(await discovery.startLink({ adapter: cluster, nodeId: 'a' }));
+    const seen: string[] = [];
+    {
+      using subscribed = discovery.subscription((event) => void seen.push(event.peer.id), { replay: true });
+      expect(subscribed.ok).toBe(true);
+      unwrap(await discovery.startLink({ name: 'other', adapter: cluster, nodeId: 'b' }));
+      await eventually(() => seen.length === 1);
+    }
+    unwrap(await discovery.bind({ name: 'other' }).stop());
+    await sleep(30);
+    expect(seen).toEqual(['b']);
+    // A failed subscription is disposable too, and ends nothing.
+    using missing = discovery.bind({ name: 'nobody' }).subscription(() => {});
+    expect(missing).toMatchObject({ ok: false, error: { type: 'SubscriptionFailed' } });
+  });
+
+  it('for await reads events() until its signal aborts', async () => {
+    const cluster = memoryAdapter({ group: 'd10' });
+    unwrap(await discovery.startLink({ adapter: cluster, nodeId: 'a' }));
+    unwrap(await discovery.startLink({ name: 'other', adapter: cluster, nodeId: 'b' }));
+    const controller = new AbortController();
+    const read: string[] = [];
+    for await (const event of discovery.events({ replay: true, signal: controller.signal })) {
+      read.push(`${event.type} ${event.peer.id}`);
+      if (read.length === 1) void discovery.bind({ name: 'other' }).setMetadata({ zone: 'b' });
+      if (read.length === 2) controller.abort();
+    }
+    expect(read).toEqual(['PeerUp b', 'PeerUpdate b']);
+    // A signal aborted already: the loop does not run.
+    for await (const event of discovery.events({ replay: true, signal: AbortSignal.abort() })) read.push(event.type);
+    expect(read).toHaveLength(2);
+  });
+
+  it('for await over a failed events() rejects with its error', async () => {
+    const loop = async (events: discovery.EventsResult) => {
+      for await (const event of events) void event;
+    };
+    const missing = discovery.bind({ name: 'nobody' }).events();
+    expect(missing).toMatchObject({ ok: false, error: { type: 'SubscriptionFailed' } });
+    const failure = await loop(missing).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DiscoveryFailure);
+    expect((failure as DiscoveryFailure).error).toEqual(missing.ok ? undefined : missing.error);
+    unwrap(await discovery.startLink({ adapter: memoryAdapter({ group: 'd11' }), nodeId: 'a' }));
+    const wrongSignal = discovery.events({ signal: 'soon' as unknown as AbortSignal });
+    expect(wrongSignal).toMatchObject({ ok: false, error: { type: 'InvalidConfiguration', field: 'signal' } });
+    await expect(loop(wrongSignal)).rejects.toMatchObject({ error: { type: 'InvalidConfiguration', field: 'signal' } });
+  });
+});
+
 describe('startLink with an AbortSignal', () => {
   // A backend whose start never finishes.
   const hanging = () => ({ adapter: defineAdapter('hanging', () => new Promise(() => {})) });

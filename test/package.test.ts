@@ -73,7 +73,7 @@ async function compileAndRun(dir: string) {
     throw new Error(`tsc failed in the packed app:\n${error.stdout}`);
   });
   const { stdout } = await run(process.execPath, [join(dir, 'out', 'app.js')]);
-  expect(JSON.parse(stdout)).toEqual({ events: ['PeerUp two', 'PeerDown two'], registered: true, simulated: [1, 0] });
+  expect(JSON.parse(stdout)).toEqual({ events: ['PeerUp two', 'PeerDown two'], read: ['PeerUp two'], parentCounts: [1, 0], registered: true, simulated: [1, 0] });
 }
 
 /** Runs `distribute ...args` from the app's node_modules/.bin. */

@@ -49,6 +49,12 @@ describe('types under tsc --strict', () => {
     expect(await strictCheck(['setup-machine.ts'])).toBe('');
   });
 
+  it('for await, using and await using work on the Results, which still narrow; a parent narrows DiscoveryParentEvent', async () => {
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(join(root, 'test/types/idioms.ts'), join(dir, 'idioms.ts'));
+    expect(await strictCheck(['idioms.ts'])).toBe('');
+  });
+
   it('the check itself fails on a type error', async () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
