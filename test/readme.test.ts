@@ -56,7 +56,7 @@ describe('README examples', () => {
         expect(stdout).toContain("Found peer with metadata { zone: 'b' }");
         expect(stdout).toContain('Discovery is healthy');
       }
-      if (code.includes('setup({')) expect(stdout).toContain('true node1');
+      if (code.includes('// true node1')) expect(stdout).toContain('true node1');
       if (code.includes('const onPeerUp = (peer: PeerInfo)')) expect(stdout).toContain("Peer up: b { zone: 'b' }");
       if (code.includes('simulatedNetwork({ seed: 42 })')) expect(stdout).toMatch(/^leader (n\d), then n\d while partitioned, then \1 again, in 95 simulated seconds\n$/);
       if (code.includes("owner('jobs:nightly')")) {
@@ -66,6 +66,10 @@ describe('README examples', () => {
         expect(stdout).toContain("{ type: 'Degraded', reason: 'Waiting for 2 peers, 0 seen' }\n{ type: 'Up' }\n{ type: 'Degraded', reason: 'Waiting for 2 peers, 1 seen' }");
       }
       if (code.includes('httpHandler')) expect(stdout).toContain("200 { type: 'Up', state: 'up' }");
+      if (code.includes('notifyParent: true')) expect(stdout).toBe('waiting\nready\nwaiting true\n');
+      if (code.includes('for await (const event of discovery.events({ signal')) {
+        expect(stdout.split('\n').sort()).toEqual(['', 'heard PeerDown b', 'heard PeerUp b', 'read PeerUp b']);
+      }
     });
   });
 });
