@@ -30,13 +30,13 @@ afterEach(() => {
 });
 afterAll(() => killChildren(children));
 
-/** A machine that runs discovery while `on`; `disable` exits that state. */
+/** A machine that runs discovery while `on`; `disable` exits that state, `enable` enters it again. */
 function switchable(input: DiscoveryInput) {
   const machine = setup({
-    types: { events: {} as { type: 'disable' } | DiscoveryParentEvent, context: {} as { told: string[] } },
+    types: { events: {} as { type: 'disable' } | { type: 'enable' } | DiscoveryParentEvent, context: {} as { told: string[]; errors: string[] } },
     actors: { discovery: discoveryLogic },
   }).createMachine({
-    context: { told: [] },
+    context: { told: [], errors: [] },
     initial: 'on',
     on: {
       'discovery.peerDown': {
@@ -44,14 +44,15 @@ function switchable(input: DiscoveryInput) {
       },
     },
     states: {
-      on: { invoke: { src: 'discovery', input }, on: { disable: 'off' } },
-      off: {},
+      on: {
+        invoke: { src: 'discovery', input, onError: { actions: ({ context, event }) => void context.errors.push(String(event.error)) } },
+        on: { disable: 'off' },
+      },
+      off: { on: { enable: 'on' } },
     },
   });
-  const actor = createActor(machine);
-  // A supervisor that gives up fails the invoke, and so this machine: expected where a test crashes the adapter.
-  actor.subscribe({ error: () => {} });
-  roots.push(actor.start());
+  const actor = createActor(machine).start();
+  roots.push(actor);
   return actor;
 }
 
@@ -117,6 +118,13 @@ describe('stop is leave: memory', () => {
     expect(observer.name).toBe('observer');
   });
 
+  it('exiting and entering the state at once: the old adapter leaves, then the new one starts with the same node id', async () => {
+    const cluster = () => memoryAdapter({ group: 'sl5' });
+    let actor: AnyActor | undefined;
+    const seen = await observed(cluster, (adapter) => (actor = switchable({ nodeId: 'app', adapter: cluster() })));
+    await reenter(actor!, seen, () => unwrap(discovery.bind({ name: 'observer' }).snapshot()).filter((peer) => peer.id === 'app').length);
+  });
+
   it('a crash of the adapter is Failed, and its supervisor that gives up leaves nothing behind', async () => {
     const cluster = () => memoryAdapter({ group: 'sl4' });
     const { logger, state } = brittleLogger();
@@ -131,6 +139,16 @@ describe('stop is leave: memory', () => {
   });
 });
 
+/** Exits the state and enters it again in one go: the new adapter starts once the old one has left, under the same name, node id and port. */
+async function reenter(actor: AnyActor, seen: string[], adapterCount: () => number): Promise<void> {
+  actor.send({ type: 'disable' });
+  actor.send({ type: 'enable' });
+  await eventually(() => seen.length === 1, 10_000, 'the observer to hear of the leave');
+  await eventually(() => adapterCount() === 1 && discovery.health().type !== 'Down', 10_000, 'app back');
+  expect(seen).toEqual(['Left']);
+  expect(actor.getSnapshot().context.errors).toEqual([]);
+}
+
 describe('stop is leave: gossip on loopback', () => {
   const onLoopback = () => gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' });
 
@@ -140,6 +158,15 @@ describe('stop is leave: gossip on loopback', () => {
     actor!.send({ type: 'disable' });
     await eventually(() => seen.length === 1, 10_000, 'the observer to hear');
     expect(seen).toEqual(['Left']);
+  });
+
+  it('exiting and entering the state at once on a fixed port: the new member binds it once the old one has left', async () => {
+    const port = await freePort();
+    let actor: AnyActor | undefined;
+    const fixed = () => gossipAdapter({ bind: { host: '127.0.0.1', port }, profile: 'local' });
+    const seen = await observed(onLoopback, (_, seedPeers) => (actor = switchable({ nodeId: 'app', adapter: fixed(), seedPeers, syncIntervalMs: 50 })));
+    await reenter(actor!, seen, () => unwrap(discovery.bind({ name: 'observer' }).snapshot()).filter((peer) => peer.id === 'app').length);
+    expect(unwrap(discovery.self()).address).toBe(`127.0.0.1:${port}`);
   });
 
   it('stopping the root actor broadcasts a leave too', async () => {
@@ -152,7 +179,8 @@ describe('stop is leave: gossip on loopback', () => {
 
   it('a member process killed with SIGKILL is Failed, as the parent hears it', async () => {
     const actor = switchable({ nodeId: 'app', adapter: onLoopback(), syncIntervalMs: 50, notifyParent: true });
-    await eventually(() => discovery.self().ok, 5000, 'app running');
+    // The address is known once the member is bound, past `starting`.
+    await eventually(() => discovery.self().ok && unwrap(discovery.self()).address !== undefined, 5000, 'app bound');
     const port = await freePort();
     const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'member.mjs'), 'victim', String(port), unwrap(discovery.self()).address!], {
       stdio: ['pipe', 'pipe', 'inherit'],

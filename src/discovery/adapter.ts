@@ -238,6 +238,15 @@ export function invalidAdapter(kind: string, problem: DiscoveryError): Adapter {
   return { ...defineAdapter(kind, () => Promise.reject(new Error(problem.message))), validate: () => problem };
 }
 
+/**
+ * Sessions still leaving or closing, by adapter name. A stopped adapter
+ * leaves after its actor has gone, so a state exited and entered again starts
+ * the next session under the same name at once: it waits for this one to let
+ * go of what they share (a port, a node id, a store entry), at most
+ * `stopTimeoutMs`.
+ */
+const departures = new Map<string, Promise<void>>();
+
 /** One backend session behind its command queue; see `defineAdapter`. */
 class SessionRunner {
   private session: BackendSession | undefined;
@@ -272,15 +281,21 @@ class SessionRunner {
         if (!this.ended) this.report({ type: 'backend.interrupted', message });
       },
     };
-    this.queue = start(context).then(
-      (started) => {
-        this.session = started;
-        if (!this.ended) this.report({ type: 'backend.ready', self: started.self });
-      },
-      (error: unknown) => {
-        if (!this.ended) this.report({ type: 'backend.startFailed', message: errorMessage(error) });
-      },
-    );
+    const begin = () =>
+      start(context).then(
+        (started) => {
+          this.session = started;
+          if (!this.ended) this.report({ type: 'backend.ready', self: started.self });
+        },
+        (error: unknown) => {
+          if (!this.ended) this.report({ type: 'backend.startFailed', message: errorMessage(error) });
+        },
+      );
+    const predecessor = departures.get(this.input.name);
+    // A session stopped before its predecessor let go never starts.
+    this.queue = predecessor
+      ? until(predecessor, AbortSignal.timeout(this.input.stopTimeoutMs)).then(() => (this.ended ? undefined : begin()))
+      : begin();
   }
 
   command(command: BackendCommand): void {
@@ -322,16 +337,28 @@ class SessionRunner {
     this.ended = true;
     this.syncAbort?.abort();
     if (how === 'leave') {
-      if (this.leaving) return;
-      this.leaving = true;
-      // After the command that is running, skipping those still waiting.
-      this.enqueue((current) => this.leave(current));
-      return;
+      if (!this.leaving) {
+        this.leaving = true;
+        // After the command that is running, skipping those still waiting.
+        this.enqueue((current) => this.leave(current));
+      }
+    } else {
+      this.stopped.abort();
+      // At once, even under a command still running: a restart must find the resources free.
+      if (this.session) void this.closeOnce();
+      else this.enqueue(() => this.closeOnce());
     }
-    this.stopped.abort();
-    // At once, even under a command still running: a restart must find the resources free.
-    if (this.session) void this.closeOnce();
-    else this.enqueue(() => this.closeOnce());
+    this.departing();
+  }
+
+  /** Records this session as leaving until it has closed, for the next one under its name. */
+  private departing(): void {
+    const { name } = this.input;
+    const gone: Promise<void> = this.queue.then(() => this.closing);
+    departures.set(name, gone);
+    void gone.finally(() => {
+      if (departures.get(name) === gone) departures.delete(name);
+    });
   }
 
   private enqueue(task: (current: BackendSession) => Promise<void>, whenNoSession?: () => void): void {
