@@ -15,8 +15,8 @@
  */
 import * as discovery from '../src/discovery.js';
 import { dnsAdapter, gossipAdapter, type AdapterHandle } from '../src/discovery.js';
-import { freePort, until } from '../test/children.js';
-import { Dnsmasq, dnsmasqUnavailable } from '../test/dnsmasq.js';
+import { freePort, until } from '../test/support/processes.js';
+import { Dnsmasq, dnsmasqUnavailable } from '../test/support/dnsmasq.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const INTERVAL_MS = 200;

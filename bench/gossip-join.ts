@@ -14,8 +14,8 @@
  *   node --import tsx bench/gossip-join.ts 200 1000     (only these sizes; prints, writes nothing)
  *   node --import tsx bench/gossip-join.ts --out NAME   (all sizes, written to bench/results/NAME.json)
  */
-import { memberOf } from '../src/discovery/gossip/core.js';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
+import { memberOf } from '../src/discovery/gossip/protocol/core.js';
+import { SimNetwork } from '../src/discovery/testing/sim.js';
 import { Rng } from '../src/discovery/rng.js';
 import { median, quantile, round, writeResults } from './support.js';
 

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readLines, until } from '../test/children.js';
+import { readLines, until } from '../test/support/processes.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const fixture = join(import.meta.dirname, '..', 'test', 'fixtures', 'member.mjs');

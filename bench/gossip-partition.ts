@@ -19,8 +19,8 @@
  *   node --import tsx bench/gossip-partition.ts apart 100 1000  (only these; prints, writes nothing)
  *   node --import tsx bench/gossip-partition.ts --out NAME      (all, written to bench/results/NAME.json)
  */
-import { lanProfile, pushPullIntervalFor } from '../src/discovery/gossip/config.js';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
+import { lanProfile, pushPullIntervalFor } from '../src/discovery/gossip/protocol/config.js';
+import { SimNetwork } from '../src/discovery/testing/sim.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 type Case = 'split' | 'apart';

@@ -12,7 +12,7 @@
  *   node --import tsx bench/gossip-restart.ts          (writes bench/results/gossip-restart.json)
  *   node --import tsx bench/gossip-restart.ts 200      (only this size; prints, writes nothing)
  */
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
+import { SimNetwork } from '../src/discovery/testing/sim.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const SIZES = [200, 1000];

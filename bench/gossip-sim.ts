@@ -18,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
+import { SimNetwork } from '../src/discovery/testing/sim.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const SIZES = [10, 100, 1000, 10_000];

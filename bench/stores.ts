@@ -25,10 +25,10 @@
  *   ... bench/stores.ts failover   (only the Sentinel figures, kept beside the others)
  */
 import { Redis } from 'ioredis';
-import { until } from '../test/children.js';
+import { until } from '../test/support/processes.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EtcdServer, RedisServer, SentinelGroup } from '../test/servers.js';
+import { EtcdServer, RedisServer, SentinelGroup } from '../test/support/servers.js';
 import { StoreMember } from '../test/store-members.js';
 import { median, quantile, resultsDir, round, writeResults } from './support.js';
 

@@ -14,7 +14,7 @@
  * Read its context through `./selectors.ts`.
  */
 import { and, assign, cancel, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
-import type { BackendCommand, BackendFacts, BackendInput, BackendReport, MembershipChange } from '../src/discovery/backend.js';
+import type { BackendCommand, BackendFacts, BackendInput, BackendReport, MembershipChange } from '../src/discovery/kit/backend.js';
 import { DiscoveryErrors } from '../src/discovery/types.js';
 import type {
   DiscoveryError,

@@ -40,9 +40,9 @@ import {
   defaultAdapterName,
   machineInput,
   validateMetadata,
-} from './discovery/adapter.js';
-import type { Adapter } from './discovery/backend.js';
-import { QueuedEventStream, type EventStream } from './discovery/event_stream.js';
+} from './discovery/kit/adapter.js';
+import type { Adapter } from './discovery/kit/backend.js';
+import { QueuedEventStream, type EventStream } from './discovery/event-stream.js';
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
 import { keyFunctions, type KeyList } from './discovery/keys.js';
 import { isNameTaken, lookupRegistration, nameTakenMessage, register, release } from './discovery/registry.js';
@@ -68,10 +68,10 @@ import {
 
 export * from './discovery/types.js';
 // The kit for writing an adapter; the backend protocol itself is in `distribute/discovery/internals`.
-export type { Adapter, BackendContext, BackendFacts, BackendLog, BackendSession, MembershipChange, SyncResult } from './discovery/backend.js';
+export type { Adapter, BackendContext, BackendFacts, BackendLog, BackendSession, MembershipChange, SyncResult } from './discovery/kit/backend.js';
 export type { DiscoveryCallback, SubscribeOptions } from './discovery/hub.js';
-export type { EventStream } from './discovery/event_stream.js';
-export type { AdapterOptionsInput } from './discovery/adapter.js';
+export type { EventStream } from './discovery/event-stream.js';
+export type { AdapterOptionsInput } from './discovery/kit/adapter.js';
 export type { DiscoveryInput, DiscoveryLogic, DiscoveryOptions, RestartPolicy } from './discovery/supervisor.js';
 export {
   defaultAdapterName,
@@ -80,18 +80,18 @@ export {
   defineAdapter,
   MAX_METADATA_BYTES,
   MAX_METADATA_ENTRIES,
-} from './discovery/adapter.js';
+} from './discovery/kit/adapter.js';
 export { defaultAdapter, discoveryLogic } from './discovery/supervisor.js';
-export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
-export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
-export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/gossip_adapter.js';
-export { dnsAdapter, type DnsAdapterOptions } from './discovery/dns_adapter.js';
+export { memoryAdapter, type MemoryAdapterOptions } from './discovery/adapters/memory.js';
+export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/adapters/static.js';
+export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/adapters/gossip.js';
+export { dnsAdapter, type DnsAdapterOptions } from './discovery/adapters/dns.js';
 export type { DnsRecordType } from './discovery/dns.js';
-export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
-export { etcdAdapter, type EtcdAdapterOptions } from './discovery/etcd_adapter.js';
-export { redisAdapter, type RedisAdapterOptions } from './discovery/redis_adapter.js';
-export type { StoreOptions } from './discovery/store.js';
-export { generateKey } from './discovery/gossip/crypto.js';
+export type { GossipConfig, GossipProfile } from './discovery/gossip/protocol/config.js';
+export { etcdAdapter, type EtcdAdapterOptions } from './discovery/adapters/etcd.js';
+export { redisAdapter, type RedisAdapterOptions } from './discovery/adapters/redis.js';
+export type { StoreOptions } from './discovery/adapters/store.js';
+export { generateKey } from './discovery/gossip/wire/crypto.js';
 export { OWNER_WEIGHT_KEY } from './discovery/ownership.js';
 export type { KeyList } from './discovery/keys.js';
 export { httpHandler, type HttpHandler, type HttpHandlerOptions } from './http/handler.js';

@@ -32,7 +32,7 @@ export type {
   BackendLogic,
   BackendReport,
   BackendRuntime,
-} from './discovery/backend.js';
+} from './discovery/kit/backend.js';
 export {
   adapterLogger,
   buildAdapterLogic,
@@ -40,8 +40,8 @@ export {
   resolveOptions,
   validateMetadata,
   type AdapterLogic,
-} from './discovery/adapter.js';
+} from './discovery/kit/adapter.js';
 export { prepare } from './discovery/supervisor.js';
 export { isNameTaken, lookupRegistration, register, release, type Registration, type RegisterOptions } from './discovery/registry.js';
 export { EventHub } from './discovery/hub.js';
-export { QueuedEventStream } from './discovery/event_stream.js';
+export { QueuedEventStream } from './discovery/event-stream.js';

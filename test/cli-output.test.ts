@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { freePort, until } from './children.js';
-import { agentArgs, killAll, startCli } from './cli-support.js';
+import { freePort, until } from './support/processes.js';
+import { agentArgs, killAll, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

@@ -8,9 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { browserUnavailable, launchBrowser } from './browser.js';
-import { freePort, readLines, until } from './children.js';
-import { killAll, startCli, type CliProcess } from './cli-support.js';
+import { browserUnavailable, launchBrowser } from './support/browser.js';
+import { freePort, readLines, until } from './support/processes.js';
+import { killAll, startCli, type CliProcess } from './support/cli.js';
 
 const unavailable = browserUnavailable();
 // Under CI a missing browser is a failure, not a skip.

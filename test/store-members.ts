@@ -1,7 +1,7 @@
 /** Members of a store adapter as child processes (test/fixtures/store-member.mjs). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { readLines, until } from './children.js';
+import { readLines, until } from './support/processes.js';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'store-member.mjs');
 

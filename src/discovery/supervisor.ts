@@ -10,9 +10,9 @@
  */
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import type { AdapterActorRef, AdapterMachineInput } from '../../machines/adapter.machine.js';
-import type { Adapter } from './backend.js';
-import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
-import { gossipAdapter } from './gossip_adapter.js';
+import type { Adapter } from './kit/backend.js';
+import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './kit/adapter.js';
+import { gossipAdapter } from './adapters/gossip.js';
 import { isNameTaken, nameTakenMessage, register } from './registry.js';
 import { DiscoveryErrors, DiscoveryFailure, attempt, type AdapterOptions, type DiscoveryError } from './types.js';
 

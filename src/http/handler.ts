@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
 import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
 import { bind, type Discovery, type DiscoveryTarget } from '../discovery.js';
-import { defaultAdapterName } from '../discovery/adapter.js';
+import { defaultAdapterName } from '../discovery/kit/adapter.js';
 import { lookupRegistration } from '../discovery/registry.js';
 import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
 import { pageAssets } from './assets.js';

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { Lab, labSkipReason, openLab } from '../netns.js';
+import { readLines, until } from '../support/processes.js';
+import { Lab, labSkipReason, openLab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 const unavailable = labSkipReason();

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { labSkipReason, openLab, type Lab } from '../netns.js';
+import { readLines, until } from '../support/processes.js';
+import { labSkipReason, openLab, type Lab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 // Undefined under CI (CI=true): there a missing ip or nft fails the suite instead of skipping it.

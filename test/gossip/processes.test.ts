@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, readLines, until } from '../children.js';
+import { freePort, readLines, until } from '../support/processes.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 

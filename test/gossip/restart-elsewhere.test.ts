@@ -11,8 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { freePort, readLines, until } from '../children.js';
-import { eventually, unwrap } from '../support.js';
+import { freePort, readLines, until } from '../support/processes.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 const OBSERVERS = ['a', 'c'] as const;

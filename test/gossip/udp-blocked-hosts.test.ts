@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { cliPath } from '../cli-support.js';
-import { labSkipReason, openLab, type Lab } from '../netns.js';
+import { readLines, until } from '../support/processes.js';
+import { cliPath } from '../support/cli.js';
+import { labSkipReason, openLab, type Lab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 // Undefined under CI (CI=true): there a missing ip or nft fails the suite instead of skipping it.

@@ -4,7 +4,7 @@ import { createServer, Agent, type Server } from 'node:http';
 import { connect } from 'node:net';
 import * as discovery from 'distribute/discovery';
 import { lookupRegistration } from '../../src/discovery/registry.js';
-import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from '../support.js';
+import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from '../support/index.js';
 import { parsePrometheus, sampleValue } from './prometheus.js';
 import { openSse, type SseClient } from './sse.js';
 import { rawExchange, statusOf } from '../control/raw.js';

@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, readLines, until } from '../children.js';
-import { agentToken, killAll, startCli } from '../cli-support.js';
+import { freePort, readLines, until } from '../support/processes.js';
+import { agentToken, killAll, startCli } from '../support/cli.js';
 import { openSse, type SseClient } from './sse.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
