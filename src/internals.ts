@@ -1,7 +1,8 @@
 /**
- * `distribute/discovery/internals`: the machine, its events, its selectors,
- * the backend protocol and the registry, for tests and for users who build
- * their own adapter logic without `defineAdapter`. Not covered by the same
+ * `distribute/discovery/internals`: everything `distribute/discovery` exports,
+ * and beneath it the machine, its events, its selectors, the backend protocol
+ * and the registry, for tests and for users who build their own adapter logic
+ * without `defineAdapter`. Not covered by the same
  * stability promise as `distribute/discovery`.
  *
  * @example
@@ -12,6 +13,11 @@
  *
  * @module
  */
+export * from './discovery.js';
+export { DiscoveryImpl } from './discovery/facade.js';
+export { adapterActor } from './discovery/start.js';
+export { attempt, err, ok } from './discovery/types.js';
+export type { Statechart, StatechartState, StatechartTransition } from './http/statechart.js';
 export {
   adapterMachine,
   applyChanges,
@@ -36,6 +42,7 @@ export type {
 export {
   adapterLogger,
   buildAdapterLogic,
+  defaultOptions,
   machineInput,
   resolveOptions,
   validateMetadata,

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
-import * as discovery from 'distribute/discovery';
+import * as discovery from 'distribute/discovery/internals';
 import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
 import { selectConfig } from 'distribute/discovery/internals';
 import { Dnsmasq, dnsmasqUnavailable, skipDns } from './support/dnsmasq.js';

@@ -1,6 +1,6 @@
 /** The adapters the command can run, by name. */
+import { defaultOptions } from '../internals.js';
 import {
-  defaultOptions,
   dnsAdapter,
   etcdAdapter,
   gossipAdapter,

@@ -1,8 +1,9 @@
 /** What a running agent answers on its control endpoint, through the facade. */
 import * as discovery from '../discovery.js';
 import { fingerprint } from '../discovery/gossip/wire/crypto.js';
-import { clusterKeyOp, type MemberKeys } from '../discovery/keys.js';
-import { defaultOptions, type PeerInfo } from '../discovery.js';
+import { clusterKeyOp, type MemberKeys } from '../discovery/kit/keys.js';
+import type { PeerInfo } from '../discovery.js';
+import { defaultOptions } from '../internals.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/protocol/config.js';
 import { ControlRefusal, type ControlSource } from './control.js';
 import type { MemberTable } from './members.js';

@@ -1,5 +1,5 @@
 /** `distribute keys --list | --install KEY | --use KEY | --remove KEY [--local]`: the cluster's keyrings, or one agent's. */
-import { isKey } from '../discovery/keys.js';
+import { isKey } from '../discovery/kit/keys.js';
 import { KEY_OP_TIMEOUT_MS, type ClusterKeys, type KeyFingerprints } from './agent-control.js';
 import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags } from './args.js';

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
 import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
-import { bind, type Discovery, type DiscoveryTarget } from '../discovery.js';
+import { bind, type Discovery, type DiscoveryTarget } from '../discovery/facade.js';
 import { defaultAdapterName } from '../discovery/kit/adapter.js';
 import { lookupRegistration } from '../discovery/registry.js';
 import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';

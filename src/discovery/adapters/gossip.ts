@@ -19,7 +19,7 @@ import type { Ack, Ping, PushPull } from '../gossip/wire/messages.js';
 import type { GossipDriver, GossipIO } from '../gossip/driver.js';
 import type { SealedCodec } from '../gossip/wire/sealed.js';
 import type { Transport, TransportError, TransportOptions } from '../gossip/net/transport.js';
-import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from '../keys.js';
+import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from '../kit/keys.js';
 import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from '../types.js';
 
 /** Options of the gossip adapter. */

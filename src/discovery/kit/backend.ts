@@ -10,7 +10,9 @@
  * @module
  */
 import type { ActorOptions, AnyActorLogic, CallbackActorLogic } from 'xstate';
-import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from '../types.js';
+import type { AdapterOptions, BackendLog, DiscoveryError, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from '../types.js';
+
+export type { BackendLog };
 
 /** A change a push-style backend reports as it happens. */
 export type MembershipChange =
@@ -130,8 +132,6 @@ export interface BackendContext {
   readonly log: BackendLog;
 }
 
-/** The few methods of the adapter's logger (`DiscoveryLogger`) a backend uses. */
-export type BackendLog = Pick<DiscoveryLogger, 'debug' | 'warn' | 'error'>;
 
 /** The result of one sync of a session. */
 export interface SyncResult {

@@ -7,7 +7,7 @@ import type { Endpoint } from '../../address.js';
 import type { Result } from '../../types.js';
 import { MAX_FRAME_LIMIT } from './framing.js';
 import type { TransportCounters, TransportError, TransportOptions } from './transport.js';
-import type { BackendLog } from '../../kit/backend.js';
+import type { BackendLog } from '../../types.js';
 
 /** Largest UDP payload over IPv4. */
 const MAX_UDP_PAYLOAD = 65_507;

@@ -28,7 +28,7 @@ import type {
   TransportErrorHandler,
   TransportOptions,
 } from './transport.js';
-import type { BackendLog } from '../../kit/backend.js';
+import type { BackendLog } from '../../types.js';
 import { zeroCounters } from './transport.js';
 import { Watches } from './watches.js';
 

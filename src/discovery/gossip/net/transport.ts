@@ -18,7 +18,7 @@
  *   one reconnect then tells a dead process (refused) from a dropped link.
  */
 import type { Endpoint } from '../../address.js';
-import type { BackendLog } from '../../kit/backend.js';
+import type { BackendLog } from '../../types.js';
 import type { Result } from '../../types.js';
 
 export type { Endpoint } from '../../address.js';

@@ -1,8 +1,7 @@
 /** Dissemination: piggybacked broadcasts, gossip rounds, urgent fan-out, and the goodbye of a leave. */
 import { retransmitLimit } from './broadcasts.js';
 import { encodeMessage } from '../wire/codec.js';
-import { pushPullMessage } from './push-pull.js';
-import type { PacketMessage } from '../wire/messages.js';
+import type { MemberState, PacketMessage, PushPull } from '../wire/messages.js';
 import { PACKET_RESERVE_BYTES, isLive, type Effects, type MemberRecord, type Core } from './state.js';
 
 function retransmits(core: Core): number {
@@ -106,4 +105,28 @@ export function randomMembers(core: Core, count: number, keep: (m: MemberRecord)
     if (m && m !== core.self && keep(m)) out.push(m);
   }
   return out;
+}
+
+/** Push-pull: the full state this member sends over TCP. */
+export function pushPullMessage(core: Core, join: boolean): PushPull {
+  // Records are immutable and hold the MemberState fields; the codec reads only those.
+  return withSelf(core, { type: 'pushPull', join, from: core.self.id, members: [...core.members.values()] });
+}
+
+/**
+ * The answer to a join: the whole table, or beyond `joinReplyMembers` this
+ * node and a random sample of the live members (see the config field).
+ */
+export function joinReplyMessage(core: Core): PushPull {
+  const limit = core.config.joinReplyMembers;
+  if (core.members.size <= limit) return pushPullMessage(core, false);
+  const sample: MemberState[] = [core.self, ...randomMembers(core, limit - 1, (m) => isLive(m.status))];
+  return withSelf(core, { type: 'pushPull', join: false, from: core.self.id, members: sample });
+}
+
+function withSelf(core: Core, msg: PushPull): PushPull {
+  const members = msg.members as MemberState[];
+  // A leaving node's own record says so: over TCP the push-pull is how its goodbye reaches members UDP does not.
+  if (core.leaving) members[members.indexOf(core.self)] = { ...core.self, status: 'left' };
+  return msg;
 }

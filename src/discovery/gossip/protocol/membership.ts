@@ -1,11 +1,9 @@
 /** What each message means for the member table: alive, suspect and dead news, refutation, conflicts. */
 import { adjustAwareness } from './awareness.js';
-import { withPiggyback, sendUrgent } from './dissemination.js';
+import { pushPullMessage, withPiggyback, sendUrgent } from './dissemination.js';
 import { isNewer, newest, nextIncarnation, withinWindow } from './incarnations.js';
 import type { Alive, Dead, MemberState, PacketMessage, Suspect } from '../wire/messages.js';
-import { clearTcpOnly, nextSeq, recordProbe } from './probing.js';
-import { pushPullMessage } from './push-pull.js';
-import { isLive, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
+import { clearTcpOnly, isLive, nextSeq, recordProbe, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
 import { confirmSuspicion, startSuspicion } from './suspicion.js';
 
 export function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx: Effects): void {

@@ -2,7 +2,7 @@
 import { adjustAwareness, failedProbePenalty, scaleByAwareness } from './awareness.js';
 import { withPiggyback, randomMembers } from './dissemination.js';
 import { onSuspect } from './membership.js';
-import { RECENT_PROBES, UDP_UNREACHABLE_AFTER, isLive, type Effects, type MemberRecord, type Probe, type Core } from './state.js';
+import { UDP_UNREACHABLE_AFTER, clearTcpOnly, isLive, nextSeq, recordProbe, type Effects, type MemberRecord, type Probe, type Core } from './state.js';
 
 function nextProbeTarget(core: Core): MemberRecord | undefined {
   if (core.probeNext !== undefined) {
@@ -40,11 +40,6 @@ export function probe(core: Core, now: number, fx: Effects): void {
   fx.packets.push({ to: target.address, msgs: withPiggyback(core, { type: 'ping', seq, target: target.id, from: core.self.id }) });
 }
 
-export function nextSeq(core: Core): number {
-  core.seq = (core.seq + 1) % Number.MAX_SAFE_INTEGER;
-  return core.seq;
-}
-
 export function indirectProbe(core: Core, seq: number, probe: Probe, fx: Effects): void {
   probe.indirectSent = true;
   const target = core.members.get(probe.target);
@@ -60,12 +55,6 @@ export function indirectProbe(core: Core, seq: number, probe: Probe, fx: Effects
   fx.packets.push({ to: target.address, msgs: [ping] });
   // And over TCP at the same time: a member behind a firewall that drops UDP still answers there.
   fx.tcpPings.push({ to: target.address, msg: ping });
-}
-
-/** A direct UDP ack from the member: UDP gets through (again). */
-export function clearTcpOnly(core: Core, id: string): void {
-  core.udpUnreachable.delete(id);
-  core.tcpOnlyProbes.delete(id);
 }
 
 /** The target answered our TCP ping: it is alive; whether UDP got through is known when the probe ends. */
@@ -91,11 +80,6 @@ function answeredOverTcp(core: Core, seq: number, probe: Probe, fx: Effects): vo
   if (inARow < UDP_UNREACHABLE_AFTER || core.udpUnreachable.has(m.id)) return;
   core.udpUnreachable.add(m.id);
   fx.udpUnreachable.push(m.id);
-}
-
-export function recordProbe(core: Core, ok: boolean): void {
-  core.recentProbes.push(ok);
-  if (core.recentProbes.length > RECENT_PROBES) core.recentProbes.shift();
 }
 
 export function probeFailed(core: Core, seq: number, probe: Probe, now: number, fx: Effects): void {

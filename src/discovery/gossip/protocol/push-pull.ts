@@ -1,31 +1,7 @@
-/** Push-pull: the full state exchange over TCP, and merging a table received. */
+/** Push-pull: merging a table received in the full state exchange over TCP (the message itself is built in dissemination.ts). */
 import { onAlive, onSuspect, onDead, plausible } from './membership.js';
-import type { Alive, MemberState, PushPull } from '../wire/messages.js';
-import { randomMembers } from './dissemination.js';
+import type { Alive, PushPull } from '../wire/messages.js';
 import { isLive, type Effects, type Core } from './state.js';
-
-export function pushPullMessage(core: Core, join: boolean): PushPull {
-  // Records are immutable and hold the MemberState fields; the codec reads only those.
-  return withSelf(core, { type: 'pushPull', join, from: core.self.id, members: [...core.members.values()] });
-}
-
-/**
- * The answer to a join: the whole table, or beyond `joinReplyMembers` this
- * node and a random sample of the live members (see the config field).
- */
-export function joinReplyMessage(core: Core): PushPull {
-  const limit = core.config.joinReplyMembers;
-  if (core.members.size <= limit) return pushPullMessage(core, false);
-  const sample: MemberState[] = [core.self, ...randomMembers(core, limit - 1, (m) => isLive(m.status))];
-  return withSelf(core, { type: 'pushPull', join: false, from: core.self.id, members: sample });
-}
-
-function withSelf(core: Core, msg: PushPull): PushPull {
-  const members = msg.members as MemberState[];
-  // A leaving node's own record says so: over TCP the push-pull is how its goodbye reaches members UDP does not.
-  if (core.leaving) members[members.indexOf(core.self)] = { ...core.self, status: 'left' };
-  return msg;
-}
 
 export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
   for (const remote of msg.members) {

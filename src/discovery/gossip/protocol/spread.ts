@@ -8,9 +8,8 @@
  * periodic push-pull intervals while gossip carries hundreds of records a
  * packet at a time.
  */
-import { randomMembers } from './dissemination.js';
+import { pushPullMessage, randomMembers } from './dissemination.js';
 import type { PushPull } from '../wire/messages.js';
-import { pushPullMessage } from './push-pull.js';
 import { SPREAD_PATIENCE, isLive, type Core, type Effects, type MemberEvent } from './state.js';
 
 /**

@@ -287,3 +287,19 @@ export function put(core: Core, next: MemberRecord, previous: MemberRecord | und
 export function withStatus(m: MemberRecord, status: ProtocolStatus, incarnation: number, now: number): MemberRecord {
   return { id: m.id, address: m.address, incarnation, status, metadata: m.metadata, changedAt: m.status === status ? m.changedAt : now };
 }
+
+export function nextSeq(core: Core): number {
+  core.seq = (core.seq + 1) % Number.MAX_SAFE_INTEGER;
+  return core.seq;
+}
+
+/** A direct UDP ack from the member: UDP gets through (again). */
+export function clearTcpOnly(core: Core, id: string): void {
+  core.udpUnreachable.delete(id);
+  core.tcpOnlyProbes.delete(id);
+}
+
+export function recordProbe(core: Core, ok: boolean): void {
+  core.recentProbes.push(ok);
+  if (core.recentProbes.length > RECENT_PROBES) core.recentProbes.shift();
+}

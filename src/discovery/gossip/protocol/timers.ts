@@ -1,10 +1,9 @@
 /** What a tick does: probes, gossip, push-pull and join rounds on their timers, and forgetting the dead. */
 import { scaleByAwareness } from './awareness.js';
 import { pushPullIntervalFor } from './config.js';
-import { gossip, reportLeft, randomMembers } from './dissemination.js';
+import { gossip, pushPullMessage, reportLeft, randomMembers } from './dissemination.js';
 import { onDead, settleMoves } from './membership.js';
 import { probe, indirectProbe, probeFailed } from './probing.js';
-import { pushPullMessage } from './push-pull.js';
 import { spread } from './spread.js';
 import { isLive, type Effects, type Core } from './state.js';
 

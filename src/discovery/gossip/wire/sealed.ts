@@ -11,7 +11,7 @@
  * that share a network by mistake; it is no secret and no fence (anyone can
  * write any label): keys are the fence.
  */
-import type { BackendLog } from '../../kit/backend.js';
+import type { BackendLog } from '../../types.js';
 import { decodePacket, decodeStream, encodePacket, encodeStream, isPacket, MAX_PACKET_BYTES } from './codec.js';
 import { MAX_LABEL_BYTES, SEAL_OVERHEAD, type Keyring } from './crypto.js';
 import { decodeKeyFrame, encodeKeyOp, encodeKeyReply, isKeyFrame, type KeyOp, type KeyReply } from './key-op.js';

@@ -10,8 +10,8 @@
  * old one are shut out). The facade's functions change this process's
  * keyring; {@link clusterKeyOp} sends a step to every live member at once.
  */
-import { fingerprint, isFingerprint } from './gossip/wire/crypto.js';
-import { DiscoveryErrors, err, ok, type Result } from './types.js';
+import { fingerprint, isFingerprint } from '../gossip/wire/crypto.js';
+import { DiscoveryErrors, err, ok, type Result } from '../types.js';
 
 /** A key operation sent to every live member: the key (base64) for `install`, a fingerprint for `use` and `remove`, '' for `list`. */
 export type ClusterKeyOp = 'install' | 'use' | 'remove' | 'list';
