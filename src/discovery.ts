@@ -18,31 +18,7 @@
  * @module
  */
 // The facade: the default adapter's functions, and the same bound to another.
-export {
-  bind,
-  events,
-  health,
-  healthInfo,
-  installKey,
-  join,
-  listKeys,
-  lookup,
-  metrics,
-  owner,
-  owners,
-  removeKey,
-  self,
-  setMetadata,
-  snapshot,
-  stop,
-  subscribe,
-  subscription,
-  unsubscribe,
-  useKey,
-  type Discovery,
-  type DiscoveryTarget,
-  type Subscription,
-} from './discovery/facade.js';
+export { bind, events, health, healthInfo, installKey, join, listKeys, lookup, metrics, owner, owners, removeKey, self, setMetadata, snapshot, stop, subscribe, subscription, unsubscribe, useKey, type Discovery, type DiscoveryTarget, type Subscription } from './discovery/facade.js';
 export { childSpec, startLink, type StartOptions } from './discovery/start.js';
 export type { AdapterHandle, DiscoveryActorRef } from './discovery/handle.js';
 export { defaultAdapter, discoveryLogic, type DiscoveryInput, type DiscoveryLogic, type DiscoveryOptions, type RestartPolicy } from './discovery/supervisor.js';
@@ -51,29 +27,7 @@ export type { EventStream } from './discovery/event-stream.js';
 export type { KeyList } from './discovery/kit/keys.js';
 
 // The vocabulary: peers, events, health, options, errors, results.
-export {
-  DiscoveryErrors,
-  DiscoveryFailure,
-  isPermanentError,
-  isTransientError,
-  type AdapterOptions,
-  type BackendLog,
-  type DiscoveryError,
-  type DiscoveryEvent,
-  type DiscoveryLogger,
-  type DiscoveryMetrics,
-  type HealthInfo,
-  type HealthStatus,
-  type LogFn,
-  type PeerDownReason,
-  type PeerInfo,
-  type PeerMetadata,
-  type PeerSuspicionEvent,
-  type Result,
-  type RetryConfig,
-  type SeedLookup,
-  type SubscriptionId,
-} from './discovery/types.js';
+export { DiscoveryErrors, DiscoveryFailure, isPermanentError, isTransientError, type AdapterOptions, type BackendLog, type DiscoveryError, type DiscoveryEvent, type DiscoveryLogger, type DiscoveryMetrics, type HealthInfo, type HealthStatus, type LogFn, type PeerDownReason, type PeerInfo, type PeerMetadata, type PeerSuspicionEvent, type Result, type RetryConfig, type SeedLookup, type SubscriptionId } from './discovery/types.js';
 
 // The adapters.
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/adapters/memory.js';
@@ -89,14 +43,7 @@ export type { StoreOptions } from './discovery/adapters/store.js';
 export { OWNER_WEIGHT_KEY } from './discovery/ownership.js';
 
 // The kit for writing an adapter; the backend protocol itself is in `distribute/discovery/internals`.
-export {
-  defaultAdapterName,
-  defaultRetryConfig,
-  defineAdapter,
-  MAX_METADATA_BYTES,
-  MAX_METADATA_ENTRIES,
-  type AdapterOptionsInput,
-} from './discovery/kit/adapter.js';
+export { defaultAdapterName, defaultRetryConfig, defineAdapter, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, type AdapterOptionsInput } from './discovery/kit/adapter.js';
 export type { Adapter, BackendContext, BackendFacts, BackendSession, MembershipChange, SyncResult } from './discovery/kit/backend.js';
 
 // The HTTP handler: the page, the event stream, metrics, health and the control verbs.

@@ -1,6 +1,6 @@
 /** What a running agent answers on its control endpoint, through the facade. */
 import * as discovery from '../discovery.js';
-import { fingerprint } from '../discovery/gossip/wire/crypto.js';
+import { fingerprint, isFingerprint } from '../discovery/gossip/wire/crypto.js';
 import { clusterKeyOp, type MemberKeys } from '../discovery/kit/keys.js';
 import type { PeerInfo } from '../discovery.js';
 import { defaultOptions } from '../internals.js';
@@ -92,7 +92,7 @@ function fingerprints(list: discovery.KeyList): KeyFingerprints {
 
 /** The installed key a fingerprint names; a full key stands for itself. */
 function keyNamed(given: string): string {
-  if (!/^[0-9a-f]{16}$/.test(given)) return given;
+  if (!isFingerprint(given)) return given;
   const listed = discovery.listKeys();
   const found = listed.ok ? listed.value.keys.find((key) => keyFingerprint(key) === given) : undefined;
   if (!found) throw new ControlRefusal(400, `no installed key has the fingerprint ${given}`);

@@ -5,7 +5,8 @@
  */
 import * as discovery from '../discovery.js';
 import type { Adapter, DiscoveryEvent, PeerInfo } from '../discovery.js';
-import { formatAddress, type HostPort } from './args.js';
+import { formatAddress } from './args.js';
+import { isLoopbackHost, type Endpoint } from '../discovery/address.js';
 import { defaultMaxStreams } from '../http/handler.js';
 import { agentControl } from './agent-control.js';
 import { removeAgentFile, writeAgentFile } from './agent-file.js';
@@ -22,7 +23,7 @@ export interface AgentOptions {
   readonly adapterKind: string;
   readonly seeds: readonly string[];
   readonly metadata: Record<string, string>;
-  readonly control: HostPort;
+  readonly control: Endpoint;
   readonly controlIsDefault: boolean;
   /** Bearer token the control endpoint requires: the operator's, or one made at start. */
   readonly controlToken: string;
@@ -119,7 +120,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
  * read-only home) is a warning: the agent runs, and the verbs need the token
  * given to them.
  */
-function recordAgent(options: AgentOptions, self: PeerInfo, address: HostPort): string | undefined {
+function recordAgent(options: AgentOptions, self: PeerInfo, address: Endpoint): string | undefined {
   try {
     return writeAgentFile({
       name: self.id,
@@ -165,15 +166,14 @@ function connectionBound(maxStreams: number | undefined): number {
 }
 
 const ANY_INTERFACE = new Set(['0.0.0.0', '::']);
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 /** Where the control endpoint can be reached from, in words an operator checks. */
-function reachableFrom(address: HostPort): string {
+function reachableFrom(address: Endpoint): string {
   if (ANY_INTERFACE.has(address.host)) return `every interface of this host, port ${address.port}`;
-  return isLoopback(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
+  return isLoopbackHost(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
 }
 
-function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: HostPort, agentFile: string | undefined, startedAt: number): void {
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: Endpoint, agentFile: string | undefined, startedAt: number): void {
   const control = formatAddress(address);
   const scheme = options.controlTls ? 'https' : 'http';
   const pageHost = ANY_INTERFACE.has(address.host) ? formatAddress({ host: '127.0.0.1', port: address.port }) : control;

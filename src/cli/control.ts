@@ -27,7 +27,8 @@ import { rootCertificates } from 'node:tls';
 import type { HttpHandler } from '../discovery.js';
 import { sendRefusal } from '../http/handler.js';
 import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from '../http/guard.js';
-import { formatAddress, type HostPort } from './args.js';
+import { formatAddress } from './args.js';
+import type { Endpoint } from '../discovery/address.js';
 import { failure, usage } from './errors.js';
 import type { MemberRow } from './members.js';
 
@@ -35,7 +36,7 @@ import type { MemberRow } from './members.js';
 export const DEFAULT_CONTROL_PORT = 7373;
 
 export interface ControlServer {
-  readonly address: HostPort;
+  readonly address: Endpoint;
   close(): Promise<void>;
 }
 
@@ -62,7 +63,7 @@ const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
 
 const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys', '/v1/cluster/keys']);
 
-function listen(server: Server, address: HostPort): Promise<HostPort> {
+function listen(server: Server, address: Endpoint): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {
@@ -176,7 +177,7 @@ function controlListener(serve: ControlServe) {
  * a free port is used instead (the default port, not one the user asked for).
  * `maxConnections` keeps descriptors in reserve for the rest of the agent.
  */
-export async function startControl(address: HostPort, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
+export async function startControl(address: Endpoint, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
   const listener = controlListener(serve);
   const server: Server = serve.tls ? createTlsServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener) : createServer(SERVER_TIMEOUTS, listener);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
@@ -187,7 +188,7 @@ export async function startControl(address: HostPort, serve: ControlServe, fallb
     const body = JSON.stringify({ error: `${reason}: ${error.code ?? 'malformed request'}` });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
-  let bound: HostPort;
+  let bound: Endpoint;
   try {
     bound = await listen(server, address);
   } catch (error) {
@@ -234,7 +235,7 @@ function fetchTls(url: string, init: { method: string; headers: Record<string, s
 
 /** Where a control client connects, and with what token. */
 export interface ControlClient {
-  readonly address: HostPort;
+  readonly address: Endpoint;
   readonly token: string | undefined;
   readonly scheme: 'http' | 'https';
   /** The agent's name, when its agent file named it. */

@@ -5,6 +5,7 @@ import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl, type KeyOp } from './control.js';
 import { usage } from './errors.js';
+import { isFingerprint } from '../discovery/gossip/wire/crypto.js';
 
 export const HELP = `distribute keys --list | --install KEY | --use KEY|FINGERPRINT | --remove KEY|FINGERPRINT
                 [--local] [--name NAME | --control HOST:PORT] [--json]
@@ -43,7 +44,7 @@ export async function run(args: string[]): Promise<number> {
   const key = op === undefined ? undefined : values[op]!;
   if (key !== undefined) {
     const shown = key.length > 12 ? `${key.slice(0, 12)}…` : key;
-    const fingerprint = op !== 'install' && /^[0-9a-f]{16}$/.test(key);
+    const fingerprint = op !== 'install' && isFingerprint(key);
     if (!isKey(key) && !fingerprint) {
       throw usage(`--${op} expects 32 bytes in base64 (try 'distribute keygen')${op === 'install' ? '' : ' or a fingerprint from --list'}, got ${JSON.stringify(shown)}`);
     }

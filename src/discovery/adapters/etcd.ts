@@ -10,22 +10,7 @@
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { defineAdapter, invalidAdapter } from '../kit/adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type BackendSession, type SyncResult } from '../kit/backend.js';
-import {
-  checkUrl,
-  decodeEntry,
-  encodeEntry,
-  entryPeer,
-  every,
-  importModule,
-  KnownPeers,
-  loadClient,
-  resolveStoreOptions,
-  SkippedEntries,
-  tlsProblem,
-  type ResolvedStoreOptions,
-  type StoreEntry,
-  type StoreOptions,
-} from './store.js';
+import { checkUrl, decodeEntry, encodeEntry, entryPeer, every, importModule, KnownPeers, loadClient, resolveStoreOptions, SkippedEntries, tlsProblem, type ResolvedStoreOptions, type StoreEntry, type StoreOptions } from './store.js';
 import { DiscoveryErrors, type DiscoveryError, type PeerInfo, type PeerMetadata } from '../types.js';
 
 /** Options of the etcd adapter. */

@@ -7,11 +7,11 @@
  * sockets and the one timer, feeds the core what arrives, and carries out
  * what the core asks for.
  */
-import { formatAddress } from '../address.js';
+import { formatAddress, isLoopbackHost } from '../address.js';
 import { defineAdapter } from '../kit/adapter.js';
-import { errorMessage, type Adapter, type BackendContext, type MembershipChange, type SyncResult } from '../kit/backend.js';
-import { checkDnsServers, describeDnsFailures, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from '../dns.js';
-import { fingerprint, Keyring, MAX_LABEL_BYTES } from '../gossip/wire/crypto.js';
+import { errorMessage, type Adapter, type BackendContext, type SyncResult } from '../kit/backend.js';
+import { checkDnsServers, describeDnsFailures, dnsSeedQueries, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from '../dns.js';
+import { Keyring, MAX_LABEL_BYTES } from '../gossip/wire/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/protocol/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from '../gossip/protocol/core.js';
 import type { KeyOp, KeyReply } from '../gossip/wire/key-op.js';
@@ -19,7 +19,8 @@ import type { Ack, Ping, PushPull } from '../gossip/wire/messages.js';
 import type { GossipDriver, GossipIO } from '../gossip/driver.js';
 import type { SealedCodec } from '../gossip/wire/sealed.js';
 import type { Transport, TransportError, TransportOptions } from '../gossip/net/transport.js';
-import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from '../kit/keys.js';
+import { applyToKeyring, fingerprintOf, keyringControl, provideKeyring, type ClusterKeyOp, type MemberKeys } from '../kit/keys.js';
+import { memberChanges, memberHealth } from './gossip-boundary.js';
 import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from '../types.js';
 
 /** Options of the gossip adapter. */
@@ -61,53 +62,6 @@ export interface GossipAdapterOptions {
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 
-function toPeer(member: MemberState): PeerInfo {
-  return { id: member.id, address: member.address, metadata: member.metadata };
-}
-
-function toChange(event: Exclude<MemberEvent, { type: 'conflict' }>): MembershipChange {
-  switch (event.type) {
-    case 'join':
-    case 'update':
-      return { type: 'up', peer: toPeer(event.member) };
-    case 'leave':
-      return { type: 'down', id: event.member.id, reason: { type: 'Left' } };
-    case 'fail':
-      return {
-        type: 'down',
-        id: event.member.id,
-        reason: { type: 'Failed', message: 'Stopped answering probes and was declared dead' },
-      };
-  }
-}
-
-/**
- * The core's events and suspicions as the machine's membership changes, in
- * order; `onConflict` hears of two live members claiming one id (no change).
- */
-export function memberChanges(
-  events: readonly MemberEvent[],
-  suspicion: Effects['suspicion'],
-  onConflict: (event: Extract<MemberEvent, { type: 'conflict' }>) => void,
-): MembershipChange[] {
-  const changes: MembershipChange[] = [];
-  for (const event of events) {
-    if (event.type === 'conflict') onConflict(event);
-    else changes.push(toChange(event));
-  }
-  for (const { id, suspect } of suspicion) changes.push({ type: 'suspect', id, suspect });
-  return changes;
-}
-
-/** A gossip member's health as a sync result: Degraded while no seed answered, or while most probes fail. */
-export function memberHealth(state: { readonly joined: boolean; readonly recentProbeFailureRatio: number }, seedPeers: readonly string[]): SyncResult {
-  if (!state.joined && seedPeers.length > 0) return { degraded: `No seed reachable yet (${seedPeers.join(', ')})` };
-  if (state.recentProbeFailureRatio > 0.5) {
-    return { degraded: `Most probes fail (${Math.round(state.recentProbeFailureRatio * 100)}% recently)` };
-  }
-  return {};
-}
-
 /**
  * The gossip adapter. Seeds are `host:port`, or DNS names looked up on every
  * join attempt: `dns:NAME:PORT` (A and AAAA) and `dns+srv:NAME` (SRV).
@@ -142,23 +96,8 @@ function checkSeeds(adapterOptions: AdapterOptions, options: GossipAdapterOption
   return undefined;
 }
 
-/** The DNS seeds among `seeds`, by the text the core dials them as. */
-function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
-  const queries = new Map<string, DnsQuery>();
-  for (const seed of seeds) {
-    const parsed = isDnsSeed(seed) ? parseDnsSeed(seed) : undefined;
-    if (parsed?.ok) queries.set(seed, parsed.value);
-  }
-  return queries;
-}
-
 /** The protocol and codec load when a gossip adapter starts, not when the facade is imported. */
 const loadGossip = () => Promise.all([import('../gossip/protocol/core.js'), import('../gossip/driver.js'), import('../gossip/wire/sealed.js')]);
-
-/** Whether `host` can only be reached from this machine. */
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
 
 /** Opens the member's transport: sockets by default, a `MemoryNetwork`'s in tests. */
 export type TransportOpener = (options: TransportOptions) => Promise<Result<Transport, TransportError>>;
@@ -554,36 +493,4 @@ class GossipMember {
       facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
     };
   }
-}
-
-const fingerprintOf = (key: string) => (isKey(key) ? fingerprint(key) : '(not a key)');
-
-/** A key operation from another member (or this one's control) on this member's keyring; throws with the reason when refused. */
-function applyToKeyring(keyring: Keyring, msg: KeyOp): void {
-  if (msg.op === 'list') return;
-  if (msg.op === 'install') {
-    if (!isKey(msg.arg)) throw new Error('refused: not a key of 32 bytes in base64');
-    return keyring.install(msg.arg);
-  }
-  const key = keyring.keyWith(msg.arg);
-  if (key === undefined) throw new Error(`refused: no installed key has the fingerprint ${msg.arg}`);
-  try {
-    if (msg.op === 'use') keyring.use(key);
-    else keyring.remove(key);
-  } catch (problem) {
-    throw new Error(`refused: expected ${errorMessage(problem)}`);
-  }
-}
-
-/** The facade's key rotation, over this member's keyring. */
-function keyringControl(keyring: Keyring) {
-  return {
-    install: (key: string) => keyring.install(key),
-    use: (key: string) => keyring.use(key),
-    remove: (key: string) => {
-      if (!keyring.list().includes(Buffer.from(key, 'base64').toString('base64'))) throw new Error('an installed key');
-      keyring.remove(key);
-    },
-    list: () => keyring.list(),
-  };
 }

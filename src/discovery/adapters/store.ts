@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import { validateMetadata } from '../kit/adapter.js';
 import type { BackendLog, MembershipChange } from '../kit/backend.js';
 import { DiscoveryErrors, attempt, type DiscoveryError, type PeerDownReason, type PeerInfo, type PeerMetadata } from '../types.js';
+import { isRecord } from '../values.js';
+import { samePeer } from '../peers.js';
 
 /** Largest entry a member writes or reads, in bytes; anything bigger is skipped unread. */
 export const MAX_ENTRY_BYTES = 4096;
@@ -26,9 +28,6 @@ export interface StoreEntry {
 export function encodeEntry(entry: StoreEntry): string {
   return JSON.stringify(entry);
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Reads an entry written by anyone; `undefined` with a reason for anything that is not one. */
 export function decodeEntry(raw: string | Buffer): { entry: StoreEntry } | { problem: string } {
@@ -90,7 +89,7 @@ export class KnownPeers {
   up(peer: PeerInfo): MembershipChange[] {
     const current = this.peers.get(peer.id);
     this.peers.set(peer.id, peer);
-    return current && samePeerInfo(current, peer) ? [] : [{ type: 'up', peer }];
+    return current && samePeer(current, peer) ? [] : [{ type: 'up', peer }];
   }
 
   down(id: string, reason: PeerDownReason): MembershipChange[] {
@@ -111,13 +110,6 @@ export class KnownPeers {
     }
     return changes;
   }
-}
-
-function samePeerInfo(a: PeerInfo, b: PeerInfo): boolean {
-  if (a.address !== b.address) return false;
-  const ak = Object.keys(a.metadata);
-  if (ak.length !== Object.keys(b.metadata).length) return false;
-  return ak.every((k) => a.metadata[k] === b.metadata[k]);
 }
 
 /** The peer an entry describes. */

@@ -32,6 +32,7 @@ import {
   type RetryConfig,
 } from '../types.js';
 import { metadataProblem } from '../metadata.js';
+import { isRecord } from '../values.js';
 
 /** The registered name of the default (singleton) adapter. */
 export const defaultAdapterName = 'distribute_discovery_adapter';
@@ -85,9 +86,6 @@ export function defaultOptions(name: string = defaultAdapterName): AdapterOption
 export type AdapterOptionsInput = Partial<Omit<AdapterOptions, 'retryConfig'>> & {
   readonly retryConfig?: Partial<RetryConfig>;
 };
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function positive(field: string, value: unknown): DiscoveryError | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value > 0

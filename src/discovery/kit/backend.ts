@@ -171,8 +171,4 @@ export interface BackendFacts {
   readonly udpUnreachable?: readonly string[];
 }
 
-/** Make sure `message` of an unknown thrown value is readable. */
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
-}
+export { errorMessage } from '../values.js';

@@ -10,7 +10,9 @@
  * old one are shut out). The facade's functions change this process's
  * keyring; {@link clusterKeyOp} sends a step to every live member at once.
  */
-import { fingerprint, isFingerprint } from '../gossip/wire/crypto.js';
+import { fingerprint, isFingerprint, type Keyring } from '../gossip/wire/crypto.js';
+import type { KeyOp } from '../gossip/wire/key-op.js';
+import { errorMessage } from './backend.js';
 import { DiscoveryErrors, err, ok, type Result } from '../types.js';
 
 /** A key operation sent to every live member: the key (base64) for `install`, a fingerprint for `use` and `remove`, '' for `list`. */
@@ -137,5 +139,38 @@ export function keyFunctions(name: string) {
         const keys = control.list();
         return { primary: keys[0]!, keys };
       }),
+  };
+}
+
+/** A key, or a note that it is not one, as a log line may name it: by fingerprint only. */
+export const fingerprintOf = (key: string) => (isKey(key) ? fingerprint(key) : '(not a key)');
+
+/** A key operation from another member (or this one's control) on this member's keyring; throws with the reason when refused. */
+export function applyToKeyring(keyring: Keyring, msg: KeyOp): void {
+  if (msg.op === 'list') return;
+  if (msg.op === 'install') {
+    if (!isKey(msg.arg)) throw new Error('refused: not a key of 32 bytes in base64');
+    return keyring.install(msg.arg);
+  }
+  const key = keyring.keyWith(msg.arg);
+  if (key === undefined) throw new Error(`refused: no installed key has the fingerprint ${msg.arg}`);
+  try {
+    if (msg.op === 'use') keyring.use(key);
+    else keyring.remove(key);
+  } catch (problem) {
+    throw new Error(`refused: expected ${errorMessage(problem)}`);
+  }
+}
+
+/** The facade's key rotation, over this member's keyring. */
+export function keyringControl(keyring: Keyring) {
+  return {
+    install: (key: string) => keyring.install(key),
+    use: (key: string) => keyring.use(key),
+    remove: (key: string) => {
+      if (!keyring.list().includes(Buffer.from(key, 'base64').toString('base64'))) throw new Error('an installed key');
+      keyring.remove(key);
+    },
+    list: () => keyring.list(),
   };
 }

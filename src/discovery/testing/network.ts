@@ -10,7 +10,7 @@
  */
 import { defineAdapter, invalidAdapter } from '../kit/adapter.js';
 import type { Adapter, BackendContext, SyncResult } from '../kit/backend.js';
-import { memberChanges, memberHealth } from '../adapters/gossip.js';
+import { memberChanges, memberHealth } from '../adapters/gossip-boundary.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/protocol/config.js';
 import { health as coreHealth, probeRtts } from '../gossip/protocol/core.js';
 import type { Effects, Input, MemberEvent } from '../gossip/protocol/core.js';

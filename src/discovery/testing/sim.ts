@@ -17,6 +17,7 @@ import { bootstrap, createCore, isLeaving, memberOf, selfOf, type Core, type Inp
 import { GossipDriver, type GossipIO } from '../gossip/driver.js';
 import type { Ack, Ping, PushPull } from '../gossip/wire/messages.js';
 import { Rng } from '../rng.js';
+import { EventQueue } from './event-queue.js';
 
 /** How the simulated network behaves. */
 export interface SimOptions {
@@ -92,59 +93,6 @@ type Job =
   | { readonly kind: 'streamFailed'; readonly to: string; readonly target: string; readonly error: string }
   | { readonly kind: 'hint'; readonly to: string; readonly input: Input };
 
-interface Scheduled {
-  readonly at: number;
-  readonly order: number;
-  readonly job: Job;
-}
-
-const before = (a: Scheduled, b: Scheduled) => a.at < b.at || (a.at === b.at && a.order < b.order);
-
-/** A binary min-heap on (time, insertion order), so equal times run in the order scheduled. */
-class EventQueue {
-  private readonly items: Scheduled[] = [];
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  peek(): Scheduled | undefined {
-    return this.items[0];
-  }
-
-  push(item: Scheduled): void {
-    const items = this.items;
-    let i = items.length;
-    items.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (before(items[parent]!, item)) break;
-      items[i] = items[parent]!;
-      i = parent;
-    }
-    items[i] = item;
-  }
-
-  pop(): Scheduled | undefined {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length === 0 || last === undefined) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= items.length) break;
-      const r = l + 1;
-      const child = r < items.length && before(items[r]!, items[l]!) ? r : l;
-      if (!before(items[child]!, last)) break;
-      items[i] = items[child]!;
-      i = child;
-    }
-    items[i] = last;
-    return top;
-  }
-}
-
 /**
  * Many protocol cores on one simulated network and clock. Member addresses
  * are their names.
@@ -164,7 +112,7 @@ export class SimNetwork {
   /** Simulated time, ms. */
   now = 0;
   private readonly rng: Rng;
-  private readonly queue = new EventQueue();
+  private readonly queue = new EventQueue<Job>();
   private order = 0;
   private loss: number;
   private readonly linkLoss = new Map<string, number>();

@@ -5,6 +5,7 @@ import { isNewer, newest, nextIncarnation, withinWindow } from './incarnations.j
 import type { Alive, Dead, MemberState, PacketMessage, Suspect } from '../wire/messages.js';
 import { clearTcpOnly, isLive, nextSeq, recordProbe, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
 import { confirmSuspicion, startSuspicion } from './suspicion.js';
+import { sameMetadata } from '../../peers.js';
 
 export function onMessage(core: Core, msg: PacketMessage, from: string, now: number, fx: Effects): void {
   switch (msg.type) {
@@ -93,14 +94,6 @@ export function plausible(core: Core, msg: Alive | Suspect | Dead): boolean {
 function correct(core: Core, id: string, to: string, fx: Effects): void {
   const m = core.members.get(id)!;
   fx.packets.push({ to, msgs: [{ type: 'alive', id: m.id, address: m.address, incarnation: m.incarnation, metadata: m.metadata }] });
-}
-
-function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  if (a === b) return true;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const k of keys) if (a[k] !== b[k]) return false;
-  return true;
 }
 
 /** Reports a claim on `existing`'s id from another address, once per claiming address. */
@@ -239,7 +232,7 @@ export function settleMoves(core: Core, now: number, fx: Effects): void {
 /** A newer alive for a known member: its new record, events, and the news passed on. */
 function applyAlive(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Effects): void {
   const wasLive = isLive(m.status);
-  const changed = !sameMeta(m.metadata, msg.metadata) || m.address !== msg.address;
+  const changed = !sameMetadata(m.metadata, msg.metadata) || m.address !== msg.address;
   const record: MemberRecord = {
     id: m.id,
     address: msg.address,
