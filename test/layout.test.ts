@@ -90,9 +90,10 @@ describe('the layout of src/ and machines/', () => {
   });
 
   it('the page takes the server types from the server, and nothing else of it', () => {
+    expect(importsOf('src/http/page/app.ts'), 'the page imports the member row type').toContain('src/http/members.ts');
     const page = sources.filter((f) => f.startsWith('src/http/page/'));
     const reached = page.flatMap((f) => importsOf(f).filter((t) => !t.startsWith('src/http/page/')));
-    for (const target of reached) expect(target, 'a page import of the server').toMatch(/^src\/http\/(members|events|statechart)\.ts$/);
+    for (const target of reached) expect(target, 'a page import of the server').toMatch(/^src\/(http\/(members|events|statechart)|discovery\/types)\.ts$/);
     const text = page.map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
     expect(text, 'the page imports its types with `import type` only').not.toMatch(/^import (?!type )[^;]*from '\.\.\//m);
   });

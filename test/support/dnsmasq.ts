@@ -9,7 +9,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, until } from './processes.js';
+import { freePort } from './processes.js';
+import { eventually } from './wait.js';
 
 /** Whether DNS suites skip: dnsmasq is missing and this is not CI (where a missing tool fails). */
 export const skipDns = (): boolean => dnsmasqUnavailable() !== undefined && process.env.CI !== 'true';
@@ -109,10 +110,10 @@ export class Dnsmasq {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    await until(() => this.log.includes('started') || this.child !== child, 10_000, 'dnsmasq to start');
+    await eventually(() => this.log.includes('started') || this.child !== child, 10_000, 'dnsmasq to start');
     if (this.child !== child) throw new Error(`dnsmasq did not start: ${this.log}`);
     // The hosts directory is read after the start line: wait for it.
-    await until(() => this.log.includes('read ') || this.log.includes('cleared cache'), 10_000, 'dnsmasq to read its hosts');
+    await eventually(() => this.log.includes('read ') || this.log.includes('cleared cache'), 10_000, 'dnsmasq to read its hosts');
   }
 
   /** Stops dnsmasq; the records stay for the next `launch`. */

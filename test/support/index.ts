@@ -1,14 +1,8 @@
 /** Small helpers shared by the tests. */
 import type { DiscoveryEvent } from 'distribute/discovery';
 
-/** Polls `check` until it returns true, or fails after `timeoutMs`. */
-export async function eventually(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { eventually, sleep } from './wait.js';
+
 
 /** Collects events a subscriber receives. */
 export function collector() {
@@ -29,7 +23,6 @@ export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: {
   return result.value;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 import { afterEach } from 'vitest';
 import { defineAdapter, startLink, type AdapterHandle, type BackendContext, type PeerInfo, type StartOptions, type SyncResult } from 'distribute/discovery';

@@ -36,12 +36,3 @@ export function readLines(stream: Readable, onLine: (line: Record<string, unknow
     }
   });
 }
-
-/** Polls `check` until it holds, or rejects naming `what` after `timeoutMs`. */
-export async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

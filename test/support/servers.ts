@@ -11,6 +11,7 @@ import { connect, createServer, type Server as Server_, type Socket } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './processes.js';
+import { eventually } from './wait.js';
 
 /** Under CI a missing server fails the suite instead of skipping it. */
 export const inCI = process.env.CI === 'true';
@@ -35,14 +36,6 @@ export function serverSuite(binaries: Binary | readonly Binary[], title: string)
   return { skip: missing !== undefined && !inCI, title: missing ? `${title} (${inCI ? 'failing under CI' : 'skipped'}: ${missing})` : title, missing };
 }
 
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 abstract class Server {
   protected child: ChildProcess | undefined;
   readonly dir: string;
@@ -60,13 +53,14 @@ abstract class Server {
     this.child = child;
     const stderr: string[] = [];
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.length < 50 && stderr.push(chunk));
-    await until(
+    await eventually(
       async () => {
         if (child.exitCode !== null) throw new Error(`${this.kind} exited with ${child.exitCode}: ${stderr.join('')}`);
         return this.ready();
       },
       20_000,
       `${this.kind} on port ${this.port}`,
+      50,
     );
     return this;
   }
@@ -293,7 +287,7 @@ export class SentinelGroup {
     const sentinels = [];
     for (let i = 0; i < 3; i++) sentinels.push(await SentinelServer.start(primary.port));
     const group = new SentinelGroup(primary, replica, sentinels);
-    await until(() => group.formed(), 30_000, 'the replica and the sentinels to know each other');
+    await eventually(() => group.formed(), 30_000, 'the replica and the sentinels to know each other', 50);
     return group;
   }
 
@@ -310,7 +304,7 @@ export class SentinelGroup {
 
   /** Waits until the sentinels name the replica as the primary. */
   async promoted(): Promise<void> {
-    await until(async () => (await this.primaryPort()) === this.replica.port, 30_000, 'the sentinels to promote the replica');
+    await eventually(async () => (await this.primaryPort()) === this.replica.port, 30_000, 'the sentinels to promote the replica', 50);
   }
 
   private async formed(): Promise<boolean> {
