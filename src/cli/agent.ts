@@ -7,11 +7,10 @@ import * as discovery from '../discovery.js';
 import type { Adapter, DiscoveryEvent, PeerInfo } from '../discovery.js';
 import { formatAddress } from './args.js';
 import { isLoopbackHost, type Endpoint } from '../discovery/address.js';
-import { defaultMaxStreams } from '../http/handler.js';
+import { defaultMaxStreams, httpHandlerWith } from '../http/handler.js';
 import { agentControl } from './agent-control.js';
 import { removeAgentFile, writeAgentFile } from './agent-file.js';
-import { requestPolicy } from '../http/handler.js';
-import { startControl, type ControlServer } from './control.js';
+import { controlRoutes, startControl, type ControlServer } from './control.js';
 import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
 import { MemberTable } from './members.js';
@@ -142,16 +141,16 @@ function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo,
   return startControl(
     options.control,
     {
-      handler: discovery.httpHandler({
-        token: options.controlToken,
-        allowedHosts: options.controlAllowHosts,
-        ...(options.controlMaxStreams !== undefined ? { maxStreams: options.controlMaxStreams } : {}),
-        // The agent also remembers who left or failed, which the adapter forgets.
-        members: () => source.members(),
-      }),
-      source,
-      token: options.controlToken,
-      policy: requestPolicy(options.controlAllowHosts),
+      handler: httpHandlerWith(
+        {
+          token: options.controlToken,
+          allowedHosts: options.controlAllowHosts,
+          ...(options.controlMaxStreams !== undefined ? { maxStreams: options.controlMaxStreams } : {}),
+          // The agent also remembers who left or failed, which the adapter forgets.
+          members: () => source.members(),
+        },
+        controlRoutes(source),
+      ),
       ...(options.controlTls ? { tls: { cert: options.controlTls.cert, key: options.controlTls.key } } : {}),
     },
     options.controlIsDefault,
