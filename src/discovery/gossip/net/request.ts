@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { parseAddress } from '../../address.js';
 import type { Result } from '../../types.js';
 import { FrameReader, frameHeader, HEADER_BYTES, KIND_REQUEST } from './framing.js';
-import type { Shared } from './settings.js';
+import type { Shared } from './transport-config.js';
 import type { StreamError } from './transport.js';
 
 type Answer = Result<Buffer, StreamError>;
@@ -30,14 +30,14 @@ export function request(
   if (shared.closed()) return Promise.resolve(failure(to, 'Closed', 'The transport is closed'));
   const target = parseAddress(to);
   if (target === undefined) return Promise.resolve(failure(to, 'InvalidAddress', `Expected host:port, got "${to}"`));
-  const limit = shared.settings.maxStreamBytes;
+  const limit = shared.config.maxStreamBytes;
   if (data.length > limit) {
     shared.stats.oversizedSends++;
     return Promise.resolve(failure(to, 'Oversized', `A request of ${data.length} bytes is over the ${limit} byte frame limit`));
   }
   const { signal } = options;
   if (signal?.aborted) return Promise.resolve(failure(to, 'Aborted', `Request to ${to} aborted before it started`));
-  const timeoutMs = options.timeoutMs ?? shared.settings.streamTimeoutMs;
+  const timeoutMs = options.timeoutMs ?? shared.config.streamTimeoutMs;
 
   return new Promise((resolve) => {
     shared.stats.streamsOut++;
@@ -64,7 +64,7 @@ export function request(
 
 /** Writes the request once connected and reads the one answer frame. */
 function exchange(shared: Shared, socket: Socket, to: string, data: Uint8Array, finish: (result: Answer) => void): void {
-  const limit = shared.settings.maxStreamBytes;
+  const limit = shared.config.maxStreamBytes;
   const reader = new FrameReader(limit);
   socket.once('connect', () => {
     socket.cork();

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { formatAddress, parseAddress } from '../../address.js';
 import { FrameReader, frameHeader, HEADER_BYTES, KIND_REQUEST, KIND_WATCH, watcherAddress } from './framing.js';
-import type { Shared } from './settings.js';
+import type { Shared } from './transport-config.js';
 import type { RequestHandler } from './transport.js';
 import { WATCH_KEEPALIVE_MS } from './watches.js';
 
@@ -22,7 +22,7 @@ const noop = () => {};
 export function serve(shared: Shared, socket: Socket, handler: () => RequestHandler | undefined): void {
   const { stats } = shared;
   const from = formatAddress(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
-  if (stats.streamsOpenIn >= shared.settings.maxStreamsIn) {
+  if (stats.streamsOpenIn >= shared.config.maxStreamsIn) {
     stats.streamsShed++;
     shared.log.debug({ from, open: stats.streamsOpenIn }, 'Too many incoming streams; dropped one');
     socket.destroy();
@@ -46,12 +46,12 @@ class Incoming {
     private readonly from: string,
     private readonly handler: () => RequestHandler | undefined,
   ) {
-    this.reader = new FrameReader(shared.settings.maxStreamBytes);
+    this.reader = new FrameReader(shared.config.maxStreamBytes);
   }
 
   start(): void {
     const { socket, shared } = this;
-    const { streamTimeoutMs } = shared.settings;
+    const { streamTimeoutMs } = shared.config;
     // Whatever the connection held is given back once, when it closes.
     socket.once('close', () => {
       if (this.watching) shared.stats.watchersIn--;
@@ -104,7 +104,7 @@ class Incoming {
     }
     const reader = this.reader;
     const status = reader.push(chunk, offset);
-    if (status === 'oversized') return this.malformed(`a frame of ${reader.declared} bytes is over the ${this.shared.settings.maxStreamBytes} byte limit`);
+    if (status === 'oversized') return this.malformed(`a frame of ${reader.declared} bytes is over the ${this.shared.config.maxStreamBytes} byte limit`);
     if (this.reserved < 0 && reader.declared >= 0 && !this.reserve(reader.declared)) return;
     if (status === 'more') return;
     if (reader.overrun) return this.malformed('bytes after the request frame');
@@ -115,8 +115,8 @@ class Incoming {
 
   /** Holds `declared` bytes of `maxBufferedBytes`, or drops the connection when they would pass it. */
   private reserve(declared: number): boolean {
-    const { stats, settings, log } = this.shared;
-    if (stats.bufferedBytes + declared > settings.maxBufferedBytes) {
+    const { stats, config, log } = this.shared;
+    if (stats.bufferedBytes + declared > config.maxBufferedBytes) {
       this.phase = 'done';
       stats.streamsShed++;
       log.debug({ from: this.from, declared, buffered: stats.bufferedBytes }, 'Too many frame bytes in flight; dropped a stream');
@@ -129,16 +129,16 @@ class Incoming {
   }
 
   private becomeWatch(hello: Buffer): void {
-    const { stats, settings, log } = this.shared;
+    const { stats, config, log } = this.shared;
     stats.streamsOpenIn--;
     this.watching = true;
     stats.watchersIn++;
     const member = this.fromMember(hello);
-    if (stats.watchersIn > settings.maxWatchersIn && !(member && this.evictOutsider())) {
+    if (stats.watchersIn > config.maxWatchersIn && !(member && this.evictOutsider())) {
       // Refused rather than evicting an older one: watchers already held are the ring's, or outsiders' while no member needs the slot.
       this.phase = 'done';
       stats.watchersRefused++;
-      log.debug({ from: this.from, held: settings.maxWatchersIn }, 'Too many watchers; closed one');
+      log.debug({ from: this.from, held: config.maxWatchersIn }, 'Too many watchers; closed one');
       this.socket.destroy();
       return;
     }
@@ -192,7 +192,7 @@ class Incoming {
 
   private reply(reply: Uint8Array | undefined): void {
     const { socket, shared } = this;
-    const limit = shared.settings.maxStreamBytes;
+    const limit = shared.config.maxStreamBytes;
     if (reply === undefined) {
       this.phase = 'done';
       socket.end();

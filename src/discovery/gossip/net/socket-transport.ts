@@ -16,7 +16,7 @@ import type { Result } from '../../types.js';
 import { bindBoth, defaultAdvertiseHost, resolveBindHost, type Bound } from './binding.js';
 import { request } from './request.js';
 import { serve } from './serve.js';
-import { resolveSettings, type Settings, type Shared } from './settings.js';
+import { resolveTransportConfig, type TransportConfig, type Shared } from './transport-config.js';
 import type {
   PacketHandler,
   PeerGoneHandler,
@@ -53,13 +53,13 @@ const ADDRESS_CACHE_LIMIT = 1024;
  * ```
  */
 export async function openTransport(options: TransportOptions = {}): Promise<Result<Transport, TransportError>> {
-  const settings = resolveSettings(options);
-  if (!settings.ok) return settings;
-  const host = await resolveBindHost(settings.value.bindHost, settings.value.bindPort);
+  const config = resolveTransportConfig(options);
+  if (!config.ok) return config;
+  const host = await resolveBindHost(config.value.bindHost, config.value.bindPort);
   if (!host.ok) return host;
-  const sockets = await bindBoth(host.value, settings.value.bindPort);
+  const sockets = await bindBoth(host.value, config.value.bindPort);
   if (!sockets.ok) return sockets;
-  return { ok: true, value: new SocketTransport(settings.value, host.value, sockets.value) };
+  return { ok: true, value: new SocketTransport(config.value, host.value, sockets.value) };
 }
 
 class SocketTransport implements Transport, Shared {
@@ -87,17 +87,17 @@ class SocketTransport implements Transport, Shared {
   private drained: (() => void) | undefined;
 
   constructor(
-    readonly settings: Settings,
+    readonly config: TransportConfig,
     host: string,
     sockets: Bound,
   ) {
-    this.log = settings.logger;
+    this.log = config.logger;
     this.server = sockets.server;
     this.udp = sockets.udp;
     this.udp6 = isIP(host) === 6;
     this.watches = new Watches(this);
     this.bound = { host, port: sockets.port };
-    this.address = { host: settings.advertiseHost ?? defaultAdvertiseHost(host), port: settings.advertisePort ?? sockets.port };
+    this.address = { host: config.advertiseHost ?? defaultAdvertiseHost(host), port: config.advertisePort ?? sockets.port };
     this.udp.on('message', this.onMessage);
     this.udp.on('error', this.onSocketError);
     this.server.on('error', this.onSocketError);
@@ -112,7 +112,7 @@ class SocketTransport implements Transport, Shared {
 
   sendPacket(to: string, data: Uint8Array): void {
     if (this.isClosed) return;
-    if (data.length > this.settings.maxPacketBytes) {
+    if (data.length > this.config.maxPacketBytes) {
       this.stats.oversizedSends++;
       return;
     }
@@ -159,7 +159,7 @@ class SocketTransport implements Transport, Shared {
     const stats = this.stats;
     stats.packetsIn++;
     stats.bytesIn += data.length;
-    if (data.length > this.settings.maxIncomingPacketBytes) {
+    if (data.length > this.config.maxIncomingPacketBytes) {
       stats.oversizedPackets++;
       return;
     }

@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import { formatAddress, parseAddress, type Endpoint } from '../../address.js';
 import { watchHello } from './framing.js';
-import type { Shared } from './settings.js';
+import type { Shared } from './transport-config.js';
 import type { PeerGoneHandler, PeerGoneReason } from './transport.js';
 
 /** TCP keep-alive on watch connections, so a vanished host eventually errors instead of hanging forever. */
@@ -97,7 +97,7 @@ export class Watches {
     watch.timer = setTimeout(() => {
       failure = 'ETIMEDOUT';
       socket.destroy();
-    }, this.shared.settings.streamTimeoutMs);
+    }, this.shared.config.streamTimeoutMs);
 
     socket.once('connect', () => {
       connectedAt = Date.now();
@@ -126,7 +126,7 @@ export class Watches {
     this.shared.stats.watchEvents++;
     if (connectedAt >= 0) {
       // Dropped: an immediate reconnect tells a dead process (refused) from a blip.
-      const lasted = reconnects === 0 || Date.now() - connectedAt >= this.shared.settings.streamTimeoutMs;
+      const lasted = reconnects === 0 || Date.now() - connectedAt >= this.shared.config.streamTimeoutMs;
       if (lasted || reconnects < WATCH_QUICK_RECONNECTS) {
         this.shared.log.debug({ to: watch.to, failure }, 'Watch connection dropped; reconnecting');
         this.connect(watch, lasted ? 1 : reconnects + 1);
@@ -142,7 +142,7 @@ export class Watches {
     watch.timer = setTimeout(() => {
       watch.timer = undefined;
       this.connect(watch, 0);
-    }, this.shared.settings.watchRetryMs);
+    }, this.shared.config.watchRetryMs);
   }
 
   private peerGone(to: string, why: PeerGoneReason): void {

@@ -52,8 +52,8 @@ export type DecodeError = {
   readonly type: 'Malformed' | 'Truncated' | 'Oversized' | 'UnsupportedVersion';
   readonly message: string;
 };
-/** A decoded value, or why there is none. */
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: DecodeError };
+/** A decoded value, or why there is none (a `DecodeError` from the codec; a reason in words once the value was also opened with the keys). */
+export type Decoded<T, E = DecodeError> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
 
 const CODES = { ping: 1, indirect: 2, ack: 3, nack: 4, alive: 5, suspect: 6, dead: 7, pushPull: 8 } as const;
 const STATUS_CODES: Record<ProtocolStatus, number> = { alive: 0, suspect: 1, dead: 2, left: 3 };

@@ -12,7 +12,7 @@
  * write any label): keys are the fence.
  */
 import type { BackendLog } from '../../types.js';
-import { decodePacket, decodeStream, encodePacket, encodeStream, isPacket, MAX_PACKET_BYTES } from './codec.js';
+import { decodePacket, decodeStream, encodePacket, encodeStream, isPacket, MAX_PACKET_BYTES, type Decoded } from './codec.js';
 import { MAX_LABEL_BYTES, SEAL_OVERHEAD, type Keyring } from './crypto.js';
 import { decodeKeyFrame, encodeKeyOp, encodeKeyReply, isKeyFrame, type KeyOp, type KeyReply } from './key-op.js';
 import type { PacketMessage, PushPull } from './messages.js';
@@ -46,9 +46,6 @@ function splitLabel(data: Buffer): { label: string; rest: Buffer } | undefined {
   if (data.length < 2 || data.length < 2 + data[1]!) return undefined;
   return { label: data.subarray(2, 2 + data[1]!).toString('utf8'), rest: data.subarray(2 + data[1]!) };
 }
-
-/** A packet's messages or a push-pull, or why it was dropped. */
-export type Unsealed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
 /**
  * Seals and opens the protocol's bytes with an optional keyring, under one
@@ -113,11 +110,11 @@ export class SealedCodec {
    * a packet sent over TCP (a probe's fallback ping), or a key operation;
    * `keyReply` is the answer to a key operation.
    */
-  read(kind: 'packet', data: Buffer, from: string): Unsealed<PacketMessage[]>;
-  read(kind: 'stream', data: Buffer, from: string): Unsealed<PushPull>;
-  read(kind: 'keyReply', data: Buffer, from: string): Unsealed<KeyReply>;
-  read(kind: 'request', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull | KeyOp>;
-  read(kind: 'packet' | 'stream' | 'request' | 'keyReply', data: Buffer, from: string): Unsealed<PacketMessage[] | PushPull | KeyOp | KeyReply> {
+  read(kind: 'packet', data: Buffer, from: string): Decoded<PacketMessage[], string>;
+  read(kind: 'stream', data: Buffer, from: string): Decoded<PushPull, string>;
+  read(kind: 'keyReply', data: Buffer, from: string): Decoded<KeyReply, string>;
+  read(kind: 'request', data: Buffer, from: string): Decoded<PacketMessage[] | PushPull | KeyOp, string>;
+  read(kind: 'packet' | 'stream' | 'request' | 'keyReply', data: Buffer, from: string): Decoded<PacketMessage[] | PushPull | KeyOp | KeyReply, string> {
     const { keyring, label, maxStreamBytes, log } = this.options;
     const labelled = splitLabel(data);
     if (labelled === undefined || labelled.label !== label) {
@@ -156,7 +153,7 @@ export class SealedCodec {
   }
 
   /** A key operation (in a request) or its answer (in a reply), or undefined when a request is something else. */
-  private readKeyFrame(kind: 'request' | 'keyReply', data: Buffer, from: string): Unsealed<KeyOp | KeyReply> | undefined {
+  private readKeyFrame(kind: 'request' | 'keyReply', data: Buffer, from: string): Decoded<KeyOp | KeyReply, string> | undefined {
     if (kind === 'request' && !isKeyFrame(data)) return undefined;
     const decoded = isKeyFrame(data) ? decodeKeyFrame(data) : ({ ok: false, error: 'not a key frame' } as const);
     const expected = kind === 'request' ? 'keyOp' : 'keyReply';

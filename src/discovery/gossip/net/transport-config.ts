@@ -1,5 +1,5 @@
 /**
- * The transport's options, checked and merged with their defaults once, and
+ * The transport's config: its options, checked and merged with their defaults once, and
  * what the socket transport's parts share.
  */
 import type { Socket } from 'node:net';
@@ -28,7 +28,7 @@ const TRANSPORT_DEFAULTS = {
 } as const;
 
 /** Every option, defaults filled in. */
-export type Settings = {
+export type TransportConfig = {
   readonly [K in Exclude<keyof TransportOptions, 'advertiseHost' | 'advertisePort' | 'logger' | 'maxBufferedBytes'>]-?: NonNullable<TransportOptions[K]>;
 } & {
   readonly maxBufferedBytes: number;
@@ -44,8 +44,8 @@ function invalid(option: keyof TransportOptions, value: unknown, expected: strin
 }
 
 /** The options checked and merged with the defaults; `InvalidOption` names the first wrong one. */
-export function resolveSettings(options: TransportOptions): Result<Settings, TransportError> {
-  const s: Settings = {
+export function resolveTransportConfig(options: TransportOptions): Result<TransportConfig, TransportError> {
+  const s: TransportConfig = {
     ...TRANSPORT_DEFAULTS,
     ...definedOnly(options),
     maxBufferedBytes: options.maxBufferedBytes ?? 4 * (options.maxStreamBytes ?? TRANSPORT_DEFAULTS.maxStreamBytes),
@@ -85,7 +85,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 export interface Shared {
   /** Where others reach this node. */
   readonly address: Endpoint;
-  readonly settings: Settings;
+  readonly config: TransportConfig;
   /** Incoming watch connections held, each closed by `evict`; members' first to be kept. */
   readonly watchers: Set<{ readonly member: boolean; evict(): void }>;
   /** Whether `address` is a live member's (see `Transport.checkWatchers`). */
