@@ -51,4 +51,5 @@ export {
 export { prepare } from './discovery/supervisor.js';
 export { isNameTaken, lookupRegistration, register, release, type Registration, type RegisterOptions } from './discovery/registry.js';
 export { EventHub } from './discovery/hub.js';
+export type { ClusterKeyOp, KeyringControl, KeyringRequest, MemberKeys } from './discovery/kit/keys.js';
 export { QueuedEventStream } from './discovery/event-stream.js';

@@ -2,6 +2,7 @@
 import * as discovery from '../discovery.js';
 import { fingerprint, isFingerprint } from '../discovery/gossip/wire/crypto.js';
 import { clusterKeyOp, type MemberKeys } from '../discovery/kit/keys.js';
+import { DiscoveryImpl } from '../discovery/facade.js';
 import type { PeerInfo } from '../discovery.js';
 import { defaultOptions } from '../internals.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/protocol/config.js';
@@ -157,7 +158,7 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       return fingerprints(listed.value);
     },
     clusterKeys: async (change) => {
-      const answers = await clusterKeyOp(discovery.defaultAdapterName, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
+      const answers = await clusterKeyOp(discovery.defaultAdapterName, new DiscoveryImpl().keyring, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
       if (!answers.ok) throw new ControlRefusal(answers.error.type === 'KeysUnavailable' ? 409 : 400, answers.error.message);
       return clusterSummary(answers.value);
     },

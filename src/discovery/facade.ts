@@ -25,7 +25,7 @@ import {
 import { QueuedEventStream, type EventStream } from './event-stream.js';
 import type { DiscoveryActorRef } from './handle.js';
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './hub.js';
-import { keyFunctions, type KeyList } from './kit/keys.js';
+import { keyFunctions, type KeyList, type KeyringRequest } from './kit/keys.js';
 import { defaultAdapterName, validateMetadata } from './kit/adapter.js';
 import { lookupRegistration, release } from './registry.js';
 import {
@@ -132,13 +132,19 @@ export class DiscoveryImpl implements Discovery {
 
   constructor(private readonly target: DiscoveryTarget = {}) {
     this.name = target.name ?? defaultAdapterName;
-    this.keys = keyFunctions(this.name);
+    this.keys = keyFunctions(this.name, this.keyring);
   }
 
   /** The adapter actor under this name, running or not. */
   private actor(): DiscoveryActorRef | undefined {
     return this.target.system ? this.target.system.get(this.name) : lookupRegistration(this.name)?.actor;
   }
+
+  /** Asks the running adapter's machine for the backend's keyring; no answer while none runs. */
+  readonly keyring: KeyringRequest = (use) => {
+    const actor = this.actor();
+    if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'keys', use });
+  };
 
   /** The adapter and its snapshot while it runs; otherwise an error of the given kind. */
   private live(fail: (message: string) => DiscoveryError = DiscoveryErrors.syncFailed): Result<Live> {

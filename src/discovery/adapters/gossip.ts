@@ -19,7 +19,7 @@ import type { Ack, Ping, PushPull } from '../gossip/wire/messages.js';
 import type { GossipDriver, GossipIO } from '../gossip/driver.js';
 import type { SealedCodec } from '../gossip/wire/sealed.js';
 import type { Transport, TransportError, TransportOptions } from '../gossip/net/transport.js';
-import { applyToKeyring, fingerprintOf, keyringControl, provideKeyring, type ClusterKeyOp, type MemberKeys } from '../kit/keys.js';
+import { applyToKeyring, fingerprintOf, keyringControl, type ClusterKeyOp, type KeyringControl, type MemberKeys } from '../kit/keys.js';
 import { memberChanges, memberHealth } from './gossip-boundary.js';
 import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from '../types.js';
 
@@ -193,7 +193,6 @@ class GossipMember {
   private leaveSent: (() => void) | undefined;
   // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
   private transportFailure: string | undefined;
-  private releaseKeyring: (() => void) | undefined;
 
   constructor(
     private readonly context: BackendContext,
@@ -221,14 +220,12 @@ class GossipMember {
       process.once('SIGTERM', this.onSignal);
       process.once('SIGINT', this.onSignal);
     }
-    // Live rotation through the facade's installKey/useKey/removeKey/listKeys, while this runs.
+  }
+
+  /** Live rotation through the facade's installKey/useKey/removeKey/listKeys, which reach it through the adapter machine. */
+  private keyringControl(): KeyringControl | undefined {
     const keyring = this.keyring;
-    if (keyring) {
-      this.releaseKeyring = provideKeyring(this.context.input.name, {
-        ...keyringControl(keyring),
-        cluster: (op, arg, timeoutMs) => this.clusterKeyOp(op, arg, timeoutMs),
-      });
-    }
+    return keyring ? { ...keyringControl(keyring), cluster: (op, arg, timeoutMs) => this.clusterKeyOp(op, arg, timeoutMs) } : undefined;
   }
 
   /** The driver's I/O: sockets, the one timer, and the machine's reports. */
@@ -439,7 +436,6 @@ class GossipMember {
     if (this.closed) return;
     this.closed = true;
     this.driver.stop();
-    this.releaseKeyring?.();
     clearTimeout(this.timer);
     this.lookups.abort();
     process.off('SIGTERM', this.onSignal);
@@ -491,6 +487,7 @@ class GossipMember {
       counters: () => this.counts(),
       probeRttMs: () => this.queries.probeRtts(this.core),
       facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
+      keyring: this.keyringControl(),
     };
   }
 }

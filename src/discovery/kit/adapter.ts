@@ -276,6 +276,8 @@ class SessionRunner {
   }
 
   command(command: BackendCommand): void {
+    // A key operation changes only the keyring, which stays until the session closes: answered at once, leaving or not.
+    if (command.type === 'backend.keys') return command.use(this.ended ? undefined : this.session?.keyring);
     if (this.ended || this.leaving) return;
     switch (command.type) {
       case 'backend.sync': {

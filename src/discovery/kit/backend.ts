@@ -30,7 +30,13 @@ export type BackendCommand =
   /** Contact more members (`host:port`) and join through them. */
   | { readonly type: 'backend.join'; readonly seeds: readonly string[] }
   /** Leave the cluster gracefully, release everything, then answer `backend.left`. */
-  | { readonly type: 'backend.leave' };
+  | { readonly type: 'backend.leave' }
+  /**
+   * Hand the session's keyring to `use` (undefined for a backend without
+   * keys), at once: a key operation changes only this member's keyring and
+   * waits on no I/O, so it is answered as it arrives, in the order sent.
+   */
+  | { readonly type: 'backend.keys'; readonly use: (keyring: KeyringControl | undefined) => void };
 
 /** What a backend sends to the machine (its parent). */
 export type BackendReport =
@@ -163,6 +169,34 @@ export interface BackendSession {
   probeRttMs?(): Readonly<Record<string, number>>;
   /** Facts beyond counters for `metrics()`: the last seed lookup, peers unreachable over UDP. */
   facts?(): BackendFacts;
+  /** The keyring of a backend that seals its traffic; the facade's key functions reach it through the adapter machine. */
+  readonly keyring?: KeyringControl;
+}
+
+/** A key operation sent to every live member: the key (base64) for `install`, a fingerprint for `use` and `remove`, '' for `list`. */
+export type ClusterKeyOp = 'install' | 'use' | 'remove' | 'list';
+
+/** One member's answer to a key operation sent across the cluster; fingerprints only, never keys. */
+export interface MemberKeys {
+  readonly id: string;
+  readonly address: string;
+  /** False when the member did not answer (timed out, refused the connection, closed): `error` says how. */
+  readonly answered: boolean;
+  /** Why the member refused the operation or did not answer; absent when it applied it. */
+  readonly error?: string;
+  /** The member's keyring after the operation, as fingerprints, primary first (empty without an answer). */
+  readonly keys: readonly string[];
+}
+
+/** What a backend that seals its traffic lets the facade do with its keyring. Methods throw `Error` with a reason on a refused change. */
+export interface KeyringControl {
+  install(key: string): void;
+  use(key: string): void;
+  remove(key: string): void;
+  /** Keys as base64, primary first. */
+  list(): string[];
+  /** Applies `op` here and on every live member over sealed streams, in parallel, each bounded by `timeoutMs`; this member first. */
+  cluster(op: ClusterKeyOp, arg: string, timeoutMs: number): Promise<MemberKeys[]>;
 }
 
 /** What a backend may tell beyond counters, surfaced in `metrics()` under the same names. */

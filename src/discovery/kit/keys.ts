@@ -1,8 +1,10 @@
 /**
  * Live key rotation: the keyring of a running adapter that seals its
- * traffic, reachable from the facade by the adapter's name. The gossip
- * adapter registers its keyring here while it runs; an adapter without keys
- * registers nothing, and the key functions answer `KeysUnavailable`.
+ * traffic, which the facade reaches through the adapter machine: a `keys`
+ * command the machine hands to the backend, which answers it as it arrives
+ * (it waits on no I/O, so no queue holds it up). The
+ * gossip adapter's session offers its keyring; an adapter without keys
+ * offers none, and the key functions answer `KeysUnavailable`.
  *
  * Rotation without a restart, each step on every member before the next:
  * install the new key (all members can now open it), make it primary
@@ -12,34 +14,11 @@
  */
 import { fingerprint, isFingerprint, type Keyring } from '../gossip/wire/crypto.js';
 import type { KeyOp } from '../gossip/wire/key-op.js';
-import { errorMessage } from './backend.js';
+import { errorMessage } from '../values.js';
+import type { ClusterKeyOp, KeyringControl, MemberKeys } from './backend.js';
 import { DiscoveryErrors, err, ok, type Result } from '../types.js';
 
-/** A key operation sent to every live member: the key (base64) for `install`, a fingerprint for `use` and `remove`, '' for `list`. */
-export type ClusterKeyOp = 'install' | 'use' | 'remove' | 'list';
-
-/** One member's answer to a key operation sent across the cluster; fingerprints only, never keys. */
-export interface MemberKeys {
-  readonly id: string;
-  readonly address: string;
-  /** False when the member did not answer (timed out, refused the connection, closed): `error` says how. */
-  readonly answered: boolean;
-  /** Why the member refused the operation or did not answer; absent when it applied it. */
-  readonly error?: string;
-  /** The member's keyring after the operation, as fingerprints, primary first (empty without an answer). */
-  readonly keys: readonly string[];
-}
-
-/** What a sealing adapter lets the facade do with its keyring. Methods throw `Error` with a reason on a refused change. */
-export interface KeyringControl {
-  install(key: string): void;
-  use(key: string): void;
-  remove(key: string): void;
-  /** Keys as base64, primary first. */
-  list(): string[];
-  /** Applies `op` here and on every live member over sealed streams, in parallel, each bounded by `timeoutMs`; this member first. */
-  cluster(op: ClusterKeyOp, arg: string, timeoutMs: number): Promise<MemberKeys[]>;
-}
+export type { ClusterKeyOp, KeyringControl, MemberKeys };
 
 /** The keys of a running adapter: the primary one (that seals) and all (that open), as base64. */
 export interface KeyList {
@@ -47,23 +26,13 @@ export interface KeyList {
   readonly keys: readonly string[];
 }
 
-const keyrings = new Map<string, KeyringControl>();
-
 /**
- * Registers the keyring of the adapter running under `name`; returns the
- * function that removes it again (call it when the adapter stops).
- *
- * @example
- * const release = provideKeyring(input.name, { install, use, remove, list });
- * // … on close:
- * release();
+ * Asks the adapter for its keyring: the facade sends the adapter machine a
+ * `keys` command, which hands it to the backend, which calls `use` at once
+ * with its keyring (or with undefined: no keys, or no running adapter, and
+ * then `use` may not be called at all).
  */
-export function provideKeyring(name: string, control: KeyringControl): () => void {
-  keyrings.set(name, control);
-  return () => {
-    if (keyrings.get(name) === control) keyrings.delete(name);
-  };
-}
+export type KeyringRequest = (use: (keyring: KeyringControl | undefined) => void) => void;
 
 const KEY_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -75,8 +44,14 @@ export function isKey(key: unknown): key is string {
 /** A key as it may appear in an error: never whole, as it may be a secret with a typo. */
 const shown = (key: unknown) => (typeof key === 'string' && key.length > 8 ? `${key.slice(0, 8)}…` : key);
 
-function withKeyring<T>(name: string, act: (control: KeyringControl) => T, field = 'key', key?: unknown): Result<T> {
-  const control = keyrings.get(name);
+/** The keyring `request` hands over, or undefined. */
+function keyringOf(request: KeyringRequest): KeyringControl | undefined {
+  let keyring: KeyringControl | undefined;
+  request((given) => (keyring = given));
+  return keyring;
+}
+
+function withKeyring<T>(name: string, control: KeyringControl | undefined, act: (control: KeyringControl) => T, field = 'key', key?: unknown): Result<T> {
   if (!control) {
     return err(DiscoveryErrors.keysUnavailable(`No running adapter named ${JSON.stringify(name)} seals its traffic with keys (start the gossip adapter with secretKeys)`));
   }
@@ -101,9 +76,9 @@ const sealingWith = (answers: readonly MemberKeys[], fingerprinted: string) => a
  * const answers = await clusterKeyOp('default', 'install', generateKey(), 2000);
  * if (answers.ok) for (const m of answers.value) console.log(m.id, m.error ?? 'ok');
  */
-export async function clusterKeyOp(name: string, op: ClusterKeyOp, given: string, timeoutMs: number): Promise<Result<MemberKeys[]>> {
-  const control = keyrings.get(name);
-  if (!control) return withKeyring(name, () => []);
+export async function clusterKeyOp(name: string, request: KeyringRequest, op: ClusterKeyOp, given: string, timeoutMs: number): Promise<Result<MemberKeys[]>> {
+  const control = keyringOf(request);
+  if (!control) return withKeyring(name, undefined, () => []);
   if (op === 'install' && !isKey(given)) return err(DiscoveryErrors.invalidConfiguration('key', shown(given), '32 bytes in base64 (see generateKey())'));
   if ((op === 'use' || op === 'remove') && !isKey(given) && !isFingerprint(given)) {
     return err(DiscoveryErrors.invalidConfiguration('key', shown(given), '32 bytes in base64, or the fingerprint of an installed key'));
@@ -124,18 +99,18 @@ export async function clusterKeyOp(name: string, op: ClusterKeyOp, given: string
   return ok(await control.cluster(op, arg, timeoutMs));
 }
 
-/** The four key functions of the facade, bound to the adapter registered as `name`. */
-export function keyFunctions(name: string) {
+/** The four key functions of the facade, for the adapter registered as `name`, whose keyring `request` asks for. */
+export function keyFunctions(name: string, request: KeyringRequest) {
   const change = (verb: 'install' | 'use' | 'remove') => (key: string): Result<void> => {
     if (!isKey(key)) return err(DiscoveryErrors.invalidConfiguration('key', shown(key), "32 bytes in base64 (see generateKey())"));
-    return withKeyring(name, (control) => control[verb](key), 'key', key);
+    return withKeyring(name, keyringOf(request), (control) => control[verb](key), 'key', key);
   };
   return {
     installKey: change('install'),
     useKey: change('use'),
     removeKey: change('remove'),
     listKeys: (): Result<KeyList> =>
-      withKeyring(name, (control) => {
+      withKeyring(name, keyringOf(request), (control) => {
         const keys = control.list();
         return { primary: keys[0]!, keys };
       }),
