@@ -15,7 +15,7 @@ import {
   type DiscoveryInput,
   type DiscoveryParentEvent,
 } from 'distribute/discovery';
-import { brittleLogger, controlledAdapter, eventually, peer, sleep, startEach, unwrap } from './support.js';
+import { brittleLogger, controlledAdapter, eventually, peer, sleep, startEach, unwrap } from './support/index.js';
 
 const roots: AnyActor[] = [];
 const startLink = startEach();

@@ -18,9 +18,9 @@ import {
   type DiscoveryInput,
   type DiscoveryParentEvent,
 } from 'distribute/discovery';
-import { freePort, killChildren, readLines } from './children.js';
-import { RedisServer, serverSuite } from './servers.js';
-import { brittleLogger, eventually, startEach, unwrap } from './support.js';
+import { freePort, killChildren, readLines } from './support/processes.js';
+import { RedisServer, serverSuite } from './support/servers.js';
+import { brittleLogger, eventually, startEach, unwrap } from './support/index.js';
 
 const roots: AnyActor[] = [];
 const children: ChildProcess[] = [];

@@ -11,10 +11,10 @@
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import type { AdapterActorRef, AdapterMachineInput } from '../../machines/adapter.machine.js';
 import { selectHealth, selectPeers } from '../../machines/selectors.js';
-import type { Adapter } from './backend.js';
-import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
-import { gossipAdapter } from './gossip_adapter.js';
-import { ParentNotices } from './parent_notices.js';
+import type { Adapter } from './kit/backend.js';
+import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './kit/adapter.js';
+import { gossipAdapter } from './adapters/gossip.js';
+import { ParentNotices } from './parent-notices.js';
 import { isNameTaken, nameTakenMessage, register } from './registry.js';
 import {
   DiscoveryErrors,
@@ -27,6 +27,7 @@ import {
   type HealthStatus,
   type PeerInfo,
 } from './types.js';
+import { errorMessage } from './values.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
 export type DiscoveryOptions = AdapterOptionsInput & {
@@ -148,10 +149,6 @@ function watchAdapter(actor: AdapterActorRef, supervisor: { send(event: AdapterN
   });
 }
 
-function crashMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Why a supervisor cannot start, or the plan it spawns; options are resolved here, once. */
 function planFor(input: DiscoveryInput | void, self: AnyActorRef): { plan?: Plan; name: string; failure?: DiscoveryError } {
   const { restart: _restart, notifyParent, ...options } = input ?? {};
@@ -222,7 +219,7 @@ export const discoveryLogic = setup({
       if (event.type === 'adapter.membership') news = told.membership(event.event);
       else if (event.type === 'adapter.health') news = told.healthChanged(event.health);
       else if (event.type === 'adapter.settled') news = told.settled(event.peers);
-      else if (event.type === `xstate.error.actor.${ADAPTER_ID}`) news = told.healthChanged({ type: 'Down', reason: `Adapter crashed: ${crashMessage(event.error)}` });
+      else if (event.type === `xstate.error.actor.${ADAPTER_ID}`) news = told.healthChanged({ type: 'Down', reason: `Adapter crashed: ${errorMessage(event.error)}` });
       for (const notice of news) enqueue.sendParent(notice);
     }),
     stopAdapter: stopChild(ADAPTER_ID),
@@ -279,7 +276,7 @@ export const discoveryLogic = setup({
             actions: ['tellParent', assign({
               failure: ({ context, event }) =>
                 DiscoveryErrors.startFailed(
-                  `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
+                  `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${errorMessage(
                     event.error,
                   )}`,
                 ),

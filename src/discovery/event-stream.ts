@@ -1,0 +1,124 @@
+/**
+ * `events()` as an async iterator over one hub subscription. The hub's
+ * per-subscriber queue is the only buffer: the stream's callback returns a
+ * promise that settles when the consumer takes the event, so the hub holds
+ * the backlog and its limits (`maxPending`, `maxPendingAgeMs`) are the only
+ * overflow rules. A subscriber cut off for falling behind ends the stream
+ * with that error.
+ */
+import type { SubscribeOptions } from './hub.js';
+import { DiscoveryErrors, err, ok, type DiscoveryEvent, type Result, type SubscriptionId } from './types.js';
+
+/** Options of `events`: those of `subscribe`, and a signal that ends the stream. */
+export type EventsOptions = SubscribeOptions & {
+  /** Aborting it ends the stream: a `for await` over it finishes. */
+  readonly signal?: AbortSignal;
+};
+
+/** Live events as an async iterator; `close()` (or `break`, or the end of an `await using` scope) ends it. */
+export interface EventStream extends AsyncIterableIterator<DiscoveryEvent> {
+  close(): void;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The stream's side of one hub subscription. */
+export class QueuedEventStream implements EventStream {
+  /** The one event the hub has handed over and the consumer not yet taken. */
+  private offered: { readonly event: DiscoveryEvent; readonly taken: () => void } | undefined;
+  private waiting: ((result: IteratorResult<DiscoveryEvent>) => void) | undefined;
+  private failure: Error | undefined;
+  private ended = false;
+
+  /** `unsubscribe` ends the hub subscription when the consumer closes the stream. */
+  constructor(private unsubscribe: () => void = () => {}) {}
+
+  /** Starts the stream once its subscription exists. */
+  attach(unsubscribe: () => void): void {
+    this.unsubscribe = unsubscribe;
+  }
+
+  /** The hub callback: resolves once the consumer has taken `event`. */
+  readonly deliver = (event: DiscoveryEvent): Promise<void> =>
+    new Promise<void>((taken) => {
+      if (this.ended) return taken();
+      const wake = this.waiting;
+      if (!wake) {
+        this.offered = { event, taken };
+        return;
+      }
+      this.waiting = undefined;
+      wake({ value: event, done: false });
+      taken();
+    });
+
+  /** The hub's `onClose`: the adapter stopped, the stream was closed, or it fell behind. */
+  readonly closed = (cutOff: Error | undefined): void => {
+    this.failure ??= cutOff;
+    this.end();
+  };
+
+  next(): Promise<IteratorResult<DiscoveryEvent>> {
+    const offered = this.offered;
+    if (offered) {
+      this.offered = undefined;
+      offered.taken();
+      return Promise.resolve({ value: offered.event, done: false });
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  return(): Promise<IteratorResult<DiscoveryEvent>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.unsubscribe();
+    this.end();
+  }
+
+  [Symbol.asyncIterator](): EventStream {
+    return this;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  private end(): void {
+    this.ended = true;
+    // An event handed over before the end stays readable, as it would from any buffer.
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = undefined;
+  }
+}
+
+/**
+ * A stream over one subscription that `subscribe` makes (with the stream's
+ * callback and end), ended by `unsubscribe` when the consumer closes it, and
+ * by `signal` when that aborts.
+ */
+export function openEventStream(
+  signal: unknown,
+  subscribe: (deliver: QueuedEventStream['deliver'], ended: (cutOff: Error | undefined) => void) => Result<SubscriptionId>,
+  unsubscribe: (id: SubscriptionId) => void,
+): Result<EventStream> {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    return err(DiscoveryErrors.invalidConfiguration('signal', signal, 'an AbortSignal'));
+  }
+  const stream = new QueuedEventStream();
+  const abort = () => stream.close();
+  const subscribed = subscribe(stream.deliver, (cutOff) => {
+    signal?.removeEventListener('abort', abort);
+    stream.closed(cutOff);
+  });
+  if (!subscribed.ok) return subscribed;
+  stream.attach(() => unsubscribe(subscribed.value));
+  // An aborted signal ends the stream before anything is read.
+  if (signal?.aborted) stream.close();
+  else signal?.addEventListener('abort', abort, { once: true });
+  return ok(stream);
+}
