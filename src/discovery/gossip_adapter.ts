@@ -19,15 +19,22 @@ import type { Ack, Ping, PushPull } from './gossip/messages.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
 import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
+import type { HistogramSnapshot } from './histogram.js';
 import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from './keys.js';
-import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from './types.js';
+import { DiscoveryErrors, err, ok, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from './types.js';
+
+/** An address as `host:port` (`[v6]:port`), the form seeds and the command use, or as its parts. */
+export type GossipEndpoint = string | { readonly host: string; readonly port: number };
 
 /** Options of the gossip adapter. */
 export interface GossipAdapterOptions {
-  /** Where to listen. Default `0.0.0.0:7946`; port 0 picks a free port (see `self().address`). */
-  readonly bind?: { readonly host: string; readonly port: number };
-  /** What others should dial, when it differs from the bound address (NAT, containers). */
-  readonly advertise?: { readonly host: string; readonly port: number };
+  /**
+   * Where to listen: `'127.0.0.1:7946'` or `{ host, port }`. Default
+   * `0.0.0.0:7946`; port 0 picks a free port (see `self().address`).
+   */
+  readonly bind?: GossipEndpoint;
+  /** What others should dial, when it differs from the bound address (NAT, containers): `host:port` or `{ host, port }`. */
+  readonly advertise?: GossipEndpoint;
   /** Timing profile: `lan` (default) or `local` (one host, faster). */
   readonly profile?: GossipProfile;
   /** Individual timings over the profile's. */
@@ -121,8 +128,66 @@ export function memberHealth(state: { readonly joined: boolean; readonly recentP
 export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
   return {
     ...defineAdapter('gossip', (context) => startGossip(context, options)),
-    validate: (adapterOptions) => checkSeeds(adapterOptions, options),
+    validate: (adapterOptions) => checkOptions(adapterOptions, options),
   };
+}
+
+const OPTION_NAMES: readonly string[] = ['bind', 'advertise', 'profile', 'config', 'leaveOnSignals', 'secretKeys', 'label', 'dnsServers'] satisfies readonly (keyof GossipAdapterOptions)[];
+
+/**
+ * `host:port`, `[v6]:port` or `{ host, port }` as its parts; port 0 only
+ * where it may be picked (`bind`). An error names the option and the value.
+ */
+export function gossipEndpoint(field: string, value: GossipEndpoint, portZero: boolean): Result<{ host: string; port: number }, DiscoveryError> {
+  const expected = `"host:port" or { host, port } with a port from ${portZero ? 0 : 1} to 65535`;
+  let host: unknown;
+  let port: unknown;
+  if (typeof value === 'string') {
+    const match = /^(?:\[([^[\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+    if (!match) return err(DiscoveryErrors.invalidConfiguration(field, value, expected));
+    [host, port] = [match[1] ?? match[2], Number(match[3])];
+  } else if (typeof value === 'object' && value !== null) {
+    ({ host, port } = value as { host: unknown; port: unknown });
+  }
+  const portOk = Number.isInteger(port) && (port as number) >= (portZero ? 0 : 1) && (port as number) <= 65_535;
+  if (typeof host !== 'string' || host.length === 0 || !portOk) return err(DiscoveryErrors.invalidConfiguration(field, value, expected));
+  return ok({ host, port: port as number });
+}
+
+/** A key as an error may show it: never whole. */
+const keyShown = (key: unknown) => (typeof key === 'string' ? `${key.slice(0, 4)}… (${key.length} characters)` : key);
+
+/** Every option of the gossip adapter, checked before anything starts: the first wrong one is named, with what was expected. */
+function checkOptions(adapterOptions: AdapterOptions, options: GossipAdapterOptions): DiscoveryError | undefined {
+  if (typeof options !== 'object' || options === null) return DiscoveryErrors.invalidConfiguration('gossipAdapter options', options, 'an object');
+  const unknown = Object.keys(options).find((key) => !OPTION_NAMES.includes(key));
+  if (unknown !== undefined) return DiscoveryErrors.invalidConfiguration(unknown, (options as Record<string, unknown>)[unknown], `no such gossip option; the options are ${OPTION_NAMES.join(', ')}`);
+  for (const [field, value, portZero] of [['bind', options.bind, true], ['advertise', options.advertise, false]] as const) {
+    if (value === undefined) continue;
+    const endpoint = gossipEndpoint(field, value, portZero);
+    if (!endpoint.ok) return endpoint.error;
+  }
+  if (options.profile !== undefined && options.profile !== 'lan' && options.profile !== 'local') {
+    return DiscoveryErrors.invalidConfiguration('profile', options.profile, '"lan" or "local"');
+  }
+  if (options.config !== undefined && (typeof options.config !== 'object' || options.config === null)) {
+    return DiscoveryErrors.invalidConfiguration('config', options.config, 'an object of timings (see GossipConfig)');
+  }
+  try {
+    resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
+  } catch (error) {
+    const field = /gossip config (?:field )?"?(\w+)/.exec(errorMessage(error))?.[1];
+    return DiscoveryErrors.invalidConfiguration(field ? `config.${field}` : 'config', field ? (options.config as Record<string, unknown> | undefined)?.[field] : options.config, errorMessage(error));
+  }
+  if (options.leaveOnSignals !== undefined && typeof options.leaveOnSignals !== 'boolean') {
+    return DiscoveryErrors.invalidConfiguration('leaveOnSignals', options.leaveOnSignals, 'true or false');
+  }
+  if (options.secretKeys !== undefined) {
+    if (!Array.isArray(options.secretKeys)) return DiscoveryErrors.invalidConfiguration('secretKeys', typeof options.secretKeys, 'an array of 32-byte keys in base64');
+    const bad = options.secretKeys.findIndex((key) => !isKey(key));
+    if (bad >= 0) return DiscoveryErrors.invalidConfiguration(`secretKeys[${bad}]`, keyShown(options.secretKeys[bad]), "a 32-byte key in base64 (generateKey() or 'distribute keygen' makes one)");
+  }
+  return checkSeeds(adapterOptions, options);
 }
 
 /** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
@@ -175,6 +240,13 @@ interface MemberCounters {
   dnsSeedFailedQueries: number;
 }
 
+/** An endpoint `validate` passed (a start that skipped it fails with the same words). */
+function endpointOrThrow(field: string, value: GossipEndpoint, portZero: boolean): { host: string; port: number } {
+  const endpoint = gossipEndpoint(field, value, portZero);
+  if (!endpoint.ok) throw new Error(endpoint.error.message);
+  return endpoint.value;
+}
+
 /**
  * Starts one gossip member over the transport `open` gives: what
  * {@link gossipAdapter} runs, with sockets. Tests pass a `MemoryNetwork`'s
@@ -190,11 +262,12 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   const resolved = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   // Sealed, every sender holds a key: the rate of new members is an outsider's bound only.
   const config = keyring ? { ...resolved, newMembersPerSecond: 0 } : resolved;
-  const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
+  const bind = endpointOrThrow('bind', options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT }, true);
+  const advertise = options.advertise === undefined ? undefined : endpointOrThrow('advertise', options.advertise, false);
   const opened = await open({
     bindHost: bind.host,
     bindPort: bind.port,
-    ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
+    ...(advertise ? { advertiseHost: advertise.host, advertisePort: advertise.port } : {}),
     maxPacketBytes: config.udpBufferSize,
     maxStreamBytes: config.maxStreamBytes,
     maxWatchersIn: 2 * config.watchPeers + 2,
@@ -228,6 +301,7 @@ interface CoreQueries {
   liveMemberAt(core: Core, address: string): MemberState | undefined;
   tally(core: Core): CoreTally;
   probeRtts(core: Core): Record<string, number>;
+  probeRttHistogram(core: Core): HistogramSnapshot;
   udpUnreachable(core: Core): string[];
   memberOf(core: Core, id: string): MemberState | undefined;
   members(core: Core): MemberState[];
@@ -551,6 +625,7 @@ class GossipMember {
       close: () => this.close(),
       counters: () => this.counts(),
       probeRttMs: () => this.queries.probeRtts(this.core),
+      histograms: () => ({ probeRttMs: this.queries.probeRttHistogram(this.core) }),
       facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
     };
   }
