@@ -45,6 +45,7 @@ import type { Adapter } from './discovery/backend.js';
 import { QueuedEventStream, type EventStream } from './discovery/event_stream.js';
 import { DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, type DiscoveryCallback, type SubscribeOptions } from './discovery/hub.js';
 import { keyFunctions, type KeyList } from './discovery/keys.js';
+import { withLiveReading } from './discovery/live-metrics.js';
 import { isNameTaken, lookupRegistration, nameTakenMessage, register, release } from './discovery/registry.js';
 import { discoveryLogic, prepare, type DiscoveryInput, type DiscoveryOptions } from './discovery/supervisor.js';
 import {
@@ -298,7 +299,8 @@ export class DiscoveryImpl implements Discovery {
   }
 
   metrics(): Result<DiscoveryMetrics> {
-    return this.read(selectMetrics);
+    // The backend's counters as they are now, not as the last sync left them.
+    return this.read((snapshot) => withLiveReading(selectMetrics(snapshot), this.name));
   }
 
   self(): Result<PeerInfo> {

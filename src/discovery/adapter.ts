@@ -22,6 +22,8 @@ import {
   type SyncResult,
 } from './backend.js';
 import { warningLogger } from './warnings.js';
+import { Histogram } from './histogram.js';
+import { attachLiveReader, type LiveReading } from './live-metrics.js';
 import {
   DiscoveryErrors,
   DiscoveryFailure,
@@ -245,6 +247,10 @@ class SessionRunner {
   private readonly stopped = new AbortController();
   /** The session's one queue: `start` first, then every command in the order received. */
   private queue: Promise<void> = Promise.resolve();
+  /** Every completed sync's duration, successful or not. */
+  private readonly syncDurations = new Histogram();
+  /** Takes back the facade's live reader of this session. */
+  private detachReader: (() => void) | undefined;
 
   constructor(
     private readonly input: BackendInput,
@@ -269,7 +275,9 @@ class SessionRunner {
     this.queue = start(context).then(
       (started) => {
         this.session = started;
-        if (!this.ended) this.report({ type: 'backend.ready', self: started.self });
+        if (this.ended) return;
+        this.detachReader = attachLiveReader(this.input.name, () => this.reading(started));
+        this.report({ type: 'backend.ready', self: started.self });
       },
       (error: unknown) => {
         if (!this.ended) this.report({ type: 'backend.startFailed', message: errorMessage(error) });
@@ -318,7 +326,18 @@ class SessionRunner {
       .catch((error: unknown) => this.log.error({ err: error }, 'Backend command failed'));
   }
 
+  /** What the session says now, for `metrics()` between syncs. */
+  private reading(current: BackendSession): LiveReading {
+    return {
+      ...(current.counters ? { counters: current.counters() } : {}),
+      ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
+      ...(current.facts ? { facts: current.facts() } : {}),
+      histograms: { ...current.histograms?.(), syncDurationMs: this.syncDurations.snapshot() },
+    };
+  }
+
   private closeOnce(): Promise<void> {
+    this.detachReader?.();
     const current = this.session;
     if (!current) return Promise.resolve();
     this.closing ??= Promise.resolve()
@@ -337,11 +356,16 @@ class SessionRunner {
       .then(() => current.sync(signal))
       .then(
         (result) => {
-          if (!silenced()) this.report(syncedReport(current, result, seq, performance.now() - started));
+          if (silenced()) return;
+          const durationMs = performance.now() - started;
+          this.syncDurations.observe(durationMs);
+          this.report(syncedReport(current, result, seq, durationMs));
         },
         (error: unknown) => {
           if (silenced()) return;
-          this.report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
+          const durationMs = performance.now() - started;
+          this.syncDurations.observe(durationMs);
+          this.report({ type: 'backend.syncFailed', seq, durationMs, message: errorMessage(error) });
         },
       );
     return until(work, signal);

@@ -10,6 +10,7 @@
  * @module
  */
 import type { ActorOptions, AnyActorLogic, CallbackActorLogic } from 'xstate';
+import type { HistogramSnapshot } from './histogram.js';
 import type { AdapterOptions, DiscoveryError, DiscoveryLogger, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from './types.js';
 
 /** A change a push-style backend reports as it happens. */
@@ -163,6 +164,8 @@ export interface BackendSession {
   probeRttMs?(): Readonly<Record<string, number>>;
   /** Facts beyond counters for `metrics()`: the last seed lookup, peers unreachable over UDP. */
   facts?(): BackendFacts;
+  /** Bucketed durations by name (in ms), surfaced in `metrics().histograms` and as `/metrics` histograms. */
+  histograms?(): Readonly<Record<string, HistogramSnapshot>>;
 }
 
 /** What a backend may tell beyond counters, surfaced in `metrics()` under the same names. */
