@@ -121,7 +121,7 @@ export function memberHealth(state: { readonly joined: boolean; readonly recentP
  *
  * @example
  * ```ts
- * await startLink({ adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
+ * await startLink({ adapter: gossipAdapter({ bind: '127.0.0.1:0', profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
  * await startLink({ adapter: gossipAdapter(), seedPeers: ['dns+srv:_gossip._tcp.members.default.svc.cluster.local'] });
  * ```
  */
