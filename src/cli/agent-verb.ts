@@ -67,7 +67,8 @@ export function controlClient(pick: AgentPick, nameFlag = '--name'): ControlClie
   const ca = record?.tlsCert ? readCertificate(record.tlsCert) : undefined;
   const tls = ca ? { ca } : {};
   if (record && !asked) return { address: parseAddress('agent file', record.control), token, scheme: record.scheme, name: record.name, ...tls };
-  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http', ...tls };
+  const searched = !record && !asked ? { searched: agentDirectory() } : {};
+  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http', ...tls, ...searched };
 }
 
 function readCertificate(path: string): Buffer | undefined {

@@ -216,7 +216,7 @@ const NOT_HTTP = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'HPE_INVALID_CONSTANT'
  * there, or something that is not one (a gossip port takes TCP, then closes
  * on a request it cannot read).
  */
-function noAgentMessage(where: string, error: unknown, timeoutMs: number): string {
+function noAgentMessage(where: string, error: unknown, timeoutMs: number, searched: string | undefined): string {
   const failed = error as { cause?: { code?: string }; code?: string };
   const code = failed.cause?.code ?? failed.code ?? '';
   if (NOT_HTTP.has(code)) {
@@ -225,7 +225,8 @@ function noAgentMessage(where: string, error: unknown, timeoutMs: number): strin
       `The agent prints its control address at start ("control on HOST:PORT"); without --control the verbs find it in the agent's file`
     );
   }
-  return `no agent at ${where} (${unreachable(error, timeoutMs)}); start one with 'distribute agent', or pass --control host:port`;
+  const files = searched === undefined ? '' : `, and no agent of this user runs here (no agent file in ${searched})`;
+  return `no agent at ${where} (${unreachable(error, timeoutMs)})${files}; start one with 'distribute agent', or pass --control host:port`;
 }
 
 /** Why a control request found no agent, in a few words. */
@@ -261,6 +262,8 @@ export interface ControlClient {
   readonly name?: string;
   /** The agent's TLS certificate (PEM), trusted for its HTTPS endpoint. */
   readonly ca?: Buffer;
+  /** Where agent files were looked for and none found: the default address is a guess, and an error says so. */
+  readonly searched?: string;
 }
 
 /**
@@ -291,7 +294,7 @@ export async function requestControl(
     const url = `${client.scheme}://${where}${path}`;
     response = client.scheme === 'https' && client.ca ? await fetchTls(url, init, client.ca) : await fetch(url, init);
   } catch (error) {
-    throw failure(noAgentMessage(where, error, options.timeoutMs ?? 0));
+    throw failure(noAgentMessage(where, error, options.timeoutMs ?? 0, client.searched));
   }
   if (response.status === 401) {
     throw failure(`agent at ${where} needs its token: run as the user who started it (its agent file holds the token), or pass --control-token-file (or DISTRIBUTE_CONTROL_TOKEN)`);
