@@ -85,7 +85,7 @@ export {
 export { defaultAdapter, discoveryLogic } from './discovery/supervisor.js';
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/memory_adapter.js';
 export { staticAdapter, type StaticAdapterOptions, type StaticPeer } from './discovery/static_adapter.js';
-export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions } from './discovery/gossip_adapter.js';
+export { gossipAdapter, DEFAULT_GOSSIP_PORT, type GossipAdapterOptions, type GossipEndpoint } from './discovery/gossip_adapter.js';
 export { dnsAdapter, type DnsAdapterOptions } from './discovery/dns_adapter.js';
 export type { DnsRecordType } from './discovery/dns.js';
 export type { GossipConfig, GossipProfile } from './discovery/gossip/config.js';
