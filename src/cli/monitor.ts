@@ -69,6 +69,8 @@ export async function runMonitor(client: ControlClient, output: Output): Promise
     const printed = (async () => {
       for await (const data of reading) show(output, JSON.parse(data) as StreamEvent, last);
     })();
+    // Once stopped, a stream that breaks later is nobody's error.
+    printed.catch(() => undefined);
     await Promise.race([printed, stopped]);
     if (abort.signal.aborted) return 0;
     process.stderr.write('distribute: the agent closed the event stream\n');
