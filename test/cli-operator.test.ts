@@ -7,8 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { freePort, readLines, until } from './children.js';
-import { agentArgs, agentToken, cliPath, killAll, runCli, runtimeDir, startCli } from './cli-support.js';
+import { freePort, readLines } from './support/processes.js';
+import { eventually as until } from './support/wait.js';
+import { agentArgs, agentToken, cliPath, killAll, runCli, runtimeDir, startCli } from './support/cli.js';
 import { parsePrometheus, sampleValue } from './http/prometheus.js';
 
 afterEach(killAll);

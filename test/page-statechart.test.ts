@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserUnavailable, launchBrowser } from './browser.js';
-import { freePort } from './children.js';
-import { agentArgs, killAll, startCli } from './cli-support.js';
+import { browserUnavailable, launchBrowser } from './support/browser.js';
+import { freePort } from './support/processes.js';
+import { agentArgs, killAll, startCli } from './support/cli.js';
 
 const unavailable = browserUnavailable();
 // Under CI a missing browser is a failure, not a skip.

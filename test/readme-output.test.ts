@@ -9,10 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateNodeId } from '../src/discovery/adapter.js';
-import { freePort, until } from './children.js';
-import { cliPath, runtimeDir } from './cli-support.js';
-import { root } from './readme-blocks.js';
+import { generateNodeId } from '../src/discovery/kit/adapter.js';
+import { freePort } from './support/processes.js';
+import { eventually as until } from './support/wait.js';
+import { cliPath, runtimeDir } from './support/cli.js';
+import { root } from './support/readme-blocks.js';
 
 const scriptMissing = spawnSync('script', ['--version']).error ? 'script (util-linux) is missing: apt-get install -y bsdutils' : undefined;
 // Under CI a missing tool is a failure, not a skip.

@@ -8,8 +8,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type GossipAdapterOptions } from 'distribute/discovery';
-import { freePort } from '../children.js';
-import { eventually, unwrap } from '../support.js';
+import { freePort } from '../support/processes.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const names: string[] = [];
 afterEach(async () => {
