@@ -332,14 +332,8 @@ async function inspectServer(args: string[]): Promise<number> {
   const port = positiveInt('--port', values.port, 8080);
   const { createInspectorServer } = await optionalPeer(() => import('@statelyai/inspect/server'), 'inspect-server');
   const server = createInspectorServer({ port, autoOpen: false });
-  process.stdout.write(
-    `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\n` +
-      `open http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n` +
-      `That page frames Stately's hosted inspector (https://stately.ai/inspect): it needs the internet.\n` +
-      `Offline, open the agent's own page instead: its statechart with the current state lit, members, timeline and metrics,\n` +
-      `at the "page:" URL the agent printed at start${agentPages()}.\n`,
-  );
-  return new Promise((resolve) => {
+  // Signals are handled before the first line, so one sent as soon as it is read stops the relay cleanly.
+  const stopped = new Promise<number>((resolve) => {
     const stop = () => {
       server.stop();
       resolve(0);
@@ -347,6 +341,14 @@ async function inspectServer(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.stdout.write(
+    `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\n` +
+      `open http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n` +
+      `That page frames Stately's hosted inspector (https://stately.ai/inspect): it needs the internet.\n` +
+      `Offline, open the agent's own page instead: its statechart with the current state lit, members, timeline and metrics,\n` +
+      `at the "page:" URL the agent printed at start${agentPages()}.\n`,
+  );
+  return stopped;
 }
 
 /** The pages of this user's agents on this host, from their agent files (the token is in the URL the agent printed). */
