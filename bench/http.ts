@@ -8,7 +8,8 @@
  *
  * `--only requests` measures just the request throughput of the handler as a
  * user mounts it (token, Host and Origin checks included), keep-alive, 32
- * requests in flight: writes bench/results/http-requests.json.
+ * requests in flight: writes bench/results/http-requests.json. `--only
+ * metrics` measures just the scrapes: writes bench/results/http-metrics.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, createServer, request, type Server } from 'node:http';
@@ -297,6 +298,13 @@ async function main() {
     await requests(figures);
     console.log(JSON.stringify(figures, null, 2));
     console.log(`wrote ${writeResults(process.env.BENCH_RESULTS ?? 'http-requests', `${COMMAND} --only requests`, figures)}`);
+    return;
+  }
+  if (process.argv.includes('--only') && process.argv.includes('metrics')) {
+    const figures: Record<string, unknown> = {};
+    await scrapes(figures);
+    console.log(JSON.stringify(figures, null, 2));
+    console.log(`wrote ${writeResults(process.env.BENCH_RESULTS ?? 'http-metrics', `${COMMAND} --only metrics`, figures)}`);
     return;
   }
   const figures: Record<string, unknown> = {};

@@ -18,6 +18,7 @@ import { controlFlags, formatAddress, noPositionals, parseAddress, parseFlags, p
 import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } from './cli/adapters.js';
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { controlClient, warned } from './cli/agent-verb.js';
+import { readAgentFiles } from './cli/agent-file.js';
 import { givenKeys, givenToken, generateToken } from './cli/secrets.js';
 import { storeCredentialFlags, storeCredentials } from './cli/store-credentials.js';
 import { readFileSync } from 'node:fs';
@@ -33,7 +34,7 @@ import { HELP as TAGS_HELP } from './cli/tags.js';
 import { version } from './cli/version.js';
 import { runMonitor } from './cli/monitor.js';
 import { observeMembers } from './cli/observer.js';
-import { createOutput, LOG_LEVELS, type LogLevel } from './cli/output.js';
+import { createOutput, LOG_LEVELS, stdoutClosed, type LogLevel } from './cli/output.js';
 
 const HELP = `Usage: distribute <command> [options]
 
@@ -47,7 +48,8 @@ Commands:
   leave            Make the running agent leave gracefully and exit
   monitor          Print an agent's membership and health events as they happen
   keygen           Print a new random key for --key
-  inspect-server   Run the local relay that the Stately inspector UI connects to
+  inspect-server   Run the local relay for Stately's hosted inspector (needs the internet; offline, the
+                   agent's own page shows its statechart)
   version          Print the version (also --version)
 
 distribute agent [options]
@@ -126,7 +128,8 @@ ${INFO_HELP}${JOIN_HELP}${TAGS_HELP}${KEYS_HELP}${LEAVE_HELP}  Each of these (an
 distribute monitor [--name NAME | --control HOST:PORT] [--json]
   --json                 one JSON object per line (the default when stdout is not a terminal)
 
-distribute inspect-server [--port PORT]   (default 8080)
+distribute inspect-server [--port PORT]   (default 8080; the inspector it frames is hosted by Stately and needs
+                                          the internet: offline, open the agent's page, the "page:" URL it prints)
 distribute keygen                         print a new random key for --key
 `;
 
@@ -294,7 +297,7 @@ async function members(args: string[]): Promise<number> {
           ...sealing(warned(givenKeys(values.key, values['key-file'])), values.label),
           ...(dnsServers ? { dnsServers } : {}),
         })
-      : await fetchMembers(controlClient({ ...values, name: values.agent }), 3000);
+      : await fetchMembers(controlClient({ ...values, name: values.agent }, '--agent'), 3000);
   const shown = filterRows(rows, filter);
   process.stdout.write(values.json ? `${JSON.stringify(shown, null, 2)}\n` : `${formatTable(shown)}\n`);
   return 0;
@@ -329,10 +332,8 @@ async function inspectServer(args: string[]): Promise<number> {
   const port = positiveInt('--port', values.port, 8080);
   const { createInspectorServer } = await optionalPeer(() => import('@statelyai/inspect/server'), 'inspect-server');
   const server = createInspectorServer({ port, autoOpen: false });
-  process.stdout.write(
-    `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\nopen http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n`,
-  );
-  return new Promise((resolve) => {
+  // Signals are handled before the first line, so one sent as soon as it is read stops the relay cleanly.
+  const stopped = new Promise<number>((resolve) => {
     const stop = () => {
       server.stop();
       resolve(0);
@@ -340,6 +341,20 @@ async function inspectServer(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.stdout.write(
+    `Inspector relay listening: agents send to ws://127.0.0.1:${port} (distribute agent --inspect ws://127.0.0.1:${port});\n` +
+      `open http://localhost:${port} in a browser to watch. Ctrl-C stops it.\n` +
+      `That page frames Stately's hosted inspector (https://stately.ai/inspect): it needs the internet.\n` +
+      `Offline, open the agent's own page instead: its statechart with the current state lit, members, timeline and metrics,\n` +
+      `at the "page:" URL the agent printed at start${agentPages()}.\n`,
+  );
+  return stopped;
+}
+
+/** The pages of this user's agents on this host, from their agent files (the token is in the URL the agent printed). */
+function agentPages(): string {
+  const pages = readAgentFiles().map((r) => `${r.name}: ${r.scheme}://${r.control.replace(/^(?:0\.0\.0\.0|\[::\]):/, '127.0.0.1:')}/`);
+  return pages.length > 0 ? ` (${pages.join(', ')})` : '';
 }
 
 /** A `--join` value: a DNS seed as written (checked), or `host:port`. */
@@ -429,6 +444,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that goes early (`| head -1`) ends the output, never with a stack trace.
+stdoutClosed();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

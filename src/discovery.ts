@@ -30,7 +30,7 @@ export type { EventStream, EventsOptions } from './discovery/event-stream.js';
 export type { KeyList } from './discovery/kit/keys.js';
 
 // The vocabulary: peers, events, health, options, errors, results.
-export { DiscoveryErrors, DiscoveryFailure, isPermanentError, isTransientError, type AdapterOptions, type BackendLog, type DiscoveryError, type DiscoveryEvent, type DiscoveryLogger, type DiscoveryParentEvent, type DiscoveryMetrics, type HealthInfo, type HealthStatus, type LogFn, type PeerDownReason, type PeerInfo, type PeerMetadata, type PeerSuspicionEvent, type Result, type RetryConfig, type SeedLookup, type SubscriptionId } from './discovery/types.js';
+export { DiscoveryErrors, DiscoveryFailure, isPermanentError, isTransientError, type AdapterOptions, type BackendLog, type DiscoveryError, type DiscoveryEvent, type DiscoveryLogger, type DiscoveryParentEvent, type DiscoveryMetrics, type HealthInfo, type HealthStatus, type HistogramSnapshot, type LogFn, type PeerDownReason, type PeerInfo, type PeerMetadata, type PeerSuspicionEvent, type Result, type RetryConfig, type SeedLookup, type SubscriptionId } from './discovery/types.js';
 
 // The adapters.
 export { memoryAdapter, type MemoryAdapterOptions } from './discovery/adapters/memory.js';

@@ -128,8 +128,10 @@ describe('finding the agent through its per-user file', () => {
     const either = await runCli(['info', '--json']);
     expect(either.code).toBe(0);
     const chosen = self(either.stdout);
-    expect(either.stderr).toContain(`2 agents run here (alpha, beta); using ${chosen}`);
-    expect(either.stderr).toContain('--name');
+    // It names what it found, where, which it used and how to pick another.
+    expect(either.stderr).toMatch(new RegExp(`^distribute: 2 agents run here \\(alpha at 127\\.0\\.0\\.1:\\d+, beta at ${controlB.replace(/\./g, '\\.')}\\); using ${chosen}: pick another with --name NAME or --control HOST:PORT\n$`));
+    const members = await runCli(['members', '--json']);
+    expect(members.stderr).toContain(`; using ${chosen}: pick another with --agent NAME or --control HOST:PORT`);
 
     const unknown = await runCli(['info', '--name', 'gamma']);
     expect(unknown.code).toBe(2);

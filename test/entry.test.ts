@@ -28,7 +28,7 @@ const TYPES = [
   'BackendSession', 'Discovery', 'DiscoveryActorRef', 'DiscoveryCallback', 'DiscoveryError', 'DiscoveryEvent',
   'DiscoveryInput', 'DiscoveryLogger', 'DiscoveryLogic', 'DiscoveryMetrics', 'DiscoveryOptions', 'DiscoveryParentEvent', 'DiscoveryTarget',
   'DnsAdapterOptions', 'DnsRecordType', 'EtcdAdapterOptions', 'EventStream', 'EventsOptions', 'EventsResult', 'GossipAdapterOptions', 'GossipConfig',
-  'GossipProfile', 'HealthEvent', 'HealthInfo', 'HealthStatus', 'HttpHandler', 'HttpHandlerOptions', 'KeyList', 'LogFn',
+  'GossipProfile', 'HealthEvent', 'HealthInfo', 'HealthStatus', 'HistogramSnapshot', 'HttpHandler', 'HttpHandlerOptions', 'KeyList', 'LogFn',
   'MemberRow', 'MembershipChange', 'MemberStatus', 'MemoryAdapterOptions', 'PeerDownReason', 'PeerInfo', 'PeerMetadata',
   'PeerSuspicionEvent', 'RedisAdapterOptions', 'RestartPolicy', 'Result', 'RetryConfig', 'SeedLookup', 'StartOptions',
   'StartResult', 'StaticAdapterOptions', 'StaticPeer', 'StoreOptions', 'StreamEvent', 'SubscribeOptions', 'Subscription', 'SubscriptionResult',

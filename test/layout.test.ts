@@ -16,7 +16,7 @@ const MAX_LINES = 500;
  * The first prefix that matches a path names its layer.
  */
 const LAYERS: readonly (readonly [string, readonly string[]])[] = [
-  ['vocabulary and small shared parts', ['src/discovery/types.ts', 'src/discovery/values.ts', 'src/discovery/peers.ts', 'src/discovery/address.ts', 'src/discovery/metadata.ts', 'src/discovery/rng.ts', 'src/discovery/ownership.ts', 'src/discovery/dns.ts']],
+  ['vocabulary and small shared parts', ['src/discovery/types.ts', 'src/discovery/values.ts', 'src/discovery/peers.ts', 'src/discovery/address.ts', 'src/discovery/metadata.ts', 'src/discovery/rng.ts', 'src/discovery/ownership.ts', 'src/discovery/dns.ts', 'src/discovery/histogram.ts']],
   ['gossip wire format and sockets', ['src/discovery/gossip/wire/', 'src/discovery/gossip/net/']],
   ['gossip protocol core', ['src/discovery/gossip/protocol/']],
   ['gossip driver', ['src/discovery/gossip/driver.ts']],

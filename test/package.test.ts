@@ -48,6 +48,14 @@ describe('npm pack', () => {
     }
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toContain('Apache License');
   });
+
+  it('ships a package.json with no script that runs when the tarball is installed', async () => {
+    const { stdout } = await run('tar', ['-xzOf', tarball, 'package/package.json']);
+    const packed = JSON.parse(stdout) as { scripts?: Record<string, string> };
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'preprepare', 'postprepare']) {
+      expect(packed.scripts?.[script], script).toBeUndefined();
+    }
+  });
 });
 
 /** A fresh app with the tarball installed; returns its folder. */
@@ -62,9 +70,11 @@ async function installApp(name: string, npmArgs: string[], xstate: string): Prom
     }),
   );
   copyFileSync(join(import.meta.dirname, 'fixtures', 'packed-app.ts'), join(dir, 'app.ts'));
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...npmArgs, tarball, `xstate@${xstate}`, `@types/node@${manifest.devDependencies['@types/node']}`], {
+  const { stderr } = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...npmArgs, tarball, `xstate@${xstate}`, `@types/node@${manifest.devDependencies['@types/node']}`], {
     cwd: dir,
   });
+  // Nothing of ours runs, or asks to run, at install: no warning about install scripts.
+  expect(stderr).not.toMatch(/install-scripts|distribute@.*(prepare|install)/);
   return dir;
 }
 

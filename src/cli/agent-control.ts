@@ -100,6 +100,33 @@ function keyNamed(given: string): string {
   return found;
 }
 
+/** A figure as a person reads it: three significant digits below 1000, whole above (4.814037000000013 is 4.81). */
+export function roundFigure(value: number): number {
+  if (Number.isInteger(value) || !Number.isFinite(value)) return value;
+  return Math.abs(value) >= 1000 ? Math.round(value) : Number(value.toPrecision(3));
+}
+
+/** Every figure of a plain JSON value rounded; strings and structure as they were. */
+function rounded<T>(value: T): T {
+  if (typeof value === 'number') return roundFigure(value) as T;
+  if (Array.isArray(value)) return value.map(rounded) as T;
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rounded(v)])) as T;
+  return value;
+}
+
+/**
+ * A refused key operation in the operator's words: an agent without keys is
+ * started with `--key-file` (or `--key`), not the library's `secretKeys`.
+ */
+function refusal(error: discovery.DiscoveryError, facts: AgentFacts): ControlRefusal {
+  if (error.type !== 'KeysUnavailable') return new ControlRefusal(400, error.message);
+  const why =
+    facts.adapter === 'gossip'
+      ? `agent ${facts.self.id} does not seal its gossip, so it has no keys to list or change: start it with --key-file PATH (one key a line; 'distribute keygen' makes one) or --key KEY, and every member with the same key`
+      : `agent ${facts.self.id} runs the ${facts.adapter} adapter, which has no gossip keys (--key-file and --key seal the gossip adapter)`;
+  return new ControlRefusal(409, why);
+}
+
 export function agentControl(table: MemberTable, facts: AgentFacts, leave: () => void): ControlSource {
   return {
     members: () => {
@@ -111,14 +138,14 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       const me = discovery.self();
       const health = discovery.healthInfo();
       const metrics = discovery.metrics();
-      return {
+      return rounded({
         self: me.ok ? me.value : facts.self,
         adapter: facts.adapter,
         startedAt: facts.startedAt.toISOString(),
         health: health.ok ? health.value : { status: discovery.health() },
         metrics: metrics.ok ? metrics.value : null,
         timings: facts.timings,
-      };
+      });
     },
     join: async (addresses) => {
       const known = new Set(peerIds());
@@ -151,15 +178,15 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
         const { op } = change;
         const key = op === 'install' ? change.key : keyNamed(change.key);
         const changed = op === 'install' ? discovery.installKey(key) : op === 'use' ? discovery.useKey(key) : discovery.removeKey(key);
-        if (!changed.ok) throw new ControlRefusal(changed.error.type === 'KeysUnavailable' ? 409 : 400, changed.error.message);
+        if (!changed.ok) throw refusal(changed.error, facts);
       }
       const listed = discovery.listKeys();
-      if (!listed.ok) throw new ControlRefusal(409, listed.error.message);
+      if (!listed.ok) throw refusal(listed.error, facts);
       return fingerprints(listed.value);
     },
     clusterKeys: async (change) => {
       const answers = await clusterKeyOp(discovery.defaultAdapterName, new DiscoveryImpl().keyring, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
-      if (!answers.ok) throw new ControlRefusal(answers.error.type === 'KeysUnavailable' ? 409 : 400, answers.error.message);
+      if (!answers.ok) throw refusal(answers.error, facts);
       return clusterSummary(answers.value);
     },
   };

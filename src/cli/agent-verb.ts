@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseAddress } from './args.js';
 import type { Endpoint } from '../discovery/address.js';
-import { readAgentFiles, type AgentRecord } from './agent-file.js';
+import { agentDirectory, readAgentFiles, type AgentRecord } from './agent-file.js';
 import { DEFAULT_CONTROL_PORT, type ControlClient } from './control.js';
 import { usage } from './errors.js';
 import { givenToken, type Secret } from './secrets.js';
@@ -30,18 +30,25 @@ function sameEndpoint(asked: Endpoint, record: AgentRecord): boolean {
   return bound.host === asked.host || (LOOPBACK_OR_ANY.test(bound.host) && LOOPBACK_OR_ANY.test(asked.host));
 }
 
-/** The agent among this user's running ones: by `--control`, by `--name`, the only one, or (saying so) the oldest. */
-function pickRecord(pick: AgentPick, records: readonly AgentRecord[], asked: Endpoint | undefined): AgentRecord | undefined {
+/** Agents as an operator reads them: `alpha at 127.0.0.1:7373, beta at 127.0.0.1:43797`. */
+const listed = (records: readonly AgentRecord[]) => records.map((r) => `${r.name} at ${r.control}`).join(', ');
+
+/**
+ * The agent among this user's running ones: by `--control`, by name (the
+ * verb's `nameFlag`), the only one, or (saying which, and how to pick
+ * another) the one on the default port, else the oldest.
+ */
+function pickRecord(pick: AgentPick, records: readonly AgentRecord[], asked: Endpoint | undefined, nameFlag: string): AgentRecord | undefined {
   if (asked) return records.find((r) => sameEndpoint(asked, r));
   if (pick.name !== undefined) {
     const named = records.find((r) => r.name === pick.name);
-    if (!named) throw usage(`no agent named ${JSON.stringify(pick.name)} runs for this user here${records.length ? `; running: ${records.map((r) => r.name).join(', ')}` : ''}`);
+    if (!named) throw usage(`no agent named ${JSON.stringify(pick.name)} runs for this user here${records.length ? `; running: ${listed(records)}` : ` (no agent file in ${agentDirectory()})`}`);
     return named;
   }
   const chosen = records.find((r) => sameEndpoint({ host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, r)) ?? records[0];
   if (chosen && records.length > 1) {
     process.stderr.write(
-      `distribute: ${records.length} agents run here (${records.map((r) => r.name).join(', ')}); using ${chosen.name} at ${chosen.control}: pick another with --name or --control\n`,
+      `distribute: ${records.length} agents run here (${listed(records)}); using ${chosen.name}: pick another with ${nameFlag} NAME or --control HOST:PORT\n`,
     );
   }
   return chosen;
@@ -53,15 +60,16 @@ function pickRecord(pick: AgentPick, records: readonly AgentRecord[], asked: End
  * and token; a token given explicitly wins; with no file, `--control` or
  * the default address.
  */
-export function controlClient(pick: AgentPick): ControlClient {
+export function controlClient(pick: AgentPick, nameFlag = '--name'): ControlClient {
   const asked = pick.control === undefined ? undefined : parseAddress('--control', pick.control, '127.0.0.1');
   const given = givenToken(pick['control-token'], pick['control-token-file']);
-  const record = pickRecord(pick, readAgentFiles(), asked);
+  const record = pickRecord(pick, readAgentFiles(), asked, nameFlag);
   const token = given ? warned(given) : record?.token;
   const ca = record?.tlsCert ? readCertificate(record.tlsCert) : undefined;
   const tls = ca ? { ca } : {};
   if (record && !asked) return { address: parseAddress('agent file', record.control), token, scheme: record.scheme, name: record.name, ...tls };
-  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http', ...tls };
+  const searched = !record && !asked ? { searched: agentDirectory() } : {};
+  return { address: asked ?? { host: '127.0.0.1', port: DEFAULT_CONTROL_PORT }, token, scheme: record?.scheme ?? 'http', ...tls, ...searched };
 }
 
 function readCertificate(path: string): Buffer | undefined {

@@ -14,7 +14,7 @@ import { controlRoutes, startControl, type ControlServer } from './control.js';
 import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
 import { MemberTable } from './members.js';
-import { printEvent, type Output } from './output.js';
+import { printEvent, stdoutClosed, type Output } from './output.js';
 
 export interface AgentOptions {
   readonly name: string;
@@ -43,8 +43,8 @@ export interface AgentOptions {
   readonly timings: Readonly<Record<string, number>>;
 }
 
-/** What ends the agent: a signal, or `distribute leave` through the control endpoint. */
-type LeaveCause = NodeJS.Signals | 'control';
+/** What ends the agent: a signal, `distribute leave` through the control endpoint, or stdout's reader gone. */
+type LeaveCause = NodeJS.Signals | 'control' | 'stdout';
 
 /** Runs until a signal; resolves with the exit code. */
 export async function runAgent(options: AgentOptions): Promise<number> {
@@ -111,7 +111,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     throw failure(`cannot reach any seed (${options.seeds.join(', ')}) within ${options.joinTimeoutMs} ms`);
   }
 
-  return untilLeave(print, signals, () => shutdown(0));
+  return untilLeave(options.output, signals, () => shutdown(0));
 }
 
 /**
@@ -237,11 +237,13 @@ class Signals {
   constructor() {
     process.on('SIGINT', this.dispatch);
     process.on('SIGTERM', this.dispatch);
+    // `distribute agent | head -1`: the reader is done, so the agent leaves as on SIGTERM, and exits 0.
+    stdoutClosed().addEventListener('abort', () => this.dispatch('stdout'), { once: true });
   }
 
   readonly dispatch = (signal: LeaveCause): void => {
-    // A second signal: do not wait for the graceful leave (a second leave request changes nothing).
-    if (this.cause && signal === 'control') return;
+    // A second signal: do not wait for the graceful leave (a second leave request, or a closed stdout, changes nothing).
+    if (this.cause && (signal === 'control' || signal === 'stdout')) return;
     if (this.cause) process.exit(signal === 'SIGINT' ? 130 : 143);
     this.cause = signal;
     this.onLeave?.(signal);
@@ -260,11 +262,12 @@ class Signals {
 }
 
 /** Resolves with the exit code once a signal or a leave request has stopped the agent. */
-function untilLeave(print: AgentOptions['output']['print'], signals: Signals, shutdown: () => Promise<number>): Promise<number> {
+function untilLeave({ print, log }: Output, signals: Signals, shutdown: () => Promise<number>): Promise<number> {
   return new Promise<number>((resolve) => {
     signals.whenLeaving((cause) => {
+      if (cause === 'stdout') log.info({}, 'stdout was closed by its reader: leaving the cluster');
       print(
-        { event: 'Leaving', ...(cause === 'control' ? { requested: 'control' } : { signal: cause }) },
+        { event: 'Leaving', ...(cause === 'control' ? { requested: 'control' } : cause === 'stdout' ? { stdout: 'closed' } : { signal: cause }) },
         cause === 'control' ? 'asked to leave through the control endpoint, leaving the cluster' : `received ${cause}, leaving the cluster`,
       );
       void shutdown().then((code) => {

@@ -188,6 +188,27 @@ export async function startControl(address: Endpoint, serve: ControlServe, fallb
   };
 }
 
+/** Codes of a connection that something accepted and then closed, or answered with what is not HTTP. */
+const NOT_HTTP = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'HPE_INVALID_CONSTANT', 'UND_ERR_INFO', 'EPROTO']);
+
+/**
+ * What to tell an operator whose verb reached no control endpoint: nothing
+ * there, or something that is not one (a gossip port takes TCP, then closes
+ * on a request it cannot read).
+ */
+function noAgentMessage(where: string, error: unknown, timeoutMs: number, searched: string | undefined): string {
+  const failed = error as { cause?: { code?: string }; code?: string };
+  const code = failed.cause?.code ?? failed.code ?? '';
+  if (NOT_HTTP.has(code)) {
+    return (
+      `nothing listens for control at ${where}, is that the gossip port? Something there took the connection and closed it without an HTTP answer. ` +
+      `The agent prints its control address at start ("control on HOST:PORT"); without --control the verbs find it in the agent's file`
+    );
+  }
+  const files = searched === undefined ? '' : `, and no agent of this user runs here (no agent file in ${searched})`;
+  return `no agent at ${where} (${unreachable(error, timeoutMs)})${files}; start one with 'distribute agent', or pass --control host:port`;
+}
+
 /** Why a control request found no agent, in a few words. */
 function unreachable(error: unknown, timeoutMs: number): string {
   const failed = error as { cause?: { code?: string }; code?: string; name: string };
@@ -221,6 +242,8 @@ export interface ControlClient {
   readonly name?: string;
   /** The agent's TLS certificate (PEM), trusted for its HTTPS endpoint. */
   readonly ca?: Buffer;
+  /** Where agent files were looked for and none found: the default address is a guess, and an error says so. */
+  readonly searched?: string;
 }
 
 /**
@@ -251,7 +274,7 @@ export async function requestControl(
     const url = `${client.scheme}://${where}${path}`;
     response = client.scheme === 'https' && client.ca ? await fetchTls(url, init, client.ca) : await fetch(url, init);
   } catch (error) {
-    throw failure(`no agent at ${where} (${unreachable(error, options.timeoutMs ?? 0)}); start one with 'distribute agent', or pass --control host:port`);
+    throw failure(noAgentMessage(where, error, options.timeoutMs ?? 0, client.searched));
   }
   if (response.status === 401) {
     throw failure(`agent at ${where} needs its token: run as the user who started it (its agent file holds the token), or pass --control-token-file (or DISTRIBUTE_CONTROL_TOKEN)`);

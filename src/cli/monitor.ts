@@ -6,7 +6,7 @@ import type { DiscoveryEvent, StreamEvent } from '../discovery.js';
 import { requestControl, type ControlClient } from './control.js';
 import { formatAddress } from './args.js';
 import { failure } from './errors.js';
-import { printEvent, type Output } from './output.js';
+import { printEvent, stdoutClosed, type Output } from './output.js';
 
 /** Splits a Server-Sent Events body into the `data` of each event. */
 export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
@@ -28,9 +28,15 @@ export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator
   }
 }
 
-function show(output: Output, event: StreamEvent): void {
+/** Where the adapter stops: one stop is one `Health Down`, however many states it passes on the way. */
+const STOPPING = new Set(['stopping', 'stopped']);
+
+function show(output: Output, event: StreamEvent, last: { state?: string }): void {
   const { print } = output;
   if (event.type === 'Health') {
+    const sameStop = last.state !== undefined && STOPPING.has(last.state) && STOPPING.has(event.state);
+    last.state = event.state;
+    if (sameStop) return;
     const reason = 'reason' in event.status ? event.status.reason : '';
     print(
       { event: 'Health', state: event.state, status: event.status.type, ...(reason ? { reason } : {}), node: event.self.id },
@@ -50,13 +56,22 @@ export async function runMonitor(client: ControlClient, output: Output): Promise
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // `distribute monitor | head`: the reader is done, and so is the monitor.
+  stdoutClosed().addEventListener('abort', stop, { once: true });
   try {
     const response = await requestControl(client, 'GET', '/v1/events');
     if (!response.ok) throw failure(`agent at ${formatAddress(client.address)} answered ${response.status}`);
     if (!response.body) throw failure('the agent sent no event stream');
     const reading = sseData(response.body);
-    abort.signal.addEventListener('abort', () => void response.body?.cancel().catch(() => undefined), { once: true });
-    for await (const data of reading) show(output, JSON.parse(data) as StreamEvent);
+    // The stream is locked to its reader, so it cannot be cancelled: stopping stops waiting for it.
+    const stopped = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    const last = {};
+    const printed = (async () => {
+      for await (const data of reading) show(output, JSON.parse(data) as StreamEvent, last);
+    })();
+    // Once stopped, a stream that breaks later is nobody's error.
+    printed.catch(() => undefined);
+    await Promise.race([printed, stopped]);
     if (abort.signal.aborted) return 0;
     process.stderr.write('distribute: the agent closed the event stream\n');
     return 1;
@@ -64,6 +79,7 @@ export async function runMonitor(client: ControlClient, output: Output): Promise
     if (abort.signal.aborted) return 0;
     throw error;
   } finally {
+    stdoutClosed().removeEventListener('abort', stop);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }

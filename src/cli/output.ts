@@ -33,12 +33,35 @@ export interface Output {
 
 const clock = (date: Date) => date.toISOString().slice(11, 23);
 
+let stdoutReader: AbortController | undefined;
+
+/**
+ * Aborts when stdout's reader has gone (`distribute agent | head -1`): the
+ * write fails with EPIPE, which ends the output, not the program. Called
+ * once at start so that no verb dies of it with a stack trace.
+ */
+export function stdoutClosed(): AbortSignal {
+  if (!stdoutReader) {
+    const reader = (stdoutReader = new AbortController());
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+      reader.abort();
+    });
+  }
+  return stdoutReader.signal;
+}
+
+/** Writes to stdout while someone reads it; after EPIPE, nothing. */
+function write(text: string): void {
+  if (!stdoutClosed().aborted) process.stdout.write(text);
+}
+
 /** The printer and the diagnostics logger for one run. */
 export function createOutput(options: { json: boolean; level: LogLevel }): Output {
   const json = options.json || !process.stdout.isTTY;
   const print: Print = json
-    ? (fields, text) => process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields, msg: text })}\n`)
-    : (_, text) => process.stdout.write(`[${clock(new Date())}] ${text}\n`);
+    ? (fields, text) => write(`${JSON.stringify({ time: new Date().toISOString(), ...fields, msg: text })}\n`)
+    : (_, text) => write(`[${clock(new Date())}] ${text}\n`);
   return { print, log: diagnostics(options.level, json), json };
 }
 

@@ -8,19 +8,21 @@ export interface Endpoint {
 
 /**
  * Splits `host:port` (or `[v6]:port`) into its parts; `undefined` when it is
- * not one or the port is not 1 to 65535.
+ * not one or the port is not `minPort` (1, or 0 where a free port may be
+ * picked) to 65535.
  *
  * @example
  * ```ts
  * parseAddress('10.0.0.7:7946'); // { host: '10.0.0.7', port: 7946 }
  * parseAddress('[::1]:7946'); // { host: '::1', port: 7946 }
+ * parseAddress('127.0.0.1:0', 0); // { host: '127.0.0.1', port: 0 }
  * ```
  */
-export function parseAddress(address: string): Endpoint | undefined {
+export function parseAddress(address: string, minPort = 1): Endpoint | undefined {
   const match = /^(?:\[([^[\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
   if (match === null) return undefined;
   const port = Number(match[3]);
-  if (port < 1 || port > 65_535) return undefined;
+  if (port < minPort || port > 65_535) return undefined;
   return { host: (match[1] ?? match[2])!, port };
 }
 

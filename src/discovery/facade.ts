@@ -27,6 +27,7 @@ import type { DiscoveryActorRef } from './handle.js';
 import type { DiscoveryCallback, SubscribeOptions } from './hub.js';
 import { keyFunctions, type KeyList, type KeyringRequest } from './kit/keys.js';
 import { defaultAdapterName, validateMetadata } from './kit/adapter.js';
+import { withLiveReading } from './kit/live-metrics.js';
 import { lookupRegistration, release } from './registry.js';
 import { eventsResult, subscriptionResult, type EventsResult, type SubscriptionResult } from './result-idioms.js';
 import { checkSubscriber, subscriptionObject } from './subscription.js';
@@ -211,7 +212,8 @@ export class DiscoveryImpl implements Discovery {
   }
 
   metrics(): Result<DiscoveryMetrics> {
-    return this.read(selectMetrics);
+    // The backend's counters as they are now, not as the last sync left them.
+    return this.read((snapshot) => withLiveReading(selectMetrics(snapshot), this.name));
   }
 
   self(): Result<PeerInfo> {

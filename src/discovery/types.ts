@@ -4,6 +4,9 @@
  *
  * @module
  */
+import type { HistogramSnapshot } from './histogram.js';
+
+export type { HistogramSnapshot };
 
 /** Metadata a peer publishes about itself: string keys to string values. */
 export type PeerMetadata = Readonly<Record<string, string>>;
@@ -109,6 +112,11 @@ export interface DiscoveryMetrics {
    * only lets TCP through), by id, where the adapter tells (gossip).
    */
   readonly udpUnreachable?: readonly string[];
+  /**
+   * Durations bucketed since start, in ms, where the adapter keeps them:
+   * `syncDurationMs` (every completed sync), `probeRttMs` (every direct probe, gossip).
+   */
+  readonly histograms?: Readonly<Record<string, HistogramSnapshot>>;
 }
 
 /** One lookup of the configured seeds: when it finished, and the addresses it gave (this node's own left out). */

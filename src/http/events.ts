@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Discovery } from '../discovery/facade.js';
 import type { AdapterActorRef } from '../../machines/adapter.machine.js';
-import { selectPeers, selectSelf, selectState } from '../../machines/selectors.js';
+import { selectHealth, selectPeers, selectSelf, selectState } from '../../machines/selectors.js';
 import type { EventHub } from '../discovery/hub.js';
 import type { DiscoveryEvent, HealthStatus, PeerInfo, PeerSuspicionEvent } from '../discovery/types.js';
 
@@ -94,8 +94,10 @@ export function streamEvents(
     },
     // The adapter ended: so does the stream; the client reconnects to whatever runs next.
     error: () => queueMicrotask(() => close(false)),
+    // The adapter ended: its last state, when the snapshots did not show it yet (read from the actor, which the facade no longer finds).
     complete: () => {
-      send(frame(healthOf(discovery, actor)));
+      const end: HealthEvent = { ...last, state: selectState(actor.getSnapshot()), status: selectHealth(actor.getSnapshot()) };
+      if (end.state !== last.state || JSON.stringify(end.status) !== JSON.stringify(last.status)) send(frame(end));
       queueMicrotask(() => close(false));
     },
   });

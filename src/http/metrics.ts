@@ -3,10 +3,12 @@
  * (loaded on the first scrape, so library users who never scrape need not
  * install it). Every value is computed when scraped, from the adapter's
  * snapshot: nothing is done per event, so a scrape costs the same at any rate
- * of change.
+ * of change. Histograms (sync duration, probe round trip) are bucketed by the
+ * adapter as it goes and read here; prom-client's default metrics of the
+ * process and of Node (memory, heap, GC, event-loop lag, open files) come too.
  */
 import type { Registry } from 'prom-client';
-import type { DiscoveryMetrics, HealthStatus, PeerInfo } from '../discovery/types.js';
+import type { DiscoveryMetrics, HealthStatus, HistogramSnapshot, PeerInfo } from '../discovery/types.js';
 
 /** What a scrape reads; undefined while no adapter runs. */
 export interface MetricsSource {
@@ -50,9 +52,31 @@ const DROP_REASONS = [
   ['address_conflict', 'conflicts'],
 ] as const;
 
-/** A registry whose collectors read `source` on every scrape. */
+/** The adapter's histograms served as Prometheus histograms, in seconds: `metrics().histograms[key]` as it is at the scrape. */
+const HISTOGRAMS = [
+  ['sync_duration_seconds', 'syncDurationMs', 'Duration of completed syncs, successful or not.'],
+  ['gossip_probe_rtt_seconds', 'probeRttMs', 'Round trip of direct gossip probes answered.'],
+] as const;
+
+/** A histogram's samples in prom-client's shape: cumulative buckets by `le` (seconds), then the sum and the count. */
+function histogramValues(name: string, snapshot: HistogramSnapshot) {
+  let cumulative = 0;
+  const buckets = snapshot.boundsMs.map((bound, at) => {
+    cumulative += snapshot.counts[at] ?? 0;
+    return { labels: { le: bound / 1000 }, value: cumulative, metricName: `${name}_bucket` };
+  });
+  return [
+    ...buckets,
+    { labels: { le: '+Inf' }, value: snapshot.count, metricName: `${name}_bucket` },
+    { labels: {}, value: snapshot.sumMs / 1000, metricName: `${name}_sum` },
+    { labels: {}, value: snapshot.count, metricName: `${name}_count` },
+  ];
+}
+
+/** A registry whose collectors read `source` on every scrape, beside the process's default metrics. */
 export function createMetricsRegistry(client: PromClient, prefix: string, source: MetricsSource): Registry {
   const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
   const p = metricPrefix(prefix);
   // One read per scrape, shared by every collector of that scrape.
   let current: ReturnType<MetricsSource['read']>;
@@ -125,6 +149,23 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
     if (value !== undefined) g.set(value);
   });
   counter('gossip_dropped_total', 'Gossip claims dropped: incarnations outside the window, new members over the cap or rate, address conflicts.', ['reason'], (c) => countEach(c, 'reason', DROP_REASONS));
+  for (const [suffix, key, help] of HISTOGRAMS) {
+    // Bucketed by the adapter already, so served as they are: prom-client's Histogram only takes
+    // observations, while its registry takes any metric that answers get() (read after `up`).
+    const name = `${p}_${suffix}`;
+    const served = {
+      name,
+      help,
+      type: 'histogram',
+      aggregator: 'sum',
+      get: async () => {
+        const snapshot = current?.metrics.histograms?.[key];
+        return { name, help, type: 'histogram', aggregator: 'sum', values: snapshot ? histogramValues(name, snapshot) : [] };
+      },
+      reset: () => {},
+    };
+    registry.registerMetric(served as unknown as import('prom-client').Metric);
+  }
   gauge('gossip_udp_unreachable_members', 'Members that answer probes over TCP only: their UDP port looks blocked.', [], (g) => {
     const value = backend('udpUnreachableMembers');
     if (value !== undefined) g.set(value);

@@ -88,8 +88,8 @@ describe('encrypted gossip', () => {
     expect(discovery.bind({ name: 'nobody' }).listKeys()).toMatchObject({ ok: false, error: { type: 'KeysUnavailable' } });
   });
 
-  it('refuses a key that is not 32 bytes with StartFailed', async () => {
+  it('refuses a key that is not 32 bytes with InvalidConfiguration naming it, before binding', async () => {
     const result = await discovery.startLink({ name: 'badkey', adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, secretKeys: ['c2hvcnQ='] }) });
-    expect(!result.ok && result.error).toMatchObject({ type: 'StartFailed', message: expect.stringContaining('32 bytes') });
+    expect(!result.ok && result.error).toMatchObject({ type: 'InvalidConfiguration', field: 'secretKeys[0]', message: expect.stringContaining('32-byte key') });
   });
 });

@@ -2,7 +2,8 @@
  * A strict reader of the Prometheus text exposition format (version 0.0.4),
  * enough to check what `/metrics` serves: every family declared by `# TYPE`
  * before its samples, valid names and labels, counters named `_total`,
- * numeric values, no sample twice.
+ * numeric values, no sample twice; histogram and summary samples
+ * (`_bucket`, `_sum`, `_count`) belong to their family.
  */
 export interface Family {
   readonly type: 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
@@ -13,10 +14,11 @@ export interface Family {
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+// Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes `Nan`).
 function parseValue(text: string, line: number): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  if (/^\+?inf$/i.test(text)) return Infinity;
+  if (/^-inf$/i.test(text)) return -Infinity;
+  if (/^nan$/i.test(text)) return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`line ${line}: bad value ${JSON.stringify(text)}`);
   return Number(text);
 }
@@ -79,8 +81,13 @@ export function parsePrometheus(text: string): Map<string, Family> {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$/.exec(raw);
     if (!match) throw new Error(`line ${line}: not a sample: ${JSON.stringify(raw)}`);
     const [, name, labelText, valueText] = match as unknown as [string, string, string | undefined, string];
-    const family = families.get(name);
-    if (!family || !typed.has(name)) throw new Error(`line ${line}: sample ${name} before its # TYPE`);
+    // A histogram's samples are its name with _bucket (by `le`), _sum and _count; a summary's _sum and _count.
+    const base = /^(.+)_(bucket|sum|count)$/.exec(name);
+    const parent = base && ['histogram', 'summary'].includes(families.get(base[1]!)?.type ?? '') ? base[1]! : undefined;
+    if (parent && base![2] === 'bucket' && families.get(parent)!.type !== 'histogram') throw new Error(`line ${line}: ${name} in a summary`);
+    const familyName = parent ?? name;
+    const family = families.get(familyName);
+    if (!family || !typed.has(familyName)) throw new Error(`line ${line}: sample ${name} before its # TYPE`);
     const labels = labelText ? parseLabels(labelText, line) : {};
     const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
     if (seen.has(key)) throw new Error(`line ${line}: sample ${key} twice`);
@@ -92,7 +99,7 @@ export function parsePrometheus(text: string): Map<string, Family> {
 
 /** The value of one sample, or undefined. */
 export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
-  const family = families.get(name);
-  const sample = family?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).length === Object.keys(labels).length);
+  const family = families.get(name) ?? families.get(name.replace(/_(bucket|sum|count)$/, ''));
+  const sample = family?.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).length === Object.keys(labels).length);
   return sample?.value;
 }

@@ -10,55 +10,22 @@
 import { formatAddress, isLoopbackHost } from '../address.js';
 import { defineAdapter } from '../kit/adapter.js';
 import { errorMessage, type Adapter, type BackendContext, type SyncResult } from '../kit/backend.js';
-import { checkDnsServers, describeDnsFailures, dnsSeedQueries, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from '../dns.js';
-import { Keyring, MAX_LABEL_BYTES } from '../gossip/wire/crypto.js';
-import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/protocol/config.js';
+import { describeDnsFailures, dnsSeedQueries, resolveDns, type DnsQuery } from '../dns.js';
+import { Keyring } from '../gossip/wire/crypto.js';
+import { resolveGossipConfig, type GossipConfig } from '../gossip/protocol/config.js';
 import type { Core, CoreTally, Effects, MemberEvent, MemberState } from '../gossip/protocol/core.js';
 import type { KeyOp, KeyReply } from '../gossip/wire/key-op.js';
 import type { Ack, Ping, PushPull } from '../gossip/wire/messages.js';
 import type { GossipDriver, GossipIO } from '../gossip/driver.js';
 import type { SealedCodec } from '../gossip/wire/sealed.js';
 import type { Transport, TransportError, TransportOptions } from '../gossip/net/transport.js';
+import type { HistogramSnapshot } from '../histogram.js';
 import { applyToKeyring, fingerprintOf, keyringControl, type ClusterKeyOp, type KeyringControl, type MemberKeys } from '../kit/keys.js';
 import { memberChanges, memberHealth } from './gossip-boundary.js';
-import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from '../types.js';
+import { checkGossipOptions, endpointOrThrow, type GossipAdapterOptions } from './gossip-options.js';
+import { type PeerInfo, type Result, type SeedLookup } from '../types.js';
 
-/** Options of the gossip adapter. */
-export interface GossipAdapterOptions {
-  /** Where to listen. Default `0.0.0.0:7946`; port 0 picks a free port (see `self().address`). */
-  readonly bind?: { readonly host: string; readonly port: number };
-  /** What others should dial, when it differs from the bound address (NAT, containers). */
-  readonly advertise?: { readonly host: string; readonly port: number };
-  /** Timing profile: `lan` (default) or `local` (one host, faster). */
-  readonly profile?: GossipProfile;
-  /** Individual timings over the profile's. */
-  readonly config?: Partial<GossipConfig>;
-  /**
-   * Leave the cluster gracefully on SIGTERM and SIGINT, then let the signal
-   * end the process as it would have. Default false.
-   */
-  readonly leaveOnSignals?: boolean;
-  /**
-   * Keys (32 bytes, base64) that seal all gossip traffic with AES-256-GCM; the
-   * first one seals, any of them opens, so keys can be rotated. A member
-   * without a key the others hold can neither join nor inject anything.
-   * Default: no encryption.
-   */
-  readonly secretKeys?: readonly string[];
-  /**
-   * A cluster label, sent in a header on every packet and push-pull (and bound
-   * into every sealed one): members with another label, or none, are dropped
-   * and counted (`labelMismatches`), so clusters sharing a network by mistake
-   * never merge. Not a secret and not a fence: anyone can send any label; keys
-   * are the fence. At most 255 UTF-8 bytes. Default '' (no header).
-   */
-  readonly label?: string;
-  /**
-   * Resolvers (`IP:PORT`, or a bare IP for port 53) for DNS seeds
-   * (`dns:NAME:PORT`, `dns+srv:NAME` in `seedPeers`); default: the system's.
-   */
-  readonly dnsServers?: readonly string[];
-}
+export type { GossipAdapterOptions };
 
 export const DEFAULT_GOSSIP_PORT = 7946;
 
@@ -68,32 +35,15 @@ export const DEFAULT_GOSSIP_PORT = 7946;
  *
  * @example
  * ```ts
- * await startLink({ adapter: gossipAdapter({ bind: { host: '127.0.0.1', port: 0 }, profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
+ * await startLink({ adapter: gossipAdapter({ bind: '127.0.0.1:0', profile: 'local' }), seedPeers: ['127.0.0.1:7946'] });
  * await startLink({ adapter: gossipAdapter(), seedPeers: ['dns+srv:_gossip._tcp.members.default.svc.cluster.local'] });
  * ```
  */
 export function gossipAdapter(options: GossipAdapterOptions = {}): Adapter {
   return {
     ...defineAdapter('gossip', (context) => startGossip(context, options)),
-    validate: (adapterOptions) => checkSeeds(adapterOptions, options),
+    validate: (adapterOptions) => checkGossipOptions(adapterOptions, options),
   };
-}
-
-/** DNS seeds must parse; `dnsServers` must be resolver addresses. Other seeds are dialled as written. */
-function checkSeeds(adapterOptions: AdapterOptions, options: GossipAdapterOptions): DiscoveryError | undefined {
-  if (options.label !== undefined && (typeof options.label !== 'string' || Buffer.byteLength(options.label) > MAX_LABEL_BYTES)) {
-    return DiscoveryErrors.invalidConfiguration('label', options.label, `a string of at most ${MAX_LABEL_BYTES} UTF-8 bytes`);
-  }
-  if (options.dnsServers !== undefined) {
-    const problem = checkDnsServers('dnsServers', options.dnsServers);
-    if (problem) return problem;
-  }
-  for (const seed of adapterOptions.seedPeers) {
-    if (!isDnsSeed(seed)) continue;
-    const parsed = parseDnsSeed(seed);
-    if (!parsed.ok) return parsed.error;
-  }
-  return undefined;
 }
 
 /** The protocol and codec load when a gossip adapter starts, not when the facade is imported. */
@@ -129,11 +79,12 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   const resolved = resolveGossipConfig(options.config ?? {}, options.profile ?? 'lan');
   // Sealed, every sender holds a key: the rate of new members is an outsider's bound only.
   const config = keyring ? { ...resolved, newMembersPerSecond: 0 } : resolved;
-  const bind = options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT };
+  const bind = endpointOrThrow('bind', options.bind ?? { host: '0.0.0.0', port: DEFAULT_GOSSIP_PORT }, true);
+  const advertise = options.advertise === undefined ? undefined : endpointOrThrow('advertise', options.advertise, false);
   const opened = await open({
     bindHost: bind.host,
     bindPort: bind.port,
-    ...(options.advertise ? { advertiseHost: options.advertise.host, advertisePort: options.advertise.port } : {}),
+    ...(advertise ? { advertiseHost: advertise.host, advertisePort: advertise.port } : {}),
     maxPacketBytes: config.udpBufferSize,
     maxStreamBytes: config.maxStreamBytes,
     maxWatchersIn: 2 * config.watchPeers + 2,
@@ -167,6 +118,7 @@ interface CoreQueries {
   liveMemberAt(core: Core, address: string): MemberState | undefined;
   tally(core: Core): CoreTally;
   probeRtts(core: Core): Record<string, number>;
+  probeRttHistogram(core: Core): HistogramSnapshot;
   udpUnreachable(core: Core): string[];
   memberOf(core: Core, id: string): MemberState | undefined;
   members(core: Core): MemberState[];
@@ -486,6 +438,7 @@ class GossipMember {
       close: () => this.close(),
       counters: () => this.counts(),
       probeRttMs: () => this.queries.probeRtts(this.core),
+      histograms: () => ({ probeRttMs: this.queries.probeRttHistogram(this.core) }),
       facts: () => ({ ...(this.seedLookup ? { seeds: this.seedLookup } : {}), udpUnreachable: this.queries.udpUnreachable(this.core) }),
       keyring: this.keyringControl(),
     };

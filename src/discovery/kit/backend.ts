@@ -10,6 +10,7 @@
  * @module
  */
 import type { ActorOptions, AnyActorLogic, CallbackActorLogic } from 'xstate';
+import type { HistogramSnapshot } from '../histogram.js';
 import type { AdapterOptions, BackendLog, DiscoveryError, PeerDownReason, PeerInfo, PeerMetadata, SeedLookup } from '../types.js';
 
 export type { BackendLog };
@@ -175,6 +176,8 @@ export interface BackendSession {
   probeRttMs?(): Readonly<Record<string, number>>;
   /** Facts beyond counters for `metrics()`: the last seed lookup, peers unreachable over UDP. */
   facts?(): BackendFacts;
+  /** Bucketed durations by name (in ms), surfaced in `metrics().histograms` and as `/metrics` histograms. */
+  histograms?(): Readonly<Record<string, HistogramSnapshot>>;
   /** The keyring of a backend that seals its traffic; the facade's key functions reach it through the adapter machine. */
   readonly keyring?: KeyringControl;
 }

@@ -7,6 +7,8 @@
 import type { BackendCommand, BackendContext, BackendInput, BackendLog, BackendReport, BackendSession, SyncResult } from './backend.js';
 import type { PeerMetadata } from '../types.js';
 import { errorMessage } from '../values.js';
+import { Histogram } from '../histogram.js';
+import { attachLiveReader, type LiveReading } from './live-metrics.js';
 
 /** Waits for `work`, but not past `signal`: a hung backend call must not hold up the commands after it. */
 function until(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
@@ -41,6 +43,10 @@ export class SessionRunner {
   private readonly stopped = new AbortController();
   /** The session's one queue: `start` first, then every command in the order received. */
   private queue: Promise<void> = Promise.resolve();
+  /** Every completed sync's duration, successful or not. */
+  private readonly syncDurations = new Histogram();
+  /** Takes back the facade's live reader of this session. */
+  private detachReader: (() => void) | undefined;
 
   constructor(
     private readonly input: BackendInput,
@@ -66,7 +72,9 @@ export class SessionRunner {
       start(context).then(
         (started) => {
           this.session = started;
-          if (!this.ended) this.report({ type: 'backend.ready', self: started.self });
+          if (this.ended) return;
+          this.detachReader = attachLiveReader(this.input.name, () => this.reading(started));
+          this.report({ type: 'backend.ready', self: started.self });
         },
         (error: unknown) => {
           if (!this.ended) this.report({ type: 'backend.startFailed', message: errorMessage(error) });
@@ -150,7 +158,18 @@ export class SessionRunner {
       .catch((error: unknown) => this.log.error({ err: error }, 'Backend command failed'));
   }
 
+  /** What the session says now, for `metrics()` between syncs. */
+  private reading(current: BackendSession): LiveReading {
+    return {
+      ...(current.counters ? { counters: current.counters() } : {}),
+      ...(current.probeRttMs ? { probeRttMs: current.probeRttMs() } : {}),
+      ...(current.facts ? { facts: current.facts() } : {}),
+      histograms: { ...current.histograms?.(), syncDurationMs: this.syncDurations.snapshot() },
+    };
+  }
+
   private closeOnce(): Promise<void> {
+    this.detachReader?.();
     const current = this.session;
     if (!current) return Promise.resolve();
     // `close` starts in this very call, not a tick later.
@@ -174,11 +193,16 @@ export class SessionRunner {
       .then(() => current.sync(signal))
       .then(
         (result) => {
-          if (!silenced()) this.report(syncedReport(current, result, seq, performance.now() - started));
+          if (silenced()) return;
+          const durationMs = performance.now() - started;
+          this.syncDurations.observe(durationMs);
+          this.report(syncedReport(current, result, seq, durationMs));
         },
         (error: unknown) => {
           if (silenced()) return;
-          this.report({ type: 'backend.syncFailed', seq, durationMs: performance.now() - started, message: errorMessage(error) });
+          const durationMs = performance.now() - started;
+          this.syncDurations.observe(durationMs);
+          this.report({ type: 'backend.syncFailed', seq, durationMs, message: errorMessage(error) });
         },
       );
     return until(work, signal);

@@ -133,11 +133,12 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   return el;
 }
 
-async function drawStatechart(chart: Statechart): Promise<void> {
+/** The statechart as a graph to lay out: one node per state (and "any state"), one edge per transition. */
+function graphOf(chart: Statechart): ElkNode {
   const textWidth = (s: string, px: number) => s.length * px * 0.6 + 8;
   const ids = chart.states.map((s) => s.id);
   if (chart.transitions.some((t) => t.from === '*')) ids.unshift('*');
-  const graph: ElkNode = {
+  return {
     id: 'root',
     layoutOptions: {
       'elk.algorithm': 'layered',
@@ -156,10 +157,82 @@ async function drawStatechart(chart: Statechart): Promise<void> {
       labels: [{ text: t.events.join('\n'), width: Math.max(...t.events.map((e) => textWidth(e, 9))), height: 11 * t.events.length }],
     })),
   };
-  // The layout engine is large: it loads and runs in a worker, so the table and the stream never wait for it.
-  const elk = new ELK({ workerUrl: 'elk-worker.js' });
-  const laid = await elk.layout(graph);
-  elk.terminateWorker();
+}
+
+/**
+ * A plain layout drawn at once, with no engine: states in columns by their
+ * distance from the first, straight edges, labels at their middle. The page
+ * shows it until the engine's layout arrives, and keeps it if none does.
+ */
+function simpleLayout(graph: ElkNode): ElkNode {
+  const nodes = graph.children ?? [];
+  const edges = graph.edges ?? [];
+  const column = new Map<string, number>();
+  const first = nodes.find((n) => n.id !== '*');
+  if (first) column.set(first.id, 0);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const edge of edges) {
+      const from = column.get(edge.sources[0]!);
+      const to = edge.targets[0]!;
+      if (from !== undefined && !column.has(to)) {
+        column.set(to, from + 1);
+        changed = true;
+      }
+    }
+  }
+  const rows = new Map<number, number>();
+  const placed = new Map<string, ElkNode>();
+  const [gapX, gapY, width] = [70, 90, Math.max(...nodes.map((n) => n.width ?? 0))];
+  for (const node of nodes) {
+    const col = node.id === '*' ? 0 : (column.get(node.id) ?? 0);
+    const row = rows.get(col) ?? 0;
+    rows.set(col, row + 1);
+    placed.set(node.id, { ...node, x: 10 + col * (width + gapX), y: 10 + row * (34 + gapY) });
+  }
+  const centre = (id: string) => {
+    const n = placed.get(id)!;
+    return { x: (n.x ?? 0) + (n.width ?? 0) / 2, y: (n.y ?? 0) + 17 };
+  };
+  const laidEdges = edges.map((edge): ElkExtendedEdge => {
+    const [a, b] = [centre(edge.sources[0]!), centre(edge.targets[0]!)];
+    const label = edge.labels?.[0];
+    return {
+      ...edge,
+      sections: [{ id: `${edge.id}s`, startPoint: a, endPoint: b }],
+      labels: label ? [{ ...label, x: (a.x + b.x) / 2 - (label.width ?? 0) / 2, y: (a.y + b.y) / 2 - (label.height ?? 0) / 2 }] : [],
+    };
+  });
+  const right = Math.max(...[...placed.values()].map((n) => (n.x ?? 0) + (n.width ?? 0)));
+  const bottom = Math.max(...[...placed.values()].map((n) => (n.y ?? 0) + (n.height ?? 0)));
+  return { ...graph, children: [...placed.values()], edges: laidEdges, width: right + 10, height: bottom + 10 };
+}
+
+/**
+ * The engine's layout, in a worker so the table and the stream never wait
+ * for it. A worker that cannot load (blocked, or not served) rejects with
+ * why, instead of leaving the promise waiting forever.
+ */
+async function engineLayout(graph: ElkNode): Promise<ElkNode> {
+  let failed: (reason: Error) => void = () => {};
+  const broken = new Promise<never>((_, reject) => (failed = reject));
+  const elk = new ELK({
+    workerUrl: 'elk-worker.js',
+    workerFactory: (url) => {
+      const worker = new Worker(url!);
+      worker.addEventListener('error', (event) => failed(new Error(event.message || `${url} did not load`)));
+      return worker;
+    },
+  });
+  try {
+    return await Promise.race([elk.layout(graph), broken]);
+  } finally {
+    elk.terminateWorker();
+  }
+}
+
+/** Draws a laid-out graph into the panel, with the current state lit. */
+function render(laid: ElkNode, layout: 'simple' | 'engine'): void {
   const root = svg('svg', { viewBox: `0 0 ${laid.width ?? 600} ${laid.height ?? 300}`, role: 'img' });
   const defs = svg('defs', {});
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
@@ -185,8 +258,24 @@ async function drawStatechart(chart: Statechart): Promise<void> {
     g.append(svg('text', { x: 8, y: 21 }, node.id === '*' ? 'any state' : node.id));
     root.append(g);
   }
-  $('#statechart').replaceChildren(root);
+  const panel = $('#statechart');
+  panel.dataset.layout = layout;
+  panel.replaceChildren(root);
   highlight(currentState);
+}
+
+/** Drawn at once in the plain layout, then in the engine's; the note under it says what is shown and why. */
+async function drawStatechart(chart: Statechart): Promise<void> {
+  const graph = graphOf(chart);
+  const note = $('#statechart-note');
+  render(simpleLayout(graph), 'simple');
+  note.textContent = 'plain layout while the layout engine loads';
+  try {
+    render(await engineLayout(graph), 'engine');
+    note.textContent = '';
+  } catch (error) {
+    note.textContent = `plain layout: the layout engine could not run (${error instanceof Error ? error.message : String(error)})`;
+  }
 }
 
 function highlight(state: string): void {
@@ -202,6 +291,18 @@ function highlight(state: string): void {
 // ---------------------------------------------------------------- timeline
 
 const WINDOW_S = 600;
+const MIN_SPAN_S = 60;
+
+/**
+ * The time axis from the samples themselves (uPlot stretches a single point
+ * over a day, and its time ticks over years): the last minute at least, the
+ * window at most.
+ */
+function timeRange(times: ArrayLike<number>): uPlot.Range.MinMax {
+  const end = times.length > 0 ? times[times.length - 1]! : Date.now() / 1000;
+  const first = times.length > 0 ? times[0]! : end;
+  return [Math.max(end - WINDOW_S, Math.min(first, end - MIN_SPAN_S)), end];
+}
 const series: number[][] = [[], [], [], [], [], []];
 const tally = { joins: 0, leaves: 0, failures: 0, updates: 0 };
 const plot = new uPlot(
@@ -217,7 +318,18 @@ const plot = new uPlot(
       { label: 'joins', stroke: '#3182ce', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#3182ce' },
       { label: 'updates', stroke: '#b7791f', paths: uPlot.paths.bars!({ size: [0.6, 8] }), fill: '#b7791f' },
     ],
+    // The time axis spans the window shown, at least a minute: one point alone would be stretched over years.
+    scales: { x: { time: true, range: (u) => timeRange(u.data[0] ?? []) } },
     axes: [{}, { label: 'members' }],
+    hooks: {
+      setScale: [
+        (u, key) => {
+          if (key !== 'x') return;
+          const { min, max } = u.scales.x!;
+          $('#timeline').dataset.span = String(Math.round((max ?? 0) - (min ?? 0)));
+        },
+      ],
+    },
   },
   series as uPlot.AlignedData,
   $('#timeline'),
@@ -365,9 +477,13 @@ void signIn()
   .catch(() => undefined)
   .then(() => {
     void get('v1/statechart')
-      .then((r) => r.json() as Promise<Statechart>)
+      .then(async (r) => {
+        if (r.status === 401) throw new Error('not signed in: open the page from the URL the agent printed');
+        if (!r.ok) throw new Error(`the agent answered ${r.status}`);
+        return (await r.json()) as Statechart;
+      })
       .then(drawStatechart)
-      .catch((error: unknown) => ($('#statechart').textContent = `Cannot draw the statechart: ${String(error)}`));
+      .catch((error: unknown) => ($('#statechart-note').textContent = `Cannot draw the statechart: ${error instanceof Error ? error.message : String(error)}`));
     connect();
   });
 sample();

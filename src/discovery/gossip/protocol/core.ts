@@ -16,6 +16,7 @@
  * `pushpull.ts`, and `ring.ts` (whom to watch). This file creates cores,
  * answers queries about them, and routes each input.
  */
+import { Histogram, type HistogramSnapshot } from '../../histogram.js';
 import { BroadcastQueue } from './broadcasts.js';
 import { MAX_ADDR_BYTES, MAX_NAME_BYTES } from '../wire/codec.js';
 import { nextIncarnation } from './incarnations.js';
@@ -121,6 +122,7 @@ export function createCore(options: {
     leaveReported: false,
     recentProbes: [],
     probeRttMs: new Map(),
+    probeRtt: new Histogram(),
     stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0 },
     newMemberTokens: config.newMembersPerSecond,
     newMemberTokensAt: now,
@@ -255,6 +257,11 @@ export function tally(core: Core): CoreTally {
  */
 export function probeRtts(core: Core): Record<string, number> {
   return Object.fromEntries(core.probeRttMs);
+}
+
+/** Every direct probe's round trip so far, bucketed. */
+export function probeRttHistogram(core: Core): HistogramSnapshot {
+  return core.probeRtt.snapshot();
 }
 
 /**

@@ -41,7 +41,10 @@ export function onMessage(core: Core, msg: PacketMessage, from: string, now: num
       if (probe) {
         core.probes.delete(msg.seq);
         // Only a direct answer measures the path to the member itself.
-        if (!probe.indirectSent) core.probeRttMs.set(probe.target, now - probe.sentAt);
+        if (!probe.indirectSent) {
+          core.probeRttMs.set(probe.target, now - probe.sentAt);
+          core.probeRtt.observe(now - probe.sentAt);
+        }
         // UDP from the member itself gets through again.
         if (from === core.members.get(probe.target)?.address) clearTcpOnly(core, probe.target);
         recordProbe(core, true);

@@ -1,4 +1,5 @@
 /** The protocol core's state and the records it keeps: what `handle` reads and changes, and the effects it returns. */
+import type { Histogram } from '../../histogram.js';
 import type { BroadcastQueue } from './broadcasts.js';
 import type { GossipConfig } from './config.js';
 import type { Ack, Alive, MemberState, Ping, ProtocolStatus, PacketMessage, PushPull } from '../wire/messages.js';
@@ -203,6 +204,8 @@ export interface Core {
   readonly recentProbes: boolean[];
   /** Round-trip time of the last direct probe each live member answered, in ms. */
   readonly probeRttMs: Map<string, number>;
+  /** Every direct probe's round trip, in ms, bucketed. */
+  readonly probeRtt: Histogram;
   /**
    * Members this node started to suspect, times it refuted a suspicion of
    * itself, claims dropped for an incarnation outside the window of what it
