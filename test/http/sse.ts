@@ -1,5 +1,6 @@
 /** A plain event-stream client over node:http, for tests and benchmarks. */
 import { request, type Agent, type ClientRequest } from 'node:http';
+import { pushedWaits } from '../support/wait.js';
 
 export interface SseEvent {
   readonly event: string;
@@ -17,7 +18,7 @@ export interface SseClient {
 
 export function openSse(url: string, options: { token?: string; agent?: Agent } = {}): SseClient {
   const events: SseEvent[] = [];
-  const waiters = new Set<() => void>();
+  const waits = pushedWaits();
   let resolveStatus: (status: number) => void = () => {};
   let resolveEnded: () => void = () => {};
   const status = new Promise<number>((resolve) => (resolveStatus = resolve));
@@ -44,11 +45,11 @@ export function openSse(url: string, options: { token?: string; agent?: Agent } 
         }
         if (data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
       }
-      for (const wake of waiters) wake();
+      waits.wake();
     });
     res.on('close', () => {
       resolveEnded();
-      for (const wake of waiters) wake();
+      waits.wake();
     });
   });
   req.on('error', () => {
@@ -57,23 +58,10 @@ export function openSse(url: string, options: { token?: string; agent?: Agent } 
   });
   req.end();
   const waitFor = (count: number, timeoutMs = 10_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (events.length >= count) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${count} events, got ${events.length}: ${JSON.stringify(events.map((e) => e.event))}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      waiters.add(check);
-      check();
-    });
+    waits.until(
+      () => (events.length >= count ? true : undefined),
+      timeoutMs,
+      () => `${count} events, got ${events.length}: ${JSON.stringify(events.map((e) => e.event))}`,
+    ).then(() => undefined);
   return { status, events, waitFor, ended, close: () => req.destroy() };
 }

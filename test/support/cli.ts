@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { readLines } from './processes.js';
+import { pushedWaits } from './wait.js';
 
 /**
  * The agent files of this test file's agents, apart from the user's own and
@@ -42,43 +43,33 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: 
   const lines: (Record<string, unknown> | string)[] = [];
   const stderr: string[] = [];
   const stdout: string[] = [];
-  const waiters = new Set<() => void>();
+  const waits = pushedWaits();
   child.stdout!.on('data', (chunk: string) => stdout.push(chunk));
   readLines(child.stdout!, (line) => {
     lines.push(line);
-    for (const wake of waiters) wake();
+    waits.wake();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
       running.delete(child);
-      for (const wake of waiters) wake();
+      waits.wake();
       resolve({ code, signal });
     }),
   );
   const waitFor: CliProcess['waitFor'] = (predicate, timeoutMs = 10_000, what = 'a line') =>
-    new Promise((resolve, reject) => {
-      const check = () => {
+    waits.until(
+      () => {
         const found = lines.find((l): l is Record<string, unknown> => typeof l === 'object' && predicate(l));
-        if (found) {
-          done();
-          resolve(found);
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          done();
-          reject(new Error(`process exited before ${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`));
+        if (found) return found;
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`process exited before ${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`);
         }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(check);
-      };
-      waiters.add(check);
-      check();
-    });
+        return undefined;
+      },
+      timeoutMs,
+      () => `${what}; stdout: ${JSON.stringify(lines)} stderr: ${stderr.join('')}`,
+    );
   return { child, lines, stderr, stdout, waitFor, exited };
 }
 
