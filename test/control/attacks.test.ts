@@ -152,9 +152,13 @@ describe('attacks on the agent control endpoint', () => {
         ),
       );
       const count = (status: number) => statuses.filter((s) => s === status).length;
+      // Under 1024 descriptors the agent holds at most 512 streams (half the limit) and 640 connections
+      // (the streams and a quarter more); a connection beyond those is closed at accept, unanswered.
       expect(count(200)).toBeGreaterThan(0);
+      expect(count(200)).toBeLessThanOrEqual(512);
       expect(count(503)).toBeGreaterThan(0);
-      expect(count(200) + count(503)).toBe(1100);
+      expect(count(200) + count(503)).toBeGreaterThanOrEqual(640);
+      expect(statuses.every((s) => s === 200 || s === 503 || s === 0)).toBe(true);
       const health = await rawExchange(controlPort, `GET /v1/health HTTP/1.1\r\n${headers}\r\n`);
       expect(statusOf(health)).toBe(200);
       const members = await rawExchange(controlPort, `GET /v1/members HTTP/1.1\r\n${headers}\r\n`);
