@@ -1,8 +1,8 @@
 /**
  * The network under the gossip protocol, as an interface: datagrams for
  * probes and gossip, one-frame requests for push-pull exchanges, and
- * liveness watches. Bytes only; the codec is elsewhere. `net_transport.ts`
- * implements it over sockets (UDP and TCP on one port), `memory_transport.ts`
+ * liveness watches. Bytes only; the codec is elsewhere. `socket-transport.ts`
+ * implements it over sockets (UDP and TCP on one port), `memory-transport.ts`
  * in process, for tests.
  *
  * Nothing that arrives can throw out of a socket handler: oversized packets,
@@ -24,7 +24,7 @@ import type { Result } from '../../types.js';
 export type { Endpoint } from '../../address.js';
 
 
-/** Options of `openTransport` (net_transport.ts); every field has a default. */
+/** Options of `openTransport` (socket-transport.ts); every field has a default. */
 export interface TransportOptions {
   /** Address to bind UDP and TCP on. A name is resolved once, to one address. Default `0.0.0.0`. */
   readonly bindHost?: string;
@@ -78,7 +78,7 @@ export interface TransportOptions {
   readonly logger?: BackendLog;
 }
 
-/** Why `openTransport` (net_transport.ts) failed. */
+/** Why `openTransport` (socket-transport.ts) failed. */
 export type TransportError =
   | {
       readonly type: 'AddressInUse' | 'BindFailed';
