@@ -533,6 +533,8 @@ class GossipMember {
       refutations: t.refutations,
       claimsOutOfWindow: t.claimsOutOfWindow,
       newMembersDropped: t.newMembersDropped,
+      joinNewsSent: t.joinNewsSent,
+      joinNewsDeferred: t.joinNewsDeferred,
       sealed: this.keyring ? 1 : 0,
       tcpFallbackProbes: t.tcpFallbacks,
       udpUnreachableMembers: this.queries.udpUnreachable(this.core).length,
