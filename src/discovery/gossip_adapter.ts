@@ -13,12 +13,12 @@ import { errorMessage, type Adapter, type BackendContext, type MembershipChange,
 import { checkDnsServers, describeDnsFailures, isDnsSeed, parseDnsSeed, resolveDns, type DnsQuery } from './dns.js';
 import { fingerprint, Keyring, MAX_LABEL_BYTES } from './gossip/crypto.js';
 import { resolveGossipConfig, type GossipConfig, type GossipProfile } from './gossip/config.js';
-import type { Core, CoreTally, Effects, MemberEvent, MemberState } from './gossip/core.js';
+import type { Core, CoreTally, Effects, Input, MemberEvent, MemberState } from './gossip/core.js';
 import type { KeyOp, KeyReply } from './gossip/keyop.js';
 import type { Ack, Ping, PushPull } from './gossip/messages.js';
 import type { GossipDriver, GossipIO } from './gossip/driver.js';
 import type { SealedCodec } from './gossip/sealed.js';
-import type { Transport, TransportError, TransportOptions } from './gossip/transport.js';
+import type { StreamError, Transport, TransportError, TransportOptions } from './gossip/transport.js';
 import { isKey, provideKeyring, type ClusterKeyOp, type MemberKeys } from './keys.js';
 import { DiscoveryErrors, type AdapterOptions, type DiscoveryError, type PeerInfo, type Result, type SeedLookup } from './types.js';
 
@@ -204,13 +204,6 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   if (!opened.ok) throw new Error(opened.error.message);
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
-  if (!keyring && !isLoopbackHost(bind.host)) {
-    context.log.warn(
-      { bind: formatAddress(bind.host, bind.port) },
-      'Gossip is unsealed on a non-loopback address: anyone who reaches this port can join, read the membership and forge news about members. ' +
-        "Seal it with a key: 'distribute keygen' makes one; give it to every member (--key-file or DISTRIBUTE_KEYS for the agent, secretKeys in code)",
-    );
-  }
   const codec = new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log });
   const member = new GossipMember(context, options, config, net, keyring, address, {
     core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
@@ -219,6 +212,16 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
     queries: core,
   });
   member.start();
+  if (!keyring && !isLoopbackHost(bind.host)) {
+    // Once the join's first exchange is over: the first line may load a logger, which would hold the join up.
+    member.afterFirstExchange(() =>
+      context.log.warn(
+        { bind: formatAddress(bind.host, bind.port) },
+        'Gossip is unsealed on a non-loopback address: anyone who reaches this port can join, read the membership and forge news about members. ' +
+          "Seal it with a key: 'distribute keygen' makes one; give it to every member (--key-file or DISTRIBUTE_KEYS for the agent, secretKeys in code)",
+      ),
+    );
+  }
   return member.backend();
 }
 
@@ -255,6 +258,8 @@ class GossipMember {
   // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
   private transportFailure: string | undefined;
   private releaseKeyring: (() => void) | undefined;
+  /** What waits for the join's first push-pull to be answered or to fail; undefined once it has. */
+  private firstExchangeWaiters: (() => void)[] | undefined = [];
 
   constructor(
     private readonly context: BackendContext,
@@ -272,11 +277,27 @@ class GossipMember {
     this.dnsSeeds = dnsSeedQueries(context.input.seedPeers);
   }
 
+  /**
+   * Runs `fn` once the join's first push-pull has been answered or has failed
+   * (or found no seed to go to); at once without seeds, or when it already has.
+   */
+  afterFirstExchange(fn: () => void): void {
+    if (this.firstExchangeWaiters) this.firstExchangeWaiters.push(fn);
+    else fn();
+  }
+
+  private firstExchangeSettled(): void {
+    const waiters = this.firstExchangeWaiters;
+    this.firstExchangeWaiters = undefined;
+    for (const fn of waiters ?? []) fn();
+  }
+
   /** Listens, joins through the configured seeds, and starts the timer. */
   start(): void {
     this.listen();
     const { seedPeers } = this.context.input;
     if (seedPeers.length > 0) this.driver.step({ type: 'join', seeds: [...seedPeers] });
+    else this.firstExchangeSettled();
     this.driver.refresh();
     if (this.options.leaveOnSignals) {
       process.once('SIGTERM', this.onSignal);
@@ -303,6 +324,7 @@ class GossipMember {
         void this.resolveSeeds(seeds).then((addresses) => {
           this.seedLookup = { resolvedAt: Date.now(), addresses };
           this.driver.step({ type: 'seedAddresses', addresses });
+          if (addresses.length === 0) this.firstExchangeSettled();
         }),
       schedule: (at) => this.schedule(at),
       report: (events, suspicion, udpUnreachable) => this.report(events, suspicion, udpUnreachable),
@@ -345,10 +367,16 @@ class GossipMember {
 
   private async exchange(to: string, request: Uint8Array): Promise<void> {
     const result = await this.transport.request(to, request, { timeoutMs: this.config.streamTimeoutMs });
-    if (!result.ok) return this.driver.step({ type: 'streamFailed', to, error: result.error.message });
+    this.driver.step(this.answerOf(to, result));
+    // After the answer is handled: what waited for it (a first log line) holds up neither the table nor the announcement.
+    this.firstExchangeSettled();
+  }
+
+  private answerOf(to: string, result: Result<Buffer, StreamError>): Input {
+    if (!result.ok) return { type: 'streamFailed', to, error: result.error.message };
     const read = this.codec.read('stream', result.value, to);
-    if (!read.ok) return this.driver.step({ type: 'streamFailed', to, error: read.error });
-    this.driver.step({ type: 'streamReply', from: to, msg: read.value });
+    if (!read.ok) return { type: 'streamFailed', to, error: read.error };
+    return { type: 'streamReply', from: to, msg: read.value };
   }
 
   /**
