@@ -1,7 +1,8 @@
 /**
  * Ours beside node-discover 1.2.1 and serf, each run from its command line,
- * five agents on five hosts: network namespaces joined by a bridge (see
- * test/netns.ts), so each agent has its own address and broadcast works.
+ * five agents at a time, each on a host of its own: network namespaces
+ * joined by a bridge (see test/netns.ts), so each agent has its own address
+ * and broadcast works.
  * Four agents run and see each other; then, timed from the bench's own clock
  * to the line each agent prints:
  *
@@ -12,11 +13,14 @@
  *   prints it gone (left, where the agent can tell; node-discover cannot).
  *
  * REPS fresh clusters per system (3 by default; the first argument
- * overrides); medians, and each system's median over ours. Each system runs
+ * overrides); medians, and each system's median over ours. `--before FILE`
+ * adds another build of the command (an earlier commit's `dist/cli.js`,
+ * bundled beside this one) as one more system, for a before/after in one run. Each system runs
  * with its defaults for a network of hosts: ours `lan`, serf's LAN profile
  * (with leave_on_terminate, so SIGTERM is a graceful leave as for ours),
  * node-discover's intervals. Serf is skipped, saying why, where the binary is
- * missing; without root (no namespaces) the bench says so and stops.
+ * missing; without root (no namespaces) the bench says so and writes nothing
+ * (there is no loopback variant: node-discover finds members by broadcast).
  *
  *   npm run build && node --import tsx bench/side-by-side.ts   (writes bench/results/side-by-side.json)
  */
@@ -29,7 +33,9 @@ import { labUnavailable, openLab, type Lab } from '../test/netns.js';
 import { median, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
-const REPS = Number(process.argv[2] ?? 3);
+const args = process.argv.slice(2);
+const BEFORE = args.includes('--before') ? args.splice(args.indexOf('--before'), 2)[1] : undefined;
+const REPS = Number(args[0] ?? 3);
 const SERF = '/usr/bin/serf';
 const PORT = 7946;
 const WAIT_MS = 20_000;
@@ -51,14 +57,15 @@ interface System {
   parse(line: Record<string, unknown> | string): Omit<Change, 'at'> | undefined;
 }
 
-const ours: System = {
-  name: 'ours',
-  command: (lab, host, name, seed) => [
+/** `distribute agent` as the bundle `cli` runs it. */
+const distribute = (name: string, cli: string): System => ({
+  name,
+  command: (lab, host, agent, seed) => [
     process.execPath,
-    join(root, 'dist', 'cli.js'),
+    cli,
     'agent',
     '--name',
-    name,
+    agent,
     '--bind',
     `${lab.hosts[host]!.ip}:${PORT}`,
     '--control',
@@ -68,7 +75,9 @@ const ours: System = {
   ],
   parse: (line) =>
     typeof line === 'object' && (line.event === 'PeerUp' || line.event === 'PeerDown') ? { peer: String(line.peer), up: line.event === 'PeerUp' } : undefined,
-};
+});
+
+const ours = distribute('ours', join(root, 'dist', 'cli.js'));
 
 const nodeDiscover: System = {
   name: 'node-discover 1.2.1',
@@ -155,6 +164,12 @@ class Agent {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** All of `waits`, failing with the first failure; the others' failures are then no concern. */
+function allOf<T>(waits: Promise<T>[]): Promise<T[]> {
+  for (const wait of waits) wait.catch(() => undefined);
+  return Promise.all(waits);
+}
+
 /** One rep: four agents that see each other, then the four timings. */
 async function rep(lab: Lab, system: System, r: number): Promise<Record<Figure, number>> {
   const names = [0, 1, 2, 3].map((i) => `h${i}-r${r}`);
@@ -166,34 +181,33 @@ async function rep(lab: Lab, system: System, r: number): Promise<Record<Figure, 
     await sleep(300);
     for (let i = 1; i < 4; i++) running.push(spawnAgent(i, names[i]!));
     all.push(...running.slice(1));
-    await Promise.all(running.flatMap((a) => names.filter((n) => n !== a.name).map((n) => a.when(n, true, 0))));
+    await allOf(running.flatMap((a) => names.filter((n) => n !== a.name).map((n) => a.when(n, true, 0))));
     // Past the bustle of starting: the cluster idles as it would when a member arrives.
     await sleep(3000);
     const out = {} as Record<Figure, number>;
 
-    const arrive = async (name: string) => {
+    const arrive = async (host: number, name: string) => {
       const spawnedAt = performance.now();
-      const newcomer = spawnAgent(4, name);
+      const newcomer = spawnAgent(host, name);
       all.push(newcomer);
-      const [othersSaw, itSaw] = await Promise.all([
-        Promise.all(running.map((a) => a.when(name, true, spawnedAt))),
-        Promise.all(names.map((n) => newcomer.when(n, true, spawnedAt))),
-      ]);
+      const othersSaw = await allOf(running.map((a) => a.when(name, true, spawnedAt)));
+      const itSaw = await allOf(names.map((n) => newcomer.when(n, true, spawnedAt)));
       return { newcomer, othersMs: Math.max(...othersSaw) - spawnedAt, itMs: Math.max(...itSaw) - spawnedAt };
     };
     const gone = async (newcomer: Agent, signal: NodeJS.Signals) => {
       const sentAt = performance.now();
       void newcomer.kill(signal);
-      return Math.max(...(await Promise.all(running.map((a) => a.when(newcomer.name, false, sentAt))))) - sentAt;
+      return Math.max(...(await allOf(running.map((a) => a.when(newcomer.name, false, sentAt))))) - sentAt;
     };
 
-    const first = await arrive(`new-r${r}-a`);
+    const first = await arrive(4, `new-r${r}-a`);
     out['newcomer spawned → all others print it'] = first.othersMs;
     out['newcomer spawned → it prints all'] = first.itMs;
     await sleep(2000);
     out['SIGKILL → all print it down'] = await gone(first.newcomer, 'SIGKILL');
     await sleep(2000);
-    const second = await arrive(`new-r${r}-b`);
+    // On a host of its own: the first newcomer's address may still be held failed under its name.
+    const second = await arrive(5, `new-r${r}-b`);
     await sleep(2000);
     out['SIGTERM → all print it left'] = await gone(second.newcomer, 'SIGTERM');
     return out;
@@ -206,27 +220,33 @@ async function main() {
   const unavailable = labUnavailable();
   if (unavailable !== undefined) {
     console.error(`side-by-side: skipped, as it runs each agent on a host of its own in a network namespace: ${unavailable}`);
-    process.exit(1);
+    return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'side-by-side-'));
   serfConfig = join(dir, 'serf.json');
   writeFileSync(serfConfig, JSON.stringify({ leave_on_terminate: true }));
-  const systems: System[] = [ours, nodeDiscover];
+  const systems: System[] = [ours, ...(BEFORE ? [distribute(`ours before (${BEFORE})`, BEFORE)] : []), nodeDiscover];
   const skipped: Record<string, string> = {};
   if (serfVersion() === undefined) skipped.serf = `${SERF} is not installed (or does not run)`;
   else systems.push(serf);
 
-  const lab = openLab(5);
+  const lab = openLab(6);
   const medians: Record<string, Record<Figure, number>> = {};
   const samples: Record<string, Record<Figure, number[]>> = {};
   const runs = new Map<System, Record<Figure, number>[]>(systems.map((system) => [system, []]));
+  const failed: Record<string, string[]> = {};
   try {
     // Rep by rep, each system in turn, so that load from elsewhere on the machine falls on all alike.
     for (let r = 0; r < REPS; r++) {
       for (const system of systems) {
-        const run = await rep(lab, system, r);
-        runs.get(system)!.push(run);
-        console.error(`  ${system.name} rep ${r + 1}: ${FIGURES.map((f) => `${Math.round(run[f])} ms`).join(' / ')}`);
+        try {
+          const run = await rep(lab, system, r);
+          runs.get(system)!.push(run);
+          console.error(`  ${system.name} rep ${r + 1}: ${FIGURES.map((f) => `${Math.round(run[f])} ms`).join(' / ')}`);
+        } catch (error) {
+          failed[system.name] = [...(failed[system.name] ?? []), `rep ${r + 1}: ${(error as Error).message}`];
+          console.error(`  ${system.name} rep ${r + 1} failed: ${(error as Error).message}`);
+        }
       }
     }
     for (const [system, done] of runs) {
@@ -245,12 +265,13 @@ async function main() {
   );
   console.table(Object.fromEntries(FIGURES.map((f) => [f, Object.fromEntries(Object.entries(medians).map(([name, m]) => [name, `${Math.round(m[f])} ms`]))])));
   const file = writeResults('side-by-side', 'npm run build && node --import tsx bench/side-by-side.ts', {
-    network: 'five network namespaces on one bridge (one agent each), on one machine',
+    network: 'network namespaces on one bridge, one agent each (the two newcomers on hosts of their own), on one machine',
     reps: REPS,
     mediansMs: medians,
     'their median over ours': ratios,
     samplesMs: samples,
     ...(Object.keys(skipped).length > 0 ? { skipped } : {}),
+    ...(Object.keys(failed).length > 0 ? { 'failed reps (left out of the medians)': failed } : {}),
     setup:
       'ours: distribute agent, lan profile; node-discover: its defaults, broadcast on the subnet (bench/node-discover-agent.js); serf: agent, LAN profile, leave_on_terminate. Four agents see each other and idle 3 s; times run from the spawn or the signal to the line each agent prints.',
   });
