@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readLines } from '../test/children.js';
+import { readLines } from '../test/support/processes.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');

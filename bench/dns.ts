@@ -15,8 +15,9 @@
  */
 import * as discovery from '../src/discovery.js';
 import { dnsAdapter, gossipAdapter, type AdapterHandle } from '../src/discovery.js';
-import { freePort, until } from '../test/children.js';
-import { Dnsmasq, dnsmasqUnavailable } from '../test/dnsmasq.js';
+import { freePort } from '../test/support/processes.js';
+import { eventually } from '../test/support/wait.js';
+import { Dnsmasq, dnsmasqUnavailable } from '../test/support/dnsmasq.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const INTERVAL_MS = 200;
@@ -54,7 +55,7 @@ async function recordToPeerUp(dns: Dnsmasq): Promise<number[]> {
     const added = performance.now();
     dns.setHosts({ 'members.bench.test': hosts });
     const id = `${host}:7946`;
-    await until(() => seenAt.has(id), 10_000, `PeerUp for ${id}`);
+    await eventually(() => seenAt.has(id), 10_000, `PeerUp for ${id}`);
     samples.push(seenAt.get(id)! - added);
   }
   await handle.value.stop();
@@ -91,7 +92,7 @@ async function clusterJoin(trial: string, ports: number[], seeds: string[], dnsS
       const peers = discovery.bind({ name }).snapshot();
       return peers.ok && peers.value.length === N - 1;
     });
-  await until(full, 30_000, `${trial} to be fully joined`);
+  await eventually(full, 30_000, `${trial} to be fully joined`);
   const took = performance.now() - started;
   await Promise.all(handles.map((h) => h.stop(2000)));
   return took;

@@ -9,8 +9,8 @@
  */
 import { createSocket } from 'node:dgram';
 import * as discovery from '../src/discovery.js';
-import { encodePackets } from '../src/discovery/gossip/codec.js';
-import type { PacketMessage } from '../src/discovery/gossip/messages.js';
+import { encodePackets } from '../src/discovery/gossip/wire/codec.js';
+import type { PacketMessage } from '../src/discovery/gossip/wire/messages.js';
 import { round, writeResults } from './support.js';
 
 const FORGED = Number(process.env.FORGED ?? 10_000);

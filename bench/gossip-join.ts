@@ -14,10 +14,9 @@
  *   node --import tsx bench/gossip-join.ts 200 1000     (only these sizes; prints, writes nothing)
  *   node --import tsx bench/gossip-join.ts --out NAME   (all sizes, written to bench/results/NAME.json)
  */
-import { memberOf } from '../src/discovery/gossip/core.js';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
+import { memberOf } from '../src/discovery/gossip/protocol/core.js';
 import { Rng } from '../src/discovery/rng.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { median, quantile, round, simTrial, writeResults } from './support.js';
 
 const SIZES = [200, 1000];
 const TRIALS: Record<number, number> = { 200: 5, 1000: 3 };
@@ -38,8 +37,7 @@ interface Trial {
 }
 
 function trial(n: number, seed: number): Trial {
-  const wallStart = performance.now();
-  const sim = new SimNetwork({ seed, recordEvents: false, delayMs: 0.5, jitterMs: 1 });
+  const { sim, wallSeconds } = simTrial(seed);
   sim.addMember('seed');
   sim.runFor(1000);
   const start = sim.now;
@@ -75,7 +73,7 @@ function trial(n: number, seed: number): Trial {
     maxMemberStreamMiB: round(mib(Math.max(...members.map((m) => m.streamBytesSent)))),
     streamsPerMember: round(members.reduce((s, m) => s + m.streamsSent, 0) / members.length),
     streamMiBPerMember: round(mib(members.reduce((s, m) => s + m.streamBytesSent, 0) / members.length)),
-    wallSeconds: (performance.now() - wallStart) / 1000,
+    wallSeconds: wallSeconds(),
   };
 }
 

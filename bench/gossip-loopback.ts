@@ -10,7 +10,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readLines, until } from '../test/children.js';
+import { readLines } from '../test/support/processes.js';
+import { eventually } from '../test/support/wait.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const fixture = join(import.meta.dirname, '..', 'test', 'fixtures', 'member.mjs');
@@ -51,9 +52,9 @@ const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc
 
 async function main() {
   const first = start('m0', []);
-  await until(() => first.lines.some((l) => l.type === 'ready'), 10_000, 'm0 ready');
+  await eventually(() => first.lines.some((l) => l.type === 'ready'), 10_000, 'm0 ready');
   const base = [first, ...Array.from({ length: N - 2 }, (_, i) => start(`m${i + 1}`, [first.port]))];
-  await until(() => base.every((m) => base.every((o) => o === m || eventAt(m, 'PeerUp', o.name) !== undefined)), 20_000, 'base cluster');
+  await eventually(() => base.every((m) => base.every((o) => o === m || eventAt(m, 'PeerUp', o.name) !== undefined)), 20_000, 'base cluster');
 
   const joins: number[] = [];
   const leaves: number[] = [];
@@ -63,13 +64,13 @@ async function main() {
       const name = `new-${t}-${mode}`;
       const spawnedAt = Date.now();
       const joiner = start(name, [base[1 + (t % (base.length - 1))]!.port]);
-      await until(() => base.every((m) => eventAt(m, 'PeerUp', name) !== undefined), 10_000, `${name} seen`);
+      await eventually(() => base.every((m) => eventAt(m, 'PeerUp', name) !== undefined), 10_000, `${name} seen`);
       joins.push(Math.max(...base.map((m) => eventAt(m, 'PeerUp', name)!)) - spawnedAt);
       await new Promise((r) => setTimeout(r, 300));
       const killedAt = Date.now();
       joiner.child.kill(mode);
       const reason = mode === 'SIGTERM' ? 'Left' : 'Failed';
-      await until(() => base.every((m) => eventAt(m, 'PeerDown', name, reason) !== undefined), 20_000, `${name} down`);
+      await eventually(() => base.every((m) => eventAt(m, 'PeerDown', name, reason) !== undefined), 20_000, `${name} down`);
       samples.push(Math.max(...base.map((m) => eventAt(m, 'PeerDown', name, reason)!)) - killedAt);
     }
   }

@@ -19,9 +19,9 @@
  *   node --import tsx bench/gossip-partition.ts apart 100 1000  (only these; prints, writes nothing)
  *   node --import tsx bench/gossip-partition.ts --out NAME      (all, written to bench/results/NAME.json)
  */
-import { lanProfile, pushPullIntervalFor } from '../src/discovery/gossip/config.js';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { lanProfile, pushPullIntervalFor } from '../src/discovery/gossip/protocol/config.js';
+import type { SimNetwork } from '../src/discovery/testing/sim.js';
+import { round, simTrial, stats, writeResults } from './support.js';
 
 type Case = 'split' | 'apart';
 const SIZES: Record<Case, number[]> = { split: [100, 1000], apart: [100, 1000] };
@@ -59,8 +59,7 @@ function apart(sim: SimNetwork, n: number): string[][] {
 }
 
 function trial(kind: Case, n: number, seed: number): Trial {
-  const wallStart = performance.now();
-  const sim = new SimNetwork({ seed, recordEvents: false, delayMs: 0.5, jitterMs: 1 });
+  const { sim, wallSeconds } = simTrial(seed);
   let firstContact = Number.NaN;
   let healedAt = Number.NaN;
   let left = new Set<string>();
@@ -75,10 +74,9 @@ function trial(kind: Case, n: number, seed: number): Trial {
     left = new Set(apart(sim, n)[0]);
   }
   const converged = sim.runUntil(() => sim.unconverged().length === 0, LIMIT_MS[n] ?? 30 * 60_000, 500);
-  return { seed, firstContactMs: firstContact - healedAt, convergedMs: converged ? sim.now - healedAt : Number.NaN, wallSeconds: (performance.now() - wallStart) / 1000 };
+  return { seed, firstContactMs: firstContact - healedAt, convergedMs: converged ? sim.now - healedAt : Number.NaN, wallSeconds: wallSeconds() };
 }
 
-const stats = (values: number[]) => ({ median: round(median(values)), p99: round(quantile(values, 0.99)) });
 
 const args = process.argv.slice(2);
 const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : undefined;

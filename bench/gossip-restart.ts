@@ -12,8 +12,7 @@
  *   node --import tsx bench/gossip-restart.ts          (writes bench/results/gossip-restart.json)
  *   node --import tsx bench/gossip-restart.ts 200      (only this size; prints, writes nothing)
  */
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { round, simTrial, stats, writeResults } from './support.js';
 
 const SIZES = [200, 1000];
 const TRIALS: Record<number, number> = { 200: 10, 1000: 5 };
@@ -29,10 +28,7 @@ interface Trial {
 }
 
 function trial(n: number, seed: number): Trial {
-  const wallStart = performance.now();
-  const sim = new SimNetwork({ seed, recordEvents: false, delayMs: 0.5, jitterMs: 1 });
-  const names = sim.addConverged(n);
-  sim.runFor(5000);
+  const { sim, names, wallSeconds } = simTrial(seed, n);
   const moved = new Set<string>();
   let newIncarnationFails = 0;
   let oldIncarnationFails = 0;
@@ -59,12 +55,8 @@ function trial(n: number, seed: number): Trial {
     allSeeAllMs: done ? sim.now - start : Number.NaN,
     newIncarnationFails,
     oldIncarnationFails,
-    wallSeconds: (performance.now() - wallStart) / 1000,
+    wallSeconds: wallSeconds(),
   };
-}
-
-function stats(values: number[]) {
-  return { median: round(median(values)), p99: round(quantile(values, 0.99)) };
 }
 
 const args = process.argv.slice(2);

@@ -18,8 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SimNetwork } from '../src/discovery/gossip/sim.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { round, simTrial, stats, writeResults } from './support.js';
 
 const SIZES = [10, 100, 1000, 10_000];
 const TRIALS: Record<number, number> = { 10: 30, 100: 30, 1000: 20, 10_000: 5 };
@@ -42,11 +41,7 @@ interface Trial {
 }
 
 function trial(n: number, seed: number): Trial {
-  const wallStart = performance.now();
-  const sim = new SimNetwork({ seed, recordEvents: false, delayMs: 0.5, jitterMs: 1 });
-  const names = sim.addConverged(n);
-  const buildSeconds = (performance.now() - wallStart) / 1000;
-  sim.runFor(5000);
+  const { sim, names, buildSeconds, wallSeconds } = simTrial(seed, n);
 
   // Idle load: the mean per member over the window (push-pulls are rare per member, so a median would say 0).
   const totals = () => {
@@ -117,14 +112,9 @@ function trial(n: number, seed: number): Trial {
     pushPullsPerSecond: perMemberPerSecond(after.streams, before.streams),
     pushPullBytesPerSecond: perMemberPerSecond(after.streamBytes, before.streamBytes),
     buildSeconds,
-    wallSeconds: (performance.now() - wallStart) / 1000,
+    wallSeconds: wallSeconds(),
     heapMiB: process.memoryUsage().heapUsed / 2 ** 20,
   };
-}
-
-/** Median and p99 over trials; with few trials p99 is the worst one. */
-function stats(values: number[]) {
-  return { median: round(median(values)), p99: round(quantile(values, 0.99)) };
 }
 
 function summarize(n: number, runs: Trial[]) {

@@ -15,8 +15,9 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import { join } from 'node:path';
 import * as discovery from '../src/discovery.js';
 import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
-import { browserUnavailable, launchBrowser } from '../test/browser.js';
-import { freePort, readLines, until } from '../test/children.js';
+import { browserUnavailable, launchBrowser } from '../test/support/browser.js';
+import { freePort, readLines } from '../test/support/processes.js';
+import { eventually } from '../test/support/wait.js';
 import { median, quantile, round, timeEach, writeResults } from './support.js';
 import { checkBodyLength, checkHost, checkOrigin, Credentials, parseTarget } from '../src/http/guard.js';
 import { requestPolicy } from '../src/http/handler.js';
@@ -120,7 +121,7 @@ async function fanOut(figures: Record<string, unknown>) {
   });
   const lines: Record<string, unknown>[] = [];
   readLines(child.stdout!, (line) => typeof line === 'object' && lines.push(line));
-  await until(() => lines.some((l) => l.ready), 60_000, 'all clients connected');
+  await eventually(() => lines.some((l) => l.ready), 60_000, 'all clients connected');
   await new Promise((resolve) => setTimeout(resolve, 200));
   gc?.();
   const after = process.memoryUsage();
@@ -128,14 +129,14 @@ async function fanOut(figures: Record<string, unknown>) {
   for (let round = 0; round < 5; round++) {
     lines.length = 0;
     child.stdin!.write(`mark ${EVENTS}\n`);
-    await until(() => lines.some((l) => l.marked), 10_000, 'marked');
+    await eventually(() => lines.some((l) => l.marked), 10_000, 'marked');
     const start = Date.now();
     // In batches, as a busy cluster reports them.
     for (let i = 0; i < EVENTS; i += 100) {
       report(Array.from({ length: 100 }, (_, j) => ({ type: 'up' as const, peer: makePeer(j % 10, round * EVENTS + i + j + 1) })));
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await until(() => lines.some((l) => l.done), 120_000, 'all events delivered');
+    await eventually(() => lines.some((l) => l.done), 120_000, 'all events delivered');
     const at = Number(lines.find((l) => l.done)!.at);
     rates.push((EVENTS * CLIENTS) / ((at - start) / 1000));
   }
@@ -172,10 +173,10 @@ async function page(figures: Record<string, unknown>) {
   };
   const port = await freePort();
   const agent = start([cli, 'agent', '--name', 'alpha', '--bind', `127.0.0.1:${port}`, '--profile', 'local', '--control', '127.0.0.1:0', '--json']);
-  await until(() => agent.lines.some((l) => l.event === 'AgentStarted'), 10_000, 'agent');
+  await eventually(() => agent.lines.some((l) => l.event === 'AgentStarted'), 10_000, 'agent');
   const control = String(agent.lines.find((l) => l.event === 'AgentStarted')!.control);
   const member = start([join(root, 'test', 'fixtures', 'member.mjs'), 'gamma', String(await freePort()), `127.0.0.1:${port}`]);
-  await until(() => member.lines.some((l) => l.type === 'PeerUp'), 10_000, 'member joined');
+  await eventually(() => member.lines.some((l) => l.type === 'PeerUp'), 10_000, 'member joined');
   const browser = await launchBrowser();
   try {
     const paints: number[] = [];

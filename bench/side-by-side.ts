@@ -1,7 +1,7 @@
 /**
  * Ours beside node-discover 1.2.1 and serf, each run from its command line,
  * five agents at a time, each on a host of its own: network namespaces
- * joined by a bridge (see test/netns.ts), so each agent has its own address
+ * joined by a bridge (see test/support/netns.ts), so each agent has its own address
  * and broadcast works.
  * Four agents run and see each other; then, timed from the bench's own clock
  * to the line each agent prints:
@@ -28,8 +28,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readLines } from '../test/children.js';
-import { labUnavailable, openLab, type Lab } from '../test/netns.js';
+import { readLines } from '../test/support/processes.js';
+import { labUnavailable, openLab, type Lab } from '../test/support/netns.js';
 import { median, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');

@@ -25,10 +25,10 @@
  *   ... bench/stores.ts failover   (only the Sentinel figures, kept beside the others)
  */
 import { Redis } from 'ioredis';
-import { until } from '../test/children.js';
+import { eventually } from '../test/support/wait.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EtcdServer, RedisServer, SentinelGroup } from '../test/servers.js';
+import { EtcdServer, RedisServer, SentinelGroup } from '../test/support/servers.js';
 import { StoreMember } from '../test/store-members.js';
 import { median, quantile, resultsDir, round, writeResults } from './support.js';
 
@@ -61,7 +61,7 @@ async function startCluster(kind: Kind, url: string, count: number, ttlMs: numbe
     await m.ready(60_000);
     members.push(m);
   }
-  await until(() => members.every((m) => members.every((o) => o === m || at(m, 'PeerUp', o.name) !== undefined)), 60_000, 'cluster formed');
+  await eventually(() => members.every((m) => members.every((o) => o === m || at(m, 'PeerUp', o.name) !== undefined)), 60_000, 'cluster formed');
   return members;
 }
 
@@ -78,18 +78,18 @@ async function latencies(kind: Kind, url: string) {
       const spawnedAt = Date.now();
       const joiner = member(kind, url, name, TTL_MS, prefix, 1000);
       await joiner.ready();
-      await until(() => base.every((m) => at(m, 'PeerUp', name) !== undefined), 10_000, `${name} seen`);
+      await eventually(() => base.every((m) => at(m, 'PeerUp', name) !== undefined), 10_000, `${name} seen`);
       const seen = Math.max(...base.map((m) => at(m, 'PeerUp', name)!));
       spawnToUp.push(seen - spawnedAt);
       await new Promise((r) => setTimeout(r, 300));
       joiner.send('meta trial=1');
-      await until(() => base.every((m) => at(m, 'PeerUpdate', name) !== undefined), 10_000, `${name} update seen`);
+      await eventually(() => base.every((m) => at(m, 'PeerUpdate', name) !== undefined), 10_000, `${name} update seen`);
       const sentAt = joiner.lines.find((l) => l.type === 'setMetadata')!.at;
       updates.push(Math.max(...base.map((m) => at(m, 'PeerUpdate', name)!)) - sentAt);
       await new Promise((r) => setTimeout(r, 100));
       const killedAt = await joiner.kill(mode);
       const reason = mode === 'SIGTERM' ? 'Left' : 'Failed';
-      await until(() => base.every((m) => at(m, 'PeerDown', name, reason) !== undefined), TTL_MS + 20_000, `${name} down`).catch((error: Error) => {
+      await eventually(() => base.every((m) => at(m, 'PeerDown', name, reason) !== undefined), TTL_MS + 20_000, `${name} down`).catch((error: Error) => {
         const seen = base.map((m) => `${m.name}: ${JSON.stringify(m.lines.filter((l) => l.peer === name))}`);
         throw new Error(`${error.message}; joiner: ${JSON.stringify(joiner.lines.slice(-5))}; ${seen.join('; ')}`);
       });
@@ -105,15 +105,15 @@ async function outages(base: StoreMember[], server: EtcdServer | RedisServer) {
   const healthAfter = (m: StoreMember, since: number, status: (s: string) => boolean) =>
     m.lines.find((l) => l.type === 'health' && l.at >= since && status(String(l.status)))?.at;
   for (let i = 0; i < OUTAGES; i++) {
-    await until(() => base.every((m) => m.healthPath().at(-1) === 'Up'), 30_000, 'all Up');
+    await eventually(() => base.every((m) => m.healthPath().at(-1) === 'Up'), 30_000, 'all Up');
     const killedAt = Date.now();
     await server.kill();
-    await until(() => base.every((m) => healthAfter(m, killedAt, (s) => s !== 'Up') !== undefined), 30_000, 'all left Up');
+    await eventually(() => base.every((m) => healthAfter(m, killedAt, (s) => s !== 'Up') !== undefined), 30_000, 'all left Up');
     toDegraded.push(Math.max(...base.map((m) => healthAfter(m, killedAt, (s) => s !== 'Up')!)) - killedAt);
     await new Promise((r) => setTimeout(r, 1000));
     await server.start();
     const restartedAt = Date.now();
-    await until(() => base.every((m) => healthAfter(m, restartedAt, (s) => s === 'Up') !== undefined), 60_000, 'all Up again');
+    await eventually(() => base.every((m) => healthAfter(m, restartedAt, (s) => s === 'Up') !== undefined), 60_000, 'all Up again');
     backUp.push(Math.max(...base.map((m) => healthAfter(m, restartedAt, (s) => s === 'Up')!)) - restartedAt);
   }
   const falseDowns = base.reduce((sum, m) => sum + m.lines.filter((l) => l.type === 'PeerDown' && String(l.peer).startsWith('m')).length, 0);
@@ -189,11 +189,11 @@ async function failover(trial: number) {
     all.push(...members);
     const [a, b, c] = members as [StoreMember, StoreMember, StoreMember];
     await Promise.all(members.map((m) => m.ready(30_000)));
-    await until(() => members.every((m) => members.every((o) => o === m || at(m, 'PeerUp', o.name) !== undefined)), 30_000, 'cluster formed');
-    await until(() => members.every((m) => m.healthPath().at(-1) === 'Up'), 30_000, 'all Up');
+    await eventually(() => members.every((m) => members.every((o) => o === m || at(m, 'PeerUp', o.name) !== undefined)), 30_000, 'cluster formed');
+    await eventually(() => members.every((m) => m.healthPath().at(-1) === 'Up'), 30_000, 'all Up');
 
     b.send('meta v=before-kill');
-    await until(() => b.lines.some((l) => l.type === 'setMetadata'), 5000, 'b changed');
+    await eventually(() => b.lines.some((l) => l.type === 'setMetadata'), 5000, 'b changed');
     const killedAt = Date.now();
     await group.primary.kill();
     c.send('meta v=during-failover');
@@ -201,8 +201,8 @@ async function failover(trial: number) {
     const promotedAt = Date.now();
     const healthAfter = (m: StoreMember, since: number, up: boolean) =>
       m.lines.find((l) => l.type === 'health' && l.at >= since && (l.status === 'Up') === up)?.at;
-    await until(() => members.every((m) => healthAfter(m, killedAt, false) !== undefined), 30_000, 'all left Up');
-    await until(() => members.every((m) => healthAfter(m, healthAfter(m, killedAt, false)!, true) !== undefined), 60_000, 'all Up again');
+    await eventually(() => members.every((m) => healthAfter(m, killedAt, false) !== undefined), 30_000, 'all left Up');
+    await eventually(() => members.every((m) => healthAfter(m, healthAfter(m, killedAt, false)!, true) !== undefined), 60_000, 'all Up again');
     // Beyond a TTL and a refresh interval: whatever was going to arrive has.
     await new Promise((r) => setTimeout(r, FAILOVER_TTL_MS + 2000));
     const saw = (m: StoreMember, peer: string, v: string) =>

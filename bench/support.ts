@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import * as discovery from '../src/discovery.js';
 import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
+import { SimNetwork } from '../src/discovery/testing/sim.js';
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -16,6 +17,26 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 export const median = (values: readonly number[]) => quantile(values, 0.5);
+
+/** Median and p99 over trials; with few trials p99 is the worst one. */
+export function stats(values: number[]) {
+  return { median: round(median(values)), p99: round(quantile(values, 0.99)) };
+}
+
+/**
+ * One trial's simulated network, as every gossip benchmark sets it up: the
+ * `lan` profile, one-way delay 0.5 to 1.5 ms, no loss, no event record. With
+ * `n`, the cluster starts converged (built directly, no join traffic) and runs
+ * `settleMs` before the trial measures anything.
+ */
+export function simTrial(seed: number, n = 0, settleMs = 5000) {
+  const wallStart = performance.now();
+  const sim = new SimNetwork({ seed, recordEvents: false, delayMs: 0.5, jitterMs: 1 });
+  const names = n > 0 ? sim.addConverged(n) : [];
+  const buildSeconds = (performance.now() - wallStart) / 1000;
+  if (n > 0) sim.runFor(settleMs);
+  return { sim, names, buildSeconds, wallSeconds: () => (performance.now() - wallStart) / 1000 };
+}
 
 /** Runs `fn` `iterations` times after `warmup` runs and returns each run's duration in ms. */
 export function timeEach(fn: () => void, iterations: number, warmup = Math.min(100, iterations)): number[] {

@@ -14,7 +14,7 @@
  * Read its context through `./selectors.ts`.
  */
 import { and, assign, cancel, fromCallback, sendTo, setup, type ActorRefFrom } from 'xstate';
-import type { BackendCommand, BackendFacts, BackendInput, BackendReport, MembershipChange } from '../src/discovery/backend.js';
+import type { BackendCommand, BackendFacts, BackendInput, BackendReport, KeyringControl, MembershipChange } from '../src/discovery/kit/backend.js';
 import { DiscoveryErrors } from '../src/discovery/types.js';
 import type {
   DiscoveryError,
@@ -80,6 +80,8 @@ export type AdapterCommand =
   | { readonly type: 'setMetadata'; readonly metadata: PeerMetadata }
   /** Contact more members (`host:port`) and join through them. */
   | { readonly type: 'join'; readonly seeds: readonly string[] }
+  /** Hand the backend's keyring (undefined: it has none) to `use`; see `src/discovery/kit/keys.ts`. */
+  | { readonly type: 'keys'; readonly use: (keyring: KeyringControl | undefined) => void }
   /** Sync now instead of waiting for the interval. */
   | { readonly type: 'sync' };
 
@@ -385,6 +387,9 @@ export const adapterMachine = base.createMachine({
     },
     join: {
       actions: sendTo('backend', ({ event }) => ({ type: 'backend.join', seeds: event.seeds }) satisfies BackendCommand),
+    },
+    keys: {
+      actions: sendTo('backend', ({ event }) => ({ type: 'backend.keys', use: event.use }) satisfies BackendCommand),
     },
     stop: { target: '.stopping' },
     sync: { actions: startSync },

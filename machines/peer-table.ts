@@ -68,11 +68,4 @@ export function listPeers(table: PeerTable): PeerInfo[] {
   return out;
 }
 
-/** Whether two views of a peer differ in anything a subscriber sees. */
-export function samePeer(a: PeerInfo, b: PeerInfo): boolean {
-  if (a.id !== b.id || a.address !== b.address) return false;
-  const ak = Object.keys(a.metadata);
-  if (ak.length !== Object.keys(b.metadata).length) return false;
-  for (const k of ak) if (a.metadata[k] !== b.metadata[k]) return false;
-  return true;
-}
+export { samePeer } from '../src/discovery/peers.js';

@@ -1,7 +1,8 @@
 /**
- * `distribute/discovery/internals`: the machine, its events, its selectors,
- * the backend protocol and the registry, for tests and for users who build
- * their own adapter logic without `defineAdapter`. Not covered by the same
+ * `distribute/discovery/internals`: everything `distribute/discovery` exports,
+ * and beneath it the machine, its events, its selectors, the backend protocol
+ * and the registry, for tests and for users who build their own adapter logic
+ * without `defineAdapter`. Not covered by the same
  * stability promise as `distribute/discovery`.
  *
  * @example
@@ -12,6 +13,11 @@
  *
  * @module
  */
+export * from './discovery.js';
+export { DiscoveryImpl } from './discovery/facade.js';
+export { adapterActor } from './discovery/start.js';
+export { attempt, err, ok } from './discovery/types.js';
+export type { Statechart, StatechartState, StatechartTransition } from './http/statechart.js';
 export {
   adapterMachine,
   applyChanges,
@@ -32,16 +38,18 @@ export type {
   BackendLogic,
   BackendReport,
   BackendRuntime,
-} from './discovery/backend.js';
+} from './discovery/kit/backend.js';
 export {
   adapterLogger,
   buildAdapterLogic,
+  defaultOptions,
   machineInput,
   resolveOptions,
   validateMetadata,
   type AdapterLogic,
-} from './discovery/adapter.js';
+} from './discovery/kit/adapter.js';
 export { prepare } from './discovery/supervisor.js';
 export { isNameTaken, lookupRegistration, register, release, type Registration, type RegisterOptions } from './discovery/registry.js';
 export { EventHub } from './discovery/hub.js';
-export { QueuedEventStream } from './discovery/event_stream.js';
+export type { ClusterKeyOp, KeyringControl, KeyringRequest, MemberKeys } from './discovery/kit/keys.js';
+export { QueuedEventStream } from './discovery/event-stream.js';

@@ -11,7 +11,7 @@ import { assign, createActor, setup, SimulatedClock } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, type AdapterOptionsInput, type MembershipChange, type SyncResult } from 'distribute/discovery';
 import { adapterLogger, buildAdapterLogic, machineInput, register, resolveOptions } from 'distribute/discovery/internals';
-import { unwrap } from './support.js';
+import { unwrap } from './support/index.js';
 
 const MAX_ATTEMPTS = 3;
 const SYNC_INTERVAL = 1000;

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { MAX_METADATA_BYTES, memoryAdapter, type DiscoveryError } from 'distribute/discovery';
-import { unwrap } from './support.js';
+import { unwrap } from './support/index.js';
 
 afterEach(async () => {
   await discovery.stop(1000);

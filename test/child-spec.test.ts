@@ -4,7 +4,7 @@ import { SimulatedClock, createActor, createMachine, fromCallback, type AnyActor
 import * as discovery from 'distribute/discovery';
 import { DiscoveryFailure, memoryAdapter, type Adapter } from 'distribute/discovery';
 import type { BackendCommand, BackendInput } from 'distribute/discovery/internals';
-import { eventually, sleep, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 
 const actors: AnyActor[] = [];
 afterEach(async () => {

@@ -2,11 +2,11 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Keyring } from '../src/discovery/gossip/crypto.js';
-import { frameHeader, KIND_REQUEST } from '../src/discovery/gossip/framing.js';
-import { encodeKeyOp } from '../src/discovery/gossip/keyop.js';
-import { freePort } from './children.js';
-import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
+import { Keyring } from '../src/discovery/gossip/wire/crypto.js';
+import { frameHeader, KIND_REQUEST } from '../src/discovery/gossip/net/framing.js';
+import { encodeKeyOp } from '../src/discovery/gossip/wire/key-op.js';
+import { freePort } from './support/processes.js';
+import { agentArgs, killAll, runCli, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

@@ -1,7 +1,7 @@
 /** Agents with cluster labels and no keys: another label never merges, the same label does, and --help says so. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from './children.js';
-import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { agentArgs, killAll, runCli, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { freePort, until } from './children.js';
-import { agentArgs, killAll, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { eventually } from './support/wait.js';
+import { agentArgs, killAll, startCli } from './support/cli.js';
 
 afterEach(killAll);
 
@@ -29,7 +30,7 @@ describe('output and logs', () => {
   it('diagnostics go to stderr as pino records at the chosen level, never to stdout', async () => {
     const a = startCli(agentArgs('chatty', await freePort(), '--log-level', 'debug', '--json'));
     await a.waitFor((l) => l.event === 'AgentStarted');
-    await until(() => a.stderr.join('').includes('Sync succeeded'), 10_000, 'a debug record on stderr');
+    await eventually(() => a.stderr.join('').includes('Sync succeeded'), 10_000, 'a debug record on stderr');
     a.child.kill('SIGTERM');
     await a.exited;
     const records = a.stderr.join('').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -1,7 +1,7 @@
 /** `distribute agent --adapter etcd|redis` and `distribute members`, as child processes against real servers. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cliPath, killAll, runCli, startCli, type CliProcess } from './cli-support.js';
-import { EtcdServer, RedisServer, serverSuite } from './servers.js';
+import { cliPath, killAll, runCli, startCli, type CliProcess } from './support/cli.js';
+import { EtcdServer, RedisServer, serverSuite } from './support/servers.js';
 
 afterEach(killAll);
 

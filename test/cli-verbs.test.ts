@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { freePort } from './children.js';
-import { agentArgs, killAll, runCli, runtimeDir, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { agentArgs, killAll, runCli, runtimeDir, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

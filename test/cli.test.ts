@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
-import { freePort } from './children.js';
-import { agentArgs, killAll, runCli, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { agentArgs, killAll, runCli, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

@@ -19,7 +19,7 @@ import {
   type DiscoveryEvent,
   type PeerInfo,
 } from 'distribute/discovery';
-import { eventually, sleep, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 
 type Step = 'setMetadata' | 'sync' | 'stop';
 

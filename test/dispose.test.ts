@@ -3,7 +3,7 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { createActor, createMachine, type AnyActor } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, DiscoveryFailure, memoryAdapter, type DiscoveryEvent, type PeerInfo } from 'distribute/discovery';
-import { eventually, sleep, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 
 const actors: AnyActor[] = [];
 afterEach(async () => {

@@ -5,12 +5,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
-import * as discovery from 'distribute/discovery';
+import * as discovery from 'distribute/discovery/internals';
 import { dnsAdapter, type DnsAdapterOptions } from 'distribute/discovery';
 import { selectConfig } from 'distribute/discovery/internals';
-import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
-import { killAll, startCli } from './cli-support.js';
-import { collector, eventually, unwrap } from './support.js';
+import { Dnsmasq, dnsmasqUnavailable, skipDns } from './support/dnsmasq.js';
+import { killAll, startCli } from './support/cli.js';
+import { collector, eventually, unwrap } from './support/index.js';
 
 const unavailable = dnsmasqUnavailable();
 

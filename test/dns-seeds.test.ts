@@ -8,10 +8,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type AdapterHandle, type GossipConfig } from 'distribute/discovery';
-import { freePort } from './children.js';
-import { killAll, runCli, startCli } from './cli-support.js';
-import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
-import { eventually, sleep, unwrap } from './support.js';
+import { freePort } from './support/processes.js';
+import { killAll, runCli, startCli } from './support/cli.js';
+import { Dnsmasq, dnsmasqUnavailable, skipDns } from './support/dnsmasq.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 
 const unavailable = dnsmasqUnavailable();
 const SRV = '_gossip._tcp.members.test';

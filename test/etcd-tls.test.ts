@@ -8,9 +8,9 @@ import { Etcd3, Range } from 'etcd3';
 import { etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeCertificates, type Certificates } from './certs.js';
-import { startCli } from './cli-support.js';
-import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
+import { makeCertificates, type Certificates } from './support/certs.js';
+import { startCli } from './support/cli.js';
+import { CuttableProxy, EtcdServer, serverSuite } from './support/servers.js';
 import { inProcessMember } from './store-inproc.js';
 import { cleanUpSuite, expectCertificateRefusal, expectConnectionsStop, meetChangeLeave, securedMemberOptions, startFailure } from './store-scenarios.js';
 

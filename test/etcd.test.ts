@@ -2,12 +2,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { defaultAdapterName, etcdAdapter, type EtcdAdapterOptions } from 'distribute/discovery';
-import { freePort } from './children.js';
-import { CuttableProxy, EtcdServer, serverSuite } from './servers.js';
+import { freePort } from './support/processes.js';
+import { CuttableProxy, EtcdServer, serverSuite } from './support/servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
 import { commandOrders, feedCut, outage, threeMembers } from './store-scenarios.js';
-import { eventually, sleep } from './support.js';
+import { eventually, sleep } from './support/index.js';
 
 const suite = serverSuite('etcd', 'etcd adapter');
 const TTL = 2000;

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import * as discovery from 'distribute/discovery';
 import type { DiscoveryEvent } from 'distribute/discovery';
-import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from './support.js';
+import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from './support/index.js';
 
 afterEach(async () => {
   await discovery.stop(2000);

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './children.js';
-import { killAll, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { killAll, startCli } from './support/cli.js';
 
 const root = join(import.meta.dirname, '..');
 const recorder = join(import.meta.dirname, 'fixtures', 'record-modules.mjs');
@@ -45,7 +45,7 @@ async function loadedBy(code: string): Promise<string[]> {
   return loaded();
 }
 
-const GOSSIP_RUNTIME = /\/gossip\/(core|codec|transport)\.js$/;
+const GOSSIP_RUNTIME = /\/gossip\/(?:protocol|wire|net)\/(core|codec|transport)\.js$/;
 
 describe('what importing the facade loads', () => {
   it('distribute/discovery loads xstate and none of the command extras, nor pino, nor the gossip runtime', async () => {

@@ -14,7 +14,7 @@ import {
   type DiscoveryError,
   type SubscriptionId,
 } from 'distribute/discovery';
-import { eventually, unwrap } from './support.js';
+import { eventually, unwrap } from './support/index.js';
 
 afterEach(async () => {
   await discovery.stop(1000);

@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import { createWebSocketInspector } from '@statelyai/inspect';
 import * as discovery from 'distribute/discovery';
 import { memoryAdapter } from 'distribute/discovery';
-import { eventually, unwrap } from './support.js';
+import { eventually, unwrap } from './support/index.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { freePort } from './children.js';
-import { killAll, runCli, startCli } from './cli-support.js';
+import { freePort } from './support/processes.js';
+import { killAll, runCli, startCli } from './support/cli.js';
 
 afterEach(killAll);
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, gossipAdapter, memoryAdapter, staticAdapter } from 'distribute/discovery';
 import { isWaitingForPeers } from 'distribute/discovery/internals';
-import { eventually, startEach, unwrap } from './support.js';
+import { eventually, startEach, unwrap } from './support/index.js';
 
 const start = startEach();
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { DiscoveryErrors, gossipAdapter, memoryAdapter, OWNER_WEIGHT_KEY, type PeerInfo } from 'distribute/discovery';
 import { ownershipView, rank } from '../src/discovery/ownership.js';
-import { eventually, startEach, unwrap } from './support.js';
+import { eventually, startEach, unwrap } from './support/index.js';
 
 const members = (n: number, prefix = 'node-'): PeerInfo[] => Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, metadata: {} }));
 const keys = (n: number) => Array.from({ length: n }, (_, i) => `key:${i}`);

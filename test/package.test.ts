@@ -12,7 +12,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, readLines } from './children.js';
+import { freePort, readLines } from './support/processes.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');

@@ -8,9 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { browserUnavailable, launchBrowser } from './browser.js';
-import { freePort, readLines, until } from './children.js';
-import { killAll, startCli, type CliProcess } from './cli-support.js';
+import { browserUnavailable, launchBrowser } from './support/browser.js';
+import { freePort, readLines } from './support/processes.js';
+import { eventually } from './support/wait.js';
+import { killAll, startCli, type CliProcess } from './support/cli.js';
 
 const unavailable = browserUnavailable();
 // Under CI a missing browser is a failure, not a skip.
@@ -42,7 +43,7 @@ describe.skipIf(skip)(`the cluster page in chromium${unavailable ? ` (skipped: $
     // The third member runs the library itself, so the test can call setMetadata through the facade.
     member = spawn(process.execPath, [fixture, 'gamma', String(await freePort()), `127.0.0.1:${portA}`], { stdio: ['pipe', 'pipe', 'inherit'] });
     readLines(member.stdout!, (line) => typeof line === 'object' && memberLines.push(line));
-    await until(() => memberLines.some((l) => l.type === 'ready'), 10_000, 'gamma ready');
+    await eventually(() => memberLines.some((l) => l.type === 'ready'), 10_000, 'gamma ready');
     await alpha.waitFor((l) => l.event === 'PeerUp' && l.peer === 'gamma', 10_000, 'alpha: PeerUp gamma');
     browser = await launchBrowser();
     page = await browser.context.newPage();

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readmeBlocks, root } from './readme-blocks.js';
+import { readmeBlocks, root } from './support/readme-blocks.js';
 
 const run = promisify(execFile);
 const dir = join(root, '.readme-examples');

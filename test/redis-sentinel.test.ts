@@ -5,9 +5,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisAdapter } from 'distribute/discovery';
-import { SentinelGroup, serverSuite } from './servers.js';
+import { SentinelGroup, serverSuite } from './support/servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
-import { eventually, sleep, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 
 const suite = serverSuite(['redis-server', 'redis-sentinel'], 'redis adapter through Sentinel');
 const TTL = 3000;

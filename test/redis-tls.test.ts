@@ -7,10 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { redisAdapter, type RedisAdapterOptions } from 'distribute/discovery';
-import { makeCertificates, type Certificates } from './certs.js';
-import { freePort } from './children.js';
-import { runCli, startCli } from './cli-support.js';
-import { CuttableProxy, RedisServer, serverSuite } from './servers.js';
+import { makeCertificates, type Certificates } from './support/certs.js';
+import { freePort } from './support/processes.js';
+import { runCli, startCli } from './support/cli.js';
+import { CuttableProxy, RedisServer, serverSuite } from './support/servers.js';
 import { inProcessMember } from './store-inproc.js';
 import { cleanUpSuite, expectCertificateRefusal, expectConnectionsStop, meetChangeLeave, securedMemberOptions, startFailure } from './store-scenarios.js';
 

@@ -5,12 +5,12 @@ import { defaultAdapterName, redisAdapter, startLink, type RedisAdapterOptions }
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './children.js';
-import { CuttableProxy, inCI, RedisServer, serverSuite, serverUnavailable } from './servers.js';
+import { freePort } from './support/processes.js';
+import { CuttableProxy, inCI, RedisServer, serverSuite, serverUnavailable } from './support/servers.js';
 import { inProcessMember, stopInProcess } from './store-inproc.js';
 import { killMembers, StoreMember } from './store-members.js';
 import { commandOrders, feedCut, outage, threeMembers } from './store-scenarios.js';
-import { eventually, sleep } from './support.js';
+import { eventually, sleep } from './support/index.js';
 
 const suite = serverSuite('redis-server', 'redis adapter');
 const TTL = 1500;

@@ -9,9 +9,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type AdapterHandle } from 'distribute/discovery';
-import { freePort } from './children.js';
-import { Dnsmasq, dnsmasqUnavailable, skipDns } from './dnsmasq.js';
-import { eventually, unwrap } from './support.js';
+import { freePort } from './support/processes.js';
+import { Dnsmasq, dnsmasqUnavailable, skipDns } from './support/dnsmasq.js';
+import { eventually, unwrap } from './support/index.js';
 
 const unavailable = dnsmasqUnavailable();
 /** Short, so the test waits about one refresh; the profile's own is 10 s (lan 30 s). */

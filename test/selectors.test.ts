@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { memoryAdapter } from 'distribute/discovery';
 import { isRunning, selectHealth, selectHealthInfo, selectMetrics, selectPeer, selectPeers, selectSelf } from 'distribute/discovery/internals';
-import { eventually, unwrap } from './support.js';
+import { eventually, unwrap } from './support/index.js';
 
 afterEach(async () => {
   await discovery.stop(1000);

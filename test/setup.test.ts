@@ -8,7 +8,7 @@ import { createActor, setup, spawnChild, type AnyActor } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { DiscoveryFailure, discoveryLogic, memoryAdapter, type DiscoveryActorRef } from 'distribute/discovery';
 import { selectSelf } from 'distribute/discovery/internals';
-import { eventually, unwrap } from './support.js';
+import { eventually, unwrap } from './support/index.js';
 
 const actors: AnyActor[] = [];
 afterEach(async () => {

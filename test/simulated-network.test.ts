@@ -9,7 +9,7 @@ import { createActor, createMachine, setup } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { DiscoveryFailure, discoveryLogic } from 'distribute/discovery';
 import { simulatedNetwork, type SimulatedNetwork } from 'distribute/discovery/testing';
-import { unwrap } from './support.js';
+import { unwrap } from './support/index.js';
 
 const started: string[] = [];
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import * as discovery from 'distribute/discovery';
 import { staticAdapter } from 'distribute/discovery';
-import { collector, eventually, unwrap } from './support.js';
+import { collector, eventually, unwrap } from './support/index.js';
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { etcdAdapter, redisAdapter, startLink, type Adapter } from 'distribute/discovery';
-import { freePort } from './children.js';
+import { freePort } from './support/processes.js';
 
 async function startError(adapter: Adapter) {
   const started = await startLink({ name: `config-${Math.random()}`, adapter });

@@ -1,6 +1,6 @@
 /** Store adapter members in the test's own process, each under its own registered name. */
 import { bind, defaultAdapterName, startLink, type Adapter, type AdapterHandle, type DiscoveryMetrics } from 'distribute/discovery';
-import { collector, eventually, unwrap } from './support.js';
+import { collector, eventually, unwrap } from './support/index.js';
 
 const handles: AdapterHandle[] = [];
 let count = 0;

@@ -1,7 +1,8 @@
 /** Members of a store adapter as child processes (test/fixtures/store-member.mjs). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { readLines, until } from './children.js';
+import { readLines } from './support/processes.js';
+import { eventually } from './support/wait.js';
 
 const fixture = join(import.meta.dirname, 'fixtures', 'store-member.mjs');
 
@@ -38,7 +39,7 @@ export class StoreMember {
 
   async waitFor(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
     try {
-      await until(() => {
+      await eventually(() => {
         if (check()) return true;
         if (this.child.exitCode !== null && this.child.signalCode === null) throw new Error(`${this.name} exited`);
         return false;

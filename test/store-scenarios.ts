@@ -4,9 +4,9 @@
  * and a store outage with recovery.
  */
 import { afterAll, afterEach, expect } from 'vitest';
-import { killAll } from './cli-support.js';
+import { killAll } from './support/cli.js';
 import { stopInProcess } from './store-inproc.js';
-import { eventually, sleep, unwrap } from './support.js';
+import { eventually, sleep, unwrap } from './support/index.js';
 import { defaultAdapterName, startLink, type Adapter } from 'distribute/discovery';
 import type { inProcessMember } from './store-inproc.js';
 import { StoreMember } from './store-members.js';

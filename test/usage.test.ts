@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createActor, createMachine } from 'xstate';
 import * as discovery from 'distribute/discovery';
 import { memoryAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { eventually, unwrap } from './support.js';
+import { eventually, unwrap } from './support/index.js';
 
 afterEach(async () => {
   await discovery.stop();

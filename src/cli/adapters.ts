@@ -1,6 +1,6 @@
 /** The adapters the command can run, by name. */
+import { defaultOptions } from '../internals.js';
 import {
-  defaultOptions,
   dnsAdapter,
   etcdAdapter,
   gossipAdapter,
@@ -10,7 +10,8 @@ import {
   type Adapter,
   type DnsRecordType,
 } from '../discovery.js';
-import { formatAddress, type HostPort } from './args.js';
+import { formatAddress } from './args.js';
+import type { Endpoint } from '../discovery/address.js';
 import { usage } from './errors.js';
 import { hasTls, type StoreCredentials } from './store-credentials.js';
 
@@ -20,8 +21,8 @@ export const PROFILES = ['lan', 'local'] as const;
 export type Profile = (typeof PROFILES)[number];
 
 export interface AdapterFlags {
-  readonly bind: HostPort;
-  readonly advertise: HostPort | undefined;
+  readonly bind: Endpoint;
+  readonly advertise: Endpoint | undefined;
   readonly profile: Profile;
   readonly secretKeys?: readonly string[];
   readonly label?: string;

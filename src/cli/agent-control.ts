@@ -1,9 +1,11 @@
 /** What a running agent answers on its control endpoint, through the facade. */
 import * as discovery from '../discovery.js';
-import { fingerprint } from '../discovery/gossip/crypto.js';
-import { clusterKeyOp, type MemberKeys } from '../discovery/keys.js';
-import { defaultOptions, type PeerInfo } from '../discovery.js';
-import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/config.js';
+import { fingerprint, isFingerprint } from '../discovery/gossip/wire/crypto.js';
+import { clusterKeyOp, type MemberKeys } from '../discovery/kit/keys.js';
+import { DiscoveryImpl } from '../discovery/facade.js';
+import type { PeerInfo } from '../discovery.js';
+import { defaultOptions } from '../internals.js';
+import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/protocol/config.js';
 import { ControlRefusal, type ControlSource } from './control.js';
 import type { MemberTable } from './members.js';
 import { udpUnreachableOf } from '../http/members.js';
@@ -91,7 +93,7 @@ function fingerprints(list: discovery.KeyList): KeyFingerprints {
 
 /** The installed key a fingerprint names; a full key stands for itself. */
 function keyNamed(given: string): string {
-  if (!/^[0-9a-f]{16}$/.test(given)) return given;
+  if (!isFingerprint(given)) return given;
   const listed = discovery.listKeys();
   const found = listed.ok ? listed.value.keys.find((key) => keyFingerprint(key) === given) : undefined;
   if (!found) throw new ControlRefusal(400, `no installed key has the fingerprint ${given}`);
@@ -156,7 +158,7 @@ export function agentControl(table: MemberTable, facts: AgentFacts, leave: () =>
       return fingerprints(listed.value);
     },
     clusterKeys: async (change) => {
-      const answers = await clusterKeyOp(discovery.defaultAdapterName, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
+      const answers = await clusterKeyOp(discovery.defaultAdapterName, new DiscoveryImpl().keyring, change?.op ?? 'list', change?.key ?? '', KEY_OP_TIMEOUT_MS);
       if (!answers.ok) throw new ControlRefusal(answers.error.type === 'KeysUnavailable' ? 409 : 400, answers.error.message);
       return clusterSummary(answers.value);
     },

@@ -1,6 +1,7 @@
 /** What the verbs that talk to a running agent share: finding the agent and its token, and help. */
 import { readFileSync } from 'node:fs';
-import { parseAddress, type HostPort } from './args.js';
+import { parseAddress } from './args.js';
+import type { Endpoint } from '../discovery/address.js';
 import { readAgentFiles, type AgentRecord } from './agent-file.js';
 import { DEFAULT_CONTROL_PORT, type ControlClient } from './control.js';
 import { usage } from './errors.js';
@@ -23,14 +24,14 @@ export function warned<T>(secret: Secret<T>): T {
 const LOOPBACK_OR_ANY = /^(?:127\.|localhost$|::1$|0\.0\.0\.0$|::$)/;
 
 /** True when `--control` names this record's endpoint: the same port, and the same host or loopback on both sides. */
-function sameEndpoint(asked: HostPort, record: AgentRecord): boolean {
+function sameEndpoint(asked: Endpoint, record: AgentRecord): boolean {
   const bound = parseAddress('agent file', record.control);
   if (bound.port !== asked.port) return false;
   return bound.host === asked.host || (LOOPBACK_OR_ANY.test(bound.host) && LOOPBACK_OR_ANY.test(asked.host));
 }
 
 /** The agent among this user's running ones: by `--control`, by `--name`, the only one, or (saying so) the oldest. */
-function pickRecord(pick: AgentPick, records: readonly AgentRecord[], asked: HostPort | undefined): AgentRecord | undefined {
+function pickRecord(pick: AgentPick, records: readonly AgentRecord[], asked: Endpoint | undefined): AgentRecord | undefined {
   if (asked) return records.find((r) => sameEndpoint(asked, r));
   if (pick.name !== undefined) {
     const named = records.find((r) => r.name === pick.name);

@@ -5,12 +5,12 @@
  */
 import * as discovery from '../discovery.js';
 import type { Adapter, DiscoveryEvent, PeerInfo } from '../discovery.js';
-import { formatAddress, type HostPort } from './args.js';
-import { defaultMaxStreams } from '../http/handler.js';
+import { formatAddress } from './args.js';
+import { isLoopbackHost, type Endpoint } from '../discovery/address.js';
+import { defaultMaxStreams, httpHandlerWith } from '../http/handler.js';
 import { agentControl } from './agent-control.js';
 import { removeAgentFile, writeAgentFile } from './agent-file.js';
-import { requestPolicy } from '../http/handler.js';
-import { startControl, type ControlServer } from './control.js';
+import { controlRoutes, startControl, type ControlServer } from './control.js';
 import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
 import { MemberTable } from './members.js';
@@ -22,7 +22,7 @@ export interface AgentOptions {
   readonly adapterKind: string;
   readonly seeds: readonly string[];
   readonly metadata: Record<string, string>;
-  readonly control: HostPort;
+  readonly control: Endpoint;
   readonly controlIsDefault: boolean;
   /** Bearer token the control endpoint requires: the operator's, or one made at start. */
   readonly controlToken: string;
@@ -142,7 +142,7 @@ async function firstAnswer(joinTimeoutMs: number): Promise<void> {
  * read-only home) is a warning: the agent runs, and the verbs need the token
  * given to them.
  */
-function recordAgent(options: AgentOptions, self: PeerInfo, address: HostPort): string | undefined {
+function recordAgent(options: AgentOptions, self: PeerInfo, address: Endpoint): string | undefined {
   try {
     return writeAgentFile({
       name: self.id,
@@ -164,16 +164,16 @@ function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo,
   return startControl(
     options.control,
     {
-      handler: discovery.httpHandler({
-        token: options.controlToken,
-        allowedHosts: options.controlAllowHosts,
-        ...(options.controlMaxStreams !== undefined ? { maxStreams: options.controlMaxStreams } : {}),
-        // The agent also remembers who left or failed, which the adapter forgets.
-        members: () => source.members(),
-      }),
-      source,
-      token: options.controlToken,
-      policy: requestPolicy(options.controlAllowHosts),
+      handler: httpHandlerWith(
+        {
+          token: options.controlToken,
+          allowedHosts: options.controlAllowHosts,
+          ...(options.controlMaxStreams !== undefined ? { maxStreams: options.controlMaxStreams } : {}),
+          // The agent also remembers who left or failed, which the adapter forgets.
+          members: () => source.members(),
+        },
+        controlRoutes(source),
+      ),
       ...(options.controlTls ? { tls: { cert: options.controlTls.cert, key: options.controlTls.key } } : {}),
     },
     options.controlIsDefault,
@@ -188,15 +188,14 @@ function connectionBound(maxStreams: number | undefined): number {
 }
 
 const ANY_INTERFACE = new Set(['0.0.0.0', '::']);
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 /** Where the control endpoint can be reached from, in words an operator checks. */
-function reachableFrom(address: HostPort): string {
+function reachableFrom(address: Endpoint): string {
   if (ANY_INTERFACE.has(address.host)) return `every interface of this host, port ${address.port}`;
-  return isLoopback(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
+  return isLoopbackHost(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
 }
 
-function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: HostPort, agentFile: string | undefined, startedAt: number): void {
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: Endpoint, agentFile: string | undefined, startedAt: number): void {
   const control = formatAddress(address);
   const scheme = options.controlTls ? 'https' : 'http';
   const pageHost = ANY_INTERFACE.has(address.host) ? formatAddress({ host: '127.0.0.1', port: address.port }) : control;

@@ -1,23 +1,21 @@
 /** Parsing of the values flags carry: `host:port`, `key=value`. */
-import { formatAddress as joinHostPort, parseAddress as parseHostPort, type Endpoint } from '../discovery/address.js';
+import { formatAddress as joinEndpoint, parseAddress as parseEndpoint, type Endpoint } from '../discovery/address.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usage } from './errors.js';
 
-export type HostPort = Endpoint;
-
 /** `host:port`, `:port` (any interface) or a bare port; port 0 picks a free one. */
-export function parseAddress(flag: string, value: string, defaultHost = '0.0.0.0'): HostPort {
+export function parseAddress(flag: string, value: string, defaultHost = '0.0.0.0'): Endpoint {
   const text = value.trim();
   if (/^\d{1,5}$/.test(text)) return checkPort(flag, value, { host: defaultHost, port: Number(text) });
   if (/^:\d{1,5}$/.test(text)) return checkPort(flag, value, { host: defaultHost, port: Number(text.slice(1)) });
   const withZero = /^(?:\[([^\]]+)\]|([^:\s]+)):0$/.exec(text);
   if (withZero) return { host: (withZero[1] ?? withZero[2])!, port: 0 };
-  const parsed = parseHostPort(text);
+  const parsed = parseEndpoint(text);
   if (!parsed) throw usage(`${flag} expects host:port, got ${JSON.stringify(value)}`);
   return parsed;
 }
 
-function checkPort(flag: string, value: string, address: HostPort): HostPort {
+function checkPort(flag: string, value: string, address: Endpoint): Endpoint {
   if (address.port > 65535) throw usage(`${flag} expects a port from 0 to 65535, got ${JSON.stringify(value)}`);
   return address;
 }
@@ -33,7 +31,7 @@ export function parseMeta(flag: string, pairs: readonly string[]): Record<string
   return out;
 }
 
-export const formatAddress = (address: HostPort) => joinHostPort(address.host, address.port);
+export const formatAddress = (address: Endpoint) => joinEndpoint(address.host, address.port);
 
 /** Strict flag parsing; a bad flag is a usage error naming it. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(

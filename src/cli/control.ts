@@ -20,12 +20,14 @@
  * page's session cookie); the checks of `src/http/guard.ts` run before any
  * route, for the verbs as for the handler.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpHandler } from '../discovery.js';
-import { sendRefusal } from '../http/handler.js';
-import { checkBodyLength, checkHost, checkJson, checkOrigin, Credentials, parseTarget, readJsonBody, Refusal, type RequestPolicy } from '../http/guard.js';
-import { formatAddress, type HostPort } from './args.js';
+import type { MoreRoutes } from '../http/handler.js';
+import { checkJson, readJsonBody, Refusal } from '../http/guard.js';
+import { isRecord } from '../discovery/values.js';
+import { formatAddress } from './args.js';
+import type { Endpoint } from '../discovery/address.js';
 import { failure, usage } from './errors.js';
 import type { MemberRow } from './members.js';
 
@@ -33,7 +35,7 @@ import type { MemberRow } from './members.js';
 export const DEFAULT_CONTROL_PORT = 7373;
 
 export interface ControlServer {
-  readonly address: HostPort;
+  readonly address: Endpoint;
   close(): Promise<void>;
 }
 
@@ -60,7 +62,7 @@ const KEY_OPS: readonly string[] = ['install', 'use', 'remove'];
 
 const VERB_PATHS = new Set(['/v1/info', '/v1/join', '/v1/tags', '/v1/leave', '/v1/keys', '/v1/cluster/keys']);
 
-function listen(server: Server, address: HostPort): Promise<HostPort> {
+function listen(server: Server, address: Endpoint): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {
@@ -72,8 +74,7 @@ function listen(server: Server, address: HostPort): Promise<HostPort> {
 }
 
 const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
-const isStringRecord = (value: unknown): value is Record<string, string> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+const isStringRecord = (value: unknown): value is Record<string, string> => isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 
 async function readKeyChange(req: IncomingMessage): Promise<{ op: KeyOp; key: string }> {
   const { op, key } = await readJsonBody(req);
@@ -115,12 +116,9 @@ async function route(req: IncomingMessage, path: string, source: ControlSource):
   }
 }
 
-/** How the control endpoint serves: what it answers, who may call it, and over what. */
+/** How the control endpoint serves: what it answers (the handler with the verbs' routes), and over what. */
 export interface ControlServe {
   readonly handler: HttpHandler;
-  readonly source: ControlSource;
-  readonly token: string;
-  readonly policy: RequestPolicy;
   /** PEM certificate and key: HTTPS instead of HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
@@ -138,34 +136,16 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
 
 const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 15_000, connectionsCheckingInterval: 1000, keepAliveTimeout: 5000 };
 
-/** The verbs' routes, behind the checks; everything else is the library's handler, which checks for itself. */
-function controlListener(serve: ControlServe) {
-  const { handler, source, policy } = serve;
-  const credentials = new Credentials(serve.token);
-  const send = (res: ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
-  };
-  const refuse = (res: ServerResponse, error: unknown) =>
-    res.headersSent ? res.destroy() : error instanceof Refusal ? sendRefusal(res, error) : send(res, 500, { error: (error as Error).message });
-  return (req: IncomingMessage, res: ServerResponse) => {
-    try {
-      checkHost(req, policy);
-      checkOrigin(req, policy);
-      checkBodyLength(req);
-      const path = parseTarget(req).pathname;
-      if (!VERB_PATHS.has(path)) return handler(req, res);
-      if (!credentials.admits(req)) {
-        res.setHeader('www-authenticate', 'Bearer');
-        return send(res, 401, { error: 'A bearer token is required' });
-      }
-      route(req, path, source).then(({ status, body, after }) => {
-        send(res, status, body);
-        if (after) res.once('finish', after);
-      }, (error: unknown) => refuse(res, error));
-    } catch (error) {
-      refuse(res, error);
-    }
+/** The verbs' routes, served by the library's handler behind its checks and its token. */
+export function controlRoutes(source: ControlSource): MoreRoutes {
+  return {
+    paths: VERB_PATHS,
+    serve: async (req, res, path) => {
+      const { status, body, after } = await route(req, path, source);
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+      if (after) res.once('finish', after);
+    },
   };
 }
 
@@ -174,8 +154,8 @@ function controlListener(serve: ControlServe) {
  * a free port is used instead (the default port, not one the user asked for).
  * `maxConnections` keeps descriptors in reserve for the rest of the agent.
  */
-export async function startControl(address: HostPort, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
-  const listener = controlListener(serve);
+export async function startControl(address: Endpoint, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
+  const listener = serve.handler;
   // Node's HTTP and TLS load with the endpoint, not with the command: an agent joins first (see runAgent).
   const server: Server = serve.tls
     ? (await import('node:https')).createServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener)
@@ -188,7 +168,7 @@ export async function startControl(address: HostPort, serve: ControlServe, fallb
     const body = JSON.stringify({ error: `${reason}: ${error.code ?? 'malformed request'}` });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
   });
-  let bound: HostPort;
+  let bound: Endpoint;
   try {
     bound = await listen(server, address);
   } catch (error) {
@@ -236,7 +216,7 @@ async function fetchTls(url: string, init: { method: string; headers: Record<str
 
 /** Where a control client connects, and with what token. */
 export interface ControlClient {
-  readonly address: HostPort;
+  readonly address: Endpoint;
   readonly token: string | undefined;
   readonly scheme: 'http' | 'https';
   /** The agent's name, when its agent file named it. */

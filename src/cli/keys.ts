@@ -1,10 +1,11 @@
 /** `distribute keys --list | --install KEY | --use KEY | --remove KEY [--local]`: the cluster's keyrings, or one agent's. */
-import { isKey } from '../discovery/keys.js';
+import { isKey } from '../discovery/kit/keys.js';
 import { KEY_OP_TIMEOUT_MS, type ClusterKeys, type KeyFingerprints } from './agent-control.js';
 import { controlClient, helped } from './agent-verb.js';
 import { controlFlags, noPositionals, parseFlags } from './args.js';
 import { callControl, type KeyOp } from './control.js';
 import { usage } from './errors.js';
+import { isFingerprint } from '../discovery/gossip/wire/crypto.js';
 
 export const HELP = `distribute keys --list | --install KEY | --use KEY|FINGERPRINT | --remove KEY|FINGERPRINT
                 [--local] [--name NAME | --control HOST:PORT] [--json]
@@ -43,7 +44,7 @@ export async function run(args: string[]): Promise<number> {
   const key = op === undefined ? undefined : values[op]!;
   if (key !== undefined) {
     const shown = key.length > 12 ? `${key.slice(0, 12)}…` : key;
-    const fingerprint = op !== 'install' && /^[0-9a-f]{16}$/.test(key);
+    const fingerprint = op !== 'install' && isFingerprint(key);
     if (!isKey(key) && !fingerprint) {
       throw usage(`--${op} expects 32 bytes in base64 (try 'distribute keygen')${op === 'install' ? '' : ' or a fingerprint from --list'}, got ${JSON.stringify(shown)}`);
     }

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isKey } from '../discovery/keys.js';
+import { isKey } from '../discovery/kit/keys.js';
 import { usage } from './errors.js';
 
 /** A secret and, when it came from the command line, the warning to print. */

@@ -37,3 +37,8 @@ export function formatAddress(host: string, port: number): string {
   if (host.startsWith('::ffff:') && host.includes('.')) return `${host.slice(7)}:${port}`;
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** Whether `host` can only be reached from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

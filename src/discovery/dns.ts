@@ -242,3 +242,13 @@ export function describeDnsFailures(failures: readonly DnsLookupError[]): string
 export function describeDnsQuery(query: DnsQuery): string {
   return query.type === 'SRV' ? `dns+srv:${query.name}` : `dns:${query.name}:${query.port}${query.type === 'ADDRESS' ? '' : ` (${query.type})`}`;
 }
+
+/** The DNS seeds among `seeds`, by the text the core dials them as. */
+export function dnsSeedQueries(seeds: readonly string[]): Map<string, DnsQuery> {
+  const queries = new Map<string, DnsQuery>();
+  for (const seed of seeds) {
+    const parsed = isDnsSeed(seed) ? parseDnsSeed(seed) : undefined;
+    if (parsed?.ok) queries.set(seed, parsed.value);
+  }
+  return queries;
+}

@@ -4,7 +4,7 @@
  * itself, and no callback ever runs inside a state transition.
  */
 import { randomUUID } from 'node:crypto';
-import type { BackendLog } from './backend.js';
+import type { BackendLog } from './kit/backend.js';
 import type { DiscoveryEvent, PeerSuspicionEvent, SubscriptionId } from './types.js';
 
 /** A subscriber callback: may return a promise, which is awaited before its next event. */

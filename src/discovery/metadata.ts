@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isRecord } from './values.js';
 
 /** Largest metadata a node may publish: UTF-8 bytes of all keys and values together. */
 export const MAX_METADATA_BYTES = 512;
@@ -17,9 +18,6 @@ export interface MetadataProblem {
   readonly found: unknown;
   readonly expected: string;
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Checks a metadata value against the limits: a plain object of at most

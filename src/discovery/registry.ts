@@ -9,7 +9,7 @@
  * itself knows nothing of the registry.
  */
 import type { AdapterActorRef } from '../../machines/adapter.machine.js';
-import type { BackendLog } from './backend.js';
+import type { BackendLog } from './kit/backend.js';
 import { DEFAULT_MAX_PENDING, EventHub } from './hub.js';
 import type { DiscoveryEvent, PeerInfo, PeerSuspicionEvent } from './types.js';
 

@@ -10,11 +10,12 @@
  */
 import { assign, enqueueActions, setup, stopChild, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 import type { AdapterActorRef, AdapterMachineInput } from '../../machines/adapter.machine.js';
-import type { Adapter } from './backend.js';
-import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './adapter.js';
-import { gossipAdapter } from './gossip_adapter.js';
+import type { Adapter } from './kit/backend.js';
+import { adapterLogger, buildAdapterLogic, machineInput, resolveOptions, type AdapterLogic, type AdapterOptionsInput } from './kit/adapter.js';
+import { gossipAdapter } from './adapters/gossip.js';
 import { isNameTaken, nameTakenMessage, register } from './registry.js';
 import { DiscoveryErrors, DiscoveryFailure, attempt, type AdapterOptions, type DiscoveryError } from './types.js';
+import { errorMessage } from './values.js';
 
 /** Options of `startLink`, `childSpec` and `adapterActor`. */
 export type DiscoveryOptions = AdapterOptionsInput & {
@@ -91,10 +92,6 @@ const ADAPTER_ID = 'adapter';
 type AdapterDone = { readonly type: `xstate.done.actor.${typeof ADAPTER_ID}`; readonly output?: { readonly startError?: string } };
 /** The error event of the adapter child. */
 type AdapterCrash = { readonly type: `xstate.error.actor.${typeof ADAPTER_ID}`; readonly error: unknown };
-
-function crashMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Why a supervisor cannot start, or the plan it spawns; options are resolved here, once. */
 function planFor(input: DiscoveryInput | void, system: AnyActorRef['system']): { plan?: Plan; name: string; failure?: DiscoveryError } {
@@ -198,7 +195,7 @@ export const discoveryLogic = setup({
             actions: assign({
               failure: ({ context, event }) =>
                 DiscoveryErrors.startFailed(
-                  `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${crashMessage(
+                  `Adapter crashed more than ${context.policy.maxRestarts} times within ${context.policy.withinMs} ms: ${errorMessage(
                     event.error,
                   )}`,
                 ),

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { AdapterActorRef } from '../../machines/adapter.machine.js';
 
 /** Metadata a peer publishes about itself: string keys to string values. */
 export type PeerMetadata = Readonly<Record<string, string>>;
@@ -155,19 +154,6 @@ export interface AdapterOptions {
   readonly minPeers: number;
 }
 
-/**
- * The adapter actor, typed: its tags are the health (`up`, `degraded`,
- * `down`, `stopped`), its context the membership and counters. Narrow
- * `system.get(defaultAdapterName)` to it to read them without casts.
- *
- * @example
- * ```ts
- * const adapter: DiscoveryActorRef | undefined = actor.system.get(defaultAdapterName);
- * if (adapter?.getSnapshot().hasTag('up')) console.log(adapter.getSnapshot().context.peers.size);
- * ```
- */
-export type DiscoveryActorRef = AdapterActorRef;
-
 /** One log method, as pino has it: an object of fields, then a message. */
 export type LogFn = (data: object, message?: string) => void;
 
@@ -183,19 +169,8 @@ export interface DiscoveryLogger {
   child(bindings: Record<string, unknown>): DiscoveryLogger;
 }
 
-/** A running adapter, as `startLink` returns it. */
-export interface AdapterHandle {
-  /** The registered name. */
-  readonly name: string;
-  /** This node as the cluster sees it (id, metadata, address). */
-  readonly self: PeerInfo;
-  /** The adapter actor itself: inspect it, subscribe to its snapshots. */
-  readonly actor: DiscoveryActorRef;
-  /** Leaves gracefully and stops; same as the facade's `stop` for this name. */
-  stop(timeoutMs?: number): Promise<Result<void>>;
-  /** `await using handle = ...`: stops the adapter at the end of the scope, if it still runs. */
-  [Symbol.asyncDispose](): Promise<void>;
-}
+/** The few methods of the adapter's logger (`DiscoveryLogger`) a backend uses. */
+export type BackendLog = Pick<DiscoveryLogger, 'debug' | 'warn' | 'error'>;
 
 /** Identifies one subscription; pass it to `unsubscribe`. */
 export type SubscriptionId = string & { readonly __brand: 'SubscriptionId' };

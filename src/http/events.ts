@@ -7,7 +7,7 @@
  * `maxBufferedBytes` wait for it; the adapter never waits for a client.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Discovery } from '../discovery.js';
+import type { Discovery } from '../discovery/facade.js';
 import type { AdapterActorRef } from '../../machines/adapter.machine.js';
 import { selectPeers, selectSelf, selectState } from '../../machines/selectors.js';
 import type { EventHub } from '../discovery/hub.js';

@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { adapterMachine, type AdapterActorRef } from '../../machines/adapter.machine.js';
 import { isRunning, selectState, selectTelemetryPrefix } from '../../machines/selectors.js';
-import { bind, type Discovery, type DiscoveryTarget } from '../discovery.js';
-import { defaultAdapterName } from '../discovery/adapter.js';
+import { bind, type Discovery, type DiscoveryTarget } from '../discovery/facade.js';
+import { defaultAdapterName } from '../discovery/kit/adapter.js';
 import { lookupRegistration } from '../discovery/registry.js';
 import { DiscoveryErrors, DiscoveryFailure } from '../discovery/types.js';
 import { pageAssets } from './assets.js';
@@ -131,7 +131,19 @@ export function requestPolicy(allowedHosts: readonly string[] = [], allowedOrigi
  * ```
  */
 export function httpHandler(options: HttpHandlerOptions = {}): HttpHandler {
-  const routes = new HttpRoutes(resolveHttpOptions(options ?? {}));
+  return httpHandlerWith(options, undefined);
+}
+
+/** Routes served beside the handler's own, behind the same checks and the same token: the agent's operator verbs. */
+export interface MoreRoutes {
+  readonly paths: ReadonlySet<string>;
+  /** Answers a request for one of `paths`; a rejection (a `Refusal`, or any error) is answered for it. */
+  serve(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+}
+
+/** `httpHandler` with `more` routes, so every request passes the checks once, whichever route serves it. */
+export function httpHandlerWith(options: HttpHandlerOptions, more: MoreRoutes | undefined): HttpHandler {
+  const routes = new HttpRoutes(resolveHttpOptions(options ?? {}), more);
   return (req, res) => routes.handle(req, res);
 }
 
@@ -177,7 +189,10 @@ class HttpRoutes {
   /** Event streams open now, against `maxStreams`. */
   private streams = 0;
 
-  constructor(private readonly options: ResolvedHttpOptions) {
+  constructor(
+    private readonly options: ResolvedHttpOptions,
+    private readonly more: MoreRoutes | undefined,
+  ) {
     this.discovery = bind(options.target);
   }
 
@@ -185,11 +200,23 @@ class HttpRoutes {
     try {
       this.route(req, res);
     } catch (error) {
-      // A refused request, or a failing `members` callback (the user's code): an answer, never a crash.
-      if (res.headersSent) return void res.destroy();
-      if (error instanceof Refusal) return sendRefusal(res, error);
-      sendJson(res, 500, { error: (error as Error).message ?? String(error) });
+      this.fail(res, error);
     }
+  }
+
+  /** A refused request, or a failing `members` callback (the user's code): an answer, never a crash. */
+  private fail(res: ServerResponse, error: unknown): void {
+    if (res.headersSent) return void res.destroy();
+    if (error instanceof Refusal) return sendRefusal(res, error);
+    sendJson(res, 500, { error: (error as Error).message ?? String(error) });
+  }
+
+  /** Whether the request carries the token where one is required; answers 401 when it does not. */
+  private admitted(req: IncomingMessage, res: ServerResponse, credentials: Credentials | undefined): boolean {
+    if (!credentials || credentials.admits(req)) return true;
+    res.setHeader('www-authenticate', 'Bearer');
+    sendJson(res, 401, { error: 'A bearer token is required' });
+    return false;
   }
 
   private route(req: IncomingMessage, res: ServerResponse): void {
@@ -199,6 +226,10 @@ class HttpRoutes {
     checkBodyLength(req);
     const path = parseTarget(req).pathname;
     if (path === '/v1/login' && credentials) return this.login(req, res, credentials);
+    if (this.more?.paths.has(path)) {
+      if (this.admitted(req, res, credentials)) this.more.serve(req, res, path).catch((error: unknown) => this.fail(res, error));
+      return;
+    }
     const file = STATIC_ROUTES.get(path);
     if (!file && !API_ROUTES.has(path)) return sendJson(res, 404, { error: `No such endpoint: ${path}` });
     const head = req.method === 'HEAD';
@@ -207,11 +238,7 @@ class HttpRoutes {
       return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use GET` });
     }
     if (file) return this.asset(file, res, head);
-    if (credentials && !OPEN_ROUTES.has(path) && !credentials.admits(req)) {
-      res.setHeader('www-authenticate', 'Bearer');
-      return sendJson(res, 401, { error: 'A bearer token is required' });
-    }
-    this.api(path, req, res, head);
+    if (OPEN_ROUTES.has(path) || this.admitted(req, res, credentials)) this.api(path, req, res, head);
   }
 
   /** `POST /v1/login` `{"token": ...}`: the page trades the token from its URL fragment for the session cookie. */

@@ -61,6 +61,13 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
   const counter = (name: string, help: string, labelNames: string[], collect: (c: import('prom-client').Counter) => void) =>
     new client.Counter({ name: `${p}_${name}`, help, labelNames, registers: [registry], collect() { this.reset(); collect(this); } });
   const backend = (key: string) => current?.metrics.backend[key];
+  /** One labelled count per `[label value, backend counter]` pair the backend has. */
+  const countEach = (c: import('prom-client').Counter, label: string, pairs: readonly (readonly [string, string])[]) => {
+    for (const [value, key] of pairs) {
+      const count = backend(key);
+      if (count !== undefined) c.inc({ [label]: value }, count);
+    }
+  };
 
   gauge('up', 'Whether a discovery adapter is running (1) or not (0).', [], (g) => {
     current = source.read();
@@ -104,12 +111,7 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
       if (value !== undefined) c.inc({ direction }, value);
     }
   });
-  counter('gossip_malformed_total', 'Incoming gossip dropped as malformed or not opening with our keys.', ['kind'], (c) => {
-    for (const [kind, key] of MALFORMED_KINDS) {
-      const value = backend(key);
-      if (value !== undefined) c.inc({ kind }, value);
-    }
-  });
+  counter('gossip_malformed_total', 'Incoming gossip dropped as malformed or not opening with our keys.', ['kind'], (c) => countEach(c, 'kind', MALFORMED_KINDS));
   counter('gossip_suspicions_total', 'Members this node started to suspect.', [], (c) => {
     const value = backend('suspicions');
     if (value !== undefined) c.inc(value);
@@ -122,12 +124,7 @@ export function createMetricsRegistry(client: PromClient, prefix: string, source
     const value = backend('sealed');
     if (value !== undefined) g.set(value);
   });
-  counter('gossip_dropped_total', 'Gossip claims dropped: incarnations outside the window, new members over the cap or rate, address conflicts.', ['reason'], (c) => {
-    for (const [reason, key] of DROP_REASONS) {
-      const value = backend(key);
-      if (value !== undefined) c.inc({ reason }, value);
-    }
-  });
+  counter('gossip_dropped_total', 'Gossip claims dropped: incarnations outside the window, new members over the cap or rate, address conflicts.', ['reason'], (c) => countEach(c, 'reason', DROP_REASONS));
   gauge('gossip_udp_unreachable_members', 'Members that answer probes over TCP only: their UDP port looks blocked.', [], (g) => {
     const value = backend('udpUnreachableMembers');
     if (value !== undefined) g.set(value);

@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { freePort } from '../children.js';
-import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../cli-support.js';
+import { freePort } from '../support/processes.js';
+import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../support/cli.js';
 import { bodyOf, rawExchange, statusOf } from './raw.js';
 
 afterEach(killAll);

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import { browserUnavailable, launchBrowser } from '../browser.js';
-import { freePort } from '../children.js';
-import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../cli-support.js';
+import { browserUnavailable, launchBrowser } from '../support/browser.js';
+import { freePort } from '../support/processes.js';
+import { agentArgs, agentToken, killAll, startCli, type CliProcess } from '../support/cli.js';
 
 const unavailable = browserUnavailable();
 // Under CI a missing browser is a failure, not a skip.

@@ -4,8 +4,8 @@
  * status (or closes the connection) and stays up; /v1/health answers after.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../children.js';
-import { agentArgs, killAll, startCli } from '../cli-support.js';
+import { freePort } from '../support/processes.js';
+import { agentArgs, killAll, startCli } from '../support/cli.js';
 import { rawExchange, statusOf } from './raw.js';
 
 afterAll(killAll);

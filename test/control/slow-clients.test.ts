@@ -5,8 +5,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { freePort } from '../children.js';
-import { agentArgs, killAll, startCli } from '../cli-support.js';
+import { freePort } from '../support/processes.js';
+import { agentArgs, killAll, startCli } from '../support/cli.js';
 import { rawExchange, statusOf } from './raw.js';
 
 afterAll(killAll);

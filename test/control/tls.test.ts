@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../children.js';
-import { agentArgs, killAll, runCli, startCli } from '../cli-support.js';
+import { freePort } from '../support/processes.js';
+import { agentArgs, killAll, runCli, startCli } from '../support/cli.js';
 
 function opensslMissing(): string | undefined {
   try {

@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter } from 'distribute/discovery';
-import { encodePackets, PROTOCOL_VERSION } from '../../src/discovery/gossip/codec.js';
-import { eventually, unwrap } from '../support.js';
+import { encodePackets, PROTOCOL_VERSION } from '../../src/discovery/gossip/wire/codec.js';
+import { eventually, unwrap } from '../support/index.js';
 
 afterEach(async () => {
   await discovery.stop(2000);

@@ -7,10 +7,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter } from 'distribute/discovery';
-import type { MemberState, PacketMessage } from '../../src/discovery/gossip/messages.js';
+import type { MemberState, PacketMessage } from '../../src/discovery/gossip/wire/messages.js';
 import { connect, type Socket } from 'node:net';
 import { Outsider, pullTable } from './outsider.js';
-import { eventually, unwrap } from '../support.js';
+import { eventually, unwrap } from '../support/index.js';
 
 afterEach(async () => {
   await Promise.all(['a', 'b'].map((name) => discovery.bind({ name }).stop(2000)));

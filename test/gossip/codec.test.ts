@@ -11,11 +11,11 @@ import {
   MAX_NAME_BYTES,
   PROTOCOL_VERSION,
   type Decoded,
-} from '../../src/discovery/gossip/codec.js';
-import type { MemberState, PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
+} from '../../src/discovery/gossip/wire/codec.js';
+import type { MemberState, PacketMessage, PushPull } from '../../src/discovery/gossip/wire/messages.js';
 import { MAX_METADATA_BYTES } from '../../src/discovery/metadata.js';
 import { Rng } from '../../src/discovery/rng.js';
-import { pack } from '../../src/discovery/gossip/msgpack.js';
+import { pack } from '../../src/discovery/gossip/wire/msgpack.js';
 
 const all: PacketMessage[] = [
   { type: 'ping', seq: 1, target: 'b', from: 'a' },
@@ -216,13 +216,13 @@ describe('codec', () => {
 
 describe('the MessagePack subset', () => {
   it('round-trips the values it supports, at every width', async () => {
-    const { pack: p, unpack } = await import('../../src/discovery/gossip/msgpack.js');
+    const { pack: p, unpack } = await import('../../src/discovery/gossip/wire/msgpack.js');
     const values = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -32, -33, -(2 ** 40), 1.5, '', 'é', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(300), 'x'.repeat(70_000), true, false, null, [], Array.from({ length: 20 }, (_, i) => i), { a: 'b' }, Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))];
     for (const value of values) expect(unpack(p(value))).toEqual(value);
   });
 
   it('refuses binary, extensions, deep nesting, bad UTF-8, trailing bytes and impossible lengths', async () => {
-    const { unpack, MsgpackError } = await import('../../src/discovery/gossip/msgpack.js');
+    const { unpack, MsgpackError } = await import('../../src/discovery/gossip/wire/msgpack.js');
     const cases: [number[], string][] = [
       [[0xc4, 1, 0], 'Malformed'],
       [[0xd4, 1, 0], 'Malformed'],

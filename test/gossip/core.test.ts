@@ -1,13 +1,13 @@
 /** The protocol core's pure functions: incarnations, suspicion, refutation, leave, metadata, probing, joining. */
 import { describe, expect, it } from 'vitest';
-import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src/discovery/gossip/awareness.js';
-import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/broadcasts.js';
-import { decodePacket, encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
-import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/config.js';
-import { bootstrap, createCore, handle, tally, health, liveMemberAt, memberOf, members, nextDeadline, toRecord, watching, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/core.js';
-import { INCARNATION_WINDOW } from '../../src/discovery/gossip/incarnations.js';
-import type { PacketMessage, PushPull } from '../../src/discovery/gossip/messages.js';
-import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs, suspicionMinMs, suspicionTimeoutMs } from '../../src/discovery/gossip/suspicion.js';
+import { adjustAwareness, failedProbePenalty, scaleByAwareness } from '../../src/discovery/gossip/protocol/awareness.js';
+import { BroadcastQueue, retransmitLimit } from '../../src/discovery/gossip/protocol/broadcasts.js';
+import { decodePacket, encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/wire/codec.js';
+import { lanProfile, localProfile, pushPullIntervalFor, resolveGossipConfig } from '../../src/discovery/gossip/protocol/config.js';
+import { bootstrap, createCore, handle, tally, health, liveMemberAt, memberOf, members, nextDeadline, toRecord, watching, type Core, type Effects, type Input, type MemberEvent } from '../../src/discovery/gossip/protocol/core.js';
+import { INCARNATION_WINDOW } from '../../src/discovery/gossip/protocol/incarnations.js';
+import type { PacketMessage, PushPull } from '../../src/discovery/gossip/wire/messages.js';
+import { confirmSuspicion, expectedConfirmations, startSuspicion, suspicionMaxMs, suspicionMinMs, suspicionTimeoutMs } from '../../src/discovery/gossip/protocol/suspicion.js';
 
 const config = localProfile();
 

@@ -1,6 +1,6 @@
 /** Sealing gossip traffic with a keyring. */
 import { describe, expect, it } from 'vitest';
-import { generateKey, Keyring, SEAL_OVERHEAD } from '../../src/discovery/gossip/crypto.js';
+import { generateKey, Keyring, SEAL_OVERHEAD } from '../../src/discovery/gossip/wire/crypto.js';
 
 const text = (s: string) => Buffer.from(s, 'utf8');
 

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { generateKey, gossipAdapter, type GossipAdapterOptions } from 'distribute/discovery';
-import { eventually, sleep, unwrap } from '../support.js';
+import { eventually, sleep, unwrap } from '../support/index.js';
 
 const names: string[] = [];
 afterEach(async () => {

@@ -7,11 +7,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
-import { INCARNATION_WINDOW } from '../../src/discovery/gossip/incarnations.js';
-import type { PacketMessage } from '../../src/discovery/gossip/messages.js';
+import { MAX_INCARNATION } from '../../src/discovery/gossip/wire/codec.js';
+import { INCARNATION_WINDOW } from '../../src/discovery/gossip/protocol/incarnations.js';
+import type { PacketMessage } from '../../src/discovery/gossip/wire/messages.js';
 import { Outsider, pullTable } from './outsider.js';
-import { eventually, unwrap } from '../support.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const NAMES = ['a', 'b', 'c'] as const;
 const view = (name: string) => discovery.bind({ name });

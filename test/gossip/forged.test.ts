@@ -6,9 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/codec.js';
+import { encodePackets, MAX_INCARNATION } from '../../src/discovery/gossip/wire/codec.js';
 import { Outsider, pullTable } from './outsider.js';
-import { eventually, unwrap } from '../support.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const NAMES = ['a', 'b', 'c'] as const;
 const view = (name: string) => discovery.bind({ name });

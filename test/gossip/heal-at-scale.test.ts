@@ -10,8 +10,8 @@
  * of its own; `bench/gossip-partition.ts` has the figures.
  */
 import { describe, expect, it } from 'vitest';
-import { lanProfile } from '../../src/discovery/gossip/config.js';
-import { SimNetwork } from '../../src/discovery/gossip/sim.js';
+import { lanProfile } from '../../src/discovery/gossip/protocol/config.js';
+import { SimNetwork } from '../../src/discovery/testing/sim.js';
 
 const HEAL_MS = 10_000;
 

@@ -6,8 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { Lab, labSkipReason, openLab } from '../netns.js';
+import { readLines } from '../support/processes.js';
+import { eventually } from '../support/wait.js';
+import { Lab, labSkipReason, openLab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 const unavailable = labSkipReason();
@@ -46,17 +47,17 @@ describe.skipIf(unavailable !== undefined)(`three hosts${unavailable ? ` (skippe
     const seed = `${lab.hosts[0]!.ip}:7946`;
     const [a, b, c] = [start(0, [], 'local'), start(1, [seed], 'local'), start(2, [seed], 'local')] as [Member, Member, Member];
     const all = [a, b, c];
-    await until(() => all.every((m) => all.every((o) => o === m || count(m, 'PeerUp', o.name) > 0)), 15_000, 'all to see each other');
+    await eventually(() => all.every((m) => all.every((o) => o === m || count(m, 'PeerUp', o.name) > 0)), 15_000, 'all to see each other');
 
     lab.cut(2, 0);
     lab.cut(2, 1);
-    await until(() => count(a, 'PeerDown', 'host3', 'Failed') > 0 && count(b, 'PeerDown', 'host3', 'Failed') > 0, 20_000, 'host3 to be failed');
-    await until(() => count(c, 'PeerDown', 'host1') > 0 && count(c, 'PeerDown', 'host2') > 0, 20_000, 'host3 to fail the others');
+    await eventually(() => count(a, 'PeerDown', 'host3', 'Failed') > 0 && count(b, 'PeerDown', 'host3', 'Failed') > 0, 20_000, 'host3 to be failed');
+    await eventually(() => count(c, 'PeerDown', 'host1') > 0 && count(c, 'PeerDown', 'host2') > 0, 20_000, 'host3 to fail the others');
     // Dropped packets, no refused connections: this is found by probing and suspicion.
     expect(count(a, 'PeerDown', 'host3', 'Left')).toBe(0);
 
     lab.heal();
-    await until(() => count(a, 'PeerUp', 'host3') >= 2 && count(c, 'PeerUp', 'host1') >= 2 && count(c, 'PeerUp', 'host2') >= 2, 45_000, 'the halves to meet again');
+    await eventually(() => count(a, 'PeerUp', 'host3') >= 2 && count(c, 'PeerUp', 'host1') >= 2 && count(c, 'PeerUp', 'host2') >= 2, 45_000, 'the halves to meet again');
   });
 
   it('10% packet loss on every host for 20 s gives no false failure', async () => {

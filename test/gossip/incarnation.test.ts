@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSocket } from 'node:dgram';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { decodePacket, encodeMessage, encodePackets } from '../../src/discovery/gossip/codec.js';
-import { eventually, sleep, unwrap } from '../support.js';
+import { decodePacket, encodeMessage, encodePackets } from '../../src/discovery/gossip/wire/codec.js';
+import { eventually, sleep, unwrap } from '../support/index.js';
 
 const NAMES = ['a', 'b', 'c'] as const;
 const EDGE = 2 ** 53 - 1;

@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter } from 'distribute/discovery';
-import { eventually, unwrap } from '../support.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const hasIpv6Loopback = Object.values(networkInterfaces()).some((list) => list?.some((i) => i.family === 'IPv6' && i.address === '::1'));
 // Skipped where the host has no ::1, the reason in the title; under CI=true it runs, and fails there.

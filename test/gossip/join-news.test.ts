@@ -8,11 +8,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { generateKey, gossipAdapter, type GossipAdapterOptions } from 'distribute/discovery';
-import { lanProfile, type GossipConfig } from '../../src/discovery/gossip/config.js';
-import type { MemberState } from '../../src/discovery/gossip/messages.js';
-import { SimNetwork, type SimMember } from '../../src/discovery/gossip/sim.js';
+import { lanProfile, type GossipConfig } from '../../src/discovery/gossip/protocol/config.js';
+import type { MemberState } from '../../src/discovery/gossip/wire/messages.js';
+import { SimNetwork, type SimMember } from '../../src/discovery/testing/sim.js';
 import { pullTable } from './outsider.js';
-import { eventually, unwrap } from '../support.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const simWith = (overrides: Partial<GossipConfig>, seed = 5) => new SimNetwork({ seed, recordEvents: false, config: { ...lanProfile(), ...overrides } });
 

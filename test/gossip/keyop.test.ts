@@ -1,10 +1,10 @@
 /** Key frames on the stream channel: they round-trip sealed, and anything malformed is counted and dropped. */
 import { describe, expect, it } from 'vitest';
-import { generateKey, Keyring } from '../../src/discovery/gossip/crypto.js';
-import { PROTOCOL_VERSION } from '../../src/discovery/gossip/codec.js';
-import { decodeKeyFrame, encodeKeyOp } from '../../src/discovery/gossip/keyop.js';
-import { pack } from '../../src/discovery/gossip/msgpack.js';
-import { SealedCodec } from '../../src/discovery/gossip/sealed.js';
+import { generateKey, Keyring } from '../../src/discovery/gossip/wire/crypto.js';
+import { PROTOCOL_VERSION } from '../../src/discovery/gossip/wire/codec.js';
+import { decodeKeyFrame, encodeKeyOp } from '../../src/discovery/gossip/wire/key-op.js';
+import { pack } from '../../src/discovery/gossip/wire/msgpack.js';
+import { SealedCodec } from '../../src/discovery/gossip/wire/sealed.js';
 
 const quiet = { debug: () => {}, warn: () => {} };
 const codecWith = (keyring: Keyring) => new SealedCodec({ keyring, label: 'prod', maxStreamBytes: 1 << 20, log: quiet });

@@ -7,9 +7,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter } from 'distribute/discovery';
-import { encodePackets } from '../../src/discovery/gossip/codec.js';
-import { SealedCodec } from '../../src/discovery/gossip/sealed.js';
-import { eventually, unwrap } from '../support.js';
+import { encodePackets } from '../../src/discovery/gossip/wire/codec.js';
+import { SealedCodec } from '../../src/discovery/gossip/wire/sealed.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const NAMES = ['prod1', 'prod2', 'staging', 'plain'] as const;
 const view = (name: string) => discovery.bind({ name });

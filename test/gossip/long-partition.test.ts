@@ -8,8 +8,9 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { labSkipReason, openLab, type Lab } from '../netns.js';
+import { readLines } from '../support/processes.js';
+import { eventually } from '../support/wait.js';
+import { labSkipReason, openLab, type Lab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 // Undefined under CI (CI=true): there a missing ip or nft fails the suite instead of skipping it.
@@ -52,17 +53,17 @@ describe.skipIf(skip !== undefined)(`a 5/5 split of ten hosts, longer than the d
     const right = members.slice(5);
     const across = (check: (m: Member, other: Member) => boolean) =>
       left.every((a) => right.every((b) => check(a, b) && check(b, a)));
-    await until(() => members.every((m) => members.every((o) => o === m || events(m, 'PeerUp', o.name).length > 0)), 30_000, 'all ten to see each other');
+    await eventually(() => members.every((m) => members.every((o) => o === m || events(m, 'PeerUp', o.name).length > 0)), 30_000, 'all ten to see each other');
 
     lab.split([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]);
-    await until(() => across((m, o) => events(m, 'PeerDown', o.name).length > 0), 30_000, 'each side to fail the other');
+    await eventually(() => across((m, o) => events(m, 'PeerDown', o.name).length > 0), 30_000, 'each side to fail the other');
     const failedAt = Math.max(...members.flatMap((m) => m.lines.filter((l) => l.type === 'PeerDown').map((l) => Number(l.at))));
     // Held until well past the time the dead are forgotten (reclaim runs every deadReclaimMs / 4).
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, failedAt + 1.5 * CONFIG.deadReclaimMs + 1000 - Date.now())));
 
     lab.heal();
     // Up once when all joined, and again now.
-    await until(
+    await eventually(
       () => across((m, o) => events(m, 'PeerUp', o.name).length >= 2),
       30_000,
       'every member to see the other side up again',

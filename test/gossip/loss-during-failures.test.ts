@@ -7,7 +7,7 @@
  * failure.) The simulated network loses UDP only; TCP retransmits.
  */
 import { describe, expect, it } from 'vitest';
-import { SimNetwork } from '../../src/discovery/gossip/sim.js';
+import { SimNetwork } from '../../src/discovery/testing/sim.js';
 
 describe('loss during failures', () => {
   it('20% UDP loss while members are killed, stalled and crashed: no false failure over 20 runs', { timeout: 120_000 }, () => {

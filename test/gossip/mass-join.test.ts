@@ -8,7 +8,7 @@
  * in a file of its own; `bench/gossip-join.ts` has the figures.
  */
 import { describe, expect, it } from 'vitest';
-import { SimNetwork } from '../../src/discovery/gossip/sim.js';
+import { SimNetwork } from '../../src/discovery/testing/sim.js';
 import { Rng } from '../../src/discovery/rng.js';
 
 describe('a mass join', () => {

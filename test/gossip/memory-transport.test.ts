@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter } from 'distribute/discovery';
-import { MemoryNetwork } from '../../src/discovery/gossip/memory_transport.js';
-import type { PeerGoneReason } from '../../src/discovery/gossip/transport.js';
-import { startGossip } from '../../src/discovery/gossip_adapter.js';
-import { eventually, unwrap } from '../support.js';
+import { MemoryNetwork } from '../../src/discovery/gossip/net/memory-transport.js';
+import type { PeerGoneReason } from '../../src/discovery/gossip/net/transport.js';
+import { startGossip } from '../../src/discovery/adapters/gossip.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const names: string[] = [];
 afterEach(async () => {

@@ -5,10 +5,10 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { connect } from 'node:net';
-import { decodePacket, decodeStream, encodePackets, encodeStream } from '../../src/discovery/gossip/codec.js';
-import { FrameReader, frameHeader, KIND_REQUEST } from '../../src/discovery/gossip/framing.js';
-import type { MemberState, PacketMessage } from '../../src/discovery/gossip/messages.js';
-import { eventually } from '../support.js';
+import { decodePacket, decodeStream, encodePackets, encodeStream } from '../../src/discovery/gossip/wire/codec.js';
+import { FrameReader, frameHeader, KIND_REQUEST } from '../../src/discovery/gossip/net/framing.js';
+import type { MemberState, PacketMessage } from '../../src/discovery/gossip/wire/messages.js';
+import { eventually } from '../support/index.js';
 
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
 

@@ -5,10 +5,10 @@
  * a recording context (its neighbour); members run over a MemoryNetwork.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BackendContext, MembershipChange } from '../../src/discovery/backend.js';
-import { MemoryNetwork } from '../../src/discovery/gossip/memory_transport.js';
-import { startGossip } from '../../src/discovery/gossip_adapter.js';
-import { eventually } from '../support.js';
+import type { BackendContext, MembershipChange } from '../../src/discovery/kit/backend.js';
+import { MemoryNetwork } from '../../src/discovery/gossip/net/memory-transport.js';
+import { startGossip } from '../../src/discovery/adapters/gossip.js';
+import { eventually } from '../support/index.js';
 
 const quiet = { debug() {}, warn() {}, error() {} };
 const started: { close(): void | Promise<void> }[] = [];

@@ -11,8 +11,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import * as discovery from 'distribute/discovery';
 import { gossipAdapter, type DiscoveryEvent } from 'distribute/discovery';
-import { freePort, readLines, until } from '../children.js';
-import { eventually, unwrap } from '../support.js';
+import { freePort, readLines } from '../support/processes.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 const OBSERVERS = ['a', 'c'] as const;
@@ -39,7 +39,7 @@ async function startChild(name: string, seed: string): Promise<{ port: number; c
   children.push(child);
   const lines: unknown[] = [];
   readLines(child.stdout!, (line) => void lines.push(line));
-  await until(() => lines.some((l) => typeof l === 'object' && (l as { type: string }).type === 'ready'), 10_000, `${name} ready`);
+  await eventually(() => lines.some((l) => typeof l === 'object' && (l as { type: string }).type === 'ready'), 10_000, `${name} ready`);
   return { port, child };
 }
 

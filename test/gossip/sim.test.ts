@@ -1,8 +1,8 @@
 /** Simulated clusters: convergence, failure detection, partitions, loss, leave. Seeded and repeatable. */
 import { describe, expect, it } from 'vitest';
-import { localProfile, pushPullIntervalFor } from '../../src/discovery/gossip/config.js';
-import { tally } from '../../src/discovery/gossip/core.js';
-import { SimNetwork, type ObservedEvent } from '../../src/discovery/gossip/sim.js';
+import { localProfile, pushPullIntervalFor } from '../../src/discovery/gossip/protocol/config.js';
+import { tally } from '../../src/discovery/gossip/protocol/core.js';
+import { SimNetwork, type ObservedEvent } from '../../src/discovery/testing/sim.js';
 
 function joinAll(sim: SimNetwork, n: number): string[] {
   const names = Array.from({ length: n }, (_, i) => `m${i}`);

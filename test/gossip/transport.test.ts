@@ -11,9 +11,9 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { openTransport } from '../../src/discovery/gossip/net_transport.js';
-import type { PeerGoneReason, Transport, TransportOptions } from '../../src/discovery/gossip/transport.js';
-import { eventually, sleep, unwrap } from '../support.js';
+import { openTransport } from '../../src/discovery/gossip/net/socket-transport.js';
+import type { PeerGoneReason, Transport, TransportOptions } from '../../src/discovery/gossip/net/transport.js';
+import { eventually, sleep, unwrap } from '../support/index.js';
 
 const HOST = '127.0.0.1';
 const cleanups: (() => unknown)[] = [];

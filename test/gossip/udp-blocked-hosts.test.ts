@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { readLines, until } from '../children.js';
-import { cliPath } from '../cli-support.js';
-import { labSkipReason, openLab, type Lab } from '../netns.js';
+import { readLines } from '../support/processes.js';
+import { eventually } from '../support/wait.js';
+import { cliPath } from '../support/cli.js';
+import { labSkipReason, openLab, type Lab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
 // Undefined under CI (CI=true): there a missing ip or nft fails the suite instead of skipping it.
@@ -64,7 +65,7 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], { DISTRIBUTE_CONTROL_TOKEN: token });
     const agentLines: Record<string, unknown>[] = [];
     readLines(agent.stdout!, (line) => typeof line === 'object' && agentLines.push(line));
-    await until(() => members.every((m) => members.every((o) => o === m || lines(m, 'PeerUp', o.name).length > 0)), 30_000, 'all to see each other');
+    await eventually(() => members.every((m) => members.every((o) => o === m || lines(m, 'PeerUp', o.name).length > 0)), 30_000, 'all to see each other');
     const [h1, h2, h3, h4, h5] = members as [Member, Member, Member, Member, Member];
     const blockedAddress = `${lab.hosts[4]!.ip}:7946`;
 
@@ -72,11 +73,11 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     lab.blockUdp(4);
     const others = [h1, h2, h3];
     // Each of the others probes host5 (and host5 them) a few times before warning; then news on both sides.
-    await until(() => others.every((m) => warnings(m, blockedAddress).length > 0), 30_000, 'the others to warn about host5');
+    await eventually(() => others.every((m) => warnings(m, blockedAddress).length > 0), 30_000, 'the others to warn about host5');
     h2.child.stdin!.write('meta zone=b2\n');
     h5.child.stdin!.write('meta zone=x2\n');
     h4.child.kill('SIGTERM');
-    await until(
+    await eventually(
       () => zoneOf(h5, 'host2') === 'b2' && lines(h5, 'PeerDown', 'host4').some((l) => l.reason === 'Left') && others.every((m) => zoneOf(m, 'host5') === 'x2'),
       Math.max(1000, BLOCK_MS - (Date.now() - started)),
       'the news to cross over TCP both ways',
@@ -84,7 +85,7 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, BLOCK_MS - (Date.now() - started))));
 
     h1.child.stdin!.write('metrics\n');
-    await until(() => lines(h1, 'metrics').length > 0, 5000, 'metrics from host1');
+    await eventually(() => lines(h1, 'metrics').length > 0, 5000, 'metrics from host1');
     const metrics = (lines(h1, 'metrics')[0]!.metrics as { value: { backend: Record<string, number>; udpUnreachable: string[] } }).value;
     expect(metrics.udpUnreachable).toEqual(['host5']);
     expect(metrics.backend.udpUnreachableMembers).toBe(1);

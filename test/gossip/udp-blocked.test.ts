@@ -5,8 +5,8 @@
  * and membership news crosses over TCP in both directions.
  */
 import { describe, expect, it } from 'vitest';
-import { memberOf, udpUnreachable } from '../../src/discovery/gossip/core.js';
-import { SimNetwork } from '../../src/discovery/gossip/sim.js';
+import { memberOf, udpUnreachable } from '../../src/discovery/gossip/protocol/core.js';
+import { SimNetwork } from '../../src/discovery/testing/sim.js';
 
 describe('a member with UDP blocked', () => {
   it('is not failed, does not fail others, is marked unreachable over UDP, and news crosses over TCP both ways', () => {

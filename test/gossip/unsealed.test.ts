@@ -10,9 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import * as discovery from 'distribute/discovery';
 import { defineAdapter, type DiscoveryLogger } from 'distribute/discovery';
-import { MemoryNetwork } from '../../src/discovery/gossip/memory_transport.js';
-import { startGossip, type GossipAdapterOptions } from '../../src/discovery/gossip_adapter.js';
-import { eventually, unwrap } from '../support.js';
+import { MemoryNetwork } from '../../src/discovery/gossip/net/memory-transport.js';
+import { startGossip, type GossipAdapterOptions } from '../../src/discovery/adapters/gossip.js';
+import { eventually, unwrap } from '../support/index.js';
 
 const names: string[] = [];
 afterEach(async () => {

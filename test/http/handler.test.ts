@@ -2,9 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, Agent, type Server } from 'node:http';
 import { connect } from 'node:net';
-import * as discovery from 'distribute/discovery';
+import * as discovery from 'distribute/discovery/internals';
 import { lookupRegistration } from '../../src/discovery/registry.js';
-import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from '../support.js';
+import { collector, controlledAdapter, eventually, peer, sleep, unwrap } from '../support/index.js';
 import { parsePrometheus, sampleValue } from './prometheus.js';
 import { openSse, type SseClient } from './sse.js';
 import { rawExchange, statusOf } from '../control/raw.js';

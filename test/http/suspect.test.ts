@@ -7,8 +7,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, readLines, until } from '../children.js';
-import { agentToken, killAll, startCli } from '../cli-support.js';
+import { freePort, readLines } from '../support/processes.js';
+import { eventually } from '../support/wait.js';
+import { agentToken, killAll, startCli } from '../support/cli.js';
 import { openSse, type SseClient } from './sse.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -45,12 +46,12 @@ describe('suspect status from the gossip core', () => {
       stream!.events.filter((e) => e.event === 'PeerSuspicion').map((e) => (e.data.peer as { status?: string }).status ?? 'alive');
 
     member.kill('SIGSTOP');
-    await until(() => suspicion().includes('suspect'), 10_000, 'stalled to be suspected');
+    await eventually(() => suspicion().includes('suspect'), 10_000, 'stalled to be suspected');
     const rows = (await (await fetch(`http://${control}/v1/members`, { headers })).json()) as { name: string; status: string }[];
     expect(rows.find((r) => r.name === 'stalled')?.status).toBe('suspect');
 
     member.kill('SIGCONT');
-    await until(() => suspicion().at(-1) === 'alive' || stream!.events.some((e) => e.event === 'PeerDown'), 10_000, 'the suspicion to end');
+    await eventually(() => suspicion().at(-1) === 'alive' || stream!.events.some((e) => e.event === 'PeerDown'), 10_000, 'the suspicion to end');
     // A member that resumes within the suspicion timeout refutes; on a very slow machine it may be declared failed first.
     const failed = stream.events.some((e) => e.event === 'PeerDown');
     if (!failed) {

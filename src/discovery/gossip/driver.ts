@@ -6,9 +6,9 @@
  * sockets and a clock; the simulated network gives it a queue of simulated
  * deliveries. Either way the same code turns effects into I/O.
  */
-import { encodePackets } from './codec.js';
-import { handle, nextDeadline, watching, type Core, type Effects, type Input, type MemberEvent } from './core.js';
-import type { Ack, Ping, PushPull } from './messages.js';
+import { encodePackets } from './wire/codec.js';
+import { handle, nextDeadline, watching, type Core, type Effects, type Input, type MemberEvent } from './protocol/core.js';
+import type { Ack, Ping, PushPull } from './wire/messages.js';
 
 /** What the driver needs from the world around it. */
 export interface GossipIO {

@@ -8,13 +8,13 @@
  *
  * @module
  */
-import { defineAdapter, invalidAdapter } from '../adapter.js';
-import type { Adapter, BackendContext, SyncResult } from '../backend.js';
-import { memberChanges, memberHealth } from '../gossip_adapter.js';
-import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/config.js';
-import { health as coreHealth, probeRtts } from '../gossip/core.js';
-import type { Effects, Input, MemberEvent } from '../gossip/core.js';
-import { SimNetwork, type SimMember } from '../gossip/sim.js';
+import { defineAdapter, invalidAdapter } from '../kit/adapter.js';
+import type { Adapter, BackendContext, SyncResult } from '../kit/backend.js';
+import { memberChanges, memberHealth } from '../adapters/gossip-boundary.js';
+import { resolveGossipConfig, type GossipConfig, type GossipProfile } from '../gossip/protocol/config.js';
+import { health as coreHealth, probeRtts } from '../gossip/protocol/core.js';
+import type { Effects, Input, MemberEvent } from '../gossip/protocol/core.js';
+import { SimNetwork, type SimMember } from './sim.js';
 import { DiscoveryErrors, DiscoveryFailure, type DiscoveryError, type PeerMetadata } from '../types.js';
 import { NetworkClock } from './clock.js';
 

@@ -8,10 +8,12 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 
-type Status = 'alive' | 'suspect' | 'left' | 'failed';
-interface Peer { id: string; address?: string; metadata: Record<string, string>; status?: 'suspect' }
-interface Row { name: string; address: string | null; status: Status; metadata: Record<string, string>; changed: number; self?: boolean }
-interface Statechart { states: { id: string; initial: boolean; final: boolean }[]; transitions: { from: string; to: string; events: string[] }[] }
+import type { PeerInfo as Peer } from '../../discovery/types.js';
+import type { MemberRow, MemberStatus as Status } from '../members.js';
+import type { Statechart } from '../statechart.js';
+
+/** A member row as the server sends it, with when it last changed and whether it is this node. */
+type Row = MemberRow & { readonly changed: number; readonly self?: boolean };
 
 const $ = <T extends Element = HTMLElement>(selector: string) => document.querySelector(selector) as T;
 const api = (path: string) => new URL(path, location.href);
