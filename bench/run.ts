@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-for (const script of ['facade.ts', 'parent.ts', 'ownership.ts', 'simulated-network.ts', 'gossip-sim.ts', 'gossip-partition.ts', 'gossip-restart.ts', 'gossip-flood.ts', 'gossip-loopback.ts', 'cli-startup.ts', 'dns.ts', 'stores.ts', 'http.ts']) {
+for (const script of ['facade.ts', 'parent.ts', 'ownership.ts', 'simulated-network.ts', 'gossip-sim.ts', 'gossip-partition.ts', 'gossip-restart.ts', 'gossip-flood.ts', 'gossip-loopback.ts', 'join-hops.ts', 'cli-startup.ts', 'side-by-side.ts', 'dns.ts', 'stores.ts', 'http.ts']) {
   console.log(`\n== bench/${script}`);
   execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join('bench', script)], { cwd: root, stdio: 'inherit' });
 }

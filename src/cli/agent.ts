@@ -85,6 +85,9 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     return code;
   };
 
+  // startLink has sent the join's push-pull; the control endpoint (HTTP, TLS, the handler) waits for
+  // its answer, so that neither the request nor the announcement that follows the answer waits for it.
+  if (options.seeds.length > 0) await firstAnswer(options.joinTimeoutMs);
   try {
     control = await serveControl(options, table, self, () => dispatch('control'));
     agentFile = recordAgent(options, self, control.address);
@@ -112,6 +115,26 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
 
   return untilLeave(options.output, signals, () => shutdown(0));
+}
+
+/**
+ * Longest the control endpoint waits for the join's first answer: a round
+ * trip on any network the agent joins over, and the seed's handling. A seed
+ * that does not answer (yet) holds the endpoint back no longer than this.
+ */
+const CONTROL_AFTER_JOIN_MAX_MS = 200;
+
+/** Resolves at the first member seen, or after `CONTROL_AFTER_JOIN_MAX_MS` (at most `joinTimeoutMs`, when set). */
+async function firstAnswer(joinTimeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let id: ReturnType<typeof discovery.subscribe> | undefined;
+  const bound = joinTimeoutMs > 0 ? Math.min(joinTimeoutMs, CONTROL_AFTER_JOIN_MAX_MS) : CONTROL_AFTER_JOIN_MAX_MS;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, bound);
+    id = discovery.subscribe((event) => (event.type === 'PeerUp' ? resolve() : undefined), { replay: true });
+  });
+  clearTimeout(timer);
+  if (id?.ok) discovery.unsubscribe(id.value);
 }
 
 /**

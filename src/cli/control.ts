@@ -20,10 +20,8 @@
  * page's session cookie); the checks of `src/http/guard.ts` run before any
  * route, for the verbs as for the handler.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createServer as createTlsServer, request as httpsRequest } from 'node:https';
+import type { IncomingMessage, Server } from 'node:http';
 import { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import type { HttpHandler } from '../discovery.js';
 import type { MoreRoutes } from '../http/handler.js';
 import { checkJson, readJsonBody, Refusal } from '../http/guard.js';
@@ -158,7 +156,10 @@ export function controlRoutes(source: ControlSource): MoreRoutes {
  */
 export async function startControl(address: Endpoint, serve: ControlServe, fallback: boolean, maxConnections?: number): Promise<ControlServer> {
   const listener = serve.handler;
-  const server: Server = serve.tls ? createTlsServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener) : createServer(SERVER_TIMEOUTS, listener);
+  // Node's HTTP and TLS load with the endpoint, not with the command: an agent joins first (see runAgent).
+  const server: Server = serve.tls
+    ? (await import('node:https')).createServer({ ...SERVER_TIMEOUTS, ...serve.tls }, listener)
+    : (await import('node:http')).createServer(SERVER_TIMEOUTS, listener);
   if (maxConnections !== undefined) server.maxConnections = maxConnections;
   // A client that breaks the protocol, or is too slow, gets a one-line answer; nothing reaches the routes.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -221,7 +222,8 @@ function unreachable(error: unknown, timeoutMs: number): string {
  * HTTPS with the agent's own certificate trusted beside the system's roots
  * (a self-signed one is its own root), as a fetch Response.
  */
-function fetchTls(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }, ca: Buffer): Promise<Response> {
+async function fetchTls(url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }, ca: Buffer): Promise<Response> {
+  const [{ request: httpsRequest }, { rootCertificates }] = await Promise.all([import('node:https'), import('node:tls')]);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method: init.method, headers: init.headers, ca: [...rootCertificates, ca.toString()], ...(init.signal ? { signal: init.signal } : {}) }, (res) => {
       const headers = new Headers();

@@ -63,11 +63,13 @@ export class Outsider {
 
 /**
  * A member's table, asked for over TCP with a push-pull (empty, or carrying
- * `members`), as anyone reaching its port can.
+ * `members`), as anyone reaching its port can. `joinAs` makes it the join
+ * of the member of that id; with no answer within `timeoutMs` it rejects.
  */
-export function pullTable(to: string, members: readonly MemberState[] = []): Promise<MemberState[]> {
+export function pullTable(to: string, members: readonly MemberState[] = [], options: { joinAs?: string; timeoutMs?: number } = {}): Promise<MemberState[]> {
   return new Promise((resolve, reject) => {
-    const request = encodeStream({ type: 'pushPull', join: false, from: 'outsider', members });
+    const { joinAs, timeoutMs = 10_000 } = options;
+    const request = encodeStream({ type: 'pushPull', join: joinAs !== undefined, from: joinAs ?? 'outsider', members });
     const reader = new FrameReader(16 << 20);
     const socket = connect(portOf(to), '127.0.0.1', () => {
       socket.write(frameHeader(KIND_REQUEST, request.length));
@@ -81,5 +83,11 @@ export function pullTable(to: string, members: readonly MemberState[] = []): Pro
       else reject(new Error(decoded.error.message));
     });
     socket.on('error', reject);
+    // Closed without an answer (a member that could not read the request); after one, a no-op.
+    socket.on('close', () => reject(new Error(`${to} closed the connection without an answer`)));
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      reject(new Error(`no answer from ${to} within ${timeoutMs} ms`));
+    });
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Unsealed is a decision: a gossip member bound to a non-loopback address
- * without keys warns once at start, naming the risk and how to seal; sealed
+ * without keys warns once at start (joining, once the join's first push-pull
+ * is over), naming the risk and how to seal; sealed
  * or on loopback it says nothing; its metrics say whether traffic is sealed.
  * Members run over an in-process MemoryNetwork, so no socket is bound on a
  * real interface.
@@ -30,8 +31,7 @@ function recorder(): { logger: DiscoveryLogger; warnings: string[] } {
   return { logger, warnings };
 }
 
-async function member(name: string, options: GossipAdapterOptions) {
-  const network = new MemoryNetwork();
+async function member(name: string, options: GossipAdapterOptions, network = new MemoryNetwork()) {
   const { logger, warnings } = recorder();
   names.push(name);
   const adapter = defineAdapter('gossip', (context) => startGossip(context, { profile: 'local', ...options }, network.opener()));
@@ -49,6 +49,26 @@ describe('unsealed gossip', () => {
     expect(open.warnings[0]).toMatch(/anyone who reaches this port can join/);
     expect(open.warnings[0]).toContain('distribute keygen');
     expect(open.sealed()).toBe(0);
+  });
+
+  it("joining, the warning waits for the join's answer: its first log line holds up no push-pull", async () => {
+    const network = new MemoryNetwork();
+    await member('first', { bind: { host: '0.0.0.0', port: 7946 } }, network);
+    const seed = discovery.bind({ name: 'first' });
+    const seedAddress = unwrap(seed.self()).address!;
+    // What the seed knew when the newcomer logged its warning.
+    let seenAtWarning: boolean | undefined;
+    const { logger } = recorder();
+    const adapter = defineAdapter('gossip', (context) => startGossip(context, { profile: 'local', bind: { host: '0.0.0.0', port: 7947 } }, network.opener()));
+    names.push('second');
+    const warn = logger.warn;
+    logger.warn = (fields, message) => {
+      seenAtWarning ??= seed.lookup('second').ok;
+      warn(fields, message);
+    };
+    unwrap(await discovery.startLink({ name: 'second', nodeId: 'second', adapter, logger, seedPeers: [seedAddress], syncIntervalMs: 50 }));
+    await eventually(() => seenAtWarning !== undefined, 5000, 'the warning');
+    expect(seenAtWarning).toBe(true);
   });
 
   it('sealed, or on loopback: no warning; sealed says which', async () => {

@@ -23,7 +23,8 @@ import type { HistogramSnapshot } from '../histogram.js';
 import { applyToKeyring, fingerprintOf, keyringControl, type ClusterKeyOp, type KeyringControl, type MemberKeys } from '../kit/keys.js';
 import { memberChanges, memberHealth } from './gossip-boundary.js';
 import { checkGossipOptions, endpointOrThrow, type GossipAdapterOptions } from './gossip-options.js';
-import { type PeerInfo, type Result, type SeedLookup } from '../types.js';
+import { warnConflict, warnUdpUnreachable, warnUnsealed } from './gossip-warnings.js';
+import type { PeerInfo, Result, SeedLookup } from '../types.js';
 
 export type { GossipAdapterOptions };
 
@@ -94,13 +95,6 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
   if (!opened.ok) throw new Error(opened.error.message);
   const net = opened.value;
   const address = formatAddress(net.address.host, net.address.port);
-  if (!keyring && !isLoopbackHost(bind.host)) {
-    context.log.warn(
-      { bind: formatAddress(bind.host, bind.port) },
-      'Gossip is unsealed on a non-loopback address: anyone who reaches this port can join, read the membership and forge news about members. ' +
-        "Seal it with a key: 'distribute keygen' makes one; give it to every member (--key-file or DISTRIBUTE_KEYS for the agent, secretKeys in code)",
-    );
-  }
   const codec = new sealed.SealedCodec({ keyring, label: options.label ?? '', maxStreamBytes: config.maxStreamBytes, log: context.log });
   const member = new GossipMember(context, options, config, net, keyring, address, {
     core: core.createCore({ config, self: { id: context.input.self.id, address: address, metadata: context.input.self.metadata }, seed: (Math.random() * 2 ** 32) >>> 0, now: Date.now() }),
@@ -109,6 +103,8 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
     queries: core,
   });
   member.start();
+  // Once the join's first exchange is over: the first line may load a logger, which would hold the join up.
+  if (!keyring && !isLoopbackHost(bind.host)) member.afterFirstExchange(() => warnUnsealed(context.log, bind));
   return member.backend();
 }
 
@@ -145,6 +141,8 @@ class GossipMember {
   private leaveSent: (() => void) | undefined;
   // Once the transport fails, every sync fails too, so health stays Down rather than bouncing back.
   private transportFailure: string | undefined;
+  /** What waits for the join's first push-pull to be answered or to fail; undefined once it has. */
+  private firstExchangeWaiters: (() => void)[] | undefined = [];
 
   constructor(
     private readonly context: BackendContext,
@@ -162,11 +160,24 @@ class GossipMember {
     this.dnsSeeds = dnsSeedQueries(context.input.seedPeers);
   }
 
+  /** Runs `fn` once the join's first push-pull is answered or failed (or found no seed); at once after that, or without seeds. */
+  afterFirstExchange(fn: () => void): void {
+    if (this.firstExchangeWaiters) this.firstExchangeWaiters.push(fn);
+    else fn();
+  }
+
+  private firstExchangeSettled(): void {
+    const waiters = this.firstExchangeWaiters ?? [];
+    this.firstExchangeWaiters = undefined;
+    for (const fn of waiters) fn();
+  }
+
   /** Listens, joins through the configured seeds, and starts the timer. */
   start(): void {
     this.listen();
     const { seedPeers } = this.context.input;
     if (seedPeers.length > 0) this.driver.step({ type: 'join', seeds: [...seedPeers] });
+    else this.firstExchangeSettled();
     this.driver.refresh();
     if (this.options.leaveOnSignals) {
       process.once('SIGTERM', this.onSignal);
@@ -191,6 +202,7 @@ class GossipMember {
         void this.resolveSeeds(seeds).then((addresses) => {
           this.seedLookup = { resolvedAt: Date.now(), addresses };
           this.driver.step({ type: 'seedAddresses', addresses });
+          if (addresses.length === 0) this.firstExchangeSettled();
         }),
       schedule: (at) => this.schedule(at),
       report: (events, suspicion, udpUnreachable) => this.report(events, suspicion, udpUnreachable),
@@ -233,10 +245,10 @@ class GossipMember {
 
   private async exchange(to: string, request: Uint8Array): Promise<void> {
     const result = await this.transport.request(to, request, { timeoutMs: this.config.streamTimeoutMs });
-    if (!result.ok) return this.driver.step({ type: 'streamFailed', to, error: result.error.message });
-    const read = this.codec.read('stream', result.value, to);
-    if (!read.ok) return this.driver.step({ type: 'streamFailed', to, error: read.error });
-    this.driver.step({ type: 'streamReply', from: to, msg: read.value });
+    const read = result.ok ? this.codec.read('stream', result.value, to) : { ok: false as const, error: result.error.message };
+    this.driver.step(read.ok ? { type: 'streamReply', from: to, msg: read.value } : { type: 'streamFailed', to, error: read.error });
+    // After the answer is handled: what waited for it (a first log line) holds up neither the table nor the announcement.
+    this.firstExchangeSettled();
   }
 
   /**
@@ -309,23 +321,16 @@ class GossipMember {
     for (const id of udpUnreachable) this.warnUdpUnreachable(id);
     const changes = memberChanges(events, suspicion, (event) => {
       this.counters.conflicts++;
-      this.context.log.warn(
-        { id: event.existing.id, existing: event.existing.address, incoming: event.incoming.address },
-        'Conflicting address: another address claims the id of a member that still answers at its own; keeping the one known',
-      );
+      warnConflict(this.context.log, event);
     });
     if (changes.length > 0) this.context.report(changes);
   }
 
-  /** Once per member: the operator's fix is in the network (a firewall, a security group), so say where to look. */
+  /** Once per member. */
   private warnUdpUnreachable(id: string): void {
     if (this.warnedUdp.has(id)) return;
     this.warnedUdp.add(id);
-    const address = this.queries.memberOf(this.core, id)?.address;
-    this.context.log.warn(
-      { id, address },
-      `Member ${id} at ${address} answers probes over TCP but not over UDP: UDP port blocked? Gossip to and from it goes over TCP push-pull only`,
-    );
+    warnUdpUnreachable(this.context.log, id, this.queries.memberOf(this.core, id));
   }
 
   /**
@@ -420,6 +425,8 @@ class GossipMember {
       refutations: t.refutations,
       claimsOutOfWindow: t.claimsOutOfWindow,
       newMembersDropped: t.newMembersDropped,
+      joinNewsSent: t.joinNewsSent,
+      joinNewsDeferred: t.joinNewsDeferred,
       sealed: this.keyring ? 1 : 0,
       tcpFallbackProbes: t.tcpFallbacks,
       udpUnreachableMembers: this.queries.udpUnreachable(this.core).length,

@@ -63,6 +63,17 @@ export class BroadcastQueue {
   }
 
   /**
+   * Counts `times` transmissions of the broadcast about `key` made outside
+   * {@link take} (sent at once to a few members); dropped at `limit`.
+   */
+  sent(key: string, times: number, limit: number): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    entry.transmits += times;
+    if (entry.transmits >= limit) this.entries.delete(key);
+  }
+
+  /**
    * Takes broadcasts totalling at most `budget` bytes, least-sent (then
    * newest) first, skipping those too large for what is left. Each taken
    * counts one transmission; those sent `limit` times are dropped.

@@ -123,9 +123,11 @@ export function createCore(options: {
     recentProbes: [],
     probeRttMs: new Map(),
     probeRtt: new Histogram(),
-    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0 },
+    stats: { suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0, joinNewsSent: 0, joinNewsDeferred: 0 },
     newMemberTokens: config.newMembersPerSecond,
     newMemberTokensAt: now,
+    joinNewsTokens: config.joinNewsPerSecond,
+    joinNewsTokensAt: now,
     watching: [],
     udpUnreachable: new Set(),
     tcpOnlyProbes: new Map(),
@@ -230,6 +232,10 @@ export interface CoreTally {
   readonly newMembersDropped: number;
   /** Probes answered over TCP only (the fallback saved them from failing). */
   readonly tcpFallbacks: number;
+  /** Times news of a new member was sent at once to `joinNewsFanout` members. */
+  readonly joinNewsSent: number;
+  /** Times it was left to the gossip round instead, beyond `joinNewsPerSecond`. */
+  readonly joinNewsDeferred: number;
 }
 
 /**
@@ -237,7 +243,7 @@ export interface CoreTally {
  * suspicions, refutations and probes saved by the TCP fallback so far.
  *
  * @example
- * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0 } for a new core
+ * tally(core); // { members: 1, left: 0, failed: 0, suspicions: 0, refutations: 0, claimsOutOfWindow: 0, newMembersDropped: 0, tcpFallbacks: 0, joinNewsSent: 0, joinNewsDeferred: 0 } for a new core
  */
 export function tally(core: Core): CoreTally {
   let left = 0;
@@ -457,7 +463,7 @@ function mergeAndSpread(core: Core, from: string, msg: PushPull, now: number, fx
   const before = fx.events.length;
   const joined = core.joined;
   const theirs = core.spreadingTo === from ? newsFor(core, msg) : 0;
-  merge(core, msg, now, fx);
+  merge(core, msg, now, fx, !joined || core.joinFollowUp === from);
   if (!joined || core.leaving) return;
   if (core.spreadingTo === from) spreadAnswered(core, fx.events.length - before + theirs, now);
 }

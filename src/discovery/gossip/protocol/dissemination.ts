@@ -1,7 +1,7 @@
 /** Dissemination: piggybacked broadcasts, gossip rounds, urgent fan-out, and the goodbye of a leave. */
 import { retransmitLimit } from './broadcasts.js';
 import { encodeMessage } from '../wire/codec.js';
-import type { MemberState, PacketMessage, PushPull } from '../wire/messages.js';
+import type { Alive, MemberState, PacketMessage, PushPull } from '../wire/messages.js';
 import { PACKET_RESERVE_BYTES, isLive, type Effects, type MemberRecord, type Core } from './state.js';
 
 function retransmits(core: Core): number {
@@ -59,6 +59,35 @@ export function sendUrgent(core: Core, now: number, fx: Effects): void {
     if (!core.udpUnreachable.has(target.id)) fx.packets.push({ to: target.address, msgs: queued });
     else if (streams++ < core.config.gossipNodes) fx.streams.push({ to: target.address, msg: pushPullMessage(core, false) });
   }
+}
+
+/**
+ * News of a member new to this node (or back from dead or left), sent at
+ * once to `joinNewsFanout` random live members rather than at the next
+ * gossip round. Each member it reaches does the same, the first time it
+ * hears, so a join crosses the cluster at network speed. Each target counts
+ * as one of the news's transmissions: the traffic of a join stays what it
+ * was. At most `joinNewsPerSecond` fan-outs a second; beyond that (many
+ * joins at once, or an outsider's forgeries) the gossip round carries it.
+ */
+export function sendJoinNews(core: Core, news: Alive, now: number, fx: Effects): void {
+  const { joinNewsFanout: fanout, joinNewsPerSecond: rate } = core.config;
+  // A joining node's first table is news to nobody (see merge); a leaving one passes on only its goodbye.
+  if (fanout === 0 || !core.joined || core.leaving) return;
+  core.joinNewsTokens = Math.min(rate, core.joinNewsTokens + ((now - core.joinNewsTokensAt) * rate) / 1000);
+  core.joinNewsTokensAt = now;
+  if (core.joinNewsTokens < 1) {
+    core.stats.joinNewsDeferred++;
+    return;
+  }
+  // Never more than the news is sent in all: in a small cluster that is fewer than `joinNewsFanout`.
+  const limit = retransmits(core);
+  const targets = randomMembers(core, Math.min(fanout, limit), (m) => m.status === 'alive' && m.id !== news.id && !core.udpUnreachable.has(m.id));
+  if (targets.length === 0) return;
+  core.joinNewsTokens--;
+  core.stats.joinNewsSent++;
+  for (const target of targets) fx.packets.push({ to: target.address, msgs: [news] });
+  core.broadcasts.sent(news.id, targets.length, limit);
 }
 
 export function leave(core: Core, now: number, fx: Effects): void {

@@ -1,6 +1,6 @@
 /** What each message means for the member table: alive, suspect and dead news, refutation, conflicts. */
 import { adjustAwareness } from './awareness.js';
-import { pushPullMessage, withPiggyback, sendUrgent } from './dissemination.js';
+import { pushPullMessage, withPiggyback, sendJoinNews, sendUrgent } from './dissemination.js';
 import { isNewer, newest, nextIncarnation, withinWindow } from './incarnations.js';
 import type { Alive, Dead, MemberState, PacketMessage, Suspect } from '../wire/messages.js';
 import { clearTcpOnly, isLive, nextSeq, recordProbe, snapshotOf, put, withStatus, type Effects, type MemberRecord, type Core } from './state.js';
@@ -147,7 +147,9 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
     // New members go at a random place in the rest of this probe round, so each is probed soon.
     core.probeOrder.splice(core.probeIndex + core.rng.int(core.probeOrder.length - core.probeIndex + 1), 0, msg.id);
     fx.events.push({ type: 'join', member: snapshotOf(record) });
-    if (rebroadcast) core.broadcasts.push(msg.id, msg);
+    if (!rebroadcast) return;
+    core.broadcasts.push(msg.id, msg);
+    sendJoinNews(core, msg, now, fx);
     return;
   }
   if (msg.address !== m.address) return claimMove(core, m, msg, now, fx);
@@ -254,6 +256,8 @@ function applyAlive(core: Core, m: MemberRecord, msg: Alive, now: number, fx: Ef
   if (!wasLive) fx.events.push({ type: 'join', member: snapshotOf(record) });
   else if (changed) fx.events.push({ type: 'update', member: snapshotOf(record) });
   core.broadcasts.push(m.id, msg);
+  // Back from dead or left: news as a join is.
+  if (!wasLive) sendJoinNews(core, msg, now, fx);
 }
 
 export function onSuspect(core: Core, msg: Suspect, now: number, fx: Effects): void {

@@ -3,14 +3,18 @@ import { onAlive, onSuspect, onDead, plausible } from './membership.js';
 import type { Alive, PushPull } from '../wire/messages.js';
 import { isLive, type Effects, type Core } from './state.js';
 
-export function merge(core: Core, msg: PushPull, now: number, fx: Effects): void {
+/**
+ * Merges a table received. `joining` is true for our join's answers (the
+ * seed's, and the rest of a sampled table after it): the members the sender
+ * knows of are known to the others too, so they are not news to pass on.
+ */
+export function merge(core: Core, msg: PushPull, now: number, fx: Effects, joining: boolean): void {
   for (const remote of msg.members) {
     switch (remote.status) {
       case 'alive': {
-        // While joining, the members the sender knows of are known to the others too: no need to
-        // gossip them again. Once joined, a member new to us is news to our side as well (two
-        // halves of a healed partition meeting), as are the sender and any change to one we know.
-        const news = core.joined || remote.id === msg.from || core.members.has(remote.id);
+        // Once joined, a member new to us is news to our side as well (two halves of a healed
+        // partition meeting), as are the sender and any change to one we know.
+        const news = !joining || remote.id === msg.from || core.members.has(remote.id);
         const alive: Alive = { type: 'alive', id: remote.id, address: remote.address, incarnation: remote.incarnation, metadata: remote.metadata };
         onAlive(core, alive, now, fx, news);
         break;

@@ -210,12 +210,25 @@ export interface Core {
    * Members this node started to suspect, times it refuted a suspicion of
    * itself, claims dropped for an incarnation outside the window of what it
    * knew (see incarnations.ts), news of new members dropped by `maxMembers`
-   * or `newMembersPerSecond`, and probes answered over TCP only.
+   * or `newMembersPerSecond`, probes answered over TCP only, and join news
+   * sent at once or deferred.
    */
-  readonly stats: { suspicions: number; refutations: number; claimsOutOfWindow: number; newMembersDropped: number; tcpFallbacks: number };
+  readonly stats: {
+    suspicions: number;
+    refutations: number;
+    claimsOutOfWindow: number;
+    newMembersDropped: number;
+    tcpFallbacks: number;
+    /** News of a new member sent at once (`joinNewsFanout`), and news left to the gossip round by `joinNewsPerSecond`. */
+    joinNewsSent: number;
+    joinNewsDeferred: number;
+  };
   /** Members new to us that UDP gossip may still bring in now (a token bucket of `newMembersPerSecond`), and when it was last filled. */
   newMemberTokens: number;
   newMemberTokensAt: number;
+  /** Eager fan-outs of join news still allowed now (a token bucket of `joinNewsPerSecond`), and when it was last filled. */
+  joinNewsTokens: number;
+  joinNewsTokensAt: number;
   /** Addresses of the members this node watches over TCP (see `Effects.watch`). */
   watching: readonly string[];
   /**
