@@ -13,6 +13,7 @@
 import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parseAddress } from '../discovery/address.js';
 import { failure } from './errors.js';
 
 /** What a running agent writes about itself. */
@@ -76,7 +77,7 @@ function parseRecord(text: string): AgentRecord | undefined {
   try {
     const r = JSON.parse(text) as Partial<AgentRecord>;
     const valid =
-      typeof r.name === 'string' && Number.isInteger(r.pid) && typeof r.control === 'string' && (r.scheme === 'http' || r.scheme === 'https') && typeof r.token === 'string';
+      typeof r.name === 'string' && Number.isInteger(r.pid) && typeof r.control === 'string' && parseAddress(r.control) !== undefined && (r.scheme === 'http' || r.scheme === 'https') && typeof r.token === 'string';
     return valid ? (r as AgentRecord) : undefined;
   } catch {
     return undefined;

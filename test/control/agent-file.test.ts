@@ -47,6 +47,13 @@ describe('the agent file', () => {
     expect(readdirSync(dir).sort()).toEqual(['77.json', `${process.pid}.json`, 'notes.txt'].sort());
   });
 
+  it('ignores a record whose control endpoint is not an address, so one bad file cannot stop every verb', () => {
+    const dir = scratch();
+    writeFileSync(join(dir, `${process.ppid}.json`), JSON.stringify({ ...record(process.ppid, 'broken'), control: 'no port here' }));
+    writeAgentFile(record(process.pid), dir);
+    expect(readAgentFiles(dir).map((r) => r.name)).toEqual(['alpha']);
+  });
+
   it('refuses a directory that is a link or belongs to another user', () => {
     const base = scratch();
     const real = join(base, 'real');
