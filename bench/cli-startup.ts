@@ -22,7 +22,7 @@ import { readLines } from '../test/support/processes.js';
 import { median, quantile, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'cli.js');
+const cli = join(root, 'dist', 'cli.cjs');
 const facade = pathToFileURL(join(root, 'dist', 'src', 'discovery.js')).href;
 const TRIALS = Number(process.argv[2] ?? 20);
 const IDLE_MS = 10_000;

@@ -163,7 +163,7 @@ async function page(figures: Record<string, unknown>) {
     figures.page = { skipped: unavailable };
     return;
   }
-  const cli = join(root, 'dist', 'cli.js');
+  const cli = join(root, 'dist', 'cli.cjs');
   const children: ChildProcess[] = [];
   const start = (args: string[]) => {
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -14,7 +14,7 @@
  *
  * REPS fresh clusters per system (3 by default; the first argument
  * overrides); medians, and each system's median over ours. `--before FILE`
- * adds another build of the command (an earlier commit's `dist/cli.js`,
+ * adds another build of the command (an earlier commit's `dist/cli.cjs`,
  * bundled beside this one) as one more system, for a before/after in one run. Each system runs
  * with its defaults for a network of hosts: ours `lan`, serf's LAN profile
  * (with leave_on_terminate, so SIGTERM is a graceful leave as for ours),
@@ -77,7 +77,7 @@ const distribute = (name: string, cli: string): System => ({
     typeof line === 'object' && (line.event === 'PeerUp' || line.event === 'PeerDown') ? { peer: String(line.peer), up: line.event === 'PeerUp' } : undefined,
 });
 
-const ours = distribute('ours', join(root, 'dist', 'cli.js'));
+const ours = distribute('ours', join(root, 'dist', 'cli.cjs'));
 
 const nodeDiscover: System = {
   name: 'node-discover 1.2.1',

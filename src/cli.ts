@@ -19,7 +19,7 @@ import { makeAdapter, ADAPTER_KINDS, PROFILES, type AdapterKind, type Profile } 
 import { DEFAULT_CONTROL_PORT, fetchMembers } from './cli/control.js';
 import { controlClient, warned } from './cli/agent-verb.js';
 import { readAgentFiles } from './cli/agent-file.js';
-import { givenKeys, givenToken, generateToken } from './cli/secrets.js';
+import { givenKeys, givenToken } from './cli/secrets.js';
 import { storeCredentialFlags, storeCredentials } from './cli/store-credentials.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -266,8 +266,7 @@ async function agent(argv: string[]): Promise<number> {
     metadata,
     control,
     controlIsDefault: values.control === undefined,
-    controlToken: given?.value ?? generateToken(),
-    tokenGenerated: given === undefined,
+    controlToken: given?.value,
     controlAllowHosts: values['control-allow-host'] ?? [],
     controlMaxStreams: values['control-max-streams'] === undefined ? undefined : positiveInt('--control-max-streams', values['control-max-streams'], 1),
     controlTls: tls,

@@ -77,7 +77,7 @@ describe('what the command loads', () => {
     agent.child.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
     // The command is one bundled file: the recorder sees it, and nothing of the extras.
-    expect(loaded().some((url) => url.endsWith('/dist/cli.js'))).toBe(true);
+    expect(loaded().some((url) => url.endsWith('/dist/cli.cjs'))).toBe(true);
     const seen = packages(loaded());
     for (const extra of EXTRAS) expect(seen, `loaded ${extra}`).not.toContain(extra);
   });

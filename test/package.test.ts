@@ -40,10 +40,10 @@ describe('npm pack', () => {
     const files = (JSON.parse(stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path).sort();
     expect(files.filter((f) => !f.startsWith('dist/'))).toEqual(['LICENSE', 'README.md', 'package.json']);
     for (const file of files.filter((f) => f.startsWith('dist/'))) {
-      expect(file).toMatch(/^dist\/(cli\.js|page\/(index\.html|app\.js|app\.css|elk-worker\.js)|(src|machines)\/.+\.(js|d\.ts))$/);
+      expect(file).toMatch(/^dist\/(cli\.cjs|cli-bundle\.(cjs|cache)|page\/(index\.html|app\.js|app\.css|elk-worker\.js)|(src|machines)\/.+\.(js|d\.ts))$/);
     }
     // The page ships built: httpHandler serves it with nothing to fetch or build.
-    for (const entry of ['dist/cli.js', 'dist/src/discovery.js', 'dist/src/discovery.d.ts', 'dist/src/internals.js', 'dist/src/internals.d.ts', 'dist/src/testing.js', 'dist/src/testing.d.ts', 'dist/machines/adapter.machine.js', 'dist/page/index.html', 'dist/page/app.js']) {
+    for (const entry of ['dist/cli.cjs', 'dist/cli-bundle.cjs', 'dist/cli-bundle.cache', 'dist/src/discovery.js', 'dist/src/discovery.d.ts', 'dist/src/internals.js', 'dist/src/internals.d.ts', 'dist/src/testing.js', 'dist/src/testing.d.ts', 'dist/machines/adapter.machine.js', 'dist/page/index.html', 'dist/page/app.js']) {
       expect(files).toContain(entry);
     }
     expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toContain('Apache License');

@@ -15,6 +15,7 @@ import { failure } from './errors.js';
 import { attachInspector, type AttachedInspector } from './inspect.js';
 import { MemberTable } from './members.js';
 import { printEvent, stdoutClosed, type Output } from './output.js';
+import { generateToken } from './secrets.js';
 
 export interface AgentOptions {
   readonly name: string;
@@ -24,10 +25,12 @@ export interface AgentOptions {
   readonly metadata: Record<string, string>;
   readonly control: Endpoint;
   readonly controlIsDefault: boolean;
-  /** Bearer token the control endpoint requires: the operator's, or one made at start. */
-  readonly controlToken: string;
-  /** True when the agent made the token: then the page's URL, with it, is printed. */
-  readonly tokenGenerated: boolean;
+  /**
+   * Bearer token the control endpoint requires: the operator's, or undefined for one the agent
+   * makes once the join's first exchange is over (the join does not wait for the crypto module).
+   * A made token is printed with the page's URL.
+   */
+  readonly controlToken: string | undefined;
   /** Host names the control endpoint answers to beside loopback and IP addresses. */
   readonly controlAllowHosts: readonly string[];
   /** Event streams the control endpoint serves at once (default: from the open-file limit). */
@@ -41,6 +44,13 @@ export interface AgentOptions {
   readonly output: Output;
   /** The timings in force, for `distribute info`. */
   readonly timings: Readonly<Record<string, number>>;
+}
+
+/** The options once the control endpoint's token is settled. */
+interface ControlledAgent extends AgentOptions {
+  readonly controlToken: string;
+  /** True when the agent made the token: then the page's URL, with it, is printed. */
+  readonly tokenGenerated: boolean;
 }
 
 /** What ends the agent: a signal, `distribute leave` through the control endpoint, or stdout's reader gone. */
@@ -88,15 +98,16 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   // startLink has sent the join's push-pull; the control endpoint (HTTP, TLS, the handler) waits for
   // its answer, so that neither the request nor the announcement that follows the answer waits for it.
   if (options.seeds.length > 0) await firstAnswer(options.joinTimeoutMs);
+  const controlled: ControlledAgent = { ...options, controlToken: options.controlToken ?? generateToken(), tokenGenerated: options.controlToken === undefined };
   try {
-    control = await serveControl(options, table, self, () => dispatch('control'));
-    agentFile = recordAgent(options, self, control.address);
+    control = await serveControl(controlled, table, self, () => dispatch('control'));
+    agentFile = recordAgent(controlled, self, control.address);
   } catch (error) {
     await shutdown(1);
     throw error;
   }
 
-  printStarted(print, self, options, control.address, agentFile, startedAt);
+  printStarted(print, self, controlled, control.address, agentFile, startedAt);
 
   let joined: () => void = () => {};
   const firstPeer = new Promise<void>((resolve) => (joined = resolve));
@@ -142,7 +153,7 @@ async function firstAnswer(joinTimeoutMs: number): Promise<void> {
  * read-only home) is a warning: the agent runs, and the verbs need the token
  * given to them.
  */
-function recordAgent(options: AgentOptions, self: PeerInfo, address: Endpoint): string | undefined {
+function recordAgent(options: ControlledAgent, self: PeerInfo, address: Endpoint): string | undefined {
   try {
     return writeAgentFile({
       name: self.id,
@@ -159,7 +170,7 @@ function recordAgent(options: AgentOptions, self: PeerInfo, address: Endpoint): 
 }
 
 /** The control endpoint: the HTTP handler, and the agent's own member table for `members`. */
-function serveControl(options: AgentOptions, table: MemberTable, self: PeerInfo, leave: () => void): Promise<ControlServer> {
+function serveControl(options: ControlledAgent, table: MemberTable, self: PeerInfo, leave: () => void): Promise<ControlServer> {
   const source = agentControl(table, { self, adapter: options.adapterKind, startedAt: new Date(), timings: options.timings }, leave);
   return startControl(
     options.control,
@@ -195,7 +206,7 @@ function reachableFrom(address: Endpoint): string {
   return isLoopbackHost(address.host) ? 'this host only (loopback)' : `the network, at ${formatAddress(address)}`;
 }
 
-function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: AgentOptions, address: Endpoint, agentFile: string | undefined, startedAt: number): void {
+function printStarted(print: AgentOptions['output']['print'], self: PeerInfo, options: ControlledAgent, address: Endpoint, agentFile: string | undefined, startedAt: number): void {
   const control = formatAddress(address);
   const scheme = options.controlTls ? 'https' : 'http';
   const pageHost = ANY_INTERFACE.has(address.host) ? formatAddress({ host: '127.0.0.1', port: address.port }) : control;

@@ -24,7 +24,9 @@ export async function optionalPeer<T>(load: () => Promise<T>, what: string): Pro
   try {
     return await load();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    // The bundled command requires what the library imports: either way of not finding it.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
     throw failure(`${what} needs the optional packages @statelyai/inspect and ws: npm install @statelyai/inspect ws`);
   }
 }

@@ -15,7 +15,7 @@ import { pushedWaits } from './wait.js';
 export const runtimeDir = mkdtempSync(join(tmpdir(), 'distribute-run-'));
 afterAll(() => rmSync(runtimeDir, { recursive: true, force: true }));
 
-export const cliPath = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+export const cliPath = join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs');
 
 export interface CliProcess {
   readonly child: ChildProcess;

@@ -103,6 +103,11 @@ export async function startGossip(context: BackendContext, options: GossipAdapte
     queries: core,
   });
   member.start();
+  // Node opens the join's connection on its next tick, which runs only after every promise
+  // continuation of start-up queued behind this one. One turn of the event loop first lets the
+  // connection open and the push-pull go out, so the seed hears of this member before the rest
+  // of start-up runs (bench/join-hops.ts, bench/side-by-side.ts).
+  if (context.input.seedPeers.length > 0) await new Promise((resolve) => setImmediate(resolve));
   // Once the join's first exchange is over: the first line may load a logger, which would hold the join up.
   if (!keyring && !isLoopbackHost(bind.host)) member.afterFirstExchange(() => warnUnsealed(context.log, bind));
   return member.backend();

@@ -74,11 +74,15 @@ for _, id in ipairs(ids) do
 end
 return {seq, tostring(now), out}`;
 
-export interface Script {
-  readonly source: string;
-  readonly sha: string;
+/** A script, and the SHA-1 Redis knows it by, hashed when first asked for rather than when the module loads. */
+export class Script {
+  #sha: string | undefined;
+  constructor(readonly source: string) {}
+  get sha(): string {
+    return (this.#sha ??= createHash('sha1').update(this.source).digest('hex'));
+  }
 }
-const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+const script = (source: string): Script => new Script(source);
 export const scripts = {
   register: script(REGISTER),
   refresh: script(REFRESH),

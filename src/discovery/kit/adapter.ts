@@ -45,8 +45,8 @@ export function generateNodeId(): string {
 
 /**
  * The full default options for an adapter registered under `name`: sync every
- * 5000 ms, each bounded by 10000 ms, telemetry prefix `discovery`, and
- * `defaultRetryConfig`.
+ * 5000 ms, each bounded by 10000 ms, telemetry prefix `discovery`,
+ * `defaultRetryConfig`, and `nodeId`, or an id made up by `generateNodeId`.
  *
  * @example
  * ```ts
@@ -54,10 +54,10 @@ export function generateNodeId(): string {
  * options.syncIntervalMs; // 5000
  * ```
  */
-export function defaultOptions(name: string = defaultAdapterName): AdapterOptions {
+export function defaultOptions(name: string = defaultAdapterName, nodeId: string = generateNodeId()): AdapterOptions {
   return {
     name,
-    nodeId: generateNodeId(),
+    nodeId,
     metadata: {},
     syncIntervalMs: 5000,
     syncTimeoutMs: 10_000,
@@ -103,7 +103,8 @@ export function validateMetadata(value: unknown, field = 'metadata'): PeerMetada
 /** Merges `input` over the defaults once, then validates every field; throws a `DiscoveryFailure` naming the first wrong one. */
 export function resolveOptions(input: AdapterOptionsInput = {}): AdapterOptions {
   if (!isRecord(input)) throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration('options', input, 'an object'));
-  const defaults = defaultOptions(input.name ?? defaultAdapterName);
+  // An id is made up only when none is given (and a wrong one is still refused below).
+  const defaults = defaultOptions(input.name ?? defaultAdapterName, typeof input.nodeId === 'string' ? input.nodeId : undefined);
   if (input.retryConfig !== undefined && !isRecord(input.retryConfig)) {
     throw new DiscoveryFailure(DiscoveryErrors.invalidConfiguration('retryConfig', input.retryConfig, 'an object'));
   }
@@ -228,7 +229,7 @@ export function machineInput(options: AdapterOptions): AdapterMachineInput {
     custom: options.custom,
     telemetryPrefix: options.telemetryPrefix,
     minPeers: options.minPeers,
-    seed: randomBytes(4).readUInt32LE(),
+    seed: (Math.random() * 2 ** 32) >>> 0,
   };
 }
 
