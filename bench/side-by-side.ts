@@ -14,8 +14,9 @@
  *
  * REPS fresh clusters per system (3 by default; the first argument
  * overrides); medians, and each system's median over ours. `--before FILE`
- * adds another build of the command (an earlier commit's `dist/cli.cjs`,
- * bundled beside this one) as one more system, for a before/after in one run. Each system runs
+ * adds another build of the command (an earlier commit's, bundled into a
+ * file of its own, e.g. under scratch/) as one more system, for a
+ * before/after in one run. Each system runs
  * with its defaults for a network of hosts: ours `lan`, serf's LAN profile
  * (with leave_on_terminate, so SIGTERM is a graceful leave as for ours),
  * node-discover's intervals. Serf is skipped, saying why, where the binary is
