@@ -74,8 +74,14 @@ const built = await build({
   plugins: [lazyCrypto],
   logLevel: 'warning',
 });
-// The entry's `#!` line has no place inside the function the bundle is wrapped in.
-writeFileSync(bundle, built.outputFiles[0].text.replace(/^#!.*\n/, ''));
+// The entry's `#!` line has no place inside the function the bundle is wrapped in. esbuild
+// escapes every other character in code, leaving them only in comments, where an escape reads
+// the same: so the bundle is ASCII, and the entry reads it as one byte a character, which V8
+// keeps in half the memory and takes its cache for about 2 ms sooner than two-byte text.
+const text = built.outputFiles[0].text
+  .replace(/^#!.*\n/, '')
+  .replace(/[^\x00-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+writeFileSync(bundle, text, 'latin1');
 copyFileSync(join(root, 'scripts', 'cli-entry.cjs'), entry);
 chmodSync(entry, 0o755);
 

@@ -42,7 +42,7 @@ async function cacheTaken(bundleFile: string, cacheFile: string): Promise<boolea
     const { readFileSync } = require('node:fs');
     const { wrap } = require('node:module');
     const { Script } = require('node:vm');
-    const script = new Script(wrap(readFileSync(${JSON.stringify(bundleFile)}, 'utf8')), { filename: ${JSON.stringify(bundleFile)}, cachedData: readFileSync(${JSON.stringify(cacheFile)}) });
+    const script = new Script(wrap(readFileSync(${JSON.stringify(bundleFile)}, 'latin1')), { filename: ${JSON.stringify(bundleFile)}, cachedData: readFileSync(${JSON.stringify(cacheFile)}) });
     console.log(script.cachedDataRejected ? 'rejected' : 'taken');`;
   const result = await node(['-e', check]);
   expect(result.code, result.stderr).toBe(0);

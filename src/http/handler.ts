@@ -182,10 +182,13 @@ function resolveHttpOptions(options: HttpHandlerOptions): ResolvedHttpOptions {
 }
 
 /** The routes of one handler, each a short method over the facade and the selectors. */
+let chartJson: string | undefined;
+/** The adapter machine's chart as the page draws it: one for every handler, made when first asked for, not as an agent starts. */
+const statechartJson = (): string => (chartJson ??= JSON.stringify(statechartOf(adapterMachine)));
+
 class HttpRoutes {
   private readonly discovery: Discovery;
   private readonly registries = new Map<string, Registry>();
-  private readonly statechart = JSON.stringify(statechartOf(adapterMachine));
   /** Event streams open now, against `maxStreams`. */
   private streams = 0;
 
@@ -317,8 +320,9 @@ class HttpRoutes {
       case '/v1/members':
         return sendJson(res, 200, this.members(), head);
       case '/v1/statechart':
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(this.statechart) });
-        return void res.end(head ? undefined : this.statechart);
+        const chart = statechartJson();
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(chart) });
+        return void res.end(head ? undefined : chart);
       case '/v1/metrics':
         return this.metrics(res, head);
       case '/metrics':

@@ -62,6 +62,24 @@ describe('eager join news in the simulated network', () => {
     expect(off.fanouts).toBe(0);
   });
 
+  it('in a cluster one fan-out covers, the seed alone tells the others, and all see the newcomer in one hop', () => {
+    for (const n of [3, 5]) {
+      const { sim, start } = joinInto({}, n);
+      const seed = sim.member('m1');
+      expect(sim.runUntil(() => sim.seenByAll('newcomer', 'alive'), 5000, 1), `n=${n}`).toBe(true);
+      // One-way delay up to 1.5 ms: the push-pull there, then the seed's news, no second round of copies.
+      expect(sim.now - start, `n=${n}`).toBeLessThanOrEqual(4);
+      sim.runFor(100);
+      const fanouts = [...sim.members.values()].filter((m) => m.core.stats.joinNewsSent > 0).map((m) => m.name);
+      expect(fanouts, `n=${n}`).toEqual([seed.name]);
+    }
+    // Where one fan-out does not cover the cluster, those who hear pass it on, as before.
+    const { sim } = joinInto({}, 30);
+    expect(sim.runUntil(() => sim.seenByAll('newcomer', 'alive'), 5000, 1)).toBe(true);
+    sim.runFor(100);
+    expect(sum(sim, (m) => (m.core.stats.joinNewsSent > 0 ? 1 : 0))).toBeGreaterThan(1);
+  });
+
   it('an idle cluster sends no join news, its periodic push-pulls included', () => {
     const sim = simWith({});
     sim.addConverged(100);

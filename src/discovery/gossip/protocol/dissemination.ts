@@ -69,19 +69,26 @@ export function sendUrgent(core: Core, now: number, fx: Effects): void {
  * as one of the news's transmissions: the traffic of a join stays what it
  * was. At most `joinNewsPerSecond` fan-outs a second; beyond that (many
  * joins at once, or an outsider's forgeries) the gossip round carries it.
+ * `relayed`: the news came in a packet, from a member that fanned it out
+ * already; in a cluster one fan-out covers, it is not passed on again.
  */
-export function sendJoinNews(core: Core, news: Alive, now: number, fx: Effects): void {
+export function sendJoinNews(core: Core, news: Alive, now: number, fx: Effects, relayed = false): void {
   const { joinNewsFanout: fanout, joinNewsPerSecond: rate } = core.config;
   // A joining node's first table is news to nobody (see merge); a leaving one passes on only its goodbye.
   if (fanout === 0 || !core.joined || core.leaving) return;
+  // Never more than the news is sent in all: in a small cluster that is fewer than `joinNewsFanout`.
+  const limit = retransmits(core);
+  // News that came in a packet was sent at once by whoever learnt it, to as many members as one
+  // fan-out reaches. Where that is every member there is to tell (all but us and the newcomer, at
+  // most), it has reached them: passing it on would only hand them copies to decode, which is
+  // what a small cluster's members then wait behind. The gossip round still carries it.
+  if (relayed && core.members.size - 2 <= Math.min(fanout, limit)) return;
   core.joinNewsTokens = Math.min(rate, core.joinNewsTokens + ((now - core.joinNewsTokensAt) * rate) / 1000);
   core.joinNewsTokensAt = now;
   if (core.joinNewsTokens < 1) {
     core.stats.joinNewsDeferred++;
     return;
   }
-  // Never more than the news is sent in all: in a small cluster that is fewer than `joinNewsFanout`.
-  const limit = retransmits(core);
   const targets = randomMembers(core, Math.min(fanout, limit), (m) => m.status === 'alive' && m.id !== news.id && !core.udpUnreachable.has(m.id));
   if (targets.length === 0) return;
   core.joinNewsTokens--;

@@ -149,7 +149,7 @@ export function onAlive(core: Core, msg: Alive, now: number, fx: Effects, rebroa
     fx.events.push({ type: 'join', member: snapshotOf(record) });
     if (!rebroadcast) return;
     core.broadcasts.push(msg.id, msg);
-    sendJoinNews(core, msg, now, fx);
+    sendJoinNews(core, msg, now, fx, from !== undefined);
     return;
   }
   if (msg.address !== m.address) return claimMove(core, m, msg, now, fx);
