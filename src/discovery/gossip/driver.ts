@@ -91,7 +91,14 @@ export class GossipDriver {
     for (const ping of fx.tcpPings) this.io.pingStream(ping.to, ping.msg);
     if (fx.resolveSeeds) this.io.resolveSeeds(fx.resolveSeeds);
     if (fx.events.length > 0 || fx.suspicion.length > 0 || fx.udpUnreachable.length > 0) this.io.report(fx.events, fx.suspicion, fx.udpUnreachable);
-    if (fx.watch) this.rewatch(fx.watch);
+    // After the news: a new member's watch connections open once what the report told subscribers
+    // (queued as a microtask) is delivered, not ahead of it.
+    if (fx.watch) {
+      const want = fx.watch;
+      queueMicrotask(() => {
+        if (!this.stopped) this.rewatch(want);
+      });
+    }
     if (fx.leaveDone) this.io.leaveDone();
     if (!this.stopped) this.io.schedule(nextDeadline(this.core));
   }
