@@ -55,6 +55,12 @@ describe('the code cache', () => {
     expect(await cacheTaken(bundle, cache)).toBe(true);
   });
 
+  it('the bundle is ASCII, as the entry reads it (one byte a character)', () => {
+    const bytes = readFileSync(bundle);
+    expect(bytes.findIndex((byte) => byte > 0x7f)).toBe(-1);
+    expect(bytes.toString('latin1')).toBe(bytes.toString('utf8'));
+  });
+
   it('a cache that does not fit (cut short, or not a cache at all) is set aside, and the command runs', async () => {
     const version = JSON.parse(readFileSync(join(dist, '..', 'package.json'), 'utf8')).version as string;
     const cut = copyOfCommand('cut', readFileSync(cache).subarray(0, 1000));
