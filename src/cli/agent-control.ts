@@ -4,7 +4,7 @@ import { fingerprint, isFingerprint } from '../discovery/gossip/wire/crypto.js';
 import { clusterKeyOp, type MemberKeys } from '../discovery/kit/keys.js';
 import { DiscoveryImpl } from '../discovery/facade.js';
 import type { PeerInfo } from '../discovery.js';
-import { defaultAdapterName, defaultOptions } from '../internals.js';
+import { defaultTimings } from '../discovery/kit/adapter.js';
 import { resolveGossipConfig, type GossipProfile } from '../discovery/gossip/protocol/config.js';
 import { ControlRefusal, type ControlSource } from './control.js';
 import type { MemberTable } from './members.js';
@@ -23,9 +23,7 @@ export interface AgentFacts {
 
 /** The adapter's sync timings and, for gossip, the protocol's, as `distribute info` shows them. */
 export function timingsOf(kind: string, profile: GossipProfile): Record<string, number> {
-  // Any id will do (only the timings are read), and none is made up for it.
-  const { syncIntervalMs, syncTimeoutMs, stopTimeoutMs } = defaultOptions(defaultAdapterName, 'timings');
-  const base = { syncIntervalMs, syncTimeoutMs, stopTimeoutMs };
+  const base = { ...defaultTimings };
   if (kind !== 'gossip') return base;
   const numbers = Object.entries(resolveGossipConfig({}, profile)).filter((entry): entry is [string, number] => typeof entry[1] === 'number');
   return { ...base, ...Object.fromEntries(numbers) };

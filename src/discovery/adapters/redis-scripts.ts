@@ -82,12 +82,11 @@ export class Script {
     return (this.#sha ??= createHash('sha1').update(this.source).digest('hex'));
   }
 }
-const script = (source: string): Script => new Script(source);
 export const scripts = {
-  register: script(REGISTER),
-  refresh: script(REFRESH),
-  update: script(UPDATE),
-  leave: script(LEAVE),
-  sweep: script(SWEEP),
-  list: script(LIST),
+  register: new Script(REGISTER),
+  refresh: new Script(REFRESH),
+  update: new Script(UPDATE),
+  leave: new Script(LEAVE),
+  sweep: new Script(SWEEP),
+  list: new Script(LIST),
 };

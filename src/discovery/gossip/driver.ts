@@ -50,6 +50,8 @@ export class GossipDriver {
   /** Protocol messages sent over UDP, piggybacked ones included. */
   messagesSent = 0;
   private readonly watched = new Set<string>();
+  /** Whom to watch, chosen by a step and not yet carried out. */
+  private watchDue: readonly string[] | undefined;
   private stopped = false;
 
   constructor(
@@ -73,6 +75,7 @@ export class GossipDriver {
 
   /** Carries out the core's standing choices (whom to watch, the next deadline) after its table was filled directly. */
   refresh(): void {
+    this.watchDue = undefined;
     this.rewatch(watching(this.core));
     this.io.schedule(nextDeadline(this.core));
   }
@@ -92,15 +95,20 @@ export class GossipDriver {
     if (fx.resolveSeeds) this.io.resolveSeeds(fx.resolveSeeds);
     if (fx.events.length > 0 || fx.suspicion.length > 0 || fx.udpUnreachable.length > 0) this.io.report(fx.events, fx.suspicion, fx.udpUnreachable);
     // After the news: a new member's watch connections open once what the report told subscribers
-    // (queued as a microtask) is delivered, not ahead of it.
+    // (queued as a microtask) is delivered, not ahead of it; of several steps in a row, the last
+    // choice is the one carried out.
     if (fx.watch) {
-      const want = fx.watch;
-      queueMicrotask(() => {
-        if (!this.stopped) this.rewatch(want);
-      });
+      if (this.watchDue === undefined) queueMicrotask(() => this.rewatchDue());
+      this.watchDue = fx.watch;
     }
     if (fx.leaveDone) this.io.leaveDone();
     if (!this.stopped) this.io.schedule(nextDeadline(this.core));
+  }
+
+  private rewatchDue(): void {
+    const want = this.watchDue;
+    this.watchDue = undefined;
+    if (want && !this.stopped) this.rewatch(want);
   }
 
   private rewatch(addresses: readonly string[]): void {

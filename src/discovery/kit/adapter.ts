@@ -43,6 +43,9 @@ export function generateNodeId(): string {
   return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
+/** How often an adapter syncs, how long a sync and a stop may take, unless told otherwise (ms). */
+export const defaultTimings = { syncIntervalMs: 5000, syncTimeoutMs: 10_000, stopTimeoutMs: 5000 } as const;
+
 /**
  * The full default options for an adapter registered under `name`: sync every
  * 5000 ms, each bounded by 10000 ms, telemetry prefix `discovery`,
@@ -59,15 +62,13 @@ export function defaultOptions(name: string = defaultAdapterName, nodeId: string
     name,
     nodeId,
     metadata: {},
-    syncIntervalMs: 5000,
-    syncTimeoutMs: 10_000,
+    ...defaultTimings,
     telemetryPrefix: 'discovery',
     seedPeers: [],
     retryConfig: defaultRetryConfig,
     onPeerUp: undefined,
     custom: {},
     logger: undefined,
-    stopTimeoutMs: 5000,
     minPeers: 0,
   };
 }
