@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { freePort, readLines } from './support/processes.js';
 import { eventually as until } from './support/wait.js';
-import { agentArgs, agentToken, cliPath, killAll, runCli, runtimeDir, startCli } from './support/cli.js';
+import { agentArgs, agentToken, cliPath, killAll, runCli, runtimeDir, seenBy, startCli } from './support/cli.js';
 import { parsePrometheus, sampleValue } from './http/prometheus.js';
 
 afterEach(killAll);
@@ -103,8 +103,7 @@ describe('info and monitor', () => {
     const [portA, portB] = [await freePort(), await freePort()];
     const a = startCli(agentArgs('figures', portA));
     await a.waitFor((l) => l.event === 'AgentStarted');
-    startCli(agentArgs('other', portB, '--join', `127.0.0.1:${portA}`));
-    await a.waitFor((l) => l.event === 'PeerUp', 10_000, 'PeerUp other');
+    await seenBy(a, startCli(agentArgs('other', portB, '--join', `127.0.0.1:${portA}`)), 'other');
     // Probes measure a round trip to the other member.
     let facts: Record<string, any> = {};
     await until(() => false, 1500, 'probes').catch(() => undefined);
@@ -141,8 +140,7 @@ describe('/metrics of an agent, scraped over HTTP', () => {
     const [portA, portB] = [await freePort(), await freePort()];
     const a = startCli(agentArgs('scraped', portA));
     const started = await a.waitFor((l) => l.event === 'AgentStarted');
-    startCli(agentArgs('probed', portB, '--join', `127.0.0.1:${portA}`));
-    await a.waitFor((l) => l.event === 'PeerUp', 10_000, 'PeerUp probed');
+    await seenBy(a, startCli(agentArgs('probed', portB, '--join', `127.0.0.1:${portA}`)), 'probed');
     const scrape = async () => {
       const response = await fetch(`http://${String(started.control)}/metrics`, { headers: { authorization: `Bearer ${agentToken(started)}` } });
       expect(response.status).toBe(200);

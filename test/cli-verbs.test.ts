@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freePort } from './support/processes.js';
-import { agentArgs, killAll, runCli, runtimeDir, startCli } from './support/cli.js';
+import { agentArgs, killAll, runCli, runtimeDir, seenBy, startCli } from './support/cli.js';
 
 afterEach(killAll);
 
@@ -176,8 +176,7 @@ describe('verb errors', () => {
     const control = String((await a.waitFor((l) => l.event === 'AgentStarted')).control);
     const health = async () => (JSON.parse((await runCli(['info', '--control', control, '--json'])).stdout) as { health: { status: unknown } }).health.status;
     expect(await health()).toEqual({ type: 'Degraded', reason: 'Waiting for 1 peer, 0 seen' });
-    startCli(agentArgs('beta', portB, '--join', `127.0.0.1:${portA}`));
-    await a.waitFor((l) => l.event === 'PeerUp' && l.peer === 'beta', 10_000, 'alpha: PeerUp beta');
+    await seenBy(a, startCli(agentArgs('beta', portB, '--join', `127.0.0.1:${portA}`)), 'beta');
     expect(await health()).toEqual({ type: 'Up' });
   });
 

@@ -111,3 +111,21 @@ export function agentToken(started: Record<string, unknown>): string | undefined
   if (typeof started.agentFile !== 'string') return undefined;
   return (JSON.parse(readFileSync(started.agentFile, 'utf8')) as { token: string }).token;
 }
+
+/**
+ * Waits for `seed` to print PeerUp for `name`, the member `joiner` runs; when
+ * it does not, the error carries the joiner's output too (it may have exited).
+ */
+export async function seenBy(seed: CliProcess, joiner: CliProcess, name: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  const gone = joiner.exited.then(({ code, signal }) => {
+    throw new Error(`${name} exited (${code ?? signal}) before PeerUp; stdout: ${JSON.stringify(joiner.lines)} stderr: ${joiner.stderr.join('')}`);
+  });
+  try {
+    return await Promise.race([seed.waitFor((l) => l.event === 'PeerUp' && l.peer === name, timeoutMs, `PeerUp ${name}`), gone]);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${reason}\n${name}'s stdout: ${JSON.stringify(joiner.lines)} stderr: ${joiner.stderr.join('')}`);
+  } finally {
+    gone.catch(() => undefined);
+  }
+}

@@ -1,22 +1,75 @@
 /** Helpers for tests and benchmarks that run real child processes. */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
-/** A port free on 127.0.0.1 for both TCP and UDP at the time of asking. */
+/**
+ * The ports the kernel hands out for a bind to port 0 and for outgoing
+ * connections (Linux's ip_local_port_range).
+ */
+function ephemeralPorts(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return { low: low!, high: high! };
+  } catch {
+    // Not Linux: the kernel's range is unknown.
+  }
+  return { low: 0, high: 0 };
+}
+
+/**
+ * Where this process takes ports from: a slice of its own below the kernel's
+ * ephemeral range. A port taken there is not handed to a bind to port 0 or to
+ * an outgoing connection (a control port, a fetch, a Redis client) between
+ * being found free and being bound by the agent it was found for, and vitest's
+ * workers (VITEST_POOL_ID) do not share slices.
+ */
+const slice = (() => {
+  const floor = 16_384;
+  const { low } = ephemeralPorts();
+  if (low - floor < 4_096) return undefined;
+  const slices = 8;
+  const size = Math.floor((low - floor) / slices);
+  const index = (Number(process.env.VITEST_POOL_ID) || process.pid) % slices;
+  const start = floor + index * size;
+  return { start, size, next: Math.floor(Math.random() * size) };
+})();
+
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const tcp = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (tcp) await new Promise((resolve) => server.close(resolve));
+  if (!tcp) return false;
+  const udp = createSocket('udp4');
+  const ok = await new Promise<boolean>((resolve) => {
+    udp.once('error', () => resolve(false));
+    udp.bind(port, '127.0.0.1', () => resolve(true));
+  });
+  await new Promise<void>((resolve) => udp.close(() => resolve()));
+  return ok;
+}
+
+/**
+ * A port free on 127.0.0.1 for both TCP and UDP at the time of asking, from
+ * this process's slice below the ephemeral range (any free port where the
+ * range is unknown).
+ */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
-    await new Promise((resolve) => server.close(resolve));
-    const udp = createSocket('udp4');
-    const ok = await new Promise<boolean>((resolve) => {
-      udp.once('error', () => resolve(false));
-      udp.bind(port, '127.0.0.1', () => resolve(true));
-    });
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (ok) return port;
+  for (let tries = 0; ; tries++) {
+    let port: number;
+    if (slice && tries < slice.size) {
+      port = slice.start + (slice.next++ % slice.size);
+    } else {
+      const server = createServer();
+      port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+      await new Promise((resolve) => server.close(resolve));
+    }
+    if (await isFree(port)) return port;
   }
 }
 
