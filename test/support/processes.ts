@@ -6,17 +6,16 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
 /**
- * The ports the kernel hands out for a bind to port 0 and for outgoing
- * connections (Linux's ip_local_port_range).
+ * The first port the kernel hands out for a bind to port 0 and for outgoing
+ * connections (the low end of Linux's ip_local_port_range), when known.
  */
-function ephemeralPorts(): { low: number; high: number } {
+function ephemeralLow(): number | undefined {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return { low: low!, high: high! };
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : undefined;
   } catch {
-    // Not Linux: the kernel's range is unknown.
+    return undefined; // Not Linux.
   }
-  return { low: 0, high: 0 };
 }
 
 /**
@@ -28,8 +27,8 @@ function ephemeralPorts(): { low: number; high: number } {
  */
 const slice = (() => {
   const floor = 16_384;
-  const { low } = ephemeralPorts();
-  if (low - floor < 4_096) return undefined;
+  const low = ephemeralLow();
+  if (low === undefined || low - floor < 4_096) return undefined;
   const slices = 8;
   const size = Math.floor((low - floor) / slices);
   const index = (Number(process.env.VITEST_POOL_ID) || process.pid) % slices;
@@ -43,8 +42,8 @@ async function isFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => resolve(true));
   });
-  if (tcp) await new Promise((resolve) => server.close(resolve));
   if (!tcp) return false;
+  await new Promise((resolve) => server.close(resolve));
   const udp = createSocket('udp4');
   const ok = await new Promise<boolean>((resolve) => {
     udp.once('error', () => resolve(false));
