@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // No agent a test starts writes into the user's agent directory.
+    globalSetup: ['test/support/global-setup.ts'],
     // The JSON report lets CI print a plain 'N passed, N failed' line.
     reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
     // Most files wait on sockets, timers, servers and child processes rather than the CPU: three at once

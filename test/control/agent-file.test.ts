@@ -24,6 +24,10 @@ describe('the agent file', () => {
     expect(agentDirectory({ XDG_CONFIG_HOME: '/home/u/.cfg' })).toBe('/home/u/.cfg/distribute/agents');
   });
 
+  it("is, in the suite's workers and all they start, a directory of the run's own, not the user's (test/support/global-setup.ts)", () => {
+    expect(agentDirectory().startsWith(join(tmpdir(), 'distribute-'))).toBe(true);
+  });
+
   it('is written 0600 in a 0700 directory, closing a directory others could read, and read back', () => {
     const dir = join(scratch(), 'distribute');
     mkdirSync(dir, { mode: 0o755 });

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { readLines } from '../support/processes.js';
 import { eventually } from '../support/wait.js';
-import { cliPath } from '../support/cli.js';
+import { cliPath, runtimeDir } from '../support/cli.js';
 import { labSkipReason, openLab, type Lab } from '../support/netns.js';
 
 const fixture = join(import.meta.dirname, '..', 'fixtures', 'member.mjs');
@@ -51,7 +51,7 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
 
   /** Runs `node args` in a host to its end; its stdout. */
   function output(host: number, args: string[]): Promise<string> {
-    const child = lab.spawn(host, args, {});
+    const child = lab.spawn(host, args, { XDG_RUNTIME_DIR: runtimeDir });
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     return new Promise((resolve) => child.once('exit', () => resolve(out)));
@@ -62,7 +62,7 @@ describe.skipIf(skip !== undefined)(`five hosts, one with UDP blocked${skip ? ` 
     const members = lab.hosts.map((_, i) => start(i, i === 0 ? [] : [seed]));
     // An agent on the first host, beside its member, for the operator's view.
     const token = randomBytes(16).toString('hex');
-    const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], { DISTRIBUTE_CONTROL_TOKEN: token });
+    const agent = lab.spawn(0, [cliPath, 'agent', '--name', 'agent1', '--bind', `${lab.hosts[0]!.ip}:7947`, '--join', seed, '--control', '127.0.0.1:0'], { DISTRIBUTE_CONTROL_TOKEN: token, XDG_RUNTIME_DIR: runtimeDir });
     const agentLines: Record<string, unknown>[] = [];
     readLines(agent.stdout!, (line) => typeof line === 'object' && agentLines.push(line));
     await eventually(() => members.every((m) => members.every((o) => o === m || lines(m, 'PeerUp', o.name).length > 0)), 30_000, 'all to see each other');
