@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readLines } from '../test/support/processes.js';
-import { median, quantile, round, writeResults } from './support.js';
+import { median, ownAgentDirectory, quantile, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'cli.cjs');
@@ -114,6 +114,7 @@ async function idleRss(count: number) {
 }
 
 async function main() {
+  ownAgentDirectory();
   const nodeAlone: number[] = [];
   const nodeCpu: number[] = [];
   const facadeCpu: number[] = [];

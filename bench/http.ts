@@ -19,7 +19,7 @@ import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discov
 import { browserUnavailable, launchBrowser } from '../test/support/browser.js';
 import { freePort, readLines } from '../test/support/processes.js';
 import { eventually } from '../test/support/wait.js';
-import { median, quantile, round, timeEach, writeResults } from './support.js';
+import { median, ownAgentDirectory, quantile, round, timeEach, writeResults } from './support.js';
 import { checkBodyLength, checkHost, checkOrigin, Credentials, parseTarget } from '../src/http/guard.js';
 import { requestPolicy } from '../src/http/handler.js';
 
@@ -293,6 +293,7 @@ function guardCost() {
 }
 
 async function main() {
+  ownAgentDirectory();
   if (process.argv.includes('--only') && process.argv.includes('requests')) {
     const figures: Record<string, unknown> = {};
     await requests(figures);
