@@ -18,8 +18,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { readLines } from '../test/support/processes.js';
-import { median, ownAgentDirectory, quantile, round, writeResults } from './support.js';
+import { ownAgentDirectory, readLines } from '../test/support/processes.js';
+import { median, quantile, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'cli.cjs');
@@ -114,7 +114,8 @@ async function idleRss(count: number) {
 }
 
 async function main() {
-  ownAgentDirectory();
+  // Agents started here, and killed, leave nothing in the user's agent directory.
+  process.once('exit', ownAgentDirectory('distribute-bench-'));
   const nodeAlone: number[] = [];
   const nodeCpu: number[] = [];
   const facadeCpu: number[] = [];

@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import * as discovery from '../src/discovery.js';
 import { defineAdapter, type BackendContext, type PeerInfo } from '../src/discovery.js';
 import { browserUnavailable, launchBrowser } from '../test/support/browser.js';
-import { freePort, readLines } from '../test/support/processes.js';
+import { freePort, ownAgentDirectory, readLines } from '../test/support/processes.js';
 import { eventually } from '../test/support/wait.js';
-import { median, ownAgentDirectory, quantile, round, timeEach, writeResults } from './support.js';
+import { median, quantile, round, timeEach, writeResults } from './support.js';
 import { checkBodyLength, checkHost, checkOrigin, Credentials, parseTarget } from '../src/http/guard.js';
 import { requestPolicy } from '../src/http/handler.js';
 
@@ -293,7 +293,8 @@ function guardCost() {
 }
 
 async function main() {
-  ownAgentDirectory();
+  // Agents started here, and killed, leave nothing in the user's agent directory.
+  process.once('exit', ownAgentDirectory('distribute-bench-'));
   if (process.argv.includes('--only') && process.argv.includes('requests')) {
     const figures: Record<string, unknown> = {};
     await requests(figures);

@@ -29,9 +29,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readLines } from '../test/support/processes.js';
+import { ownAgentDirectory, readLines } from '../test/support/processes.js';
 import { labUnavailable, openLab, type Lab } from '../test/support/netns.js';
-import { median, ownAgentDirectory, round, writeResults } from './support.js';
+import { median, round, writeResults } from './support.js';
 
 const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -218,7 +218,8 @@ async function rep(lab: Lab, system: System, r: number): Promise<Record<Figure, 
 }
 
 async function main() {
-  ownAgentDirectory();
+  // Agents started here, and killed, leave nothing in the user's agent directory.
+  process.once('exit', ownAgentDirectory('distribute-bench-'));
   const unavailable = labUnavailable();
   if (unavailable !== undefined) {
     console.error(`side-by-side: skipped, as it runs each agent on a host of its own in a network namespace: ${unavailable}`);

@@ -1,5 +1,5 @@
 /** Shared helpers of the benchmarks: timing, medians, results files. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
@@ -58,18 +58,6 @@ export function writeResults(name: string, command: string, figures: unknown): s
   const machine = { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), loadAverage1m: round(os.loadavg()[0]!, 3) };
   writeFileSync(file, `${JSON.stringify({ command, date: new Date().toISOString(), machine, figures }, null, 2)}\n`);
   return file;
-}
-
-/**
- * Gives the agents a benchmark starts an agent directory of their own
- * (XDG_RUNTIME_DIR, inherited by every child), removed when the benchmark
- * exits: the user's own directory gets no files from agents killed mid-run,
- * and the user's verbs do not find them.
- */
-export function ownAgentDirectory(): void {
-  const dir = mkdtempSync(join(os.tmpdir(), 'distribute-bench-'));
-  process.env.XDG_RUNTIME_DIR = dir;
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 
 export const round = (value: number, digits = 4) => Number(value.toPrecision(digits));

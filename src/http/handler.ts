@@ -181,11 +181,11 @@ function resolveHttpOptions(options: HttpHandlerOptions): ResolvedHttpOptions {
   };
 }
 
-/** The routes of one handler, each a short method over the facade and the selectors. */
 let chartJson: string | undefined;
 /** The adapter machine's chart as the page draws it: one for every handler, made when first asked for, not as an agent starts. */
 const statechartJson = (): string => (chartJson ??= JSON.stringify(statechartOf(adapterMachine)));
 
+/** The routes of one handler, each a short method over the facade and the selectors. */
 class HttpRoutes {
   private readonly discovery: Discovery;
   private readonly registries = new Map<string, Registry>();
@@ -319,10 +319,11 @@ class HttpRoutes {
       }
       case '/v1/members':
         return sendJson(res, 200, this.members(), head);
-      case '/v1/statechart':
+      case '/v1/statechart': {
         const chart = statechartJson();
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(chart) });
         return void res.end(head ? undefined : chart);
+      }
       case '/v1/metrics':
         return this.metrics(res, head);
       case '/metrics':

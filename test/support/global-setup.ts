@@ -5,12 +5,8 @@
  * is removed after the run. A test file still gives its agents a directory of
  * their own (`runtimeDir` in cli.ts) to keep them apart from other files'.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { ownAgentDirectory } from './processes.js';
 
 export default function setup(): () => void {
-  const dir = mkdtempSync(join(tmpdir(), 'distribute-suite-'));
-  process.env.XDG_RUNTIME_DIR = dir;
-  return () => rmSync(dir, { recursive: true, force: true });
+  return ownAgentDirectory('distribute-suite-');
 }

@@ -1,7 +1,9 @@
 /** Helpers for tests and benchmarks that run real child processes. */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
@@ -70,6 +72,18 @@ export async function freePort(): Promise<number> {
     }
     if (await isFree(port)) return port;
   }
+}
+
+/**
+ * Gives this process, and every process it starts from now on, an agent
+ * directory of its own (XDG_RUNTIME_DIR) under the temporary directory, so
+ * that agents a run starts (and kills) leave nothing in the user's, and the
+ * user's verbs do not find them. Answers the function that removes it.
+ */
+export function ownAgentDirectory(prefix: string): () => void {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.env.XDG_RUNTIME_DIR = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
 }
 
 /** Calls `onLine` with each line of `stream`, parsed as JSON when it is JSON. */
